@@ -1,0 +1,123 @@
+# fh-bpf build.  `make` builds build/fh-bpf; `make test` runs every test
+# (root needed for the end-to-end tier); `make demo` shows a crash traced.
+# V=1 shows the commands.
+
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+BPF_ARCH := x86
+else
+$(error fh-bpf supports x86_64 only (this is $(ARCH)))
+endif
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := 0.1.0
+
+OUT := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CXX ?= g++
+CC ?= gcc
+PKG_CONFIG ?= pkg-config
+
+LIBS_PC := libbpf libdw libelf
+CXXFLAGS ?= -O2 -g
+CXXFLAGS += -std=c++20 -Wall -Wextra -Wno-missing-field-initializers -MMD -MP \
+	    -Iinclude -Iuserspace -I$(OUT) -DFH_VERSION='"$(VERSION)"' \
+	    $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
+LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC)) -lz
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall \
+	      -Ibpf/vmlinux/$(BPF_ARCH) -Iinclude
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all clean test test-unit test-e2e demo install bench targets
+
+all: $(OUT)/fh-bpf
+
+# --- BPF: one pipeline, skeleton generated, never committed -------------------
+$(OUT)/fh.tmp.bpf.o: bpf/fh.bpf.c include/fh/records.h bpf/vmlinux/$(BPF_ARCH)/vmlinux.h | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/fh.bpf.o: $(OUT)/fh.tmp.bpf.o
+	$(call msg,GEN-OBJ,$@)
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(OUT)/fh.skel.h: $(OUT)/fh.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name fh_bpf > $@
+
+# --- userspace ---------------------------------------------------------------
+CORE_SRCS := capture error options proc records report signals sink traceback unwinder watch
+CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
+
+$(OUT)/obj/capture.o: $(OUT)/fh.skel.h
+
+$(OUT)/obj/%.o: userspace/%.cpp | $(OUT)/obj
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(OUT)/fh-bpf: $(OUT)/obj/main.o $(CORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# --- tests -------------------------------------------------------------------
+# Targets: -O2 without frame pointers, with debug info, as the issue demands.
+TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
+TARGETS := crash
+TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS))
+
+$(OUT)/targets/%: tests/targets/%.c | $(OUT)/targets
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
+
+$(OUT)/tests/%.o: tests/%.cpp | $(OUT)/tests/unit $(OUT)/tests/e2e
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(CXXFLAGS) -Itests -c $< -o $@
+
+UNIT_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/unit/*.cpp))
+E2E_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/e2e/*.cpp))
+
+$(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(CORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/tests/e2e-tests: $(E2E_OBJS) $(OUT)/tests/catch_main.o $(CORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+targets: $(TARGET_BINS)
+
+test: $(OUT)/fh-bpf $(OUT)/tests/unit-tests $(OUT)/tests/e2e-tests $(TARGET_BINS)
+	$(Q)scripts/run-tests.sh $(OUT)
+
+test-unit: $(OUT)/tests/unit-tests $(TARGET_BINS)
+	$(Q)scripts/run-tests.sh --unit-only $(OUT)
+
+# --- demo, install, bench ----------------------------------------------------
+demo: $(OUT)/fh-bpf $(OUT)/targets/threads
+	$(Q)scripts/demo.sh $(OUT)
+
+bench: $(OUT)/fh-bpf $(TARGET_BINS)
+	$(Q)bench/run.sh $(OUT)
+
+install: $(OUT)/fh-bpf
+	install -D -m 0755 $(OUT)/fh-bpf $(DESTDIR)$(PREFIX)/bin/fh-bpf
+
+$(OUT) $(OUT)/obj $(OUT)/targets $(OUT)/tests/unit $(OUT)/tests/e2e:
+	$(Q)mkdir -p $@
+
+clean:
+	rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/tests/*/*.d)

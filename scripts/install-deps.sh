@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what building, testing and benchmarking fh-bpf needs (Debian 12, as root).
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: run as root (it calls apt-get)" >&2
+	exit 1
+fi
+
+packages=(
+	make g++ pkg-config
+	clang llvm
+	bpftool libbpf-dev
+	libelf-dev libdw-dev zlib1g-dev
+	catch2
+	libc6-dbg gdb elfutils
+	python3
+)
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}"

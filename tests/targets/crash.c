@@ -1,0 +1,290 @@
+/*
+ * Test target: threads parked in known places, then one fatal signal.
+ *
+ *   crash [--threads N] [--report FD --go FD | --auto] MODE
+ *
+ * MODE: segv | abort | fpe | bus | ill | wait
+ *
+ * Starts N threads in all (default 4): the main thread plus N-1 workers
+ * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read.
+ * Once every worker is blocked in its system call, the main thread writes
+ * one line per thread to the report fd:
+ *
+ *   thread TID 0xPTHREAD ROLE
+ *
+ * then "ready", and reads one byte from the go fd.  Then it raises MODE's
+ * signal through a fixed call chain; "wait" instead blocks in read() until
+ * something else kills the process.  With --auto (for gdb and the demo) it
+ * goes on without waiting.
+ *
+ * Lines the tests look for carry a marker comment: "@name".
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+/* Keeps a call from becoming a tail jump, so the caller's frame stays. */
+#define BARRIER() __asm__ volatile("" ::: "memory")
+
+enum role { ROLE_MAIN, ROLE_SLEEP, ROLE_FUTEX, ROLE_READ };
+static const char *const role_names[] = {"main", "sleep", "futex", "read"};
+static const long role_syscalls[] = {0, SYS_clock_nanosleep, SYS_futex, SYS_read};
+
+struct worker {
+	pid_t tid;
+	pthread_t self;
+	enum role role;
+};
+
+static struct worker *workers;
+static int nworkers;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+static int started;
+static int park_pipe[2];
+
+static void die(const char *what)
+{
+	perror(what);
+	_exit(100);
+}
+
+NOINLINE static void park_sleep(void)
+{
+	struct timespec ts = {3600, 0};
+	for (;;)
+		nanosleep(&ts, NULL); /* @park_sleep */
+}
+
+NOINLINE static void park_futex(void)
+{
+	pthread_mutex_lock(&lock);
+	for (;;)
+		pthread_cond_wait(&never, &lock); /* @park_futex */
+}
+
+NOINLINE static void park_read(void)
+{
+	char c;
+	for (;;)
+		if (read(park_pipe[0], &c, 1) <= 0) /* @park_read */
+			BARRIER();
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_mutex_lock(&lock);
+	w->tid = (pid_t)syscall(SYS_gettid);
+	w->self = pthread_self();
+	started++;
+	pthread_mutex_unlock(&lock);
+	switch (w->role) {
+	case ROLE_SLEEP:
+		park_sleep();
+		break;
+	case ROLE_FUTEX:
+		park_futex();
+		break;
+	default:
+		park_read();
+		break;
+	}
+	return NULL;
+}
+
+/* True once the thread sits in the expected system call. */
+static int blocked_in(pid_t tid, long nr)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10) == nr && strncmp(buf, "running", 7) != 0;
+}
+
+static void wait_parked(void)
+{
+	struct timespec tick = {0, 1000000};
+	for (int tries = 0; tries < 20000; tries++) {
+		int all = 1;
+		pthread_mutex_lock(&lock);
+		all = started == nworkers;
+		pthread_mutex_unlock(&lock);
+		for (int i = 0; all && i < nworkers; i++)
+			all = blocked_in(workers[i].tid, role_syscalls[workers[i].role]);
+		if (all)
+			return;
+		nanosleep(&tick, NULL);
+	}
+	fprintf(stderr, "crash: workers did not park\n");
+	_exit(101);
+}
+
+/* Crash chain: poke() is inlined into crash_leaf(). */
+static inline __attribute__((always_inline)) void poke(volatile int *p, int v)
+{
+	*p = v; /* @poke */
+}
+
+NOINLINE void crash_leaf(volatile int *p)
+{
+	poke(p, 42); /* @leaf */
+	BARRIER();
+}
+
+NOINLINE void crash_mid(volatile int *p)
+{
+	crash_leaf(p); /* @mid */
+	BARRIER();
+}
+
+NOINLINE void do_abort(void)
+{
+	abort(); /* @abort */
+}
+
+NOINLINE int divide(int a, volatile int *b)
+{
+	return a / *b; /* @divide */
+}
+
+NOINLINE int touch_truncated(void)
+{
+	char path[] = "/tmp/fh-bpf-bus-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		die("mkstemp");
+	unlink(path);
+	if (ftruncate(fd, 4096) != 0)
+		die("ftruncate");
+	volatile char *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	if (ftruncate(fd, 0) != 0)
+		die("ftruncate");
+	return p[0]; /* @bus */
+}
+
+NOINLINE void illegal(void)
+{
+	__asm__ volatile("ud2"); /* @ill */
+}
+
+NOINLINE void wait_for_kill(int fd)
+{
+	char c;
+	for (;;)
+		if (read(fd, &c, 1) <= 0) /* @wait */
+			pause();
+}
+
+static int parse_fd(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == 0 || *end != 0 || v < 0 || v > 1 << 20) {
+		fprintf(stderr, "crash: bad fd '%s'\n", s);
+		exit(2);
+	}
+	return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+	int report_fd = -1, go_fd = -1, nthreads = 4, autorun = 0;
+	const char *mode = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			nthreads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--report") && i + 1 < argc)
+			report_fd = parse_fd(argv[++i]);
+		else if (!strcmp(argv[i], "--go") && i + 1 < argc)
+			go_fd = parse_fd(argv[++i]);
+		else if (!strcmp(argv[i], "--auto"))
+			autorun = 1;
+		else if (argv[i][0] != '-' && !mode)
+			mode = argv[i];
+		else {
+			fprintf(stderr, "crash: bad argument '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!mode || nthreads < 1 || nthreads > 10000 || (!autorun && (report_fd < 0 || go_fd < 0))) {
+		fprintf(stderr, "usage: crash [--threads N] (--report FD --go FD | --auto) "
+				"segv|abort|fpe|bus|ill|wait\n");
+		return 2;
+	}
+	if (pipe(park_pipe) != 0)
+		die("pipe");
+
+	nworkers = nthreads - 1;
+	workers = calloc(nworkers ? nworkers : 1, sizeof(*workers));
+	for (int i = 0; i < nworkers; i++) {
+		pthread_t t;
+		pthread_attr_t attr;
+		workers[i].role = ROLE_SLEEP + i % 3;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		if (pthread_create(&t, &attr, worker_main, &workers[i]) != 0)
+			die("pthread_create");
+		pthread_attr_destroy(&attr);
+	}
+	wait_parked();
+
+	FILE *report = autorun ? stdout : fdopen(report_fd, "w");
+	if (!report)
+		die("fdopen");
+	fprintf(report, "thread %d 0x%lx %s\n", getpid(), (unsigned long)pthread_self(),
+		role_names[ROLE_MAIN]);
+	for (int i = 0; i < nworkers; i++)
+		fprintf(report, "thread %d 0x%lx %s\n", workers[i].tid,
+			(unsigned long)workers[i].self, role_names[workers[i].role]);
+	fprintf(report, "ready\n");
+	fflush(report);
+
+	if (!strcmp(mode, "wait")) {
+		wait_for_kill(autorun ? park_pipe[0] : go_fd);
+		return 0;
+	}
+	if (!autorun) {
+		char c;
+		if (read(go_fd, &c, 1) != 1)
+			return 3;
+	}
+	if (!strcmp(mode, "segv")) {
+		crash_mid(NULL); /* @main_segv */
+	} else if (!strcmp(mode, "abort")) {
+		do_abort(); /* @main_abort */
+	} else if (!strcmp(mode, "fpe")) {
+		int zero = 0;
+		printf("%d\n", divide(1, &zero)); /* @main_fpe */
+	} else if (!strcmp(mode, "bus")) {
+		printf("%d\n", touch_truncated()); /* @main_bus */
+	} else if (!strcmp(mode, "ill")) {
+		illegal(); /* @main_ill */
+	} else {
+		fprintf(stderr, "crash: unknown mode '%s'\n", mode);
+		return 2;
+	}
+	BARRIER();
+	return 0;
+}

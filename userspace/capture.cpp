@@ -1,0 +1,200 @@
+#include "capture.h"
+
+#include "error.h"
+#include "proc.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+extern "C" {
+#include "fh/records.h"
+}
+#include "fh.skel.h"
+
+namespace fh {
+
+namespace {
+
+bool g_verbose = false;
+std::string g_libbpf_log; // the last messages, for error reports
+
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char *buf = nullptr;
+	int n = vasprintf(&buf, fmt, ap);
+	if (n < 0)
+		return n;
+	if (g_verbose && level != LIBBPF_DEBUG)
+		std::fputs(buf, stderr);
+	if (level != LIBBPF_DEBUG) {
+		// Keep the tail: a verifier log ends with the reason.
+		g_libbpf_log += buf;
+		if (g_libbpf_log.size() > 16384)
+			g_libbpf_log.erase(0, g_libbpf_log.size() - 16384);
+	}
+	std::free(buf);
+	return n;
+}
+
+constexpr int kCapPerfmon = 38;
+constexpr int kCapBpf = 39;
+constexpr int kCapSysAdmin = 21;
+
+uint64_t effective_caps()
+{
+	auto status = read_proc_file("/proc/self/status");
+	if (!status)
+		return 0;
+	std::istringstream lines(*status);
+	std::string line;
+	while (std::getline(lines, line))
+		if (line.rfind("CapEff:", 0) == 0)
+			return std::strtoull(line.c_str() + 7, nullptr, 16);
+	return 0;
+}
+
+} // namespace
+
+uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads)
+{
+	// Each thread record reserves one page of slack past the stack copy
+	// (see copy_stack() in bpf/fh.bpf.c); 8 bytes of ring header each.
+	uint64_t per_thread = sizeof(fh_thread_record) + stack_size + FH_PAGE_SIZE + 8;
+	uint64_t need = per_thread * max_threads + 4096;
+	uint64_t size = 256 * 1024;
+	while (size < need)
+		size <<= 1;
+	return size;
+}
+
+void probe_support()
+{
+	uint64_t caps = effective_caps();
+	bool can_bpf = (caps >> kCapSysAdmin & 1) ||
+		       ((caps >> kCapBpf & 1) && (caps >> kCapPerfmon & 1));
+	if (!can_bpf)
+		throw Error("insufficient privileges: loading the BPF programs needs root, or the "
+			    "capabilities CAP_BPF and CAP_PERFMON (try: sudo fh-bpf ...)",
+			    EPERM, kExitNoSupport);
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+		throw Error("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): "
+			    "fh-bpf needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+			    ENOENT, kExitNoSupport);
+	struct btf *btf = btf__load_vmlinux_btf();
+	if (!btf)
+		throw Error("cannot load the kernel's BTF: " + std::string(std::strerror(errno)),
+			    errno, kExitNoSupport);
+	struct Need {
+		const char *name;
+		__u32 kind;
+		const char *what;
+	};
+	const Need needs[] = {
+		{"btf_trace_signal_generate", BTF_KIND_TYPEDEF, "the signal_generate tracepoint"},
+		{"btf_trace_signal_deliver", BTF_KIND_TYPEDEF, "the signal_deliver tracepoint"},
+		{"btf_trace_sys_exit", BTF_KIND_TYPEDEF, "the sys_exit tracepoint"},
+		{"btf_trace_sched_process_exec", BTF_KIND_TYPEDEF,
+		 "the sched_process_exec tracepoint"},
+		{"bpf_iter_task_new", BTF_KIND_FUNC,
+		 "the bpf_iter_task kfuncs (Linux 6.7 or later)"},
+	};
+	std::string missing;
+	for (const auto &n : needs)
+		if (btf__find_by_name_kind(btf, n.name, n.kind) < 0)
+			missing += std::string(missing.empty() ? "" : ", ") + n.what;
+	btf__free(btf);
+	if (!missing.empty())
+		throw Error("this kernel lacks what fh-bpf needs: " + missing, ENOTSUP,
+			    kExitNoSupport);
+}
+
+Capture::Capture(const CaptureConfig &cfg)
+{
+	g_verbose = cfg.verbose;
+	libbpf_set_print(libbpf_print);
+
+	skel_ = fh_bpf::open();
+	if (!skel_)
+		throw sys_error("opening the BPF object", errno);
+	skel_->rodata->target_tgid = static_cast<__u32>(cfg.tgid);
+	skel_->rodata->stack_size = cfg.stack_size;
+	skel_->rodata->max_threads = cfg.max_threads;
+	skel_->rodata->sig_mask = cfg.sig_mask;
+	int err = bpf_map__set_max_entries(skel_->maps.records,
+					   static_cast<__u32>(ring_size_for(cfg.stack_size,
+									    cfg.max_threads)));
+	if (err) {
+		fh_bpf::destroy(skel_);
+		throw sys_error("sizing the ring buffer", -err);
+	}
+
+	g_libbpf_log.clear();
+	err = fh_bpf::load(skel_);
+	if (err) {
+		fh_bpf::destroy(skel_);
+		int e = -err;
+		std::string msg = "loading the BPF programs failed: " + std::string(std::strerror(e));
+		if (e == EPERM || e == EACCES)
+			throw Error(msg + " (needs root, or CAP_BPF and CAP_PERFMON; a security "
+					  "policy may also forbid BPF)\n" + g_libbpf_log,
+				    e, kExitNoSupport);
+		throw Error(msg + "\n" + g_libbpf_log, e);
+	}
+	err = fh_bpf::attach(skel_);
+	if (err) {
+		fh_bpf::destroy(skel_);
+		throw Error("attaching the BPF programs failed: " +
+				    std::string(std::strerror(-err)) + "\n" + g_libbpf_log,
+			    -err, kExitNoSupport);
+	}
+	ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.records), on_record, this, nullptr);
+	if (!ring_) {
+		int e = errno;
+		fh_bpf::destroy(skel_);
+		throw sys_error("opening the ring buffer", e);
+	}
+}
+
+Capture::~Capture()
+{
+	ring_buffer__free(ring_);
+	fh_bpf::destroy(skel_);
+}
+
+int Capture::fd() const { return ring_buffer__epoll_fd(ring_); }
+
+int Capture::on_record(void *ctx, void *data, size_t size)
+{
+	auto *self = static_cast<Capture *>(ctx);
+	self->assembler_->feed(data, size, *self->out_);
+	return 0;
+}
+
+void Capture::consume(Assembler &assembler, Assembler::Output &out)
+{
+	assembler_ = &assembler;
+	out_ = &out;
+	int n = ring_buffer__consume(ring_);
+	assembler_ = nullptr;
+	out_ = nullptr;
+	if (n < 0)
+		throw sys_error("reading the ring buffer", -n);
+}
+
+Counters Capture::counters() const
+{
+	const auto &c = skel_->bss->counters;
+	return Counters{c.events,	c.events_lost,	c.ends_lost,
+			c.threads_lost, c.maps_lost,	c.senders_lost};
+}
+
+} // namespace fh

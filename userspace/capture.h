@@ -1,0 +1,67 @@
+#pragma once
+
+#include "records.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct fh_bpf;
+struct ring_buffer;
+struct fh_counters;
+
+namespace fh {
+
+struct CaptureConfig {
+	pid_t tgid = 0;
+	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
+	uint32_t max_threads = 0;
+	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
+	bool verbose = false;  // libbpf's messages on stderr
+};
+
+struct Counters {
+	uint64_t events = 0;
+	uint64_t events_lost = 0;
+	uint64_t ends_lost = 0;
+	uint64_t threads_lost = 0;
+	uint64_t maps_lost = 0;
+	uint64_t senders_lost = 0;
+};
+
+// Ring-buffer bytes one capture of max_threads threads needs.
+uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads);
+
+// Checks, before loading anything, that this process may load BPF programs
+// and that the kernel has what the programs need; throws an Error that says
+// what is missing.
+void probe_support();
+
+// The loaded and attached BPF programs and their ring buffer.
+class Capture {
+public:
+	explicit Capture(const CaptureConfig &cfg);
+	~Capture();
+	Capture(const Capture &) = delete;
+	Capture &operator=(const Capture &) = delete;
+
+	// File descriptor that becomes readable when records are waiting.
+	int fd() const;
+
+	// Hand every waiting record to the assembler.
+	void consume(Assembler &assembler, Assembler::Output &out);
+
+	Counters counters() const;
+
+private:
+	static int on_record(void *ctx, void *data, size_t size);
+
+	struct fh_bpf *skel_ = nullptr;
+	struct ring_buffer *ring_ = nullptr;
+	Assembler *assembler_ = nullptr;
+	Assembler::Output *out_ = nullptr;
+};
+
+} // namespace fh

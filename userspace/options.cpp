@@ -1,0 +1,191 @@
+#include "options.h"
+
+#include "error.h"
+
+#include <linux/types.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+#ifndef FH_VERSION
+#define FH_VERSION "0.1.0"
+#endif
+
+namespace fh {
+
+namespace {
+
+constexpr uint32_t kMaxThreadsDefault = 256;
+constexpr uint32_t kMaxThreadsLimit = 65536;
+
+Error usage(const std::string &msg) { return Error(msg + " (see fh-bpf --help)", EINVAL, kExitUsage); }
+
+bool parse_u64(const std::string &s, uint64_t &out)
+{
+	if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+		return false;
+	errno = 0;
+	out = std::strtoull(s.c_str(), nullptr, 10);
+	return errno == 0;
+}
+
+// "--name=value" or "--name value"; advances i past what it used.
+bool take_value(const std::vector<std::string> &args, size_t &i, const std::string &name,
+		std::string &value)
+{
+	const std::string &a = args[i];
+	if (a == name) {
+		if (i + 1 >= args.size())
+			throw usage("option " + name + " needs a value");
+		value = args[++i];
+		return true;
+	}
+	if (a.size() > name.size() + 1 && a.compare(0, name.size(), name) == 0 &&
+	    a[name.size()] == '=') {
+		value = a.substr(name.size() + 1);
+		return true;
+	}
+	return false;
+}
+
+} // namespace
+
+bool parse_size(const std::string &s, uint64_t &out)
+{
+	if (s.empty())
+		return false;
+	uint64_t mult = 1;
+	std::string digits = s;
+	switch (s.back()) {
+	case 'k':
+	case 'K':
+		mult = 1024;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1024 * 1024;
+		break;
+	default:
+		break;
+	}
+	if (mult != 1)
+		digits.pop_back();
+	uint64_t v;
+	if (!parse_u64(digits, v) || v > UINT64_MAX / mult)
+		return false;
+	out = v * mult;
+	return true;
+}
+
+std::string version_text() { return "fh-bpf " FH_VERSION "\n"; }
+
+std::string usage_text()
+{
+	return R"(Usage: fh-bpf -p PID [options]
+
+Watch a running process from outside and, when it receives a fatal signal
+(SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL), print a traceback of every one of
+its threads in Python faulthandler's format: function, source file and line of
+each frame, taken by BPF programs in the kernel before the process dies.
+The target needs no preparation and is never stopped or signalled.
+
+Options:
+  -p, --pid PID          process to watch (a thread id selects its process)
+  -o, --output FILE      append tracebacks to FILE (created 0600, symlinks
+                         not followed) instead of writing them to stderr
+      --stack-size BYTES stack bytes copied per thread, from the stack
+                         pointer up; suffix K or M allowed; rounded up to
+                         whole pages; 4K to 256K (default 16K)
+      --max-threads N    threads captured per event (default 256); threads
+                         beyond are counted and reported
+  -v, --verbose          report signal details, timings and per-thread
+                         capture facts; write them to FILE too with -o
+      --ready-fd FD      write "ready\n" to FD and close it once armed
+                         (for scripts that must not race the attach)
+      --version          print the version and exit
+  -h, --help             print this help and exit
+
+fh-bpf watches until the target exits, or until interrupted (Ctrl-C detaches
+and leaves the target untouched).
+
+Exit status:
+  0  the watch ended without a fatal signal (target exited, or detached)
+  1  a runtime failure (attaching, reading the target, writing output)
+  2  invalid command line
+  3  the target received a fatal signal; its tracebacks were printed
+  4  missing privileges or kernel support (root or CAP_BPF+CAP_PERFMON,
+     a kernel with BTF, Linux 6.7 or later)
+)";
+}
+
+Options parse_options(const std::vector<std::string> &args)
+{
+	Options o;
+	o.stack_size = FH_STACK_DEFAULT;
+	o.max_threads = kMaxThreadsDefault;
+	bool have_pid = false;
+
+	for (size_t i = 0; i < args.size(); i++) {
+		const std::string &a = args[i];
+		std::string v;
+		if (a == "-h" || a == "--help") {
+			o.help = true;
+			return o;
+		} else if (a == "--version") {
+			o.version = true;
+			return o;
+		} else if (a == "-v" || a == "--verbose") {
+			o.verbose = true;
+		} else if (take_value(args, i, "-p", v) || take_value(args, i, "--pid", v)) {
+			uint64_t pid;
+			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)
+				throw usage("invalid PID '" + v + "'");
+			o.pid = static_cast<pid_t>(pid);
+			have_pid = true;
+		} else if (take_value(args, i, "-o", v) || take_value(args, i, "--output", v)) {
+			if (v.empty())
+				throw usage("empty output file name");
+			o.output = v;
+		} else if (take_value(args, i, "--stack-size", v)) {
+			uint64_t n;
+			if (!parse_size(v, n) || n < FH_STACK_MIN || n > FH_STACK_MAX)
+				throw usage("invalid --stack-size '" + v +
+					    "': expected 4K to 256K bytes");
+			o.stack_size = (n + FH_PAGE_SIZE - 1) / FH_PAGE_SIZE * FH_PAGE_SIZE;
+		} else if (take_value(args, i, "--max-threads", v)) {
+			uint64_t n;
+			if (!parse_u64(v, n) || n < 1 || n > kMaxThreadsLimit)
+				throw usage("invalid --max-threads '" + v + "': expected 1 to " +
+					    std::to_string(kMaxThreadsLimit));
+			o.max_threads = static_cast<uint32_t>(n);
+		} else if (take_value(args, i, "--ready-fd", v)) {
+			uint64_t fd;
+			if (!parse_u64(v, fd) || fd > INT_MAX)
+				throw usage("invalid --ready-fd '" + v + "'");
+			o.ready_fd = static_cast<int>(fd);
+		} else if (a.size() > 2 && a[0] == '-' && a[1] == 'p' &&
+			   a.find_first_not_of("0123456789", 2) == std::string::npos) {
+			// -pPID
+			v = a.substr(2);
+			uint64_t pid;
+			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)
+				throw usage("invalid PID '" + v + "'");
+			o.pid = static_cast<pid_t>(pid);
+			have_pid = true;
+		} else if (!a.empty() && a[0] == '-') {
+			throw usage("unknown option '" + a + "'");
+		} else {
+			throw usage("unexpected argument '" + a + "'");
+		}
+	}
+	if (!have_pid)
+		throw usage("no target: give -p PID");
+	return o;
+}
+
+} // namespace fh

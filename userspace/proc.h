@@ -1,0 +1,61 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace fh {
+
+// What /proc says of a process, read once.
+struct ProcessInfo {
+	pid_t pid = 0;
+	pid_t tgid = 0;
+	char state = '?'; // R, S, D, Z, X, ...
+	uint64_t flags = 0; // task flags from /proc/PID/stat
+	std::string comm;
+	bool kernel_thread() const;
+	bool zombie() const { return state == 'Z' || state == 'X'; }
+};
+
+// Reads /proc/PID/stat and status.  nullopt when the process does not exist.
+std::optional<ProcessInfo> read_process(pid_t pid);
+
+// The text of /proc/PID/maps; throws when it cannot be read.
+std::string read_maps(pid_t pid);
+
+// Reads a whole small file under /proc (bounded to max bytes).
+std::optional<std::string> read_proc_file(const std::string &path, size_t max = 16u << 20);
+
+// Move-only owner of a file descriptor.
+class UniqueFd {
+public:
+	UniqueFd() = default;
+	explicit UniqueFd(int fd) : fd_(fd) {}
+	~UniqueFd();
+	UniqueFd(UniqueFd &&o) noexcept : fd_(o.release()) {}
+	UniqueFd &operator=(UniqueFd &&o) noexcept;
+	UniqueFd(const UniqueFd &) = delete;
+	UniqueFd &operator=(const UniqueFd &) = delete;
+
+	int get() const { return fd_; }
+	int release()
+	{
+		int fd = fd_;
+		fd_ = -1;
+		return fd;
+	}
+	explicit operator bool() const { return fd_ >= 0; }
+
+private:
+	int fd_ = -1;
+};
+
+// A pidfd for the process: readable once it has exited.
+UniqueFd open_pidfd(pid_t pid);
+
+// True once the process behind the pidfd has exited (non-blocking).
+bool pidfd_exited(int pidfd);
+
+} // namespace fh

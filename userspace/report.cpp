@@ -1,0 +1,93 @@
+#include "report.h"
+
+#include "signals.h"
+
+#include <linux/types.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+Traceback build_traceback(const Event &ev, Unwinder &unwinder, ReportStats &stats)
+{
+	Traceback tb;
+	tb.header = fatal_header(ev.sig);
+
+	std::vector<const ThreadCapture *> order;
+	for (const auto &t : ev.threads)
+		if (t.hit())
+			order.push_back(&t);
+	for (auto it = ev.threads.rbegin(); it != ev.threads.rend(); ++it)
+		if (!it->hit())
+			order.push_back(&*it);
+
+	for (const ThreadCapture *t : order) {
+		ThreadTrace tt;
+		tt.pthread_id = t->pthread_id;
+		tt.tid = t->tid;
+		tt.name = t->name;
+		tt.current = t->hit();
+		stats.threads++;
+		stats.stack_bytes += t->stack.size();
+		if (t->flags & FH_THREAD_ON_CPU)
+			stats.stale_threads++;
+		if (!(t->flags & FH_THREAD_KERNEL_WORKER)) {
+			auto res = unwinder.unwind(*t, kMaxFrames + 1);
+			tt.frames = std::move(res.frames);
+			if (res.truncated && tt.frames.size() <= kMaxFrames) {
+				tt.truncated = true;
+				stats.truncated_threads++;
+			}
+		}
+		tb.threads.push_back(std::move(tt));
+	}
+	return tb;
+}
+
+std::string event_summary(const Event &ev)
+{
+	char buf[512];
+	std::string hit_name;
+	for (const auto &t : ev.threads)
+		if (t.tid == ev.hit_tid)
+			hit_name = t.name;
+	int n = std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s), thread %u (%s): %s (%s)",
+			      ev.tgid, ev.comm.c_str(), ev.hit_tid, hit_name.c_str(),
+			      signal_abbrev(ev.sig).c_str(), si_code_name(ev.sig, ev.si_code).c_str());
+	std::string out(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
+	if (signal_has_fault_address(ev.sig, ev.si_code)) {
+		std::snprintf(buf, sizeof(buf), " at address 0x%" PRIx64, ev.fault_addr);
+		out += buf;
+	}
+	if (ev.sender) {
+		std::snprintf(buf, sizeof(buf), ", sent by pid %u (%s), uid %u", ev.sender->tgid,
+			      ev.sender->comm.c_str(), ev.sender->uid);
+		out += buf;
+	}
+	return out + "\n";
+}
+
+std::string event_losses(const Event &ev, const ReportStats &stats)
+{
+	std::string out;
+	if (!ev.complete)
+		out += "fh-bpf: the capture is incomplete: its end record was lost (ring buffer "
+		       "full); threads may be missing\n";
+	if (ev.threads_skipped)
+		out += "fh-bpf: " + std::to_string(ev.threads_skipped) +
+		       " threads beyond --max-threads were not captured\n";
+	if (ev.threads_lost)
+		out += "fh-bpf: " + std::to_string(ev.threads_lost) +
+		       " threads were lost: no room in the ring buffer\n";
+	if (stats.truncated_threads)
+		out += "fh-bpf: " + std::to_string(stats.truncated_threads) +
+		       " threads have stacks deeper than the bytes copied (see --stack-size)\n";
+	return out;
+}
+
+} // namespace fh

@@ -1,0 +1,387 @@
+#include "unwinder.h"
+
+#include "error.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace fh {
+
+void DwflDeleter::operator()(Dwfl *d) const { dwfl_end(d); }
+
+namespace {
+
+char *debuginfo_path = nullptr;
+
+const Dwfl_Callbacks kDwflCallbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.section_address = nullptr,
+	.debuginfo_path = &debuginfo_path,
+};
+
+std::string dwfl_error() { return dwfl_errmsg(-1); }
+
+// A symbol-table name as a person reads it: demangled, without the
+// "@@GLIBC_2.34" version suffix.
+std::string demangle(const char *raw)
+{
+	if (!raw)
+		return {};
+	std::string stripped(raw);
+	if (size_t at = stripped.find('@'); at != std::string::npos && at > 0)
+		stripped.resize(at);
+	const char *name = stripped.c_str();
+	if (name[0] == '_' && name[1] == 'Z') {
+		int status = 0;
+		char *d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+		if (d && status == 0) {
+			std::string out(d);
+			std::free(d);
+			return out;
+		}
+		std::free(d);
+	}
+	return stripped;
+}
+
+// "dir/./a/../b" -> "dir/b", lexically.
+std::string normalize_path(const std::string &path)
+{
+	std::vector<std::string> parts;
+	size_t i = 0;
+	bool absolute = !path.empty() && path[0] == '/';
+	while (i <= path.size()) {
+		size_t j = path.find('/', i);
+		if (j == std::string::npos)
+			j = path.size();
+		std::string part = path.substr(i, j - i);
+		if (part == "..") {
+			if (!parts.empty() && parts.back() != "..")
+				parts.pop_back();
+			else if (!absolute)
+				parts.push_back(part);
+		} else if (!part.empty() && part != ".") {
+			parts.push_back(part);
+		}
+		i = j + 1;
+	}
+	std::string out = absolute ? "/" : "";
+	for (size_t k = 0; k < parts.size(); k++)
+		out += (k ? "/" : "") + parts[k];
+	return out;
+}
+
+// A source path from a line table, made absolute with the unit's
+// compilation directory when that is absolute; as recorded otherwise
+// (distributions map the build directory away: "../sysdeps/...").
+std::string source_path(const char *src, Dwarf_Die *cudie)
+{
+	std::string path = src;
+	if (path.empty() || path[0] == '/' || !cudie)
+		return path;
+	Dwarf_Attribute attr;
+	const char *dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &attr));
+	if (!dir || dir[0] != '/')
+		return path;
+	return normalize_path(std::string(dir) + "/" + path);
+}
+
+// The name of a subprogram or inlined subroutine DIE, following
+// DW_AT_abstract_origin and DW_AT_specification.
+std::string die_function_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute attr;
+	for (int name : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+		if (dwarf_attr_integrate(die, name, &attr))
+			if (const char *s = dwarf_formstring(&attr))
+				return demangle(s);
+	}
+	if (dwarf_attr_integrate(die, DW_AT_name, &attr))
+		if (const char *s = dwarf_formstring(&attr))
+			return s;
+	return {};
+}
+
+} // namespace
+
+// libdw's view of the captured threads of the event being unwound.
+struct Unwinder::Callbacks {
+	static pid_t next_thread(Dwfl *, void *arg, void **thread_argp)
+	{
+		auto *self = static_cast<Unwinder *>(arg);
+		// Threads are unwound one at a time through get_thread; the list
+		// holds just that one.
+		if (*thread_argp != nullptr || self->thread_ == nullptr)
+			return 0;
+		*thread_argp = const_cast<ThreadCapture *>(self->thread_);
+		return static_cast<pid_t>(self->thread_->tid);
+	}
+
+	static bool get_thread(Dwfl *, pid_t tid, void *arg, void **thread_argp)
+	{
+		auto *self = static_cast<Unwinder *>(arg);
+		if (self->thread_ == nullptr || self->thread_->tid != static_cast<uint32_t>(tid))
+			return false;
+		*thread_argp = const_cast<ThreadCapture *>(self->thread_);
+		return true;
+	}
+
+	static bool memory_read(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+	{
+		auto *self = static_cast<Unwinder *>(arg);
+		const ThreadCapture *t = self->thread_;
+		if (t == nullptr)
+			return false;
+		uint64_t base = t->stack_addr;
+		uint64_t len = t->stack.size();
+		if (addr >= base && addr - base <= len && len - (addr - base) >= sizeof(*result)) {
+			std::memcpy(result, t->stack.data() + (addr - base), sizeof(*result));
+			return true;
+		}
+		// A read just above the copy means the stack went on past it.
+		if (addr >= base + len && addr - (base + len) < (64u << 20))
+			self->wanted_beyond_stack_ = true;
+		return false;
+	}
+
+	static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
+	{
+		auto *t = static_cast<const ThreadCapture *>(thread_arg);
+		Dwarf_Word regs[kNrRegs];
+		for (int i = 0; i < kNrRegs; i++)
+			regs[i] = t->regs[i];
+		return dwfl_thread_state_registers(thread, 0, kNrRegs, regs);
+	}
+
+	static constexpr Dwfl_Thread_Callbacks table = {
+		.next_thread = next_thread,
+		.get_thread = get_thread,
+		.memory_read = memory_read,
+		.set_initial_registers = set_initial_registers,
+		.detach = nullptr,
+		.thread_detach = nullptr,
+	};
+};
+
+Unwinder::Unwinder(pid_t tgid) : tgid_(tgid), dwfl_(dwfl_begin(&kDwflCallbacks))
+{
+	if (!dwfl_)
+		throw Error("libdw: dwfl_begin: " + dwfl_error());
+}
+
+Unwinder::~Unwinder() = default;
+
+void Unwinder::report_maps(const std::string &maps_text)
+{
+	// fmemopen wants a mutable buffer for "r" on some libcs: copy.
+	std::string copy = maps_text;
+	FILE *f = fmemopen(copy.data(), copy.size(), "r");
+	if (!f)
+		throw sys_error("fmemopen", errno);
+	dwfl_report_begin(dwfl_.get());
+	int rc = copy.empty() ? 0 : dwfl_linux_proc_maps_report(dwfl_.get(), f);
+	std::fclose(f);
+	if (dwfl_report_end(dwfl_.get(), nullptr, nullptr) != 0 || rc < 0)
+		throw Error("libdw: reporting the target's mappings: " +
+			    (rc > 0 ? std::string(std::strerror(rc)) : dwfl_error()));
+	if (!attached_ && module_count() > 0) {
+		if (!dwfl_attach_state(dwfl_.get(), nullptr, tgid_, &Callbacks::table, this))
+			throw Error("libdw: dwfl_attach_state: " + dwfl_error());
+		attached_ = true;
+	}
+}
+
+size_t Unwinder::module_count() const
+{
+	size_t n = 0;
+	dwfl_getmodules(
+		dwfl_.get(),
+		[](Dwfl_Module *, void **, const char *, Dwarf_Addr, void *arg) -> int {
+			++*static_cast<size_t *>(arg);
+			return DWARF_CB_OK;
+		},
+		&n, 0);
+	return n;
+}
+
+void Unwinder::prewarm()
+{
+	dwfl_getmodules(
+		dwfl_.get(),
+		[](Dwfl_Module *mod, void **, const char *, Dwarf_Addr, void *) -> int {
+			Dwarf_Addr bias;
+			dwfl_module_getelf(mod, &bias);
+			dwfl_module_getsymtab(mod);
+			if (Dwarf *dw = dwfl_module_getdwarf(mod, &bias)) {
+				(void)dw;
+				dwfl_module_dwarf_cfi(mod, &bias);
+			}
+			dwfl_module_eh_cfi(mod, &bias);
+			return DWARF_CB_OK;
+		},
+		nullptr, 0);
+}
+
+std::string Unwinder::module_path(Dwfl_Module *mod) const
+{
+	const char *name = dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr,
+					    nullptr, nullptr);
+	return name ? name : "";
+}
+
+std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
+{
+	uint64_t lookup = return_address && pc > 0 ? pc - 1 : pc;
+	Frame base;
+	base.pc = pc;
+
+	Dwfl_Module *mod = dwfl_addrmodule(dwfl_.get(), lookup);
+	if (!mod)
+		return {base};
+	Dwarf_Addr start = 0;
+	dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
+	base.module = module_path(mod);
+	base.module_offset = pc - start;
+
+	GElf_Off sym_off = 0;
+	GElf_Sym sym;
+	if (const char *name = dwfl_module_addrinfo(mod, lookup, &sym_off, &sym, nullptr, nullptr,
+						    nullptr)) {
+		base.function = demangle(name);
+		base.function_offset = sym_off + (pc - lookup);
+		base.function_offset_known = true;
+	}
+
+	// The compilation unit that covers the address.  libdw falls back to a
+	// neighbouring unit for code without debug information (crt1.o's
+	// _start): such an address has no source position.
+	Dwarf_Addr bias = 0;
+	Dwarf_Die *cudie = dwfl_module_addrdie(mod, lookup, &bias);
+	if (cudie && dwarf_haspc(cudie, lookup - bias) <= 0)
+		cudie = nullptr;
+
+	// The source position of the address itself.
+	std::string file;
+	int line = 0;
+	Dwfl_Line *l = cudie ? dwfl_module_getsrc(mod, lookup) : nullptr;
+	if (l) {
+		int lineno = 0;
+		if (const char *src = dwfl_lineinfo(l, nullptr, &lineno, nullptr, nullptr, nullptr)) {
+			file = source_path(src, cudie);
+			line = lineno;
+		}
+	}
+
+	// Walk the scopes at the address, innermost first: each inlined
+	// subroutine is a frame whose caller's position is its DW_AT_call_*.
+	std::vector<Frame> out;
+	Dwarf_Die *scopes = nullptr;
+	int nscopes = cudie ? dwarf_getscopes(cudie, lookup - bias, &scopes) : 0;
+	Dwarf_Files *files = nullptr;
+	size_t nfiles = 0;
+	if (cudie && dwarf_getsrcfiles(cudie, &files, &nfiles) != 0)
+		files = nullptr;
+	for (int i = 0; i < nscopes; i++) {
+		Dwarf_Die *scope = &scopes[i];
+		int tag = dwarf_tag(scope);
+		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
+			continue;
+		Frame f = base;
+		f.file = file;
+		f.line = line;
+		if (tag == DW_TAG_subprogram) {
+			// The outermost function: its DWARF name, as debuggers
+			// show it; the symbol table's when DWARF has none.
+			if (std::string name = die_function_name(scope); !name.empty())
+				f.function = name;
+			out.push_back(std::move(f));
+			break;
+		}
+		f.function = die_function_name(scope);
+		f.function_offset_known = false;
+		f.inlined = true;
+		out.push_back(std::move(f));
+		// The caller's position: where this subroutine was inlined.
+		Dwarf_Attribute attr;
+		Dwarf_Word v;
+		file.clear();
+		line = 0;
+		if (files && dwarf_formudata(dwarf_attr(scope, DW_AT_call_file, &attr), &v) == 0)
+			if (const char *src = dwarf_filesrc(files, v, nullptr, nullptr))
+				file = source_path(src, cudie);
+		if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &attr), &v) == 0)
+			line = static_cast<int>(v);
+	}
+	std::free(scopes);
+	if (out.empty() || out.back().inlined) {
+		// No DWARF scope (or no enclosing subprogram): the symbol alone.
+		Frame f = base;
+		f.file = file;
+		f.line = line;
+		out.push_back(std::move(f));
+	}
+	return out;
+}
+
+Unwinder::Result Unwinder::unwind(const ThreadCapture &thread, size_t max_frames)
+{
+	Result res;
+	if (!attached_) {
+		res.error = "no modules reported for the target";
+		return res;
+	}
+	struct State {
+		Unwinder *self;
+		Result *res;
+		size_t max_frames;
+		size_t physical = 0;
+		uint64_t last_pc = 0;
+		uint64_t last_sp = 0;
+	} st{this, &res, max_frames};
+
+	thread_ = &thread;
+	wanted_beyond_stack_ = false;
+	int rc = dwfl_getthread_frames(
+		dwfl_.get(), static_cast<pid_t>(thread.tid),
+		[](Dwfl_Frame *frame, void *arg) -> int {
+			auto *st = static_cast<State *>(arg);
+			Dwarf_Addr pc;
+			bool activation = false;
+			if (!dwfl_frame_pc(frame, &pc, &activation))
+				return DWARF_CB_ABORT;
+			if (pc == 0)
+				return DWARF_CB_ABORT;
+			if (st->res->frames.size() >= st->max_frames) {
+				st->res->truncated = true;
+				return DWARF_CB_ABORT;
+			}
+			st->physical++;
+			for (auto &f : st->self->symbolize(pc, !activation))
+				st->res->frames.push_back(std::move(f));
+			return DWARF_CB_OK;
+		},
+		&st);
+	thread_ = nullptr;
+	if (rc != 0 && !res.truncated) {
+		int err = dwfl_errno();
+		if (err != 0)
+			res.error = dwfl_errmsg(err);
+		if (wanted_beyond_stack_)
+			res.truncated = true;
+	}
+	if (res.frames.size() > max_frames) {
+		res.frames.resize(max_frames);
+		res.truncated = true;
+	}
+	return res;
+}
+
+} // namespace fh

@@ -1,0 +1,69 @@
+#pragma once
+
+#include "event.h"
+#include "traceback.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct Dwfl;
+struct Dwfl_Module;
+
+namespace fh {
+
+struct DwflDeleter {
+	void operator()(Dwfl *d) const;
+};
+
+// Unwinds captured threads with DWARF CFI and symbolizes their frames, using
+// elfutils libdw.  One Unwinder serves one process: modules are reported from
+// a saved maps snapshot, and their symbol tables, DWARF and CFI stay loaded
+// across events and across snapshot refreshes.
+class Unwinder {
+public:
+	explicit Unwinder(pid_t tgid);
+	~Unwinder();
+	Unwinder(const Unwinder &) = delete;
+	Unwinder &operator=(const Unwinder &) = delete;
+
+	// Report the modules of a /proc/PID/maps snapshot.  Modules already
+	// known at the same addresses keep their loaded debug information.
+	void report_maps(const std::string &maps_text);
+
+	// Load every module's ELF, symbol table, DWARF and CFI now, so that an
+	// event is symbolized without touching the disk.
+	void prewarm();
+
+	struct Result {
+		std::vector<Frame> frames; // most recent call first, inlined calls expanded
+		bool truncated = false;	   // stopped for want of captured stack bytes
+		std::string error;	   // why unwinding stopped early, if it did
+	};
+
+	// Unwind one captured thread from its registers and stack bytes.
+	Result unwind(const ThreadCapture &thread, size_t max_frames);
+
+	// Frames for one address: the function containing it, preceded by the
+	// functions inlined at that address (innermost first).  With
+	// return_address set, pc is looked up as pc - 1 (the call instruction).
+	std::vector<Frame> symbolize(uint64_t pc, bool return_address);
+
+	size_t module_count() const;
+
+private:
+	struct Callbacks;
+	std::string module_path(Dwfl_Module *mod) const;
+
+	pid_t tgid_;
+	std::unique_ptr<Dwfl, DwflDeleter> dwfl_;
+	bool attached_ = false;
+	// The thread being unwound, for the memory_read callback.
+	const ThreadCapture *thread_ = nullptr;
+	bool wanted_beyond_stack_ = false;
+};
+
+} // namespace fh

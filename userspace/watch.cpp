@@ -1,0 +1,331 @@
+#include "watch.h"
+
+#include "capture.h"
+#include "error.h"
+#include "proc.h"
+#include "records.h"
+#include "report.h"
+#include "sink.h"
+#include "unwinder.h"
+
+#include <linux/types.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+namespace {
+
+constexpr int kFatalSignals[] = {SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL};
+
+uint64_t monotonic_ns()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+void log(const std::string &msg) { write_all(STDERR_FILENO, "fh-bpf: " + msg + "\n"); }
+
+std::string fmt(const char *f, double v)
+{
+	char buf[64];
+	std::snprintf(buf, sizeof(buf), f, v);
+	return buf;
+}
+
+// Resolve and check the target; returns its process id.
+pid_t check_target(pid_t pid, bool verbose)
+{
+	auto info = read_process(pid);
+	if (!info)
+		throw Error("no such process: " + std::to_string(pid), ESRCH);
+	if (info->kernel_thread())
+		throw Error("pid " + std::to_string(pid) + " (" + info->comm +
+				    ") is a kernel thread: it has no user stack to trace",
+			    EINVAL);
+	if (info->zombie())
+		throw Error("pid " + std::to_string(pid) + " (" + info->comm +
+				    ") has already exited (zombie): nothing left to trace",
+			    ESRCH);
+	if (info->tgid != pid) {
+		if (verbose)
+			log("thread " + std::to_string(pid) + " belongs to process " +
+			    std::to_string(info->tgid) + ": watching the process");
+		auto leader = read_process(info->tgid);
+		if (!leader || leader->zombie())
+			throw Error("process " + std::to_string(info->tgid) + " has exited", ESRCH);
+	}
+	return info->tgid;
+}
+
+class Session {
+public:
+	Session(const Options &opts, pid_t tgid)
+		: opts_(opts), tgid_(tgid), sink_(opts.output), unwinder_(tgid)
+	{
+	}
+
+	int run();
+
+private:
+	void refresh_maps(bool must);
+	void drain();
+	void handle(Event &ev);
+	void print_diag(const std::string &text);
+	void final_report(bool detached);
+
+	const Options &opts_;
+	pid_t tgid_;
+	Sink sink_;
+	Unwinder unwinder_;
+	Assembler assembler_;
+	std::unique_ptr<Capture> capture_;
+	std::string maps_;
+	bool crashed_ = false;
+	uint64_t events_printed_ = 0;
+	uint64_t maps_refresh_failed_ = 0;
+};
+
+void Session::print_diag(const std::string &text)
+{
+	if (text.empty())
+		return;
+	write_all(STDERR_FILENO, text);
+	if (!sink_.is_stderr() && opts_.verbose)
+		sink_.write(text);
+}
+
+void Session::refresh_maps(bool must)
+{
+	std::string maps;
+	try {
+		maps = read_maps(tgid_);
+	} catch (const Error &e) {
+		if (must)
+			throw;
+		maps_refresh_failed_++;
+		return;
+	}
+	if (maps.empty() && must)
+		throw Error("process " + std::to_string(tgid_) + " has no mappings (exiting?)", ESRCH);
+	if (maps == maps_)
+		return;
+	uint64_t t0 = monotonic_ns();
+	unwinder_.report_maps(maps);
+	unwinder_.prewarm();
+	maps_ = std::move(maps);
+	if (opts_.verbose)
+		log("loaded symbols of " + std::to_string(unwinder_.module_count()) +
+		    " modules in " + fmt("%.1f ms", (monotonic_ns() - t0) / 1e6));
+}
+
+void Session::handle(Event &ev)
+{
+	uint64_t t0 = monotonic_ns();
+	ReportStats stats;
+	Traceback tb = build_traceback(ev, unwinder_, stats);
+	std::string text = render(tb);
+	std::string diag = event_summary(ev);
+	std::string losses = event_losses(ev, stats);
+
+	print_diag(diag);
+	sink_.write(text);
+	uint64_t t1 = monotonic_ns();
+	if (!losses.empty()) {
+		write_all(STDERR_FILENO, losses);
+		if (!sink_.is_stderr())
+			sink_.write(losses);
+	}
+	if (opts_.verbose) {
+		std::string v;
+		char buf[256];
+		std::snprintf(buf, sizeof(buf),
+			      "fh-bpf: timing: %zu threads, %" PRIu64
+			      " stack bytes, kernel capture %.1f us (%.2f us/thread), "
+			      "symbolized in %.2f ms, signal to printed %.2f ms\n",
+			      ev.threads.size(), stats.stack_bytes,
+			      (ev.ktime_end - ev.ktime_start) / 1e3,
+			      ev.threads.empty() ? 0.0
+						 : (ev.ktime_end - ev.ktime_start) / 1e3 / ev.threads.size(),
+			      (t1 - t0) / 1e6, (t1 - ev.ktime_start) / 1e6);
+		v += buf;
+		for (const auto &t : ev.threads) {
+			std::snprintf(buf, sizeof(buf),
+				      "fh-bpf: thread %u (%s) 0x%016" PRIx64
+				      ": %zu stack bytes%s%s%s\n",
+				      t.tid, t.name.c_str(), t.pthread_id, t.stack.size(),
+				      (t.flags & FH_THREAD_STACK_LIMIT) ? ", copy limit reached" : "",
+				      (t.flags & FH_THREAD_ON_CPU) ? ", was running: registers may be stale" : "",
+				      (t.flags & FH_THREAD_KERNEL_WORKER) ? ", kernel worker" : "");
+			v += buf;
+		}
+		print_diag(v);
+	}
+	events_printed_++;
+	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL)
+		crashed_ = true;
+}
+
+void Session::drain()
+{
+	Assembler::Output out;
+	capture_->consume(assembler_, out);
+	bool maps_changed = false;
+	for (const auto &m : out.maps_changes)
+		if (m.tgid == static_cast<uint32_t>(tgid_))
+			maps_changed = true;
+	if (maps_changed)
+		refresh_maps(false);
+	for (auto &ev : out.events)
+		handle(ev);
+}
+
+void Session::final_report(bool detached)
+{
+	for (auto &ev : assembler_.take_incomplete())
+		handle(ev);
+	Counters c = capture_->counters();
+	std::string lost;
+	auto add = [&](uint64_t n, const char *what) {
+		if (n)
+			lost += (lost.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+	};
+	add(c.events_lost, "events (ring buffer full)");
+	add(c.ends_lost, "event end records");
+	add(c.threads_lost, "thread records");
+	add(c.maps_lost, "mapping changes");
+	add(c.senders_lost, "signal senders");
+	add(assembler_.malformed(), "malformed records");
+	add(maps_refresh_failed_, "maps refreshes (process gone)");
+	if (!lost.empty())
+		log("lost: " + lost);
+	if (opts_.verbose || !lost.empty())
+		log(std::string(detached ? "detached from" : "target exited:") + " pid " +
+		    std::to_string(tgid_) + ", " + std::to_string(events_printed_) +
+		    " events printed");
+}
+
+int Session::run()
+{
+	UniqueFd pidfd;
+	try {
+		pidfd = open_pidfd(tgid_);
+	} catch (const Error &e) {
+		throw Error("process " + std::to_string(tgid_) + " exited before it was attached",
+			    ESRCH);
+	}
+
+	uint64_t t_start = monotonic_ns();
+	CaptureConfig cfg;
+	cfg.tgid = tgid_;
+	cfg.stack_size = opts_.stack_size;
+	cfg.max_threads = opts_.max_threads;
+	cfg.verbose = opts_.verbose;
+	for (int sig : kFatalSignals)
+		cfg.sig_mask |= 1ull << (sig - 1);
+	capture_ = std::make_unique<Capture>(cfg);
+	uint64_t t_attached = monotonic_ns();
+
+	// The maps snapshot is taken after the mapping tracker is attached, so
+	// no change falls between the two.
+	try {
+		refresh_maps(true);
+	} catch (const Error &) {
+		if (pidfd_exited(pidfd.get())) {
+			drain();
+			final_report(false);
+			if (crashed_)
+				return kExitCrashed;
+			throw Error("process " + std::to_string(tgid_) +
+					    " exited while fh-bpf was attaching",
+				    ESRCH);
+		}
+		throw;
+	}
+	uint64_t t_armed = monotonic_ns();
+	if (opts_.verbose)
+		log("watching pid " + std::to_string(tgid_) + ": BPF loaded and attached in " +
+		    fmt("%.1f ms", (t_attached - t_start) / 1e6) + ", armed in " +
+		    fmt("%.1f ms", (t_armed - t_start) / 1e6));
+	if (opts_.ready_fd >= 0) {
+		write_all(opts_.ready_fd, "ready\n");
+		close(opts_.ready_fd);
+	}
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, nullptr);
+	UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
+	UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+	if (!sigfd || !ep)
+		throw sys_error("setting up the event loop", errno);
+	auto add = [&](int fd, uint32_t tag) {
+		struct epoll_event e = {};
+		e.events = EPOLLIN;
+		e.data.u32 = tag;
+		if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) != 0)
+			throw sys_error("epoll_ctl", errno);
+	};
+	enum : uint32_t { kRing, kExit, kSignal };
+	add(capture_->fd(), kRing);
+	add(pidfd.get(), kExit);
+	add(sigfd.get(), kSignal);
+
+	bool detached = false;
+	for (bool done = false; !done;) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(ep.get(), evs, 4, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			throw sys_error("epoll_wait", errno);
+		}
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u32) {
+			case kRing:
+				drain();
+				break;
+			case kExit:
+				done = true;
+				break;
+			case kSignal: {
+				struct signalfd_siginfo si;
+				if (read(sigfd.get(), &si, sizeof(si)) == sizeof(si))
+					done = detached = true;
+				break;
+			}
+			}
+		}
+	}
+	// Everything the programs captured before the exit is in the ring.
+	drain();
+	final_report(detached);
+	return crashed_ ? kExitCrashed : kExitOk;
+}
+
+} // namespace
+
+int watch(const Options &opts)
+{
+	probe_support();
+	pid_t tgid = check_target(opts.pid, opts.verbose);
+	Session s(opts, tgid);
+	return s.run();
+}
+
+} // namespace fh
