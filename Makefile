@@ -88,11 +88,11 @@ $(OUT)/tests/%.o: tests/%.cpp | $(OUT)/tests/unit $(OUT)/tests/e2e
 UNIT_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/unit/*.cpp))
 E2E_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/e2e/*.cpp))
 
-$(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(CORE_OBJS)
+$(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/e2e-tests: $(E2E_OBJS) $(OUT)/tests/catch_main.o $(CORE_OBJS)
+$(OUT)/tests/e2e-tests: $(E2E_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -105,7 +105,7 @@ test-unit: $(OUT)/tests/unit-tests $(TARGET_BINS)
 	$(Q)scripts/run-tests.sh --unit-only $(OUT)
 
 # --- demo, install, bench ----------------------------------------------------
-demo: $(OUT)/fh-bpf $(OUT)/targets/threads
+demo: $(OUT)/fh-bpf $(OUT)/targets/crash
 	$(Q)scripts/demo.sh $(OUT)
 
 bench: $(OUT)/fh-bpf $(TARGET_BINS)

@@ -14,7 +14,7 @@
  *
  * then "ready", and reads one byte from the go fd.  Then it raises MODE's
  * signal through a fixed call chain; "wait" instead blocks in read() until
- * something else kills the process.  With --auto (for gdb and the demo) it
+ * something else kills the process, or a byte on the go fd makes it exit 0.  With --auto (for gdb and the demo) it
  * goes on without waiting.
  *
  * Lines the tests look for carry a marker comment: "@name".
@@ -188,12 +188,13 @@ NOINLINE void illegal(void)
 	__asm__ volatile("ud2"); /* @ill */
 }
 
+/* Blocks until something kills the process; a byte on fd ends the wait. */
 NOINLINE void wait_for_kill(int fd)
 {
 	char c;
-	for (;;)
-		if (read(fd, &c, 1) <= 0) /* @wait */
-			pause();
+	while (read(fd, &c, 1) <= 0) /* @wait */
+		pause();
+	BARRIER();
 }
 
 static int parse_fd(const char *s)

@@ -1,0 +1,151 @@
+#include "harness.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <sstream>
+
+namespace fhtest {
+
+std::string fh_bpf_path() { return build_dir() + "/fh-bpf"; }
+std::string crash_path() { return build_dir() + "/targets/crash"; }
+
+Target::Target(const std::string &mode, int threads)
+{
+	SpawnOptions o;
+	o.fds = {{3, report_.write}, {4, go_.read}};
+	pid_ = spawn({crash_path(), "--threads", std::to_string(threads), "--report", "3", "--go",
+		      "4", mode},
+		     o);
+	report_.close_write();
+	go_.close_read();
+	static const std::regex re(R"(^thread (\d+) 0x([0-9a-f]+) (\w+)$)");
+	for (;;) {
+		auto line = read_line(report_.read, kGuardMs);
+		REQUIRE(line);
+		if (*line == "ready")
+			break;
+		std::smatch m;
+		REQUIRE(std::regex_match(*line, m, re));
+		threads_.push_back({static_cast<pid_t>(std::stoi(m[1])), std::stoul(m[2], nullptr, 16),
+				    m[3]});
+	}
+	REQUIRE(threads_.size() == static_cast<size_t>(threads));
+}
+
+Target::~Target()
+{
+	if (!reaped_) {
+		kill(pid_, SIGKILL);
+		waitpid(pid_, nullptr, 0);
+	}
+}
+
+const TargetThread *Target::by_pthread(unsigned long p) const
+{
+	for (const auto &t : threads_)
+		if (t.pthread == p)
+			return &t;
+	return nullptr;
+}
+
+void Target::go() { REQUIRE(write(go_.write, "g", 1) == 1); }
+
+int Target::wait()
+{
+	auto st = wait_exit(pid_, kGuardMs);
+	REQUIRE(st);
+	reaped_ = true;
+	return *st;
+}
+
+Watcher::Watcher(pid_t pid, std::vector<std::string> extra)
+{
+	out_ = temp_path("traceback.txt");
+	err_ = temp_path("stderr.txt");
+	Pipe ready;
+	SpawnOptions o;
+	o.fds = {{3, ready.write}};
+	o.stderr_path = err_;
+	std::vector<std::string> argv = {fh_bpf_path(), "-p", std::to_string(pid), "-o", out_,
+					 "--ready-fd", "3"};
+	argv.insert(argv.end(), extra.begin(), extra.end());
+	pid_ = spawn(argv, o);
+	ready.close_write();
+	auto line = read_line(ready.read, kGuardMs);
+	INFO("fh-bpf stderr: " << read_file(err_));
+	REQUIRE(line);
+	REQUIRE(*line == "ready");
+}
+
+Watcher::~Watcher()
+{
+	if (!reaped_) {
+		kill(pid_, SIGKILL);
+		waitpid(pid_, nullptr, 0);
+	}
+	unlink(out_.c_str());
+	unlink(err_.c_str());
+}
+
+int Watcher::wait()
+{
+	auto st = wait_exit(pid_, kGuardMs);
+	INFO("fh-bpf stderr: " << read_file(err_));
+	REQUIRE(st);
+	reaped_ = true;
+	REQUIRE(WIFEXITED(*st));
+	return WEXITSTATUS(*st);
+}
+
+std::map<std::string, std::vector<std::pair<std::string, int>>>
+gdb_frames_by_role(const std::string &mode, int threads)
+{
+	std::string text = run_capture({"/usr/bin/gdb", "-batch", "-nx", "-ex", "run", "-ex",
+					"thread apply all bt", "--args", crash_path(), "--auto",
+					"--threads", std::to_string(threads), mode});
+	static const std::regex report_re(R"(^thread (\d+) 0x([0-9a-f]+) (\w+)$)");
+	static const std::regex head_re(R"(^Thread \d+ \(Thread 0x([0-9a-f]+) \(LWP \d+\).*\):$)");
+	static const std::regex frame_re(
+		R"(^#\d+\s+(?:0x[0-9a-f]+ in )?([^\s(]+) \(.*\) at (\S+):(\d+)$)");
+	std::map<unsigned long, std::string> roles;
+	std::map<std::string, std::vector<std::pair<std::string, int>>> out;
+	std::istringstream in(text);
+	std::string line, role;
+	while (std::getline(in, line)) {
+		std::smatch m;
+		if (std::regex_match(line, m, report_re)) {
+			roles[std::stoul(m[2], nullptr, 16)] = m[3];
+		} else if (std::regex_match(line, m, head_re)) {
+			auto it = roles.find(std::stoul(m[1], nullptr, 16));
+			role = it == roles.end() ? "?" : it->second;
+			out[role];
+		} else if (!role.empty() && std::regex_match(line, m, frame_re)) {
+			std::string file = m[2];
+			if (file.size() >= 7 && file.compare(file.size() - 7, 7, "crash.c") == 0)
+				out[role].emplace_back(m[1], std::stoi(m[3]));
+		}
+	}
+	return out;
+}
+
+CrashRun run_crash(const std::string &mode, int threads, std::vector<std::string> extra)
+{
+	CrashRun run;
+	Target target(mode, threads);
+	Watcher watcher(target.pid(), extra);
+	target.go();
+	run.target_status = target.wait();
+	run.fh_status = watcher.wait();
+	run.text = watcher.output();
+	run.diagnostics = watcher.diagnostics();
+	run.tb = parse_traceback(run.text);
+	run.threads = target.threads();
+	return run;
+}
+
+} // namespace fhtest

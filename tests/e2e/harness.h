@@ -1,0 +1,84 @@
+// End-to-end harness: a real target (tests/targets/crash.c) and a real
+// fh-bpf with its BPF programs, synchronised through pipes: the target says
+// "ready" once its threads are parked, fh-bpf says "ready" once armed, and a
+// byte on the go pipe makes the target crash.  Timeouts only guard against a
+// hang; they synchronise nothing.
+#pragma once
+
+#include "support.h"
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fhtest {
+
+inline constexpr int kGuardMs = 60000;
+
+struct TargetThread {
+	pid_t tid = 0;
+	unsigned long pthread = 0;
+	std::string role; // main, sleep, futex, read
+};
+
+class Target {
+public:
+	// Starts build/targets/crash MODE with `threads` threads and waits for
+	// its report.
+	Target(const std::string &mode, int threads);
+	~Target();
+
+	pid_t pid() const { return pid_; }
+	const std::vector<TargetThread> &threads() const { return threads_; }
+	const TargetThread *by_pthread(unsigned long p) const;
+	void go();
+	int wait(); // the wait status
+
+private:
+	pid_t pid_ = -1;
+	bool reaped_ = false;
+	Pipe report_;
+	Pipe go_;
+	std::vector<TargetThread> threads_;
+};
+
+class Watcher {
+public:
+	explicit Watcher(pid_t pid, std::vector<std::string> extra = {});
+	~Watcher();
+
+	int wait(); // the exit code
+	std::string output() const { return read_file(out_); }
+	std::string diagnostics() const { return read_file(err_); }
+
+private:
+	pid_t pid_ = -1;
+	bool reaped_ = false;
+	std::string out_;
+	std::string err_;
+};
+
+// The frames gdb prints for every thread of `crash --auto MODE`, keyed by
+// the role each thread reported; only frames in crash.c.
+std::map<std::string, std::vector<std::pair<std::string, int>>>
+gdb_frames_by_role(const std::string &mode, int threads);
+
+// Result of fh-bpf's run on a target in MODE.
+struct CrashRun {
+	ParsedTraceback tb;
+	std::string text;
+	std::string diagnostics;
+	int target_status = 0;
+	int fh_status = 0;
+	std::vector<TargetThread> threads;
+};
+
+CrashRun run_crash(const std::string &mode, int threads,
+		   std::vector<std::string> extra = {});
+
+std::string fh_bpf_path();
+std::string crash_path();
+
+} // namespace fhtest

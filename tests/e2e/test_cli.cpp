@@ -1,0 +1,184 @@
+// Bad input gets a clear message and a non-zero exit, nothing else; a
+// watch that ends without a crash exits 0; Ctrl-C detaches and leaves the
+// target running.
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace fhtest;
+
+namespace {
+
+struct Result {
+	int status = -1;
+	std::string out;
+	std::string err;
+};
+
+Result run_fh(std::vector<std::string> args, uid_t uid = static_cast<uid_t>(-1))
+{
+	Result r;
+	std::string out = temp_path("out"), err = temp_path("err");
+	SpawnOptions o;
+	o.stdout_path = out;
+	o.stderr_path = err;
+	o.uid = uid;
+	args.insert(args.begin(), fh_bpf_path());
+	pid_t pid = spawn(args, o);
+	auto st = wait_exit(pid, kGuardMs);
+	REQUIRE(st);
+	REQUIRE(WIFEXITED(*st));
+	r.status = WEXITSTATUS(*st);
+	r.out = read_file(out);
+	r.err = read_file(err);
+	unlink(out.c_str());
+	unlink(err.c_str());
+	return r;
+}
+
+bool contains(const std::string &hay, const std::string &needle)
+{
+	return hay.find(needle) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("--help and --version", "[cli]")
+{
+	Result h = run_fh({"--help"});
+	CHECK(h.status == 0);
+	CHECK(contains(h.out, "Usage: fh-bpf -p PID"));
+	CHECK(contains(h.out, "Exit status:"));
+	Result v = run_fh({"--version"});
+	CHECK(v.status == 0);
+	CHECK(v.out.rfind("fh-bpf ", 0) == 0);
+}
+
+TEST_CASE("invalid command lines exit 2 with a reason", "[cli]")
+{
+	for (auto args : std::vector<std::vector<std::string>>{
+		     {},
+		     {"-p", "x"},
+		     {"-p", "1", "--stack-size", "1"},
+		     {"-p", "1", "--max-threads", "0"},
+		     {"-p", "1", "--what"}}) {
+		Result r = run_fh(args);
+		INFO(r.err);
+		CHECK(r.status == 2);
+		CHECK(r.err.rfind("fh-bpf: ", 0) == 0);
+		CHECK(contains(r.err, "--help"));
+		CHECK(r.out.empty());
+	}
+}
+
+TEST_CASE("targets that cannot be traced are refused clearly", "[cli]")
+{
+	SECTION("no such process")
+	{
+		// A pid that existed and was reaped.
+		pid_t gone = fork();
+		if (gone == 0)
+			_exit(0);
+		waitpid(gone, nullptr, 0);
+		Result r = run_fh({"-p", std::to_string(gone)});
+		CHECK(r.status == 1);
+		CHECK(contains(r.err, "no such process: " + std::to_string(gone)));
+	}
+	SECTION("a kernel thread")
+	{
+		Result r = run_fh({"-p", "2"});
+		CHECK(r.status == 1);
+		CHECK(contains(r.err, "is a kernel thread"));
+	}
+	SECTION("a zombie")
+	{
+		Pipe p;
+		pid_t z = fork();
+		if (z == 0)
+			_exit(0);
+		// Exited (pidfd readable) but not reaped: a zombie.
+		REQUIRE(wait_exit(z, 0) == std::nullopt);
+		siginfo_t si{};
+		REQUIRE(waitid(P_PID, z, &si, WEXITED | WNOWAIT) == 0);
+		Result r = run_fh({"-p", std::to_string(z)});
+		waitpid(z, nullptr, 0);
+		CHECK(r.status == 1);
+		CHECK(contains(r.err, "zombie"));
+	}
+	SECTION("without privileges")
+	{
+		Target t("wait", 1);
+		Result r = run_fh({"-p", std::to_string(t.pid())}, 65534);
+		CHECK(r.status == 4);
+		CHECK(contains(r.err, "insufficient privileges"));
+		CHECK(contains(r.err, "CAP_BPF"));
+	}
+}
+
+TEST_CASE("-o refuses a symbolic link and creates files 0600", "[cli]")
+{
+	Target t("wait", 1);
+	std::string victim = temp_path("victim");
+	std::string link = temp_path("link");
+	{
+		int fd = open(victim.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		REQUIRE(fd >= 0);
+		REQUIRE(write(fd, "keep", 4) == 4);
+		close(fd);
+	}
+	REQUIRE(symlink(victim.c_str(), link.c_str()) == 0);
+	Result r = run_fh({"-p", std::to_string(t.pid()), "-o", link});
+	CHECK(r.status == 1);
+	CHECK(contains(r.err, "symbolic link"));
+	CHECK(read_file(victim) == "keep");
+	unlink(link.c_str());
+	unlink(victim.c_str());
+
+	std::string fresh = temp_path("fresh");
+	{
+		Watcher w(t.pid(), {"-o", fresh}); // the later -o wins
+		struct stat st;
+		REQUIRE(stat(fresh.c_str(), &st) == 0);
+		CHECK((st.st_mode & 07777) == 0600);
+	}
+	unlink(fresh.c_str());
+}
+
+TEST_CASE("Ctrl-C detaches and leaves the target running; a clean exit is status 0",
+	  "[cli]")
+{
+	Target t("wait", 2);
+	std::string out = temp_path("out"), err = temp_path("err");
+	Pipe ready;
+	SpawnOptions o;
+	o.fds = {{3, ready.write}};
+	o.stderr_path = err;
+	pid_t fh = spawn({fh_bpf_path(), "-p", std::to_string(t.pid()), "--ready-fd", "3"}, o);
+	ready.close_write();
+	REQUIRE(read_line(ready.read, kGuardMs) == std::string("ready"));
+	REQUIRE(kill(fh, SIGINT) == 0);
+	auto st = wait_exit(fh, kGuardMs);
+	REQUIRE(st);
+	REQUIRE(WIFEXITED(*st));
+	CHECK(WEXITSTATUS(*st) == 0);
+	// The target is alive and not stopped.
+	CHECK(kill(t.pid(), 0) == 0);
+	std::string stat = read_file("/proc/" + std::to_string(t.pid()) + "/stat");
+	auto state = stat.substr(stat.rfind(')') + 2, 1);
+	CHECK((state == "S" || state == "R"));
+	unlink(err.c_str());
+
+	// The target ends normally: fh-bpf ends with it, status 0.
+	Watcher w(t.pid());
+	t.go(); // "wait" mode: a byte makes the target return from main
+	int tst = t.wait();
+	CHECK(WIFEXITED(tst));
+	CHECK(w.wait() == 0);
+	CHECK(w.output().empty());
+}

@@ -1,0 +1,244 @@
+// Fatal signals captured in the kernel, on real targets built -O2
+// -fomit-frame-pointer -g; oracles: the pthread ids the target reports,
+// marker lines in its source, and gdb's backtrace of the same program.
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
+using namespace fhtest;
+
+namespace {
+
+using FrameList = std::vector<std::pair<std::string, int>>;
+
+const std::map<std::string, int> &mark()
+{
+	static const auto m = markers(source_dir() + "/tests/targets/crash.c");
+	return m;
+}
+
+int line_of(const std::string &name) { return mark().at(name); }
+
+// What a parked worker's stack must show, innermost first.
+FrameList parked_frames(const std::string &role)
+{
+	static const std::map<std::string, std::pair<std::string, std::string>> park = {
+		{"sleep", {"park_sleep", "park_sleep"}},
+		{"futex", {"park_futex", "park_futex"}},
+		{"read", {"park_read", "park_read"}},
+	};
+	auto [fn, m] = park.at(role);
+	return {{fn, line_of(m)}};
+}
+
+// Checks shared by every crash: header, every thread present once with the
+// right pthread id, the right current thread, parked workers where they
+// were parked; returns the current thread.
+const ParsedThread &check_common(const CrashRun &run, int sig, const std::string &header,
+				 const std::string &current_role)
+{
+	INFO("traceback:\n" << run.text << "\ndiagnostics:\n" << run.diagnostics);
+	REQUIRE(WIFSIGNALED(run.target_status));
+	REQUIRE(WTERMSIG(run.target_status) == sig);
+	REQUIRE(run.fh_status == 3);
+	CHECK(run.tb.header == header);
+	CHECK(run.tb.unparsed.empty());
+	REQUIRE(run.tb.threads.size() == run.threads.size());
+
+	std::set<unsigned long> seen;
+	const ParsedThread *current = nullptr;
+	for (const auto &t : run.tb.threads) {
+		const TargetThread *tt = nullptr;
+		for (const auto &x : run.threads)
+			if (x.pthread == t.pthread)
+				tt = &x;
+		INFO("thread 0x" << std::hex << t.pthread);
+		REQUIRE(tt != nullptr);
+		CHECK(seen.insert(t.pthread).second);
+		CHECK_FALSE(t.frames.empty());
+		if (t.current) {
+			CHECK(current == nullptr);
+			current = &t;
+			CHECK(tt->role == current_role);
+		} else if (tt->role != "main") {
+			auto ours = frames_in(t.frames, "tests/targets/crash.c");
+			CHECK(is_subsequence(parked_frames(tt->role), ours));
+			REQUIRE_FALSE(ours.empty());
+			CHECK(ours.back().first == "worker_main");
+		}
+	}
+	REQUIRE(current != nullptr);
+	// The current thread is printed first.
+	CHECK(run.tb.threads.front().current);
+	return *current;
+}
+
+// gdb's frames in crash.c, per role, must appear in ours in the same order
+// with the same lines.  gdb hides an inlined call whose first instruction
+// faulted; fh-bpf shows it, so ours may hold more.
+void check_against_gdb(const CrashRun &run, const std::string &mode, int threads)
+{
+	auto gdb = gdb_frames_by_role(mode, threads);
+	REQUIRE(gdb.count("main"));
+	for (const auto &t : run.tb.threads) {
+		std::string role;
+		for (const auto &x : run.threads)
+			if (x.pthread == t.pthread)
+				role = x.role;
+		auto ours = frames_in(t.frames, "tests/targets/crash.c");
+		const auto &theirs = gdb[role];
+		INFO("role " << role << "\nours:\n" << Catch::Detail::stringify(ours) << "\ngdb:\n"
+			     << Catch::Detail::stringify(theirs));
+		REQUIRE_FALSE(theirs.empty());
+		CHECK(is_subsequence(theirs, ours));
+		CHECK(ours.size() <= theirs.size() + 1);
+	}
+}
+
+} // namespace
+
+TEST_CASE("SIGSEGV in a 4-thread target: every thread, inlined frames, agrees with gdb",
+	  "[e2e][segv]")
+{
+	CrashRun run = run_crash("segv", 4);
+	const ParsedThread &cur =
+		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+	FrameList want = {{"poke", line_of("poke")},
+			  {"crash_leaf", line_of("leaf")},
+			  {"crash_mid", line_of("mid")},
+			  {"main", line_of("main_segv")}};
+	auto ours = frames_in(cur.frames, "tests/targets/crash.c");
+	INFO(run.text);
+	CHECK(ours == want);
+	// The innermost frame is the faulting one, and the path is absolute.
+	CHECK(cur.frames.front().function == "poke");
+	CHECK(cur.frames.front().file.front() == '/');
+	// Through Debian's libc, down to _start (no debug info: binary form).
+	CHECK(cur.frames.back().function.rfind("_start", 0) == 0);
+	CHECK(run.diagnostics.find("SIGSEGV (SEGV_MAPERR) at address 0x0") != std::string::npos);
+	// Threads blocked in libc show the libc function they block in.
+	for (const auto &t : run.tb.threads)
+		if (!t.current)
+			CHECK(t.frames.front().source);
+	check_against_gdb(run, "segv", 4);
+}
+
+TEST_CASE("abort(): SIGABRT raised by the process itself", "[e2e][abort]")
+{
+	CrashRun run = run_crash("abort", 4);
+	const ParsedThread &cur = check_common(run, SIGABRT, "Fatal error: Aborted", "main");
+	auto ours = frames_in(cur.frames, "tests/targets/crash.c");
+	CHECK(ours == FrameList{{"do_abort", line_of("abort")}, {"main", line_of("main_abort")}});
+	bool saw_abort = false;
+	for (const auto &f : cur.frames)
+		saw_abort |= f.function == "abort" || f.function == "__GI_abort";
+	CHECK(saw_abort);
+	CHECK(run.diagnostics.find("SIGABRT (SI_TKILL)") != std::string::npos);
+	check_against_gdb(run, "abort", 4);
+}
+
+TEST_CASE("integer division by zero: SIGFPE", "[e2e][fpe]")
+{
+	CrashRun run = run_crash("fpe", 4);
+	const ParsedThread &cur =
+		check_common(run, SIGFPE, "Fatal error: Floating point exception", "main");
+	auto ours = frames_in(cur.frames, "tests/targets/crash.c");
+	CHECK(ours == FrameList{{"divide", line_of("divide")}, {"main", line_of("main_fpe")}});
+	CHECK(run.diagnostics.find("SIGFPE (FPE_INTDIV)") != std::string::npos);
+	check_against_gdb(run, "fpe", 4);
+}
+
+TEST_CASE("access past the end of a truncated mapped file: SIGBUS", "[e2e][bus]")
+{
+	CrashRun run = run_crash("bus", 4);
+	const ParsedThread &cur = check_common(run, SIGBUS, "Fatal error: Bus error", "main");
+	auto ours = frames_in(cur.frames, "tests/targets/crash.c");
+	CHECK(ours ==
+	      FrameList{{"touch_truncated", line_of("bus")}, {"main", line_of("main_bus")}});
+	CHECK(run.diagnostics.find("SIGBUS (BUS_ADRERR)") != std::string::npos);
+	check_against_gdb(run, "bus", 4);
+}
+
+TEST_CASE("ud2: SIGILL", "[e2e][ill]")
+{
+	CrashRun run = run_crash("ill", 4);
+	const ParsedThread &cur =
+		check_common(run, SIGILL, "Fatal error: Illegal instruction", "main");
+	auto ours = frames_in(cur.frames, "tests/targets/crash.c");
+	CHECK(ours == FrameList{{"illegal", line_of("ill")}, {"main", line_of("main_ill")}});
+	CHECK(run.diagnostics.find("SIGILL (ILL_ILLOPN)") != std::string::npos);
+	check_against_gdb(run, "ill", 4);
+}
+
+TEST_CASE("kill -SEGV from another process: captured in the target, sender named",
+	  "[e2e][external]")
+{
+	Target target("wait", 4);
+	Watcher watcher(target.pid());
+	// The sender is a child of the test with a name of its own.
+	pid_t sender = fork();
+	if (sender == 0) {
+		execl("/bin/kill", "kill", "-SEGV", std::to_string(target.pid()).c_str(),
+		      (char *)nullptr);
+		_exit(127);
+	}
+	auto sst = wait_exit(sender, kGuardMs);
+	REQUIRE(sst);
+	REQUIRE(WIFEXITED(*sst));
+	REQUIRE(WEXITSTATUS(*sst) == 0);
+	int tst = target.wait();
+	REQUIRE(WIFSIGNALED(tst));
+	CHECK(WTERMSIG(tst) == SIGSEGV);
+	REQUIRE(watcher.wait() == 3);
+
+	std::string text = watcher.output();
+	std::string diag = watcher.diagnostics();
+	INFO(text << "\n" << diag);
+	ParsedTraceback tb = parse_traceback(text);
+	CHECK(tb.header == "Fatal error: Segmentation fault");
+	REQUIRE(tb.threads.size() == 4);
+	CHECK(diag.find("SIGSEGV (SI_USER), sent by pid " + std::to_string(sender) + " (kill)") !=
+	      std::string::npos);
+	int current = 0;
+	for (const auto &t : tb.threads) {
+		REQUIRE(target.by_pthread(t.pthread) != nullptr);
+		if (!t.current)
+			continue;
+		current++;
+		// The thread that dequeued the signal: the main thread, blocked in
+		// wait_for_kill.
+		CHECK(target.by_pthread(t.pthread)->role == "main");
+		CHECK(is_subsequence({{"wait_for_kill", line_of("wait")}},
+				     frames_in(t.frames, "tests/targets/crash.c")));
+	}
+	CHECK(current == 1);
+}
+
+TEST_CASE("200 threads: every one captured with its pthread id", "[e2e][many]")
+{
+	CrashRun run = run_crash("segv", 200);
+	const ParsedThread &cur =
+		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+	CHECK(is_subsequence({{"crash_leaf", line_of("leaf")}, {"crash_mid", line_of("mid")}},
+			     frames_in(cur.frames, "tests/targets/crash.c")));
+	CHECK(run.diagnostics.find("not captured") == std::string::npos);
+	CHECK(run.diagnostics.find("lost") == std::string::npos);
+}
+
+TEST_CASE("threads beyond --max-threads are counted and reported", "[e2e][limits]")
+{
+	CrashRun run = run_crash("segv", 12, {"--max-threads", "5"});
+	INFO(run.text << "\n" << run.diagnostics);
+	REQUIRE(run.fh_status == 3);
+	CHECK(run.tb.threads.size() == 5);
+	CHECK(run.diagnostics.find("7 threads beyond --max-threads were not captured") !=
+	      std::string::npos);
+	// The same note goes into the output file, next to the traceback.
+	CHECK(run.text.find("7 threads beyond --max-threads") != std::string::npos);
+}

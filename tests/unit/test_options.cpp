@@ -1,0 +1,80 @@
+// Command line: every bad value is a usage error with a reason.
+#include <catch2/catch.hpp>
+
+#include "error.h"
+#include "options.h"
+#include "signals.h"
+
+using namespace fh;
+
+namespace {
+
+int usage_status(std::vector<std::string> args)
+{
+	try {
+		parse_options(args);
+	} catch (const Error &e) {
+		return e.status();
+	}
+	return -1;
+}
+
+} // namespace
+
+TEST_CASE("defaults and accepted spellings", "[options]")
+{
+	Options o = parse_options({"-p", "123"});
+	CHECK(o.pid == 123);
+	CHECK(o.stack_size == 16384);
+	CHECK(o.max_threads == 256);
+	CHECK(o.output.empty());
+	CHECK_FALSE(o.verbose);
+
+	o = parse_options({"--pid=42", "-o", "/tmp/x", "--stack-size", "20000", "--max-threads=9",
+			   "-v"});
+	CHECK(o.pid == 42);
+	CHECK(o.output == "/tmp/x");
+	CHECK(o.stack_size == 20480); // rounded up to whole pages
+	CHECK(o.max_threads == 9);
+	CHECK(o.verbose);
+
+	CHECK(parse_options({"-p7", "--stack-size", "64K"}).stack_size == 65536);
+	CHECK(parse_options({"--help"}).help);
+	CHECK(parse_options({"--version"}).version);
+}
+
+TEST_CASE("invalid command lines are usage errors", "[options]")
+{
+	CHECK(usage_status({}) == kExitUsage);
+	CHECK(usage_status({"-p"}) == kExitUsage);
+	CHECK(usage_status({"-p", "abc"}) == kExitUsage);
+	CHECK(usage_status({"-p", "0"}) == kExitUsage);
+	CHECK(usage_status({"-p", "-5"}) == kExitUsage);
+	CHECK(usage_status({"-p", "99999999999"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "--stack-size", "100"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "--stack-size", "1G"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "--stack-size", "12Q"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "--max-threads", "0"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "--max-threads", "1e3"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "-o", ""}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "--bogus"}) == kExitUsage);
+	CHECK(usage_status({"-p", "1", "extra"}) == kExitUsage);
+}
+
+TEST_CASE("signal names and codes", "[signals]")
+{
+	CHECK(signal_abbrev(11) == "SIGSEGV");
+	CHECK(si_code_name(11, 1) == "SEGV_MAPERR");
+	CHECK(si_code_name(7, 2) == "BUS_ADRERR");
+	CHECK(si_code_name(8, 1) == "FPE_INTDIV");
+	CHECK(si_code_name(4, 2) == "ILL_ILLOPN");
+	CHECK(si_code_name(6, -6) == "SI_TKILL");
+	CHECK(si_code_name(11, 0) == "SI_USER");
+	CHECK(signal_has_fault_address(11, 1));
+	CHECK_FALSE(signal_has_fault_address(11, 0));
+	CHECK(parse_signal("SIGUSR1") == 10);
+	CHECK(parse_signal("usr1") == 10);
+	CHECK(parse_signal("15") == 15);
+	CHECK_FALSE(parse_signal("SIGNOPE"));
+	CHECK_FALSE(parse_signal("0"));
+}
