@@ -75,7 +75,11 @@ $(OUT)/fh-bpf: $(OUT)/obj/main.o $(CORE_OBJS)
 # Targets: -O2 without frame pointers, with debug info, as the issue demands.
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
 TARGETS := crash
-TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS))
+TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so
+
+$(OUT)/targets/libfhplugin.so: tests/targets/plugin.c | $(OUT)/targets
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(TARGET_CFLAGS) -fPIC -shared $< -o $@
 
 $(OUT)/targets/%: tests/targets/%.c | $(OUT)/targets
 	$(call msg,CC,$@)

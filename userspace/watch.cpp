@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <set>
 
 extern "C" {
 #include "fh/records.h"
@@ -43,6 +44,23 @@ std::string fmt(const char *f, double v)
 	char buf[64];
 	std::snprintf(buf, sizeof(buf), f, v);
 	return buf;
+}
+
+// The files a maps text maps.
+std::set<std::string> mapped_files(const std::string &maps)
+{
+	std::set<std::string> out;
+	size_t pos = 0;
+	while (pos < maps.size()) {
+		size_t end = maps.find('\n', pos);
+		if (end == std::string::npos)
+			end = maps.size();
+		size_t slash = maps.find('/', pos);
+		if (slash < end)
+			out.insert(maps.substr(slash, end - slash));
+		pos = end + 1;
+	}
+	return out;
 }
 
 // Resolve and check the target; returns its process id.
@@ -125,10 +143,16 @@ void Session::refresh_maps(bool must)
 	uint64_t t0 = monotonic_ns();
 	unwinder_.report_maps(maps);
 	unwinder_.prewarm();
-	maps_ = std::move(maps);
-	if (opts_.verbose)
+	if (opts_.verbose) {
+		std::string added;
+		for (const auto &path : mapped_files(maps))
+			if (!maps_.empty() && !mapped_files(maps_).count(path))
+				added += " " + path;
 		log("loaded symbols of " + std::to_string(unwinder_.module_count()) +
-		    " modules in " + fmt("%.1f ms", (monotonic_ns() - t0) / 1e6));
+		    " modules in " + fmt("%.1f ms", (monotonic_ns() - t0) / 1e6) +
+		    (added.empty() ? "" : "; new:" + added));
+	}
+	maps_ = std::move(maps);
 }
 
 void Session::handle(Event &ev)

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cerrno>
+#include <chrono>
 #include <regex>
 #include <sstream>
 
@@ -14,13 +16,15 @@ namespace fhtest {
 std::string fh_bpf_path() { return build_dir() + "/fh-bpf"; }
 std::string crash_path() { return build_dir() + "/targets/crash"; }
 
-Target::Target(const std::string &mode, int threads)
+Target::Target(const std::string &mode, int threads, std::vector<std::string> extra)
 {
 	SpawnOptions o;
 	o.fds = {{3, report_.write}, {4, go_.read}};
-	pid_ = spawn({crash_path(), "--threads", std::to_string(threads), "--report", "3", "--go",
-		      "4", mode},
-		     o);
+	std::vector<std::string> argv = {crash_path(), "--threads", std::to_string(threads),
+					 "--report", "3", "--go", "4"};
+	argv.insert(argv.end(), extra.begin(), extra.end());
+	argv.push_back(mode);
+	pid_ = spawn(argv, o);
 	report_.close_write();
 	go_.close_read();
 	static const std::regex re(R"(^thread (\d+) 0x([0-9a-f]+) (\w+)$)");
@@ -55,6 +59,13 @@ const TargetThread *Target::by_pthread(unsigned long p) const
 
 void Target::go() { REQUIRE(write(go_.write, "g", 1) == 1); }
 
+std::string Target::next_report_line()
+{
+	auto line = read_line(report_.read, kGuardMs);
+	REQUIRE(line);
+	return *line;
+}
+
 int Target::wait()
 {
 	auto st = wait_exit(pid_, kGuardMs);
@@ -66,20 +77,57 @@ int Target::wait()
 Watcher::Watcher(pid_t pid, std::vector<std::string> extra)
 {
 	out_ = temp_path("traceback.txt");
-	err_ = temp_path("stderr.txt");
 	Pipe ready;
+	Pipe err;
 	SpawnOptions o;
-	o.fds = {{3, ready.write}};
-	o.stderr_path = err_;
+	o.fds = {{3, ready.write}, {2, err.write}};
 	std::vector<std::string> argv = {fh_bpf_path(), "-p", std::to_string(pid), "-o", out_,
 					 "--ready-fd", "3"};
 	argv.insert(argv.end(), extra.begin(), extra.end());
 	pid_ = spawn(argv, o);
 	ready.close_write();
+	err.close_write();
+	// fh-bpf's stderr is read as it comes, so it never blocks on a full pipe.
+	int fd = err.read;
+	err.read = -1;
+	reader_ = std::thread([this, fd] { drain_stderr(fd); });
 	auto line = read_line(ready.read, kGuardMs);
-	INFO("fh-bpf stderr: " << read_file(err_));
+	INFO("fh-bpf stderr: " << diagnostics());
 	REQUIRE(line);
 	REQUIRE(*line == "ready");
+}
+
+void Watcher::drain_stderr(int fd)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t n = ::read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		std::lock_guard<std::mutex> lock(mu_);
+		if (n <= 0) {
+			err_eof_ = true;
+			cv_.notify_all();
+			break;
+		}
+		err_text_.append(buf, static_cast<size_t>(n));
+		cv_.notify_all();
+	}
+	close(fd);
+}
+
+std::string Watcher::diagnostics()
+{
+	std::lock_guard<std::mutex> lock(mu_);
+	return err_text_;
+}
+
+bool Watcher::wait_for_diagnostic(const std::string &text)
+{
+	std::unique_lock<std::mutex> lock(mu_);
+	return cv_.wait_for(lock, std::chrono::milliseconds(kGuardMs), [&] {
+		return err_text_.find(text) != std::string::npos || err_eof_;
+	}) && err_text_.find(text) != std::string::npos;
 }
 
 Watcher::~Watcher()
@@ -88,16 +136,19 @@ Watcher::~Watcher()
 		kill(pid_, SIGKILL);
 		waitpid(pid_, nullptr, 0);
 	}
+	if (reader_.joinable())
+		reader_.join();
 	unlink(out_.c_str());
-	unlink(err_.c_str());
 }
 
 int Watcher::wait()
 {
 	auto st = wait_exit(pid_, kGuardMs);
-	INFO("fh-bpf stderr: " << read_file(err_));
+	INFO("fh-bpf stderr: " << diagnostics());
 	REQUIRE(st);
 	reaped_ = true;
+	if (reader_.joinable())
+		reader_.join();
 	REQUIRE(WIFEXITED(*st));
 	return WEXITSTATUS(*st);
 }

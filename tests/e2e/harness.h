@@ -9,8 +9,11 @@
 
 #include <sys/types.h>
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace fhtest {
@@ -27,7 +30,7 @@ class Target {
 public:
 	// Starts build/targets/crash MODE with `threads` threads and waits for
 	// its report.
-	Target(const std::string &mode, int threads);
+	Target(const std::string &mode, int threads, std::vector<std::string> extra = {});
 	~Target();
 
 	pid_t pid() const { return pid_; }
@@ -35,6 +38,7 @@ public:
 	const TargetThread *by_pthread(unsigned long p) const;
 	void go();
 	int wait(); // the wait status
+	std::string next_report_line();
 
 private:
 	pid_t pid_ = -1;
@@ -51,13 +55,21 @@ public:
 
 	int wait(); // the exit code
 	std::string output() const { return read_file(out_); }
-	std::string diagnostics() const { return read_file(err_); }
+	std::string diagnostics();
+	// Wait until fh-bpf's stderr holds `text`; false after the guard timeout.
+	bool wait_for_diagnostic(const std::string &text);
 
 private:
+	void drain_stderr(int fd);
+
 	pid_t pid_ = -1;
 	bool reaped_ = false;
 	std::string out_;
-	std::string err_;
+	std::thread reader_;
+	std::mutex mu_;
+	std::condition_variable cv_;
+	std::string err_text_;
+	bool err_eof_ = false;
 };
 
 // The frames gdb prints for every thread of `crash --auto MODE`, keyed by

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <set>
 
 using namespace fhtest;
@@ -241,4 +243,36 @@ TEST_CASE("threads beyond --max-threads are counted and reported", "[e2e][limits
 	      std::string::npos);
 	// The same note goes into the output file, next to the traceback.
 	CHECK(run.text.find("7 threads beyond --max-threads") != std::string::npos);
+}
+
+TEST_CASE("code loaded with dlopen after attach is symbolized", "[e2e][dlopen]")
+{
+	std::string plugin = build_dir() + "/targets/libfhplugin.so";
+	Target target("dlopen", 2, {"--plugin", plugin});
+	Watcher watcher(target.pid(), {"-v"});
+	target.go();
+	REQUIRE(target.next_report_line() == "loaded");
+	// fh-bpf saw the executable mapping and read the maps again.
+	char real[4096];
+	REQUIRE(realpath(plugin.c_str(), real) != nullptr);
+	INFO(watcher.diagnostics());
+	REQUIRE(watcher.wait_for_diagnostic(std::string(" ") + real));
+	target.go();
+	int st = target.wait();
+	REQUIRE(WIFSIGNALED(st));
+	REQUIRE(watcher.wait() == 3);
+	std::string text = watcher.output();
+	INFO(text << "\n" << watcher.diagnostics());
+	ParsedTraceback tb = parse_traceback(text);
+	const ParsedThread *cur = nullptr;
+	for (const auto &t : tb.threads)
+		if (t.current)
+			cur = &t;
+	REQUIRE(cur != nullptr);
+	REQUIRE_FALSE(cur->frames.empty());
+	CHECK(cur->frames[0].function == "plugin_crash");
+	CHECK(cur->frames[0].file.find("tests/targets/plugin.c") != std::string::npos);
+	CHECK(cur->frames[0].line == markers(source_dir() + "/tests/targets/plugin.c").at("plugin"));
+	CHECK(is_subsequence({{"main", line_of("main_plugin")}},
+			     frames_in(cur->frames, "tests/targets/crash.c")));
 }

@@ -3,7 +3,7 @@
  *
  *   crash [--threads N] [--report FD --go FD | --auto] MODE
  *
- * MODE: segv | abort | fpe | bus | ill | wait
+ * MODE: segv | abort | fpe | bus | ill | wait | dlopen
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
  * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read.
@@ -14,12 +14,15 @@
  *
  * then "ready", and reads one byte from the go fd.  Then it raises MODE's
  * signal through a fixed call chain; "wait" instead blocks in read() until
- * something else kills the process, or a byte on the go fd makes it exit 0.  With --auto (for gdb and the demo) it
+ * something else kills the process, or a byte on the go fd makes it exit 0.
+ * "dlopen" loads --plugin PATH after the first byte, reports "loaded", and
+ * crashes inside the plugin after a second byte.  With --auto (for gdb and the demo) it
  * goes on without waiting.
  *
  * Lines the tests look for carry a marker comment: "@name".
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -211,7 +214,7 @@ static int parse_fd(const char *s)
 int main(int argc, char **argv)
 {
 	int report_fd = -1, go_fd = -1, nthreads = 4, autorun = 0;
-	const char *mode = NULL;
+	const char *mode = NULL, *plugin = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -220,6 +223,8 @@ int main(int argc, char **argv)
 			report_fd = parse_fd(argv[++i]);
 		else if (!strcmp(argv[i], "--go") && i + 1 < argc)
 			go_fd = parse_fd(argv[++i]);
+		else if (!strcmp(argv[i], "--plugin") && i + 1 < argc)
+			plugin = argv[++i];
 		else if (!strcmp(argv[i], "--auto"))
 			autorun = 1;
 		else if (argv[i][0] != '-' && !mode)
@@ -282,6 +287,19 @@ int main(int argc, char **argv)
 		printf("%d\n", touch_truncated()); /* @main_bus */
 	} else if (!strcmp(mode, "ill")) {
 		illegal(); /* @main_ill */
+	} else if (!strcmp(mode, "dlopen") && plugin) {
+		void *h = dlopen(plugin, RTLD_NOW);
+		if (!h) {
+			fprintf(stderr, "crash: %s\n", dlerror());
+			return 4;
+		}
+		void (*fn)(volatile int *) = (void (*)(volatile int *))dlsym(h, "plugin_crash");
+		fprintf(report, "loaded\n");
+		fflush(report);
+		char c;
+		if (!autorun && read(go_fd, &c, 1) != 1)
+			return 3;
+		fn(NULL); /* @main_plugin */
 	} else {
 		fprintf(stderr, "crash: unknown mode '%s'\n", mode);
 		return 2;
