@@ -251,6 +251,18 @@ int Session::run()
 			    ESRCH);
 	}
 
+	// Ctrl-C, SIGTERM and SIGHUP detach cleanly from here on: they are read
+	// from a signalfd by the event loop, even when they come during attach.
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, nullptr);
+	UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
+	if (!sigfd)
+		throw sys_error("signalfd", errno);
+
 	uint64_t t_start = monotonic_ns();
 	CaptureConfig cfg;
 	cfg.tgid = tgid_;
@@ -288,15 +300,8 @@ int Session::run()
 		close(opts_.ready_fd);
 	}
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, nullptr);
-	UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
 	UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
-	if (!sigfd || !ep)
+	if (!ep)
 		throw sys_error("setting up the event loop", errno);
 	auto add = [&](int fd, uint32_t tag) {
 		struct epoll_event e = {};
