@@ -3,6 +3,7 @@
 #include "error.h"
 #include "proc.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/types.h>
@@ -162,6 +163,24 @@ Capture::Capture(const CaptureConfig &cfg)
 		fh_bpf::destroy(skel_);
 		throw sys_error("opening the ring buffer", e);
 	}
+	prefault_ring();
+}
+
+void Capture::prefault_ring()
+{
+	uint64_t size = bpf_map__max_entries(skel_->maps.records);
+	int fd = bpf_program__fd(skel_->progs.prefault_ring);
+	// Each run fills the ring with discarded records; consuming them makes
+	// room for the next.  Bounded: a few runs more than the ring needs.
+	for (int run = 0; run < 1024 && skel_->bss->prefaulted < size + (1u << 16); run++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts);
+		uint64_t before = skel_->bss->prefaulted;
+		if (bpf_prog_test_run_opts(fd, &opts) != 0)
+			return; // an optimisation only
+		ring_buffer__consume(ring_);
+		if (skel_->bss->prefaulted == before)
+			return;
+	}
 }
 
 Capture::~Capture()
@@ -198,3 +217,4 @@ Counters Capture::counters() const
 }
 
 } // namespace fh
+

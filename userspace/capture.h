@@ -57,6 +57,7 @@ public:
 
 private:
 	static int on_record(void *ctx, void *data, size_t size);
+	void prefault_ring();
 
 	struct fh_bpf *skel_ = nullptr;
 	struct ring_buffer *ring_ = nullptr;
