@@ -121,7 +121,7 @@ struct Unwinder::Callbacks {
 		// holds just that one.
 		if (*thread_argp != nullptr || self->thread_ == nullptr)
 			return 0;
-		*thread_argp = const_cast<ThreadCapture *>(self->thread_);
+		*thread_argp = self;
 		return static_cast<pid_t>(self->thread_->tid);
 	}
 
@@ -130,7 +130,7 @@ struct Unwinder::Callbacks {
 		auto *self = static_cast<Unwinder *>(arg);
 		if (self->thread_ == nullptr || self->thread_->tid != static_cast<uint32_t>(tid))
 			return false;
-		*thread_argp = const_cast<ThreadCapture *>(self->thread_);
+		*thread_argp = self;
 		return true;
 	}
 
@@ -154,10 +154,12 @@ struct Unwinder::Callbacks {
 
 	static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 	{
-		auto *t = static_cast<const ThreadCapture *>(thread_arg);
+		auto *self = static_cast<Unwinder *>(thread_arg);
+		if (self->regs_ == nullptr)
+			return false;
 		Dwarf_Word regs[kNrRegs];
 		for (int i = 0; i < kNrRegs; i++)
-			regs[i] = t->regs[i];
+			regs[i] = (*self->regs_)[i];
 		return dwfl_thread_state_registers(thread, 0, kNrRegs, regs);
 	}
 
@@ -331,23 +333,19 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 	return out;
 }
 
-Unwinder::Result Unwinder::unwind(const ThreadCapture &thread, size_t max_frames)
+void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool first_is_return,
+		    size_t max_frames, Result &res)
 {
-	Result res;
-	if (!attached_) {
-		res.error = "no modules reported for the target";
-		return res;
-	}
 	struct State {
 		Unwinder *self;
 		Result *res;
 		size_t max_frames;
+		bool first_is_return;
 		size_t physical = 0;
-		uint64_t last_pc = 0;
-		uint64_t last_sp = 0;
-	} st{this, &res, max_frames};
+	} st{this, &res, max_frames, first_is_return};
 
 	thread_ = &thread;
+	regs_ = &regs;
 	wanted_beyond_stack_ = false;
 	int rc = dwfl_getthread_frames(
 		dwfl_.get(), static_cast<pid_t>(thread.tid),
@@ -357,25 +355,60 @@ Unwinder::Result Unwinder::unwind(const ThreadCapture &thread, size_t max_frames
 			bool activation = false;
 			if (!dwfl_frame_pc(frame, &pc, &activation))
 				return DWARF_CB_ABORT;
-			if (pc == 0)
+			// pc 0 ends a stack (the outermost frame's return address),
+			// except as the very first frame: a call through a null
+			// pointer, printed as an unknown frame.
+			if (pc == 0 && st->physical > 0)
 				return DWARF_CB_ABORT;
 			if (st->res->frames.size() >= st->max_frames) {
 				st->res->truncated = true;
 				return DWARF_CB_ABORT;
 			}
+			bool return_address =
+				!activation || (st->physical == 0 && st->first_is_return);
 			st->physical++;
-			for (auto &f : st->self->symbolize(pc, !activation))
+			for (auto &f : st->self->symbolize(pc, return_address))
 				st->res->frames.push_back(std::move(f));
 			return DWARF_CB_OK;
 		},
 		&st);
 	thread_ = nullptr;
+	regs_ = nullptr;
 	if (rc != 0 && !res.truncated) {
 		int err = dwfl_errno();
 		if (err != 0)
 			res.error = dwfl_errmsg(err);
 		if (wanted_beyond_stack_)
 			res.truncated = true;
+	}
+}
+
+Unwinder::Result Unwinder::unwind(const ThreadCapture &thread, size_t max_frames)
+{
+	Result res;
+	if (!attached_) {
+		res.error = "no modules reported for the target";
+		return res;
+	}
+	walk(thread, thread.regs, false, max_frames, res);
+
+	// A call through a bad pointer (most often null) stops at a pc that
+	// is in no module, with the caller's return address on top of the
+	// stack: go on from there, as gdb does.
+	uint64_t sp = thread.regs[kRegSp];
+	if (res.frames.size() == 1 && res.frames[0].module.empty() && sp == thread.stack_addr &&
+	    thread.stack.size() >= sizeof(uint64_t)) {
+		Registers caller = thread.regs;
+		std::memcpy(&caller[kRegIp], thread.stack.data(), sizeof(uint64_t));
+		caller[kRegSp] = sp + sizeof(uint64_t);
+		if (dwfl_addrmodule(dwfl_.get(), caller[kRegIp] - 1) != nullptr) {
+			Result rest;
+			walk(thread, caller, true, max_frames - 1, rest);
+			for (auto &f : rest.frames)
+				res.frames.push_back(std::move(f));
+			res.truncated = rest.truncated;
+			res.error = rest.error;
+		}
 	}
 	if (res.frames.size() > max_frames) {
 		res.frames.resize(max_frames);

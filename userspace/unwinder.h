@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -55,14 +56,22 @@ public:
 	size_t module_count() const;
 
 private:
+	using Registers = std::array<uint64_t, kNrRegs>;
+	static constexpr int kRegSp = 7;
+	static constexpr int kRegIp = 16;
 	struct Callbacks;
+
+	// Unwind from regs over thread's stack bytes, appending to res.
+	void walk(const ThreadCapture &thread, const Registers &regs, bool first_is_return,
+		  size_t max_frames, Result &res);
 	std::string module_path(Dwfl_Module *mod) const;
 
 	pid_t tgid_;
 	std::unique_ptr<Dwfl, DwflDeleter> dwfl_;
 	bool attached_ = false;
-	// The thread being unwound, for the memory_read callback.
+	// The thread being unwound and its initial registers, for the callbacks.
 	const ThreadCapture *thread_ = nullptr;
+	const Registers *regs_ = nullptr;
 	bool wanted_beyond_stack_ = false;
 };
 

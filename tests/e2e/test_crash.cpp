@@ -276,3 +276,17 @@ TEST_CASE("code loaded with dlopen after attach is symbolized", "[e2e][dlopen]")
 	CHECK(is_subsequence({{"main", line_of("main_plugin")}},
 			     frames_in(cur->frames, "tests/targets/crash.c")));
 }
+
+TEST_CASE("a call through a null function pointer: unknown frame, then the caller",
+	  "[e2e][nullcall]")
+{
+	CrashRun run = run_crash("nullcall", 2);
+	const ParsedThread &cur =
+		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+	INFO(run.text);
+	REQUIRE(cur.frames.size() >= 3);
+	CHECK(cur.frames[0].raw == "  Binary file '<unknown>' [0x0]");
+	CHECK(frames_in(cur.frames, "tests/targets/crash.c") ==
+	      FrameList{{"call_null", line_of("nullcall")}, {"main", line_of("main_nullcall")}});
+	check_against_gdb(run, "nullcall", 2);
+}

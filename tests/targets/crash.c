@@ -3,7 +3,7 @@
  *
  *   crash [--threads N] [--report FD --go FD | --auto] MODE
  *
- * MODE: segv | abort | fpe | bus | ill | wait | dlopen
+ * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
  * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read.
@@ -159,6 +159,15 @@ NOINLINE void crash_mid(volatile int *p)
 	BARRIER();
 }
 
+/* A call through a null function pointer: the fault is at pc 0. */
+void (*volatile null_handler)(void);
+
+NOINLINE void call_null(void)
+{
+	null_handler(); /* @nullcall */
+	BARRIER();
+}
+
 NOINLINE void do_abort(void)
 {
 	abort(); /* @abort */
@@ -278,6 +287,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "segv")) {
 		crash_mid(NULL); /* @main_segv */
+	} else if (!strcmp(mode, "nullcall")) {
+		call_null(); /* @main_nullcall */
 	} else if (!strcmp(mode, "abort")) {
 		do_abort(); /* @main_abort */
 	} else if (!strcmp(mode, "fpe")) {
