@@ -198,7 +198,9 @@ ParsedTraceback parse_traceback(const std::string &text)
 		}
 		if (line.empty())
 			continue;
-		if (std::regex_match(line, m, thread_re)) {
+		if (line.rfind("fh-bpf: ", 0) == 0) {
+			tb.notes.push_back(line);
+		} else if (std::regex_match(line, m, thread_re)) {
 			ParsedThread t;
 			t.current = m[1] == "Current thread";
 			t.pthread = std::stoul(m[2], nullptr, 16);

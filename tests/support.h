@@ -71,6 +71,7 @@ struct ParsedThread {
 struct ParsedTraceback {
 	std::string header; // first line ("Fatal error: ...")
 	std::vector<ParsedThread> threads;
+	std::vector<std::string> notes;	   // fh-bpf's own lines ("fh-bpf: ...")
 	std::vector<std::string> unparsed; // lines that fit no rule
 };
 

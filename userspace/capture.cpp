@@ -76,23 +76,17 @@ uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads)
 	return size;
 }
 
-void probe_support()
+void probe_kernel(const std::string &btf_path)
 {
-	uint64_t caps = effective_caps();
-	bool can_bpf = (caps >> kCapSysAdmin & 1) ||
-		       ((caps >> kCapBpf & 1) && (caps >> kCapPerfmon & 1));
-	if (!can_bpf)
-		throw Error("insufficient privileges: loading the BPF programs needs root, or the "
-			    "capabilities CAP_BPF and CAP_PERFMON (try: sudo fh-bpf ...)",
-			    EPERM, kExitNoSupport);
-
-	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-		throw Error("this kernel exposes no BTF (/sys/kernel/btf/vmlinux is missing): "
-			    "fh-bpf needs a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+	if (access(btf_path.c_str(), R_OK) != 0)
+		throw Error("this kernel exposes no BTF (" + btf_path +
+				    " is missing): fh-bpf needs a kernel built with "
+				    "CONFIG_DEBUG_INFO_BTF=y",
 			    ENOENT, kExitNoSupport);
-	struct btf *btf = btf__load_vmlinux_btf();
+	struct btf *btf = btf__parse(btf_path.c_str(), nullptr);
 	if (!btf)
-		throw Error("cannot load the kernel's BTF: " + std::string(std::strerror(errno)),
+		throw Error("cannot read the kernel's BTF from " + btf_path + ": " +
+				    std::string(std::strerror(errno)),
 			    errno, kExitNoSupport);
 	struct Need {
 		const char *name;
@@ -116,6 +110,18 @@ void probe_support()
 	if (!missing.empty())
 		throw Error("this kernel lacks what fh-bpf needs: " + missing, ENOTSUP,
 			    kExitNoSupport);
+}
+
+void probe_support()
+{
+	uint64_t caps = effective_caps();
+	bool can_bpf = (caps >> kCapSysAdmin & 1) ||
+		       ((caps >> kCapBpf & 1) && (caps >> kCapPerfmon & 1));
+	if (!can_bpf)
+		throw Error("insufficient privileges: loading the BPF programs needs root, or the "
+			    "capabilities CAP_BPF and CAP_PERFMON (try: sudo fh-bpf ...)",
+			    EPERM, kExitNoSupport);
+	probe_kernel("/sys/kernel/btf/vmlinux");
 }
 
 Capture::Capture(const CaptureConfig &cfg)

@@ -39,6 +39,10 @@ uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads);
 // what is missing.
 void probe_support();
 
+// The kernel half of probe_support(): the tracepoints and kfuncs the
+// programs use, looked up in the kernel BTF at btf_path.
+void probe_kernel(const std::string &btf_path);
+
 // The loaded and attached BPF programs and their ring buffer.
 class Capture {
 public:

@@ -378,9 +378,11 @@ void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool fir
 		int err = dwfl_errno();
 		if (err != 0)
 			res.error = dwfl_errmsg(err);
-		if (wanted_beyond_stack_)
-			res.truncated = true;
 	}
+	// libdw ends quietly when a read fails; a read just above the copy
+	// means the stack went on.
+	if (wanted_beyond_stack_)
+		res.truncated = true;
 }
 
 Unwinder::Result Unwinder::unwind(const ThreadCapture &thread, size_t max_frames)

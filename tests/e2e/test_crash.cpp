@@ -290,3 +290,37 @@ TEST_CASE("a call through a null function pointer: unknown frame, then the calle
 	      FrameList{{"call_null", line_of("nullcall")}, {"main", line_of("main_nullcall")}});
 	check_against_gdb(run, "nullcall", 2);
 }
+
+TEST_CASE("deep stacks: 100 frames then '  ...'; a stack deeper than the copy says so",
+	  "[e2e][deep]")
+{
+	SECTION("the frame limit")
+	{
+		CrashRun run = run_crash("deep", 2);
+		const ParsedThread &cur =
+			check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+		INFO(run.text);
+		CHECK(cur.frames.size() == 100);
+		CHECK(cur.other_lines == std::vector<std::string>{"  ..."});
+		for (size_t i = 1; i < cur.frames.size(); i++)
+			CHECK(cur.frames[i].function == "recurse_small");
+		CHECK(cur.frames[1].line == line_of("recurse_small"));
+	}
+	SECTION("the stack copy limit")
+	{
+		CrashRun run = run_crash("deepbig", 2, {"--stack-size", "4K"});
+		const ParsedThread &cur =
+			check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+		INFO(run.text << "\n" << run.diagnostics);
+		CHECK(cur.frames.size() < 100);
+		CHECK(cur.frames.size() >= 4);
+		CHECK(cur.other_lines == std::vector<std::string>{"  ..."});
+		for (const auto &f : cur.frames)
+			CHECK(f.function == "recurse_big");
+		CHECK(run.diagnostics.find("1 threads have stacks deeper than the bytes copied") !=
+		      std::string::npos);
+		CHECK(run.tb.notes ==
+		      std::vector<std::string>{"fh-bpf: 1 threads have stacks deeper than the bytes "
+					       "copied (see --stack-size)"});
+	}
+}

@@ -3,7 +3,7 @@
  *
  *   crash [--threads N] [--report FD --go FD | --auto] MODE
  *
- * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen
+ * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
  * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read.
@@ -159,6 +159,27 @@ NOINLINE void crash_mid(volatile int *p)
 	BARRIER();
 }
 
+/* Deep stacks: small frames (for the frame limit), big ones (for the copy). */
+NOINLINE void recurse_small(int n)
+{
+	if (n > 0)
+		recurse_small(n - 1); /* @recurse_small */
+	else
+		*(volatile int *)0 = 1;
+	BARRIER();
+}
+
+NOINLINE void recurse_big(int n)
+{
+	volatile char pad[512];
+	pad[0] = (char)n;
+	if (n > 0)
+		recurse_big(n - 1); /* @recurse_big */
+	else
+		*(volatile int *)0 = pad[0];
+	BARRIER();
+}
+
 /* A call through a null function pointer: the fault is at pc 0. */
 void (*volatile null_handler)(void);
 
@@ -287,6 +308,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "segv")) {
 		crash_mid(NULL); /* @main_segv */
+	} else if (!strcmp(mode, "deep")) {
+		recurse_small(150);
+	} else if (!strcmp(mode, "deepbig")) {
+		recurse_big(100);
 	} else if (!strcmp(mode, "nullcall")) {
 		call_null(); /* @main_nullcall */
 	} else if (!strcmp(mode, "abort")) {
