@@ -103,21 +103,24 @@ CHILDREN=()   # pids of background children still to be reaped
 FIFO_FDS=()   # fifo descriptors the harness holds open
 TMP=
 
-die() { echo "bench: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
+exec {ERR}>&2 # the harness's own stderr, kept while fd 2 is silenced
+die() { echo "bench: $*" >&"$ERR"; exit 1; }
+note() { echo "bench: $*" >&"$ERR"; }
 
 cleanup()
 {
 	local rc=$? pid kid kids
 	trap - EXIT INT TERM
 	for pid in "${CHILDREN[@]}"; do
-		# fh-bpf runs under /usr/bin/time: end the watcher first.
+		# fh-bpf under /usr/bin/time: end fh-bpf (SIGTERM detaches it) and
+		# let time reap it and exit by itself.
 		kids=()
 		read -ra kids 2>/dev/null <"/proc/$pid/task/$pid/children" || true
-		for kid in "${kids[@]}"; do
-			kill -TERM "$kid" 2>/dev/null || true
-		done
-		kill -TERM "$pid" 2>/dev/null || true
+		if ((${#kids[@]})); then
+			for kid in "${kids[@]}"; do kill -TERM "$kid" 2>/dev/null || true; done
+		else
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
 	done
 	for pid in "${CHILDREN[@]}"; do
 		wait "$pid" 2>/dev/null || true
@@ -243,7 +246,8 @@ header()
 	git diff --quiet HEAD 2>/dev/null || rev+=" (modified)"
 	echo "fh-bpf benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo "  $("$FH" --version 2>&1 | head -n1), commit $rev"
-	echo "  kernel $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))"
+	echo "  kernel $(uname -r), $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))," \
+		"load average $(cut -d' ' -f1-3 /proc/loadavg) (other work skews the figures)"
 	if [[ -n $GNU_TIME ]]; then
 		echo "  peak RSS via: $GNU_TIME -v (VmHWM from /proc/PID/status as a cross-check)"
 	else
@@ -482,12 +486,14 @@ bench_compare()
 	wpid=$!
 	CHILDREN+=("$wpid")
 	expect "$ready_fd" '^ready$' "$wpid" fh-bpf
+	exec 2>/dev/null # bash would report the target's death ("Segmentation fault")
 	kill -SEGV "$TPID"
 	expect "$err_fd" 'fh-bpf: timing: ' "$wpid" fh-bpf "$logfd"
 	[[ $LINE =~ $TIMING_RE ]] || die "unexpected timing line: $LINE"
 	local got=${BASH_REMATCH[1]} latency=${BASH_REMATCH[6]} kus=${BASH_REMATCH[4]}
 	expect "$err_fd" 'target exited' "$wpid" fh-bpf "$logfd"
 	reap "$TPID"
+	exec 2>&"$ERR"
 	reap "$wpid"
 	((REAP_RC == 3)) || note "fh-bpf exited with status $REAP_RC (expected 3)"
 	close_fds "$ready_fd" "$err_fd" "$logfd"

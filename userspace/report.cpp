@@ -72,6 +72,12 @@ std::string event_summary(const Event &ev)
 	return out + "\n";
 }
 
+namespace {
+
+std::string threads(uint32_t n) { return std::to_string(n) + (n == 1 ? " thread" : " threads"); }
+
+} // namespace
+
 std::string event_losses(const Event &ev, const ReportStats &stats)
 {
 	std::string out;
@@ -79,14 +85,14 @@ std::string event_losses(const Event &ev, const ReportStats &stats)
 		out += "fh-bpf: the capture is incomplete: its end record was lost (ring buffer "
 		       "full); threads may be missing\n";
 	if (ev.threads_skipped)
-		out += "fh-bpf: " + std::to_string(ev.threads_skipped) +
-		       " threads beyond --max-threads were not captured\n";
+		out += "fh-bpf: " + threads(ev.threads_skipped) +
+		       " beyond --max-threads not captured\n";
 	if (ev.threads_lost)
-		out += "fh-bpf: " + std::to_string(ev.threads_lost) +
-		       " threads were lost: no room in the ring buffer\n";
+		out += "fh-bpf: " + threads(ev.threads_lost) +
+		       " lost: no room in the ring buffer\n";
 	if (stats.truncated_threads)
-		out += "fh-bpf: " + std::to_string(stats.truncated_threads) +
-		       " threads have stacks deeper than the bytes copied (see --stack-size)\n";
+		out += "fh-bpf: stack deeper than the bytes copied in " +
+		       threads(stats.truncated_threads) + " (see --stack-size)\n";
 	return out;
 }
 
