@@ -90,6 +90,9 @@ std::string event_losses(const Event &ev, const ReportStats &stats)
 	if (ev.threads_lost)
 		out += "fh-bpf: " + threads(ev.threads_lost) +
 		       " lost: no room in the ring buffer\n";
+	if (stats.stale_threads)
+		out += "fh-bpf: " + threads(stats.stale_threads) +
+		       " running on another CPU at the signal: their frames may be stale\n";
 	if (stats.truncated_threads)
 		out += "fh-bpf: stack deeper than the bytes copied in " +
 		       threads(stats.truncated_threads) + " (see --stack-size)\n";
