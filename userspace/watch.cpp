@@ -187,13 +187,21 @@ void Session::handle(Event &ev)
 		v += buf;
 		for (const auto &t : ev.threads) {
 			std::snprintf(buf, sizeof(buf),
-				      "fh-bpf: thread %u (%s) 0x%016" PRIx64
-				      ": %zu stack bytes%s%s%s\n",
-				      t.tid, t.name.c_str(), t.pthread_id, t.stack.size(),
-				      (t.flags & FH_THREAD_STACK_LIMIT) ? ", copy limit reached" : "",
-				      (t.flags & FH_THREAD_ON_CPU) ? ", was running: registers may be stale" : "",
-				      (t.flags & FH_THREAD_KERNEL_WORKER) ? ", kernel worker" : "");
+				      "fh-bpf: thread %u (%s) 0x%016" PRIx64 ": %zu stack bytes", t.tid,
+				      t.name.c_str(), t.pthread_id, t.stack.size());
 			v += buf;
+			if (t.flags & FH_THREAD_STACK_LIMIT)
+				v += ", copy limit reached";
+			if (t.flags & FH_THREAD_STACK_FAULT)
+				v += ", copy stopped at an unreadable page (error " +
+				     std::to_string(t.stack_err) + ")";
+			if (t.flags & FH_THREAD_ON_CPU)
+				v += ", was running: registers may be stale";
+			if (t.flags & FH_THREAD_EXITING)
+				v += ", exiting";
+			if (t.flags & FH_THREAD_KERNEL_WORKER)
+				v += ", kernel worker: no user stack";
+			v += "\n";
 		}
 		print_diag(v);
 	}
