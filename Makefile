@@ -75,7 +75,12 @@ $(OUT)/fh-bpf: $(OUT)/obj/main.o $(CORE_OBJS)
 # Targets: -O2 without frame pointers, with debug info, as the issue demands.
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
 TARGETS := crash
-TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so
+TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so \
+	       $(OUT)/targets/cxx_crash
+
+$(OUT)/targets/cxx_crash: tests/targets/cxx_crash.cpp | $(OUT)/targets
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
 
 $(OUT)/targets/libfhplugin.so: tests/targets/plugin.c | $(OUT)/targets
 	$(call msg,CC,$@)

@@ -325,3 +325,42 @@ TEST_CASE("deep stacks: 100 frames then '  ...'; a stack deeper than the copy sa
 					       "thread (see --stack-size)"});
 	}
 }
+
+TEST_CASE("C++: demangled names of a template member, an inlined lambda and a namespace",
+	  "[e2e][cxx]")
+{
+	Pipe report, go;
+	SpawnOptions o;
+	o.fds = {{3, report.write}, {4, go.read}};
+	pid_t pid = spawn({build_dir() + "/targets/cxx_crash", "--report", "3", "--go", "4"}, o);
+	report.close_write();
+	go.close_read();
+	auto first = read_line(report.read, kGuardMs);
+	REQUIRE(first);
+	REQUIRE(read_line(report.read, kGuardMs) == std::string("ready"));
+	unsigned long pthread = std::stoul(first->substr(first->find("0x") + 2), nullptr, 16);
+
+	Watcher watcher(pid);
+	REQUIRE(write(go.write, "g", 1) == 1);
+	auto st = wait_exit(pid, kGuardMs);
+	REQUIRE(st);
+	CHECK(WIFSIGNALED(*st));
+	REQUIRE(watcher.wait() == 3);
+	std::string text = watcher.output();
+	INFO(text);
+	ParsedTraceback tb = parse_traceback(text);
+	REQUIRE(tb.threads.size() == 1);
+	CHECK(tb.threads[0].current);
+	CHECK(tb.threads[0].pthread == pthread);
+	auto m = markers(source_dir() + "/tests/targets/cxx_crash.cpp");
+	auto ours = frames_in(tb.threads[0].frames, "tests/targets/cxx_crash.cpp");
+	REQUIRE(ours.size() >= 4);
+	CHECK(ours[0] == std::make_pair(std::string("fh_demo::Holder<int>::store(int)"),
+					m.at("cxx_store")));
+	// An inlined lambda has no linkage name: its DWARF name, as eu-stack
+	// prints it.
+	CHECK(ours[1].first == "operator()");
+	CHECK(ours[1].second == m.at("cxx_lambda"));
+	CHECK(ours[2].first == "fh_demo::run(int)");
+	CHECK(ours.back() == std::make_pair(std::string("main"), m.at("cxx_main")));
+}
