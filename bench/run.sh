@@ -53,9 +53,12 @@
 #     BCC are only looked for, never installed.
 #
 # Synchronisation is by fifos (opened read-write by the harness so that no
-# open() blocks, in a mktemp -d directory); every wait has a time limit and
-# gives up early if the process it waits for has died.  All child processes
-# are killed (by pid) on exit or interruption.
+# open() blocks, in a mktemp -d directory).  Where the harness follows
+# fh-bpf's stderr, --ready-fd points at the same fifo, so there is a single
+# stream to read and a long error report cannot wedge fh-bpf.  Every wait has
+# a time limit (BENCH_LIMIT seconds, default 60) and gives up early if the
+# process it waits for has died.  All child processes are killed (by pid) on
+# exit or interruption: SIGTERM, then SIGKILL after 3 s.
 
 set -euo pipefail
 export LC_ALL=C
@@ -64,7 +67,7 @@ FAULTS_DEFAULT=31    # captures per thread count: 1 cold + 30 warm
 STARTS_DEFAULT=7     # fh-bpf starts for figure 3
 TOOL_RUNS=3          # runs of eu-stack / gdb per target
 SPACING=0.05         # pause between two faults, seconds (spacing, not a sync)
-LIMIT=60             # seconds any single wait may take
+LIMIT=${BENCH_LIMIT:-60} # seconds any single wait may take
 
 # Aims shown next to the figures.
 AIM_KERNEL_US=5      # in-kernel capture, us per thread
@@ -122,7 +125,20 @@ cleanup()
 			kill -TERM "$pid" 2>/dev/null || true
 		fi
 	done
+	# fh-bpf blocks SIGTERM until armed and may be stuck writing: give
+	# everything 3 s, then SIGKILL what is left (this poll is a time limit).
+	local tries=30 left=1
+	while ((left && tries--)); do
+		left=0
+		for pid in "${CHILDREN[@]}"; do alive "$pid" && left=1; done
+		((left)) && sleep 0.1
+	done
 	for pid in "${CHILDREN[@]}"; do
+		if alive "$pid"; then
+			kids=()
+			read -ra kids 2>/dev/null <"/proc/$pid/task/$pid/children" || true
+			kill -KILL "${kids[@]}" "$pid" 2>/dev/null || true
+		fi
 		wait "$pid" 2>/dev/null || true
 	done
 	[[ -n $TMP ]] && rm -rf "$TMP"
@@ -264,12 +280,12 @@ bench_capture()
 	local n=$1 faults=${2:-$FAULTS_DEFAULT}
 	local tag=capture-$n d log tbs tfile logfd tpid wpid fhpid i j got
 	local us=() lat=() sym=() bytes=() nthreads=() kernel_us=() wrap=()
-	local go_fd='' out_fd='' ready_fd='' err_fd='' # set by open_fifos
+	local go_fd='' out_fd='' err_fd='' # set by open_fifos
 	((faults >= 1)) || die "FAULTS must be at least 1"
 	d=$(mktemp -d "$TMP/$tag.XXXX")
 	log=$RES/$tag.fh-bpf.log tbs=$RES/$tag.tracebacks.txt tfile=$RES/$tag.time.txt
 	rm -f "$log" "$tbs" "$tfile"
-	open_fifos "$d" go out ready err
+	open_fifos "$d" go out err
 	exec {logfd}>"$log"
 
 	echo "[capture, threads=$n] $faults SIGSEGVs of $FAULT_LOOP, one capture each"
@@ -281,20 +297,23 @@ bench_capture()
 	expect "$out_fd" '^ready$' "$tpid" fault_loop
 
 	[[ -n $GNU_TIME ]] && wrap=("$GNU_TIME" -v -o "$tfile")
+	# --ready-fd writes to the same fifo as stderr (fd 4 is a second open
+	# of it): one stream, read in order, so a long error report from fh-bpf
+	# can never fill a pipe that nobody reads.
 	local cmd=("$FH" -p "$tpid" -v --ready-fd 4 -o "$tbs")
-	(exec 4>"$d/ready" 2>"$d/err" && close_fifo_fds && exec "${wrap[@]}" "${cmd[@]}") &
+	(exec 4>"$d/err" 2>"$d/err" && close_fifo_fds && exec "${wrap[@]}" "${cmd[@]}") &
 	wpid=$!
 	CHILDREN+=("$wpid")
-	expect "$ready_fd" '^ready$' "$wpid" fh-bpf
+	expect "$err_fd" '^ready$' "$wpid" "fh-bpf (see $log)" "$logfd"
 	fhpid=$wpid
 	[[ -n $GNU_TIME ]] && fhpid=$(tr -d ' ' <"/proc/$wpid/task/$wpid/children")
 
 	echo "  target : $FAULT_LOOP $n $((faults + 1)) 3 3<GO_FIFO    (one fault per byte written to GO_FIFO)"
-	echo "  watcher: ${wrap[*]:+${wrap[*]} }$FH -p TARGET_PID -v --ready-fd 4 -o $tbs"
+	echo "  watcher: ${wrap[*]:+${wrap[*]} }$FH -p TARGET_PID -v --ready-fd 4 -o $tbs 2>ERR_FIFO 4>ERR_FIFO"
 
 	for ((i = 1; i <= faults; i++)); do
 		printf x >&"$go_fd"
-		expect "$err_fd" 'fh-bpf: timing: ' "$wpid" fh-bpf "$logfd"
+		expect "$err_fd" 'fh-bpf: timing: ' "$wpid" "fh-bpf (see $log)" "$logfd"
 		[[ $LINE =~ $TIMING_RE ]] || die "unexpected timing line: $LINE"
 		got=${BASH_REMATCH[1]}
 		nthreads+=("$got")
@@ -305,7 +324,7 @@ bench_capture()
 		lat+=("${BASH_REMATCH[6]}")
 		# The event's per-thread lines follow: drain them before the next.
 		for ((j = 0; j < got; j++)); do
-			expect "$err_fd" '^fh-bpf: thread ' "$wpid" fh-bpf "$logfd"
+			expect "$err_fd" '^fh-bpf: thread ' "$wpid" "fh-bpf (see $log)" "$logfd"
 		done
 		sleep "$SPACING"
 	done
@@ -313,12 +332,12 @@ bench_capture()
 	local hwm
 	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$fhpid/status")
 	close_fds "$go_fd" # the target reads EOF and exits
-	expect "$err_fd" 'target exited' "$wpid" fh-bpf "$logfd"
+	expect "$err_fd" 'target exited' "$wpid" "fh-bpf (see $log)" "$logfd"
 	reap "$tpid"
 	((REAP_RC == 3)) || note "fault_loop exited with status $REAP_RC (expected 3: EOF on its go fifo)"
 	reap "$wpid"
 	((REAP_RC == 3)) || note "fh-bpf exited with status $REAP_RC (expected 3: fatal signals printed)"
-	close_fds "$out_fd" "$ready_fd" "$err_fd" "$logfd"
+	close_fds "$out_fd" "$err_fd" "$logfd"
 
 	local bad
 	bad=$(lines "${nthreads[@]}" | awk -v n="$n" '$1 != n' | wc -l)
@@ -402,7 +421,7 @@ bench_start()
 		(exec 4>"$d/ready" 2>>"$log" && close_fifo_fds && exec "$FH" -p "$TPID" -v --ready-fd 4) &
 		wpid=$!
 		CHILDREN+=("$wpid")
-		expect "$ready_fd" '^ready$' "$wpid" fh-bpf
+		expect "$ready_fd" '^ready$' "$wpid" "fh-bpf (see $log)"
 		t1=${EPOCHREALTIME/./}
 		wall+=("$(awk -v d=$((t1 - t0)) 'BEGIN { print d / 1000 }')")
 		kill -TERM "$wpid" # detach (SIGINT is ignored by background jobs)
@@ -458,7 +477,7 @@ time_tool()
 
 bench_compare()
 {
-	local n=$1 d log tbs logfd wpid ready_fd='' err_fd=''
+	local n=$1 d log tbs logfd wpid err_fd=''
 	d=$(mktemp -d "$TMP/compare-$n.XXXX")
 	log=$RES/compare-$n.fh-bpf.log tbs=$RES/compare-$n.tracebacks.txt
 	rm -f "$log" "$tbs"
@@ -480,26 +499,27 @@ bench_compare()
 	fi
 
 	# fh-bpf on the same target: armed beforehand, then an external SIGSEGV.
-	open_fifos "$d" ready err
+	open_fifos "$d" err
 	exec {logfd}>"$log"
-	(exec 4>"$d/ready" 2>"$d/err" && close_fifo_fds && exec "$FH" -p "$TPID" -v --ready-fd 4 -o "$tbs") &
+	(exec 4>"$d/err" 2>"$d/err" && close_fifo_fds && exec "$FH" -p "$TPID" -v --ready-fd 4 -o "$tbs") &
 	wpid=$!
 	CHILDREN+=("$wpid")
-	expect "$ready_fd" '^ready$' "$wpid" fh-bpf
+	expect "$err_fd" '^ready$' "$wpid" "fh-bpf (see $log)" "$logfd"
 	exec 2>/dev/null # bash would report the target's death ("Segmentation fault")
 	kill -SEGV "$TPID"
-	expect "$err_fd" 'fh-bpf: timing: ' "$wpid" fh-bpf "$logfd"
+	expect "$err_fd" 'fh-bpf: timing: ' "$wpid" "fh-bpf (see $log)" "$logfd"
 	[[ $LINE =~ $TIMING_RE ]] || die "unexpected timing line: $LINE"
-	local got=${BASH_REMATCH[1]} latency=${BASH_REMATCH[6]} kus=${BASH_REMATCH[4]}
-	expect "$err_fd" 'target exited' "$wpid" fh-bpf "$logfd"
+	local got=${BASH_REMATCH[1]} sbytes=${BASH_REMATCH[2]} latency=${BASH_REMATCH[6]} kus=${BASH_REMATCH[4]}
+	expect "$err_fd" 'target exited' "$wpid" "fh-bpf (see $log)" "$logfd"
 	reap "$TPID"
 	exec 2>&"$ERR"
 	reap "$wpid"
 	((REAP_RC == 3)) || note "fh-bpf exited with status $REAP_RC (expected 3)"
-	close_fds "$ready_fd" "$err_fd" "$logfd"
-	printf '  %-44s %8s ms (cold, one event; %s us/thread in kernel)  %s/%s threads; target not stopped\n' \
-		"fh-bpf, kill -SEGV PID -> printed" "$(f1 "$latency")" "$(f2 "$kus")" "$got" "$n"
-	echo "  fh-bpf : $FH -p PID -v --ready-fd 4 -o $tbs, then kill -SEGV PID (timed from delivery)"
+	close_fds "$err_fd" "$logfd"
+	printf '  %-44s %8s ms (cold, one event; %s us/thread in kernel, %s stack bytes)  %s/%s threads; target not stopped\n' \
+		"fh-bpf, kill -SEGV PID -> printed" "$(f1 "$latency")" "$(f2 "$kus")" "$sbytes" "$got" "$n"
+	((sbytes > 0)) || note "fh-bpf copied no stack bytes: its tracebacks are cut short, the time is not comparable (see $tbs)"
+	echo "  fh-bpf : $FH -p PID -v --ready-fd 4 -o $tbs 2>ERR_FIFO 4>ERR_FIFO, then kill -SEGV PID (timed from delivery)"
 	echo "  raw    : $RES/compare-$n.*"
 	echo "  reproduce: $SELF compare $n"
 	echo
