@@ -300,7 +300,8 @@ bench_capture()
 	# --ready-fd writes to the same fifo as stderr (fd 4 is a second open
 	# of it): one stream, read in order, so a long error report from fh-bpf
 	# can never fill a pipe that nobody reads.
-	local cmd=("$FH" -p "$tpid" -v --ready-fd 4 -o "$tbs")
+	# --handled: fault_loop catches each SIGSEGV and carries on.
+	local cmd=("$FH" -p "$tpid" -v --handled --ready-fd 4 -o "$tbs")
 	(exec 4>"$d/err" 2>"$d/err" && close_fifo_fds && exec "${wrap[@]}" "${cmd[@]}") &
 	wpid=$!
 	CHILDREN+=("$wpid")
@@ -309,7 +310,7 @@ bench_capture()
 	[[ -n $GNU_TIME ]] && fhpid=$(tr -d ' ' <"/proc/$wpid/task/$wpid/children")
 
 	echo "  target : $FAULT_LOOP $n $((faults + 1)) 3 3<GO_FIFO    (one fault per byte written to GO_FIFO)"
-	echo "  watcher: ${wrap[*]:+${wrap[*]} }$FH -p TARGET_PID -v --ready-fd 4 -o $tbs 2>ERR_FIFO 4>ERR_FIFO"
+	echo "  watcher: ${wrap[*]:+${wrap[*]} }$FH -p TARGET_PID -v --handled --ready-fd 4 -o $tbs 2>ERR_FIFO 4>ERR_FIFO"
 
 	for ((i = 1; i <= faults; i++)); do
 		printf x >&"$go_fd"

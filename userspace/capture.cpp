@@ -64,18 +64,6 @@ uint64_t effective_caps()
 
 } // namespace
 
-uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads)
-{
-	// Each thread record reserves one page of slack past the stack copy
-	// (see copy_stack() in bpf/fh.bpf.c); 8 bytes of ring header each.
-	uint64_t per_thread = sizeof(fh_thread_record) + stack_size + FH_PAGE_SIZE + 8;
-	uint64_t need = per_thread * max_threads + 4096;
-	uint64_t size = 256 * 1024;
-	while (size < need)
-		size <<= 1;
-	return size;
-}
-
 void probe_kernel(const std::string &btf_path)
 {
 	if (access(btf_path.c_str(), R_OK) != 0)
@@ -136,6 +124,7 @@ Capture::Capture(const CaptureConfig &cfg)
 	skel_->rodata->stack_size = cfg.stack_size;
 	skel_->rodata->max_threads = cfg.max_threads;
 	skel_->rodata->sig_mask = cfg.sig_mask;
+	skel_->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
 	int err = bpf_map__set_max_entries(skel_->maps.records,
 					   static_cast<__u32>(ring_size_for(cfg.stack_size,
 									    cfg.max_threads)));
@@ -156,20 +145,23 @@ Capture::Capture(const CaptureConfig &cfg)
 				    e, kExitNoSupport);
 		throw Error(msg + "\n" + g_libbpf_log, e);
 	}
-	err = fh_bpf::attach(skel_);
-	if (err) {
-		fh_bpf::destroy(skel_);
-		throw Error("attaching the BPF programs failed: " +
-				    std::string(std::strerror(-err)) + "\n" + g_libbpf_log,
-			    -err, kExitNoSupport);
-	}
 	ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.records), on_record, this, nullptr);
 	if (!ring_) {
 		int e = errno;
 		fh_bpf::destroy(skel_);
 		throw sys_error("opening the ring buffer", e);
 	}
+	// Before attaching: no record can arrive while the ring fills with
+	// prefault chunks.
 	prefault_ring();
+	err = fh_bpf::attach(skel_);
+	if (err) {
+		ring_buffer__free(ring_);
+		fh_bpf::destroy(skel_);
+		throw Error("attaching the BPF programs failed: " +
+				    std::string(std::strerror(-err)) + "\n" + g_libbpf_log,
+			    -err, kExitNoSupport);
+	}
 }
 
 void Capture::prefault_ring()
@@ -200,6 +192,10 @@ int Capture::fd() const { return ring_buffer__epoll_fd(ring_); }
 int Capture::on_record(void *ctx, void *data, size_t size)
 {
 	auto *self = static_cast<Capture *>(ctx);
+	if (self->assembler_ == nullptr) {
+		self->unassembled_++; // only consume() hands records out
+		return 0;
+	}
 	self->assembler_->feed(data, size, *self->out_);
 	return 0;
 }
@@ -215,11 +211,13 @@ void Capture::consume(Assembler &assembler, Assembler::Output &out)
 		throw sys_error("reading the ring buffer", -n);
 }
 
+void Capture::rearm_maps_notify() { skel_->bss->maps_pending = 0; }
+
 Counters Capture::counters() const
 {
 	const auto &c = skel_->bss->counters;
-	return Counters{c.events,	c.events_lost,	c.ends_lost,
-			c.threads_lost, c.maps_lost,	c.senders_lost};
+	return Counters{c.events,	c.events_lost,	c.ends_lost,	  c.threads_lost,
+			c.maps_lost,	c.senders_lost, unassembled_};
 }
 
 } // namespace fh

@@ -19,6 +19,7 @@ struct CaptureConfig {
 	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
 	uint32_t max_threads = 0;
 	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
+	bool capture_handled = false; // also signals the target handles
 	bool verbose = false;  // libbpf's messages on stderr
 };
 
@@ -29,10 +30,8 @@ struct Counters {
 	uint64_t threads_lost = 0;
 	uint64_t maps_lost = 0;
 	uint64_t senders_lost = 0;
+	uint64_t unassembled = 0; // records that arrived outside consume()
 };
-
-// Ring-buffer bytes one capture of max_threads threads needs.
-uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads);
 
 // Checks, before loading anything, that this process may load BPF programs
 // and that the kernel has what the programs need; throws an Error that says
@@ -59,6 +58,10 @@ public:
 
 	Counters counters() const;
 
+	// Ask for a FH_REC_MAPS record at the next executable mapping: call
+	// before reading the maps again.
+	void rearm_maps_notify();
+
 private:
 	static int on_record(void *ctx, void *data, size_t size);
 	void prefault_ring();
@@ -67,6 +70,7 @@ private:
 	struct ring_buffer *ring_ = nullptr;
 	Assembler *assembler_ = nullptr;
 	Assembler::Output *out_ = nullptr;
+	uint64_t unassembled_ = 0;
 };
 
 } // namespace fh

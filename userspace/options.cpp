@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include "error.h"
+#include "records.h"
 
 #include <linux/types.h>
 
@@ -103,6 +104,9 @@ Options:
                          whole pages; 4K to 256K (default 16K)
       --max-threads N    threads captured per event (default 256); threads
                          beyond are counted and reported
+      --handled          also capture fatal signals the target catches with
+                         a handler of its own (by default only those that
+                         take the default action, which kills the process)
   -v, --verbose          report signal details, timings and per-thread
                          capture facts; write them to FILE too with -o
       --ready-fd FD      write "ready\n" to FD and close it once armed
@@ -141,6 +145,8 @@ Options parse_options(const std::vector<std::string> &args)
 			return o;
 		} else if (a == "-v" || a == "--verbose") {
 			o.verbose = true;
+		} else if (a == "--handled") {
+			o.handled = true;
 		} else if (take_value(args, i, "-p", v) || take_value(args, i, "--pid", v)) {
 			uint64_t pid;
 			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)
@@ -185,6 +191,11 @@ Options parse_options(const std::vector<std::string> &args)
 	}
 	if (!have_pid)
 		throw usage("no target: give -p PID");
+	if (ring_size_for(o.stack_size, o.max_threads) > kMaxRingSize)
+		throw usage("--max-threads " + std::to_string(o.max_threads) + " with --stack-size " +
+			    std::to_string(o.stack_size) + " needs a ring buffer over " +
+			    std::to_string(kMaxRingSize >> 20) +
+			    " MiB: lower one of them");
 	return o;
 }
 

@@ -14,6 +14,7 @@ struct Options {
 	uint64_t stack_size = 0;
 	uint32_t max_threads = 0;
 	bool verbose = false;
+	bool handled = false; // also capture fatal signals the target handles
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;

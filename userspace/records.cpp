@@ -26,6 +26,16 @@ static_assert(FH_NR_REGS == kNrRegs);
 
 bool ThreadCapture::hit() const { return flags & FH_THREAD_HIT; }
 
+uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads)
+{
+	uint64_t per_thread = sizeof(fh_thread_record) + stack_size + FH_PAGE_SIZE + 8;
+	uint64_t need = per_thread * max_threads + 4096;
+	uint64_t size = 256 * 1024;
+	while (size < need)
+		size <<= 1;
+	return size;
+}
+
 namespace {
 
 template <typename T> bool read_record(const void *data, size_t len, T &out)
@@ -71,7 +81,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		ev.ktime_start = r.ktime_ns;
 		if (r.flags & FH_EVENT_EXTERNAL)
 			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
-					   fixed_string(r.sender_comm, sizeof(r.sender_comm))};
+					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
+		else if (r.flags & FH_EVENT_KERNEL_SENDER)
+			ev.sender = Sender{0, 0, 0, "", true};
 		pending_[ev.id] = std::move(ev);
 		return;
 	}

@@ -10,6 +10,14 @@
 
 namespace fh {
 
+// Ring-buffer bytes one capture of max_threads threads needs, a power of
+// two: each thread record reserves its stack copy and one page of slack
+// (see copy_stack() in bpf/fh.bpf.c).
+uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads);
+
+// The largest ring fh-bpf creates (kernel memory, held while it runs).
+inline constexpr uint64_t kMaxRingSize = 256ull << 20;
+
 // A change of the target's executable mappings (FH_REC_MAPS).
 struct MapsChange {
 	uint32_t tgid = 0;

@@ -39,6 +39,8 @@ Traceback build_traceback(const Event &ev, Unwinder &unwinder, ReportStats &stat
 		if (!(t->flags & FH_THREAD_KERNEL_WORKER)) {
 			auto res = unwinder.unwind(*t, kMaxFrames + 1);
 			tt.frames = std::move(res.frames);
+			if (!res.error.empty())
+				stats.unwind_errors[t->tid] = res.error;
 			if (res.truncated && tt.frames.size() <= kMaxFrames) {
 				tt.truncated = true;
 				stats.truncated_threads++;
@@ -64,7 +66,9 @@ std::string event_summary(const Event &ev)
 		std::snprintf(buf, sizeof(buf), " at address 0x%" PRIx64, ev.fault_addr);
 		out += buf;
 	}
-	if (ev.sender) {
+	if (ev.sender && ev.sender->kernel) {
+		out += ", sent by the kernel";
+	} else if (ev.sender) {
 		std::snprintf(buf, sizeof(buf), ", sent by pid %u (%s), uid %u", ev.sender->tgid,
 			      ev.sender->comm.c_str(), ev.sender->uid);
 		out += buf;

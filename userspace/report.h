@@ -4,6 +4,7 @@
 #include "traceback.h"
 #include "unwinder.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@ struct ReportStats {
 	uint32_t truncated_threads = 0; // unwinding ran out of captured stack
 	uint32_t stale_threads = 0;	// were running on another CPU
 	uint64_t stack_bytes = 0;
+	std::map<uint32_t, std::string> unwind_errors; // tid -> why unwinding stopped early
 };
 
 // Unwind and symbolize every thread of an event.  The thread the signal hit

@@ -3,6 +3,7 @@
 #include "error.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,14 +29,26 @@ Sink::Sink(const std::string &path) : path_(path)
 {
 	if (path.empty())
 		return;
-	int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	// O_NONBLOCK: a FIFO planted at the path must not hang the open; it
+	// is refused below with everything else that is not a regular file.
+	int fd = open(path.c_str(),
+		      O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd < 0) {
 		int e = errno;
 		if (e == ELOOP)
 			throw Error("refusing to write to " + path + ": it is a symbolic link", e);
+		if (e == ENXIO) // a FIFO without a reader
+			throw Error("refusing to write to " + path + ": not a regular file", e);
 		throw sys_error("opening " + path, e);
 	}
 	file_ = UniqueFd(fd);
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		throw sys_error("checking " + path, errno);
+	if (!S_ISREG(st.st_mode))
+		throw Error("refusing to write to " + path + ": not a regular file", EINVAL);
+	if (fcntl(fd, F_SETFL, O_APPEND) != 0)
+		throw sys_error("setting up " + path, errno);
 }
 
 void Sink::write(const std::string &text)

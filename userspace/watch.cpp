@@ -128,6 +128,8 @@ void Session::print_diag(const std::string &text)
 void Session::refresh_maps(bool must)
 {
 	std::string maps;
+	if (capture_)
+		capture_->rearm_maps_notify();
 	try {
 		maps = read_maps(tgid_);
 	} catch (const Error &e) {
@@ -136,8 +138,14 @@ void Session::refresh_maps(bool must)
 		maps_refresh_failed_++;
 		return;
 	}
-	if (maps.empty() && must)
-		throw Error("process " + std::to_string(tgid_) + " has no mappings (exiting?)", ESRCH);
+	// A process that has died has no mappings left: keep the last ones.
+	if (maps.empty()) {
+		if (must)
+			throw Error("process " + std::to_string(tgid_) + " has no mappings (exiting?)",
+				    ESRCH);
+		maps_refresh_failed_++;
+		return;
+	}
 	if (maps == maps_)
 		return;
 	uint64_t t0 = monotonic_ns();
@@ -201,6 +209,8 @@ void Session::handle(Event &ev)
 				v += ", exiting";
 			if (t.flags & FH_THREAD_KERNEL_WORKER)
 				v += ", kernel worker: no user stack";
+			if (auto it = stats.unwind_errors.find(t.tid); it != stats.unwind_errors.end())
+				v += ", unwinding stopped: " + it->second;
 			v += "\n";
 		}
 		print_diag(v);
@@ -218,8 +228,16 @@ void Session::drain()
 	for (const auto &m : out.maps_changes)
 		if (m.tgid == static_cast<uint32_t>(tgid_))
 			maps_changed = true;
-	if (maps_changed)
-		refresh_maps(false);
+	if (maps_changed) {
+		try {
+			refresh_maps(false);
+		} catch (const Error &e) {
+			// Keep the modules already known; say so once per failure.
+			maps_refresh_failed_++;
+			if (opts_.verbose)
+				log(std::string("re-reading the mappings: ") + e.what());
+		}
+	}
 	for (auto &ev : out.events)
 		handle(ev);
 }
@@ -240,6 +258,8 @@ void Session::final_report(bool detached)
 	add(c.maps_lost, "mapping changes");
 	add(c.senders_lost, "signal senders");
 	add(assembler_.malformed(), "malformed records");
+	add(assembler_.orphans(), "records of events never begun");
+	add(c.unassembled, "records outside the event loop");
 	add(maps_refresh_failed_, "maps refreshes (process gone)");
 	if (!lost.empty())
 		log("lost: " + lost);
@@ -277,6 +297,7 @@ int Session::run()
 	cfg.stack_size = opts_.stack_size;
 	cfg.max_threads = opts_.max_threads;
 	cfg.verbose = opts_.verbose;
+	cfg.capture_handled = opts_.handled;
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
 	capture_ = std::make_unique<Capture>(cfg);

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
+
 using namespace fhtest;
 
 namespace {
@@ -67,7 +69,8 @@ TEST_CASE("invalid command lines exit 2 with a reason", "[cli]")
 		     {"-p", "x"},
 		     {"-p", "1", "--stack-size", "1"},
 		     {"-p", "1", "--max-threads", "0"},
-		     {"-p", "1", "--what"}}) {
+		     {"-p", "1", "--what"},
+		     {"-p", "1", "--max-threads", "65536", "--stack-size", "256K"}}) {
 		Result r = run_fh(args);
 		INFO(r.err);
 		CHECK(r.status == 2);
@@ -92,18 +95,32 @@ TEST_CASE("targets that cannot be traced are refused clearly", "[cli]")
 	}
 	SECTION("a kernel thread")
 	{
-		Result r = run_fh({"-p", "2"});
+		// Any kernel thread: PF_KTHREAD (0x00200000) in /proc/PID/stat.
+		std::string kthread;
+		for (int pid = 2; pid < 4096 && kthread.empty(); pid++) {
+			std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+			size_t close = stat.rfind(')');
+			if (close == std::string::npos)
+				continue;
+			std::istringstream rest(stat.substr(close + 2));
+			std::string field;
+			unsigned long flags = 0;
+			for (int i = 0; i < 6 && rest >> field; i++) {
+			}
+			if (rest >> flags && (flags & 0x00200000))
+				kthread = std::to_string(pid);
+		}
+		REQUIRE_FALSE(kthread.empty());
+		Result r = run_fh({"-p", kthread});
 		CHECK(r.status == 1);
 		CHECK(contains(r.err, "is a kernel thread"));
 	}
 	SECTION("a zombie")
 	{
-		Pipe p;
 		pid_t z = fork();
 		if (z == 0)
 			_exit(0);
-		// Exited (pidfd readable) but not reaped: a zombie.
-		REQUIRE(wait_exit(z, 0) == std::nullopt);
+		// Wait for the exit without reaping: a zombie.
 		siginfo_t si{};
 		REQUIRE(waitid(P_PID, z, &si, WEXITED | WNOWAIT) == 0);
 		Result r = run_fh({"-p", std::to_string(z)});
@@ -139,6 +156,13 @@ TEST_CASE("-o refuses a symbolic link and creates files 0600", "[cli]")
 	CHECK(read_file(victim) == "keep");
 	unlink(link.c_str());
 	unlink(victim.c_str());
+
+	std::string fifo = temp_path("fifo");
+	REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+	Result f = run_fh({"-p", std::to_string(t.pid()), "-o", fifo});
+	CHECK(f.status == 1);
+	CHECK(contains(f.err, "not a regular file"));
+	unlink(fifo.c_str());
 
 	std::string fresh = temp_path("fresh");
 	{

@@ -364,3 +364,51 @@ TEST_CASE("C++: demangled names of a template member, an inlined lambda and a na
 	CHECK(ours[2].first == "fh_demo::run(int)");
 	CHECK(ours.back() == std::make_pair(std::string("main"), m.at("cxx_main")));
 }
+
+TEST_CASE("a fatal signal the target handles is not a crash, unless --handled",
+	  "[e2e][handled]")
+{
+	SECTION("default: nothing printed, status 0")
+	{
+		Target target("handled", 2);
+		Watcher watcher(target.pid());
+		target.go();
+		int st = target.wait();
+		REQUIRE(WIFEXITED(st));
+		CHECK(WEXITSTATUS(st) == 0);
+		CHECK(watcher.wait() == 0);
+		CHECK(watcher.output().empty());
+	}
+	SECTION("--handled: captured like any other")
+	{
+		Target target("handled", 2);
+		Watcher watcher(target.pid(), {"--handled"});
+		target.go();
+		int st = target.wait();
+		REQUIRE(WIFEXITED(st));
+		CHECK(WEXITSTATUS(st) == 0);
+		CHECK(watcher.wait() == 3);
+		ParsedTraceback tb = parse_traceback(watcher.output());
+		INFO(watcher.output());
+		CHECK(tb.header == "Fatal error: Segmentation fault");
+		REQUIRE(tb.threads.size() == 2);
+		CHECK(tb.threads[0].current);
+		CHECK(is_subsequence({{"crash_leaf", line_of("leaf")}, {"crash_mid", line_of("mid")}},
+				     frames_in(tb.threads[0].frames, "tests/targets/crash.c")));
+	}
+}
+
+TEST_CASE("new executable mapping right before the crash: symbols kept", "[e2e][mapcrash]")
+{
+	// The mapping's notification and the crash arrive together; by then the
+	// process is gone and its maps read empty: the known modules must stay.
+	CrashRun run = run_crash("mapcrash", 2);
+	const ParsedThread &cur =
+		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+	INFO(run.text << "\n" << run.diagnostics);
+	CHECK(frames_in(cur.frames, "tests/targets/crash.c") ==
+	      FrameList{{"poke", line_of("poke")},
+			{"crash_leaf", line_of("leaf")},
+			{"crash_mid", line_of("mid")},
+			{"main", line_of("main_mapcrash")}});
+}

@@ -3,7 +3,8 @@
  *
  *   crash [--threads N] [--report FD --go FD | --auto] MODE
  *
- * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig
+ * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig |
+ *       handled | mapcrash
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
  * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read.
@@ -16,7 +17,9 @@
  * signal through a fixed call chain; "wait" instead blocks in read() until
  * something else kills the process, or a byte on the go fd makes it exit 0.
  * "dlopen" loads --plugin PATH after the first byte, reports "loaded", and
- * crashes inside the plugin after a second byte.  With --auto (for gdb and the demo) it
+ * crashes inside the plugin after a second byte.  "handled" takes a SIGSEGV
+ * it catches and recovers from, then exits 0.  "mapcrash" maps an executable
+ * page and faults at once.  With --auto (for gdb and the demo) it
  * goes on without waiting.
  *
  * Lines the tests look for carry a marker comment: "@name".
@@ -26,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +234,14 @@ NOINLINE void wait_for_kill(int fd)
 	BARRIER();
 }
 
+static sigjmp_buf recover;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(recover, 1);
+}
+
 static int parse_fd(const char *s)
 {
 	char *end;
@@ -308,6 +320,20 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "segv")) {
 		crash_mid(NULL); /* @main_segv */
+	} else if (!strcmp(mode, "handled")) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_segv;
+		sigaction(SIGSEGV, &sa, NULL);
+		/* Distinct arguments keep the compiler from merging the calls. */
+		if (sigsetjmp(recover, 1) == 0)
+			crash_mid((volatile int *)32);
+		return 0;
+	} else if (!strcmp(mode, "mapcrash")) {
+		if (mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
+		    MAP_FAILED)
+			die("mmap");
+		crash_mid((volatile int *)16); /* @main_mapcrash */
 	} else if (!strcmp(mode, "deep")) {
 		recurse_small(150);
 	} else if (!strcmp(mode, "deepbig")) {

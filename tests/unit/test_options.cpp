@@ -39,6 +39,7 @@ TEST_CASE("defaults and accepted spellings", "[options]")
 	CHECK(o.verbose);
 
 	CHECK(parse_options({"-p7", "--stack-size", "64K"}).stack_size == 65536);
+	CHECK(parse_options({"-p", "1", "--handled"}).handled);
 	CHECK(parse_options({"--help"}).help);
 	CHECK(parse_options({"--version"}).version);
 }
@@ -59,6 +60,10 @@ TEST_CASE("invalid command lines are usage errors", "[options]")
 	CHECK(usage_status({"-p", "1", "-o", ""}) == kExitUsage);
 	CHECK(usage_status({"-p", "1", "--bogus"}) == kExitUsage);
 	CHECK(usage_status({"-p", "1", "extra"}) == kExitUsage);
+	// More ring buffer than fh-bpf will take from the kernel.
+	CHECK(usage_status({"-p", "1", "--max-threads", "8192", "--stack-size", "256K"}) ==
+	      kExitUsage);
+	CHECK(usage_status({"-p", "1", "--max-threads", "4096", "--stack-size", "16K"}) == -1);
 }
 
 TEST_CASE("signal names and codes", "[signals]")
