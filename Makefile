@@ -25,7 +25,7 @@ CXXFLAGS ?= -O2 -g
 CXXFLAGS += -std=c++20 -Wall -Wextra -Wno-missing-field-initializers -MMD -MP \
 	    -Iinclude -Iuserspace -I$(OUT) -DFH_VERSION='"$(VERSION)"' \
 	    $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
-LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC)) -lz
+LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC)) -lz -pthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall \
 	      -Ibpf/vmlinux/$(BPF_ARCH) -Iinclude

@@ -45,6 +45,7 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 	return n;
 }
 
+constexpr const char *kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
 constexpr int kCapPerfmon = 38;
 constexpr int kCapBpf = 39;
 constexpr int kCapSysAdmin = 21;
@@ -109,8 +110,28 @@ void probe_support()
 		throw Error("insufficient privileges: loading the BPF programs needs root, or the "
 			    "capabilities CAP_BPF and CAP_PERFMON (try: sudo fh-bpf ...)",
 			    EPERM, kExitNoSupport);
-	probe_kernel("/sys/kernel/btf/vmlinux");
+	// The tracepoints and kfuncs are looked up (probe_kernel) only when
+	// loading fails: parsing the kernel's BTF costs ~50 ms, and loading
+	// parses it again anyway.
+	if (access(kVmlinuxBtf, R_OK) != 0)
+		probe_kernel(kVmlinuxBtf);
 }
+
+namespace {
+
+// Why loading failed, in the kernel's terms when the probe finds a reason.
+[[noreturn]] void explain_failure(const std::string &what, int e)
+{
+	probe_kernel(kVmlinuxBtf); // throws when something is missing
+	if (e == EPERM || e == EACCES)
+		throw Error(what + ": " + std::strerror(e) +
+				    " (needs root, or CAP_BPF and CAP_PERFMON; a security "
+				    "policy may also forbid BPF)\n" + g_libbpf_log,
+			    e, kExitNoSupport);
+	throw Error(what + ": " + std::strerror(e) + "\n" + g_libbpf_log, e);
+}
+
+} // namespace
 
 Capture::Capture(const CaptureConfig &cfg)
 {
@@ -137,13 +158,7 @@ Capture::Capture(const CaptureConfig &cfg)
 	err = fh_bpf::load(skel_);
 	if (err) {
 		fh_bpf::destroy(skel_);
-		int e = -err;
-		std::string msg = "loading the BPF programs failed: " + std::string(std::strerror(e));
-		if (e == EPERM || e == EACCES)
-			throw Error(msg + " (needs root, or CAP_BPF and CAP_PERFMON; a security "
-					  "policy may also forbid BPF)\n" + g_libbpf_log,
-				    e, kExitNoSupport);
-		throw Error(msg + "\n" + g_libbpf_log, e);
+		explain_failure("loading the BPF programs failed", -err);
 	}
 	ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.records), on_record, this, nullptr);
 	if (!ring_) {
@@ -158,9 +173,7 @@ Capture::Capture(const CaptureConfig &cfg)
 	if (err) {
 		ring_buffer__free(ring_);
 		fh_bpf::destroy(skel_);
-		throw Error("attaching the BPF programs failed: " +
-				    std::string(std::strerror(-err)) + "\n" + g_libbpf_log,
-			    -err, kExitNoSupport);
+		explain_failure("attaching the BPF programs failed", -err);
 	}
 }
 

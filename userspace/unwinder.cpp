@@ -194,6 +194,7 @@ void Unwinder::report_maps(const std::string &maps_text)
 	if (dwfl_report_end(dwfl_.get(), nullptr, nullptr) != 0 || rc < 0)
 		throw Error("libdw: reporting the target's mappings: " +
 			    (rc > 0 ? std::string(std::strerror(rc)) : dwfl_error()));
+	cache_.clear();
 	if (!attached_ && module_count() > 0) {
 		if (!dwfl_attach_state(dwfl_.get(), nullptr, tgid_, &Callbacks::table, this))
 			throw Error("libdw: dwfl_attach_state: " + dwfl_error());
@@ -367,8 +368,8 @@ void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool fir
 			bool return_address =
 				!activation || (st->physical == 0 && st->first_is_return);
 			st->physical++;
-			for (auto &f : st->self->symbolize(pc, return_address))
-				st->res->frames.push_back(std::move(f));
+			for (const auto &f : st->self->symbolize_cached(pc, return_address))
+				st->res->frames.push_back(f);
 			return DWARF_CB_OK;
 		},
 		&st);
@@ -383,6 +384,17 @@ void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool fir
 	// means the stack went on.
 	if (wanted_beyond_stack_)
 		res.truncated = true;
+}
+
+const std::vector<Frame> &Unwinder::symbolize_cached(uint64_t pc, bool return_address)
+{
+	uint64_t key = pc << 1 | (return_address ? 1 : 0);
+	auto it = cache_.find(key);
+	if (it != cache_.end())
+		return it->second;
+	if (cache_.size() >= kMaxCached)
+		cache_.clear();
+	return cache_.emplace(key, symbolize(pc, return_address)).first->second;
 }
 
 Unwinder::Result Unwinder::unwind(const ThreadCapture &thread, size_t max_frames)

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 struct Dwfl;
@@ -53,6 +54,10 @@ public:
 	// return_address set, pc is looked up as pc - 1 (the call instruction).
 	std::vector<Frame> symbolize(uint64_t pc, bool return_address);
 
+	// Symbolize through a cache: threads of one process share most of
+	// their frames.  Cleared whenever the modules change.
+	const std::vector<Frame> &symbolize_cached(uint64_t pc, bool return_address);
+
 	size_t module_count() const;
 
 private:
@@ -73,6 +78,9 @@ private:
 	const ThreadCapture *thread_ = nullptr;
 	const Registers *regs_ = nullptr;
 	bool wanted_beyond_stack_ = false;
+	// (pc << 1 | return_address) -> frames; bounded by kMaxCached.
+	std::unordered_map<uint64_t, std::vector<Frame>> cache_;
+	static constexpr size_t kMaxCached = 1 << 16;
 };
 
 } // namespace fh

@@ -19,6 +19,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <set>
+#include <thread>
 
 extern "C" {
 #include "fh/records.h"
@@ -99,6 +100,7 @@ public:
 
 private:
 	void refresh_maps(bool must);
+	uint64_t preload_symbols() noexcept;
 	void drain();
 	void handle(Event &ev);
 	void print_diag(const std::string &text);
@@ -123,6 +125,22 @@ void Session::print_diag(const std::string &text)
 	write_all(STDERR_FILENO, text);
 	if (!sink_.is_stderr() && opts_.verbose)
 		sink_.write(text);
+}
+
+uint64_t Session::preload_symbols() noexcept
+{
+	uint64_t t0 = monotonic_ns();
+	try {
+		std::string maps = read_maps(tgid_);
+		if (maps.empty())
+			return 0;
+		unwinder_.report_maps(maps);
+		unwinder_.prewarm();
+		maps_ = std::move(maps);
+	} catch (const std::exception &) {
+		return 0; // refresh_maps() says what is wrong, after attaching
+	}
+	return monotonic_ns() - t0;
 }
 
 void Session::refresh_maps(bool must)
@@ -300,8 +318,21 @@ int Session::run()
 	cfg.capture_handled = opts_.handled;
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
-	capture_ = std::make_unique<Capture>(cfg);
+	// Debug information loads on a second thread while the BPF programs
+	// load: the two are the bulk of the time to arm.
+	uint64_t preload_ns = 0;
+	std::thread preload([this, &preload_ns] { preload_ns = preload_symbols(); });
+	try {
+		capture_ = std::make_unique<Capture>(cfg);
+	} catch (...) {
+		preload.join();
+		throw;
+	}
 	uint64_t t_attached = monotonic_ns();
+	preload.join();
+	if (opts_.verbose && preload_ns)
+		log("loaded symbols of " + std::to_string(unwinder_.module_count()) +
+		    " modules in " + fmt("%.1f ms", preload_ns / 1e6) + " (while loading BPF)");
 
 	// The maps snapshot is taken after the mapping tracker is attached, so
 	// no change falls between the two.
