@@ -148,7 +148,7 @@ Capture::Capture(const CaptureConfig &cfg)
 	skel_->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
 	int err = bpf_map__set_max_entries(skel_->maps.records,
 					   static_cast<__u32>(ring_size_for(cfg.stack_size,
-									    cfg.max_threads)));
+									    cfg.ring_threads)));
 	if (err) {
 		fh_bpf::destroy(skel_);
 		throw sys_error("sizing the ring buffer", -err);

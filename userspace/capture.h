@@ -18,6 +18,7 @@ struct CaptureConfig {
 	pid_t tgid = 0;
 	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
 	uint32_t max_threads = 0;
+	uint32_t ring_threads = 0; // threads whose records the ring holds at once
 	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
 	bool capture_handled = false; // also signals the target handles
 	bool verbose = false;  // libbpf's messages on stderr

@@ -103,7 +103,10 @@ Options:
                          pointer up; suffix K or M allowed; rounded up to
                          whole pages; 4K to 256K (default 16K)
       --max-threads N    threads captured per event (default 256); threads
-                         beyond are counted and reported
+                         beyond are counted and reported.  The ring buffer
+                         holds N threads' records when N is given; by
+                         default it holds twice the target's threads at
+                         attach (at least 64, at most 256)
       --handled          also capture fatal signals the target catches with
                          a handler of its own (by default only those that
                          take the default action, which kills the process)
@@ -169,6 +172,7 @@ Options parse_options(const std::vector<std::string> &args)
 				throw usage("invalid --max-threads '" + v + "': expected 1 to " +
 					    std::to_string(kMaxThreadsLimit));
 			o.max_threads = static_cast<uint32_t>(n);
+			o.max_threads_given = true;
 		} else if (take_value(args, i, "--ready-fd", v)) {
 			uint64_t fd;
 			if (!parse_u64(v, fd) || fd > INT_MAX)

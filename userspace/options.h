@@ -13,6 +13,7 @@ struct Options {
 	std::string output; // empty: stderr
 	uint64_t stack_size = 0;
 	uint32_t max_threads = 0;
+	bool max_threads_given = false; // sizes the ring for exactly max_threads
 	bool verbose = false;
 	bool handled = false; // also capture fatal signals the target handles
 	int ready_fd = -1;

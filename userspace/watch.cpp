@@ -17,7 +17,9 @@
 
 #include <cerrno>
 #include <cinttypes>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -45,6 +47,20 @@ std::string fmt(const char *f, double v)
 	char buf[64];
 	std::snprintf(buf, sizeof(buf), f, v);
 	return buf;
+}
+
+constexpr uint32_t kMinRingThreads = 64;
+
+// The number of threads of a process now (0 if unknown).
+uint32_t count_threads(pid_t pid)
+{
+	auto status = read_proc_file("/proc/" + std::to_string(pid) + "/status", 65536);
+	if (!status)
+		return 0;
+	size_t at = status->find("\nThreads:");
+	return at == std::string::npos ? 0
+				       : static_cast<uint32_t>(std::strtoul(
+						 status->c_str() + at + 9, nullptr, 10));
 }
 
 // The files a maps text maps.
@@ -314,6 +330,12 @@ int Session::run()
 	cfg.tgid = tgid_;
 	cfg.stack_size = opts_.stack_size;
 	cfg.max_threads = opts_.max_threads;
+	// The ring's pages are kernel memory, mapped (and counted) in this
+	// process: size it for the target rather than for the worst case.
+	cfg.ring_threads = opts_.max_threads;
+	if (!opts_.max_threads_given)
+		cfg.ring_threads = std::min<uint32_t>(
+			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
 	cfg.verbose = opts_.verbose;
 	cfg.capture_handled = opts_.handled;
 	for (int sig : kFatalSignals)
