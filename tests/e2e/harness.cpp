@@ -153,35 +153,65 @@ int Watcher::wait()
 	return WEXITSTATUS(*st);
 }
 
-std::map<std::string, std::vector<std::pair<std::string, int>>>
-gdb_frames_by_role(const std::string &mode, int threads)
+namespace {
+
+// gdb's "thread apply all bt": frames in crash.c per pthread id, and the
+// roles the target reported on stdout ("thread TID 0xPTHREAD ROLE").
+struct GdbThreads {
+	std::map<unsigned long, std::vector<std::pair<std::string, int>>> frames;
+	std::map<unsigned long, std::string> roles;
+};
+
+GdbThreads parse_gdb(const std::string &text)
 {
-	std::string text = run_capture({"/usr/bin/gdb", "-batch", "-nx", "-ex", "run", "-ex",
-					"thread apply all bt", "--args", crash_path(), "--auto",
-					"--threads", std::to_string(threads), mode});
 	static const std::regex report_re(R"(^thread (\d+) 0x([0-9a-f]+) (\w+)$)");
 	static const std::regex head_re(R"(^Thread \d+ \(Thread 0x([0-9a-f]+) \(LWP \d+\).*\):$)");
 	static const std::regex frame_re(
 		R"(^#\d+\s+(?:0x[0-9a-f]+ in )?([^\s(]+) \(.*\) at (\S+):(\d+)$)");
-	std::map<unsigned long, std::string> roles;
-	std::map<std::string, std::vector<std::pair<std::string, int>>> out;
+	GdbThreads out;
 	std::istringstream in(text);
-	std::string line, role;
+	std::string line;
+	unsigned long current = 0;
 	while (std::getline(in, line)) {
 		std::smatch m;
 		if (std::regex_match(line, m, report_re)) {
-			roles[std::stoul(m[2], nullptr, 16)] = m[3];
+			out.roles[std::stoul(m[2], nullptr, 16)] = m[3];
 		} else if (std::regex_match(line, m, head_re)) {
-			auto it = roles.find(std::stoul(m[1], nullptr, 16));
-			role = it == roles.end() ? "?" : it->second;
-			out[role];
-		} else if (!role.empty() && std::regex_match(line, m, frame_re)) {
+			current = std::stoul(m[1], nullptr, 16);
+			out.frames[current];
+		} else if (current && std::regex_match(line, m, frame_re)) {
 			std::string file = m[2];
 			if (file.size() >= 7 && file.compare(file.size() - 7, 7, "crash.c") == 0)
-				out[role].emplace_back(m[1], std::stoi(m[3]));
+				out.frames[current].emplace_back(m[1], std::stoi(m[3]));
 		}
 	}
 	return out;
+}
+
+} // namespace
+
+std::map<std::string, std::vector<std::pair<std::string, int>>>
+gdb_frames_by_role(const std::string &mode, int threads)
+{
+	GdbThreads g = parse_gdb(run_capture({"/usr/bin/gdb", "-batch", "-nx", "-ex", "run", "-ex",
+					      "thread apply all bt", "--args", crash_path(),
+					      "--auto", "--threads", std::to_string(threads),
+					      mode}));
+	// Threads of one role run the same code: the first of each stands for all.
+	std::map<std::string, std::vector<std::pair<std::string, int>>> out;
+	for (const auto &[pthread, frames] : g.frames) {
+		auto it = g.roles.find(pthread);
+		std::string role = it == g.roles.end() ? "?" : it->second;
+		out.emplace(role, frames);
+	}
+	return out;
+}
+
+std::map<unsigned long, std::vector<std::pair<std::string, int>>> gdb_frames_of(pid_t pid)
+{
+	return parse_gdb(run_capture({"/usr/bin/gdb", "-batch", "-nx", "-p", std::to_string(pid),
+				      "-ex", "thread apply all bt"}))
+		.frames;
 }
 
 CrashRun run_crash(const std::string &mode, int threads, std::vector<std::string> extra)

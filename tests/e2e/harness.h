@@ -87,6 +87,10 @@ struct CrashRun {
 	std::vector<TargetThread> threads;
 };
 
+// The frames gdb prints, attached to a live process (it stops the process
+// while it reads, then detaches), per pthread id; only frames in crash.c.
+std::map<unsigned long, std::vector<std::pair<std::string, int>>> gdb_frames_of(pid_t pid);
+
 CrashRun run_crash(const std::string &mode, int threads,
 		   std::vector<std::string> extra = {});
 

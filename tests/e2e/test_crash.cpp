@@ -182,6 +182,9 @@ TEST_CASE("kill -SEGV from another process: captured in the target, sender named
 	  "[e2e][external]")
 {
 	Target target("wait", 4);
+	// The oracle: gdb's backtrace of the parked target, taken before.
+	auto gdb = gdb_frames_of(target.pid());
+	REQUIRE(gdb.size() == 4);
 	Watcher watcher(target.pid());
 	// The sender is a child of the test with a name of its own.
 	pid_t sender = fork();
@@ -220,6 +223,13 @@ TEST_CASE("kill -SEGV from another process: captured in the target, sender named
 				     frames_in(t.frames, "tests/targets/crash.c")));
 	}
 	CHECK(current == 1);
+	for (const auto &t : tb.threads) {
+		auto ours = frames_in(t.frames, "tests/targets/crash.c");
+		INFO("ours: " << Catch::Detail::stringify(ours)
+			      << "\ngdb: " << Catch::Detail::stringify(gdb[t.pthread]));
+		REQUIRE_FALSE(gdb[t.pthread].empty());
+		CHECK(ours == gdb[t.pthread]);
+	}
 }
 
 TEST_CASE("200 threads: every one captured with its pthread id", "[e2e][many]")
@@ -231,6 +241,7 @@ TEST_CASE("200 threads: every one captured with its pthread id", "[e2e][many]")
 			     frames_in(cur.frames, "tests/targets/crash.c")));
 	CHECK(run.diagnostics.find("not captured") == std::string::npos);
 	CHECK(run.diagnostics.find("lost") == std::string::npos);
+	check_against_gdb(run, "segv", 200);
 }
 
 TEST_CASE("threads beyond --max-threads are counted and reported", "[e2e][limits]")
