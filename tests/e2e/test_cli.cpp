@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <sstream>
+#include <ctime>
 
 using namespace fhtest;
 
@@ -205,4 +206,60 @@ TEST_CASE("Ctrl-C detaches and leaves the target running; a clean exit is status
 	CHECK(WIFEXITED(tst));
 	CHECK(w.wait() == 0);
 	CHECK(w.output().empty());
+}
+
+namespace {
+
+// True once process `watcher` holds a pidfd for `target` (fh-bpf opens it
+// just before it loads its BPF programs).
+bool holds_pidfd(pid_t watcher, pid_t target)
+{
+	std::string dir = "/proc/" + std::to_string(watcher) + "/fd";
+	for (int fd = 3; fd < 64; fd++) {
+		char link[256];
+		std::string path = dir + "/" + std::to_string(fd);
+		ssize_t n = readlink(path.c_str(), link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (std::string(link) != "anon_inode:[pidfd]")
+			continue;
+		std::string info = read_file("/proc/" + std::to_string(watcher) + "/fdinfo/" +
+					     std::to_string(fd));
+		if (contains(info, "Pid:\t" + std::to_string(target) + "\n"))
+			return true;
+	}
+	return false;
+}
+
+} // namespace
+
+TEST_CASE("a target that exits while fh-bpf attaches: a clear error", "[cli]")
+{
+	Target t("wait", 2);
+	std::string err = temp_path("err");
+	SpawnOptions o;
+	o.stderr_path = err;
+	pid_t fh = spawn({fh_bpf_path(), "-p", std::to_string(t.pid())}, o);
+	// Poll (bounded) until fh-bpf holds its pidfd, then end the target
+	// while the BPF programs load.
+	bool attaching = false;
+	for (int i = 0; i < 20000 && !attaching; i++) {
+		attaching = holds_pidfd(fh, t.pid());
+		if (!attaching) {
+			struct timespec tick = {0, 100000};
+			nanosleep(&tick, nullptr);
+		}
+	}
+	REQUIRE(attaching);
+	t.go();
+	auto st = wait_exit(fh, kGuardMs);
+	REQUIRE(st);
+	REQUIRE(WIFEXITED(*st));
+	std::string text = read_file(err);
+	unlink(err.c_str());
+	INFO(text);
+	CHECK(WEXITSTATUS(*st) == 1);
+	CHECK(contains(text, "exited while fh-bpf was attaching"));
+	CHECK(WIFEXITED(t.wait()));
 }
