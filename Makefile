@@ -58,7 +58,8 @@ $(OUT)/fh.skel.h: $(OUT)/fh.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name fh_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := capture error options proc records report signals sink traceback unwinder watch
+CORE_SRCS := capture elf_file error linetable options proc records report signals sink traceback \
+	     unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
 
 $(OUT)/obj/capture.o: $(OUT)/fh.skel.h
@@ -97,7 +98,8 @@ $(OUT)/tests/%.o: tests/%.cpp | $(OUT)/tests/unit $(OUT)/tests/e2e
 UNIT_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/unit/*.cpp))
 E2E_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/e2e/*.cpp))
 
-$(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o $(CORE_OBJS)
+$(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o \
+			  $(OUT)/tests/python_interpreters.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -1,0 +1,126 @@
+#include "elf_file.h"
+
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+
+#include <cstring>
+
+namespace fh {
+
+std::optional<ElfFile> ElfFile::open(const std::string &path)
+{
+	static const bool version_ok = elf_version(EV_CURRENT) != EV_NONE;
+	if (!version_ok)
+		return std::nullopt;
+	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return std::nullopt;
+	ElfFile f;
+	f.fd_ = UniqueFd(fd);
+	f.elf_ = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+	if (!f.elf_ || elf_kind(f.elf_) != ELF_K_ELF || gelf_getclass(f.elf_) != ELFCLASS64)
+		return std::nullopt;
+	return f;
+}
+
+ElfFile::ElfFile(ElfFile &&o) noexcept : fd_(std::move(o.fd_)), elf_(o.elf_) { o.elf_ = nullptr; }
+
+ElfFile &ElfFile::operator=(ElfFile &&o) noexcept
+{
+	if (this != &o) {
+		if (elf_)
+			elf_end(elf_);
+		fd_ = std::move(o.fd_);
+		elf_ = o.elf_;
+		o.elf_ = nullptr;
+	}
+	return *this;
+}
+
+ElfFile::~ElfFile()
+{
+	if (elf_)
+		elf_end(elf_);
+}
+
+std::optional<ElfFile::Symbol> ElfFile::symbol(const std::string &name) const
+{
+	for (Elf_Scn *scn = elf_nextscn(elf_, nullptr); scn; scn = elf_nextscn(elf_, scn)) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+			continue;
+		Elf_Data *data = elf_getdata(scn, nullptr);
+		if (!data || sh.sh_entsize == 0)
+			continue;
+		size_t n = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym sym;
+			if (!gelf_getsym(data, static_cast<int>(i), &sym))
+				break;
+			const char *s = elf_strptr(elf_, sh.sh_link, sym.st_name);
+			if (s && name == s && sym.st_shndx != SHN_UNDEF)
+				return Symbol{sym.st_value, sym.st_size};
+		}
+	}
+	return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::section_address(const std::string &name) const
+{
+	size_t shstrndx;
+	if (elf_getshdrstrndx(elf_, &shstrndx) != 0)
+		return std::nullopt;
+	for (Elf_Scn *scn = elf_nextscn(elf_, nullptr); scn; scn = elf_nextscn(elf_, scn)) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		const char *s = elf_strptr(elf_, shstrndx, sh.sh_name);
+		if (s && name == s)
+			return sh.sh_addr;
+	}
+	return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::first_load_vaddr() const
+{
+	size_t n;
+	if (elf_getphdrnum(elf_, &n) != 0)
+		return std::nullopt;
+	std::optional<uint64_t> lowest;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf_, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD &&
+		    (!lowest || ph.p_vaddr < *lowest))
+			lowest = ph.p_vaddr;
+	}
+	if (lowest)
+		*lowest &= ~uint64_t{0xfff};
+	return lowest;
+}
+
+std::optional<std::vector<uint8_t>> ElfFile::read(uint64_t vaddr, size_t len) const
+{
+	for (Elf_Scn *scn = elf_nextscn(elf_, nullptr); scn; scn = elf_nextscn(elf_, scn)) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS || !(sh.sh_flags & SHF_ALLOC))
+			continue;
+		if (vaddr < sh.sh_addr || vaddr - sh.sh_addr >= sh.sh_size ||
+		    sh.sh_size - (vaddr - sh.sh_addr) < len)
+			continue;
+		Elf_Data *data = elf_rawdata(scn, nullptr);
+		if (!data || !data->d_buf || data->d_size != sh.sh_size)
+			return std::nullopt;
+		const auto *p = static_cast<const uint8_t *>(data->d_buf) + (vaddr - sh.sh_addr);
+		return std::vector<uint8_t>(p, p + len);
+	}
+	return std::nullopt;
+}
+
+bool ElfFile::is_executable_type() const
+{
+	GElf_Ehdr eh;
+	return gelf_getehdr(elf_, &eh) && eh.e_type == ET_EXEC;
+}
+
+} // namespace fh
