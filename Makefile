@@ -45,7 +45,7 @@ endif
 all: $(OUT)/fh-bpf
 
 # --- BPF: one pipeline, skeleton generated, never committed -------------------
-$(OUT)/fh.tmp.bpf.o: bpf/fh.bpf.c include/fh/records.h bpf/vmlinux/$(BPF_ARCH)/vmlinux.h | $(OUT)
+$(OUT)/fh.tmp.bpf.o: bpf/fh.bpf.c bpf/python.bpf.h include/fh/records.h include/fh/python.h bpf/vmlinux/$(BPF_ARCH)/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
@@ -58,8 +58,8 @@ $(OUT)/fh.skel.h: $(OUT)/fh.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name fh_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := capture elf_file error linetable options proc py_traceback python records report \
-	     signals sink traceback unwinder watch
+CORE_SRCS := capture elf_file error linetable options proc py_report py_traceback python records \
+	     report signals sink traceback unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
 
 $(OUT)/obj/capture.o: $(OUT)/fh.skel.h

@@ -93,6 +93,8 @@ struct {
 	__type(value, struct tally);
 } tallies SEC(".maps");
 
+#include "python.bpf.h"
+
 static __always_inline bool watched_signal(int sig)
 {
 	return sig >= 1 && sig <= 64 && (sig_mask & (1ULL << (sig - 1)));
@@ -308,6 +310,7 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
 
 	if (t->lost)
 		__sync_fetch_and_add(&counters.threads_lost, t->lost);
+	capture_python(event_id);
 	end = bpf_ringbuf_reserve(&records, sizeof(*end), 0);
 	if (!end) {
 		__sync_fetch_and_add(&counters.ends_lost, 1);

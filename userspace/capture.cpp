@@ -16,6 +16,7 @@
 #include <sstream>
 
 extern "C" {
+#include "fh/python.h"
 #include "fh/records.h"
 }
 #include "fh.skel.h"
@@ -146,6 +147,11 @@ Capture::Capture(const CaptureConfig &cfg)
 	skel_->rodata->max_threads = cfg.max_threads;
 	skel_->rodata->sig_mask = cfg.sig_mask;
 	skel_->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
+	if (cfg.py_runtime && cfg.py_offsets) {
+		skel_->rodata->py_runtime = cfg.py_runtime;
+		std::memcpy(const_cast<fh_py_offsets *>(&skel_->rodata->py), cfg.py_offsets,
+			    sizeof(fh_py_offsets));
+	}
 	int err = bpf_map__set_max_entries(skel_->maps.records,
 					   static_cast<__u32>(ring_size_for(cfg.stack_size,
 									    cfg.ring_threads)));
@@ -229,8 +235,8 @@ void Capture::rearm_maps_notify() { skel_->bss->maps_pending = 0; }
 Counters Capture::counters() const
 {
 	const auto &c = skel_->bss->counters;
-	return Counters{c.events,	c.events_lost,	c.ends_lost,	  c.threads_lost,
-			c.maps_lost,	c.senders_lost, unassembled_};
+	return Counters{c.events,      c.events_lost,  c.ends_lost, c.threads_lost,
+			c.maps_lost,   c.senders_lost, c.py_lost,   unassembled_};
 }
 
 } // namespace fh

@@ -11,6 +11,7 @@
 struct fh_bpf;
 struct ring_buffer;
 struct fh_counters;
+struct fh_py_offsets;
 
 namespace fh {
 
@@ -21,6 +22,8 @@ struct CaptureConfig {
 	uint32_t ring_threads = 0; // threads whose records the ring holds at once
 	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
 	bool capture_handled = false; // also signals the target handles
+	uint64_t py_runtime = 0;      // the Python runtime's address; 0: not Python
+	const struct fh_py_offsets *py_offsets = nullptr;
 	bool verbose = false;  // libbpf's messages on stderr
 };
 
@@ -31,6 +34,7 @@ struct Counters {
 	uint64_t threads_lost = 0;
 	uint64_t maps_lost = 0;
 	uint64_t senders_lost = 0;
+	uint64_t py_lost = 0;	  // Python thread or code records without ring room
 	uint64_t unassembled = 0; // records that arrived outside consume()
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +23,34 @@ struct ThreadCapture {
 	int32_t stack_err = 0;
 
 	bool hit() const;
+};
+
+// One Python frame as captured: its code object and where it was.
+struct PyFrameCapture {
+	uint64_t code = 0;
+	int32_t lasti = -1; // <= 3.10: f_lasti as stored; 3.11+: instruction index
+	uint8_t owner = 0;
+};
+
+struct PyThreadCapture {
+	uint64_t tstate = 0;
+	uint64_t thread_id = 0; // pthread_t
+	uint32_t native_thread_id = 0;
+	uint32_t index = 0;
+	uint32_t flags = 0; // FH_PY_THREAD_*
+	std::vector<PyFrameCapture> frames;
+};
+
+// What a code object's frames need, copied before the process died.
+struct PyCodeCapture {
+	uint32_t flags = 0; // FH_PY_CODE_*
+	int32_t firstlineno = 0;
+	std::vector<uint32_t> filename; // code points (at most 501)
+	uint64_t filename_length = 0;
+	std::vector<uint32_t> name;
+	uint64_t name_length = 0;
+	std::vector<uint8_t> linetable; // possibly a prefix of the whole
+	uint64_t linetable_size = 0;
 };
 
 struct Sender {
@@ -46,6 +75,8 @@ struct Event {
 	std::vector<ThreadCapture> threads; // kernel order: oldest thread first
 	uint32_t threads_skipped = 0;	    // beyond --max-threads
 	uint32_t threads_lost = 0;	    // no room in the ring buffer
+	std::vector<PyThreadCapture> py_threads; // interpreter order: newest first
+	std::map<uint64_t, PyCodeCapture> py_codes;
 	bool complete = false;		    // the end record arrived
 	uint64_t ktime_start = 0;
 	uint64_t ktime_end = 0;

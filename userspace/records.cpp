@@ -3,9 +3,13 @@
 #include <linux/types.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstring>
 
+#include "py_traceback.h"
+
 extern "C" {
+#include "fh/python.h"
 #include "fh/records.h"
 }
 
@@ -130,6 +134,71 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		ev.ktime_end = r.ktime_ns;
 		ev.complete = true;
 		out.events.push_back(std::move(ev));
+		return;
+	}
+	case FH_REC_PY_THREAD: {
+		constexpr size_t fixed = offsetof(fh_py_thread_record, frames);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_py_thread_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		if (r.hdr.size > len || r.nframes > FH_PY_MAX_FRAMES ||
+		    fixed + r.nframes * sizeof(fh_py_frame) > std::min<size_t>(len, r.hdr.size)) {
+			malformed_++;
+			return;
+		}
+		auto it = pending_.find(r.hdr.event_id);
+		if (it == pending_.end()) {
+			orphans_++;
+			return;
+		}
+		PyThreadCapture t;
+		t.tstate = r.tstate;
+		t.thread_id = r.thread_id;
+		t.native_thread_id = r.native_thread_id;
+		t.index = r.index;
+		t.flags = r.flags;
+		for (uint32_t i = 0; i < r.nframes; i++)
+			t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
+		it->second.py_threads.push_back(std::move(t));
+		return;
+	}
+	case FH_REC_PY_CODE: {
+		constexpr size_t fixed = offsetof(fh_py_code_record, data);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_py_code_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		size_t avail = std::min<size_t>(len, r.hdr.size);
+		uint64_t used = uint64_t{r.filename_bytes} + r.name_bytes + r.linetable_bytes;
+		if (r.hdr.size > len || avail < fixed || used > avail - fixed) {
+			malformed_++;
+			return;
+		}
+		auto it = pending_.find(r.hdr.event_id);
+		if (it == pending_.end()) {
+			orphans_++;
+			return;
+		}
+		PyCodeCapture c;
+		c.flags = r.flags;
+		c.firstlineno = r.firstlineno;
+		const uint8_t *p = r.data;
+		c.filename = py_code_points(p, r.filename_bytes, static_cast<int>(r.filename_kind),
+					    r.filename_length, 501);
+		c.filename_length = r.filename_length;
+		p += r.filename_bytes;
+		c.name = py_code_points(p, r.name_bytes, static_cast<int>(r.name_kind), r.name_length,
+					501);
+		c.name_length = r.name_length;
+		p += r.name_bytes;
+		c.linetable.assign(p, p + r.linetable_bytes);
+		c.linetable_size = r.linetable_size;
+		it->second.py_codes.emplace(r.code, std::move(c));
 		return;
 	}
 	case FH_REC_MAPS: {

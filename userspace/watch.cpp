@@ -3,6 +3,8 @@
 #include "capture.h"
 #include "error.h"
 #include "proc.h"
+#include "py_report.h"
+#include "python.h"
 #include "records.h"
 #include "report.h"
 #include "sink.h"
@@ -128,6 +130,7 @@ private:
 	Unwinder unwinder_;
 	Assembler assembler_;
 	std::unique_ptr<Capture> capture_;
+	std::optional<PythonRuntime> python_; // the target's interpreter, if it is Python
 	std::string maps_;
 	bool crashed_ = false;
 	uint64_t events_printed_ = 0;
@@ -202,7 +205,11 @@ void Session::handle(Event &ev)
 	uint64_t t0 = monotonic_ns();
 	ReportStats stats;
 	Traceback tb = build_traceback(ev, unwinder_, stats);
-	std::string text = render(tb);
+	std::string text;
+	if (python_ && !ev.py_threads.empty())
+		text = python_fatal_traceback(ev, *python_);
+	else
+		text = render(tb);
 	std::string diag = event_summary(ev);
 	std::string losses = event_losses(ev, stats);
 
@@ -291,6 +298,7 @@ void Session::final_report(bool detached)
 	add(c.threads_lost, "thread records");
 	add(c.maps_lost, "mapping changes");
 	add(c.senders_lost, "signal senders");
+	add(c.py_lost, "Python thread or code records (ring buffer full)");
 	add(assembler_.malformed(), "malformed records");
 	add(assembler_.orphans(), "records of events never begun");
 	add(c.unassembled, "records outside the event loop");
@@ -338,6 +346,23 @@ int Session::run()
 			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
 	cfg.verbose = opts_.verbose;
 	cfg.capture_handled = opts_.handled;
+	// Python: found from the maps before the programs load (they carry
+	// its offsets as constants).
+	try {
+		PythonDetection py = detect_python(read_maps(tgid_));
+		if (py.runtime) {
+			python_ = py.runtime;
+			cfg.py_runtime = python_->runtime_addr;
+			cfg.py_offsets = &python_->offsets;
+			if (opts_.verbose)
+				log("Python 3." + std::to_string(python_->minor) + " in " +
+				    python_->module);
+		} else if (!py.unsupported.empty()) {
+			log(py.unsupported + ": native frames only");
+		}
+	} catch (const Error &) {
+		// The maps are read again below, where a failure is reported.
+	}
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
 	// Debug information loads on a second thread while the BPF programs

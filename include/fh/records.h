@@ -37,6 +37,8 @@
 #define FH_REC_THREAD 2
 #define FH_REC_EVENT_END 3
 #define FH_REC_MAPS 4
+#define FH_REC_PY_THREAD 5 /* a Python thread state and its frame chain */
+#define FH_REC_PY_CODE 6   /* what a code object's frames need to render */
 
 /* fh_event_record.trigger */
 #define FH_TRIGGER_FATAL_SIGNAL 1
@@ -111,6 +113,62 @@ struct fh_maps_record {
 	__u64 len;
 };
 
+/*
+ * Python.  Frames are captured raw (shim frames included, with their owner)
+ * so that userspace applies each version's own rules; up to
+ * FH_PY_MAX_FRAMES a thread: faulthandler prints 100 and needs to know
+ * whether there are more.
+ */
+#define FH_PY_MAX_FRAMES 256 /* a power of two: indexes are masked */
+#define FH_PY_MAX_THREADS 101
+#define FH_PY_STR_BYTES 2004	 /* 501 characters of 4 bytes */
+#define FH_PY_LINETABLE_BYTES 8192
+
+/* fh_py_thread_record.flags */
+#define FH_PY_THREAD_MORE_FRAMES 0x1 /* the chain went on past FH_PY_MAX_FRAMES */
+#define FH_PY_THREAD_READ_FAILED 0x2 /* a frame could not be read: the chain ends there */
+#define FH_PY_THREAD_GC 0x4	     /* the interpreter's GC was collecting */
+
+struct fh_py_frame {
+	__u64 code;  /* the code object (tag bits cleared) */
+	__s32 lasti; /* <= 3.10: f_lasti as stored; 3.11+: instruction index */
+	__u8 owner;  /* 3.11+ */
+	__u8 reserved[3];
+};
+
+struct fh_py_thread_record {
+	struct fh_record_header hdr;
+	__u64 tstate;
+	__u64 thread_id; /* pthread_t */
+	__u32 native_thread_id; /* 3.11+, else 0 */
+	__u32 index;	 /* position in the interpreter's thread list */
+	__u32 nframes;
+	__u32 flags;
+	struct fh_py_frame frames[FH_PY_MAX_FRAMES];
+};
+
+/* fh_py_code_record.flags */
+#define FH_PY_CODE_FILENAME 0x1 /* filename read (a str) */
+#define FH_PY_CODE_NAME 0x2	/* name read (a str) */
+#define FH_PY_CODE_LINETABLE 0x4 /* line table read */
+
+struct fh_py_code_record {
+	struct fh_record_header hdr;
+	__u64 code;
+	__s32 firstlineno;
+	__u32 flags;
+	__u64 filename_length; /* characters */
+	__u64 name_length;
+	__u64 linetable_size;  /* bytes of the whole table */
+	__u32 filename_kind;   /* 1, 2 or 4 bytes a character */
+	__u32 name_kind;
+	__u32 filename_bytes;  /* bytes of data[] that hold the filename */
+	__u32 name_bytes;      /* then the name */
+	__u32 linetable_bytes; /* then the line table */
+	__u32 reserved;
+	__u8 data[2 * FH_PY_STR_BYTES + FH_PY_LINETABLE_BYTES];
+};
+
 /* Counters kept in the programs' .bss, read by userspace. */
 struct fh_counters {
 	__u64 events;	      /* captures started */
@@ -119,6 +177,7 @@ struct fh_counters {
 	__u64 threads_lost;   /* FH_REC_THREAD records with no ring room */
 	__u64 maps_lost;      /* FH_REC_MAPS records with no ring room */
 	__u64 senders_lost;   /* external senders the pending map had no room for */
+	__u64 py_lost;	      /* Python thread or code records with no ring room */
 };
 
 #endif /* FH_RECORDS_H */

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The CPython walk: every thread state of the interpreter, its frame chain,
+ * and, once per event, what each code object on those chains needs to be
+ * rendered after the process is gone (filename, name, first line, line
+ * table).  Offsets come from userspace (struct fh_py_offsets) as rodata.
+ *
+ * Included by fh.bpf.c.  Target memory is untrusted and changes under us:
+ * every read is checked, every loop bounded, and a failed read ends that
+ * chain; userspace prints what it got and ??? for the rest.
+ */
+#include "fh/python.h"
+
+const volatile __u64 py_runtime = 0; /* 0: not a Python process */
+const volatile struct fh_py_offsets py = {};
+
+#define PY_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
+#define PY_SEEN_SLOTS 256
+#define PY_SEEN_PROBES 8
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fh_py_thread_record);
+} py_thread_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fh_py_code_record);
+} py_code_scratch SEC(".maps");
+
+/* Code objects already sent in this event: (code, event id) slots. */
+struct py_seen {
+	__u64 code[PY_SEEN_SLOTS];
+	__u64 event[PY_SEEN_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct py_seen);
+} py_seen_map SEC(".maps");
+
+static __always_inline __u64 py_ptr(__u64 addr)
+{
+	__u64 v = 0;
+
+	if (bpf_probe_read_user(&v, sizeof(v), (void *)addr))
+		return 0;
+	return v;
+}
+
+static __always_inline bool py_has(__s32 off)
+{
+	return off >= 0;
+}
+
+/* True the first time this event meets the code object. */
+static __always_inline bool py_first_sight(__u64 code, __u64 event_id)
+{
+	__u32 zero = 0;
+	struct py_seen *seen = bpf_map_lookup_elem(&py_seen_map, &zero);
+	__u32 h = (__u32)((code >> 4) * 2654435761u);
+
+	if (!seen)
+		return true;
+	for (int i = 0; i < PY_SEEN_PROBES; i++) {
+		__u32 slot = (h + i) & (PY_SEEN_SLOTS - 1);
+
+		if (seen->event[slot] == event_id && seen->code[slot] == code)
+			return false;
+		if (seen->event[slot] != event_id) {
+			seen->event[slot] = event_id;
+			seen->code[slot] = code;
+			return true;
+		}
+	}
+	return true; /* table full: send it again, userspace dedups */
+}
+
+/*
+ * Copy a str's characters (at most 501, FH_PY_STR_BYTES bytes) to dst;
+ * returns the bytes copied, 0 if obj is not a readable str.
+ */
+static __always_inline __u32 py_read_str(__u64 obj, __u8 *dst, __u64 *length, __u32 *kind)
+{
+	__u64 type, flags = 0, len = 0, data, n;
+	__u32 state = 0;
+
+	*length = 0;
+	*kind = 0;
+	if (!obj)
+		return 0;
+	type = py_ptr(obj + py.object_type);
+	if (!type || bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + py.type_flags)) ||
+	    !(flags & PY_TPFLAGS_UNICODE_SUBCLASS))
+		return 0;
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + py.str_state)) ||
+	    bpf_probe_read_user(&len, sizeof(len), (void *)(obj + py.str_length)))
+		return 0;
+	*kind = (state >> 2) & 7;
+	if (*kind != 1 && *kind != 2 && *kind != 4)
+		return 0;
+	if (state & (1 << 5)) /* compact */
+		data = obj + ((state & (1 << 6)) ? py.str_ascii_data : py.str_compact_data);
+	else
+		data = py_ptr(obj + py.str_legacy_data);
+	if (!data)
+		return 0;
+	*length = len;
+	n = (len < 501 ? len : 501) * *kind;
+	if (n > FH_PY_STR_BYTES)
+		n = FH_PY_STR_BYTES;
+	if (n && bpf_probe_read_user(dst, n, (void *)data))
+		return 0;
+	return n;
+}
+
+static __always_inline void py_send_code(__u64 code, __u64 event_id)
+{
+	__u32 zero = 0;
+	struct fh_py_code_record *rec = bpf_map_lookup_elem(&py_code_scratch, &zero);
+	__u64 table, size = 0, n;
+	__u32 off, got;
+
+	if (!rec)
+		return;
+	rec->hdr.kind = FH_REC_PY_CODE;
+	rec->hdr.event_id = event_id;
+	rec->code = code;
+	rec->flags = 0;
+	rec->firstlineno = 0;
+	bpf_probe_read_user(&rec->firstlineno, sizeof(rec->firstlineno),
+			    (void *)(code + py.code_firstlineno));
+
+	got = py_read_str(py_ptr(code + py.code_filename), rec->data, &rec->filename_length,
+			  &rec->filename_kind);
+	if (got > FH_PY_STR_BYTES)
+		got = FH_PY_STR_BYTES;
+	if (rec->filename_kind && (got || !rec->filename_length))
+		rec->flags |= FH_PY_CODE_FILENAME;
+	rec->filename_bytes = got;
+	off = got;
+
+	got = py_read_str(py_ptr(code + py.code_name), rec->data + off, &rec->name_length,
+			  &rec->name_kind);
+	if (got > FH_PY_STR_BYTES)
+		got = FH_PY_STR_BYTES;
+	if (rec->name_kind && (got || !rec->name_length))
+		rec->flags |= FH_PY_CODE_NAME;
+	rec->name_bytes = got;
+	off += got;
+
+	rec->linetable_bytes = 0;
+	rec->linetable_size = 0;
+	table = py_ptr(code + py.code_linetable);
+	if (table && !bpf_probe_read_user(&size, sizeof(size), (void *)(table + py.bytes_size)) &&
+	    (__s64)size >= 0) {
+		rec->linetable_size = size;
+		n = size < FH_PY_LINETABLE_BYTES ? size : FH_PY_LINETABLE_BYTES;
+		if (off > 2 * FH_PY_STR_BYTES)
+			off = 2 * FH_PY_STR_BYTES;
+		if (n == 0 || !bpf_probe_read_user(rec->data + off, n,
+						   (void *)(table + py.bytes_data))) {
+			rec->linetable_bytes = n;
+			rec->flags |= FH_PY_CODE_LINETABLE;
+			off += n;
+		}
+	}
+	rec->hdr.size = sizeof(*rec) - sizeof(rec->data) + off;
+	if (off > sizeof(rec->data))
+		return;
+	if (bpf_ringbuf_output(&records, rec, sizeof(*rec) - sizeof(rec->data) + off,
+			       BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&counters.py_lost, 1);
+}
+
+struct py_frame_walk {
+	__u64 frame;
+	__u64 event_id;
+	__u32 n;
+	__u32 flags;
+};
+
+static long py_frame_step(__u32 i, void *ctx)
+{
+	struct py_frame_walk *w = ctx;
+	struct fh_py_thread_record *rec;
+	struct fh_py_frame *f;
+	__u32 zero = 0;
+	__u64 code, idx;
+
+	if (!w->frame)
+		return 1;
+	if (i >= FH_PY_MAX_FRAMES) {
+		w->flags |= FH_PY_THREAD_MORE_FRAMES;
+		return 1;
+	}
+	rec = bpf_map_lookup_elem(&py_thread_scratch, &zero);
+	if (!rec)
+		return 1;
+	/* The mask in asm: the compiler would drop it as redundant after the
+	 * check above, and the verifier needs it to bound the index. */
+	idx = i;
+	asm volatile("%0 &= %1" : "+r"(idx) : "i"(FH_PY_MAX_FRAMES - 1));
+	f = &rec->frames[idx];
+	code = py_ptr(w->frame + py.frame_code);
+	if (py.flags & FH_PY_TAGGED_EXECUTABLE)
+		code &= ~7ULL;
+	f->code = code;
+	f->lasti = -1;
+	f->owner = 0;
+	if (py.frame_kind == FH_PY_FRAME_OBJECT) {
+		bpf_probe_read_user(&f->lasti, sizeof(f->lasti), (void *)(w->frame + py.frame_lasti));
+	} else {
+		__u64 instr = py_ptr(w->frame + py.frame_instr_ptr);
+		__s64 index = ((__s64)instr - (__s64)(code + py.code_adaptive)) >> 1;
+
+		if (instr && index >= -1 && index < (1 << 24))
+			f->lasti = (__s32)index;
+		bpf_probe_read_user(&f->owner, 1, (void *)(w->frame + py.frame_owner));
+	}
+	w->n = i + 1;
+	/* Shim frames (owner >= owner_skip_min) carry no code of interest. */
+	if (code && !(py_has(py.owner_skip_min) && f->owner >= py.owner_skip_min) &&
+	    py_first_sight(code, w->event_id))
+		py_send_code(code, w->event_id);
+	w->frame = py_ptr(w->frame + py.frame_back);
+	return 0;
+}
+
+struct py_thread_walk {
+	__u64 tstate;
+	__u64 event_id;
+	__u32 index;
+	__u32 gc;
+};
+
+static long py_thread_step(__u32 i, void *ctx)
+{
+	struct py_thread_walk *w = ctx;
+	struct fh_py_thread_record *rec;
+	struct py_frame_walk fw = {};
+	__u32 zero = 0;
+	__u64 size;
+
+	if (!w->tstate)
+		return 1;
+	rec = bpf_map_lookup_elem(&py_thread_scratch, &zero);
+	if (!rec)
+		return 1;
+	rec->hdr.kind = FH_REC_PY_THREAD;
+	rec->hdr.event_id = w->event_id;
+	rec->tstate = w->tstate;
+	rec->thread_id = py_ptr(w->tstate + py.tstate_thread_id);
+	rec->native_thread_id = 0;
+	if (py_has(py.tstate_native_thread_id))
+		bpf_probe_read_user(&rec->native_thread_id, sizeof(rec->native_thread_id),
+				    (void *)(w->tstate + py.tstate_native_thread_id));
+	rec->index = w->index;
+	rec->flags = w->gc ? FH_PY_THREAD_GC : 0;
+
+	if (py.frame_kind == FH_PY_FRAME_OBJECT)
+		fw.frame = py_ptr(w->tstate + py.tstate_frame);
+	else if (py_has(py.tstate_current_frame))
+		fw.frame = py_ptr(w->tstate + py.tstate_current_frame);
+	else
+		fw.frame = py_ptr(py_ptr(w->tstate + py.tstate_cframe) + py.cframe_current_frame);
+	fw.event_id = w->event_id;
+	bpf_loop(FH_PY_MAX_FRAMES + 1, py_frame_step, &fw, 0);
+
+	rec = bpf_map_lookup_elem(&py_thread_scratch, &zero);
+	if (!rec)
+		return 1;
+	rec->nframes = fw.n;
+	rec->flags |= fw.flags;
+	size = sizeof(*rec) - sizeof(rec->frames) + (__u64)fw.n * sizeof(rec->frames[0]);
+	if (size > sizeof(*rec))
+		size = sizeof(*rec);
+	rec->hdr.size = size;
+	if (bpf_ringbuf_output(&records, rec, size, BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&counters.py_lost, 1);
+
+	w->tstate = py_ptr(w->tstate + py.tstate_next);
+	w->index++;
+	return 0;
+}
+
+/* Walk the main interpreter's threads (current's mm is the target's). */
+static __always_inline void capture_python(__u64 event_id)
+{
+	struct py_thread_walk w = {};
+	__u64 interp;
+	__s32 gc = 0;
+
+	if (!py_runtime)
+		return;
+	if (py.flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
+		interp = py_ptr(py_runtime);
+	} else {
+		/* interpreters.main follows interpreters.head */
+		interp = py_ptr(py_runtime + py.runtime_interpreters_head + 8);
+		if (!interp)
+			interp = py_ptr(py_runtime + py.runtime_interpreters_head);
+	}
+	if (!interp)
+		return;
+	if (py_has(py.interp_gc_collecting))
+		bpf_probe_read_user(&gc, sizeof(gc), (void *)(interp + py.interp_gc_collecting));
+	w.tstate = py_ptr(interp + py.interp_threads_head);
+	w.event_id = event_id;
+	w.gc = gc != 0;
+	bpf_loop(FH_PY_MAX_THREADS, py_thread_step, &w, 0);
+}

@@ -1,0 +1,85 @@
+#include "py_report.h"
+
+#include "linetable.h"
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+namespace {
+
+bool is_current(const Event &ev, const PyThreadCapture &t)
+{
+	if (t.native_thread_id)
+		return t.native_thread_id == ev.hit_tid;
+	// Before 3.11 a thread state knows its pthread_t only: the native
+	// capture maps it (fs_base) to the kernel TID.
+	for (const auto &n : ev.threads)
+		if (n.pthread_id == t.thread_id)
+			return n.tid == ev.hit_tid;
+	return false;
+}
+
+int line_of(int minor, const PyCodeCapture &c, int32_t lasti)
+{
+	if (!(c.flags & FH_PY_CODE_LINETABLE))
+		return -1;
+	const uint8_t *t = c.linetable.data();
+	size_t n = c.linetable.size();
+	if (minor <= 9)
+		return lnotab_line(t, n, c.firstlineno, lasti);
+	if (minor == 10)
+		return linetable310_line(t, n, c.firstlineno, lasti < 0 ? lasti : lasti * 2);
+	return location_table_line(t, n, c.firstlineno, lasti);
+}
+
+PyFrameText frame_text(int minor, const Event &ev, const PyFrameCapture &f)
+{
+	PyFrameText out;
+	auto it = ev.py_codes.find(f.code);
+	if (f.code == 0 || it == ev.py_codes.end())
+		return out;
+	const PyCodeCapture &c = it->second;
+	if (c.flags & FH_PY_CODE_FILENAME)
+		out.filename = py_escape(c.filename, c.filename_length);
+	if (c.flags & FH_PY_CODE_NAME)
+		out.name = py_escape(c.name, c.name_length);
+	out.line = line_of(minor, c, f.lasti);
+	return out;
+}
+
+} // namespace
+
+std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt)
+{
+	std::vector<PyThreadText> out;
+	const fh_py_offsets &o = rt.offsets;
+	for (const auto &t : ev.py_threads) {
+		PyThreadText tt;
+		tt.thread_id = t.thread_id;
+		tt.current = is_current(ev, t);
+		tt.garbage_collecting = t.flags & FH_PY_THREAD_GC;
+		tt.more_frames = t.flags & FH_PY_THREAD_MORE_FRAMES;
+		for (size_t i = 0; i < t.frames.size(); i++) {
+			const PyFrameCapture &f = t.frames[i];
+			// From 3.12 a shim frame (owned by the C stack) below the
+			// top one is not printed.
+			if (i > 0 && o.owner_skip_min != FH_PY_NONE && f.owner >= o.owner_skip_min)
+				continue;
+			tt.frames.push_back(frame_text(rt.minor, ev, f));
+		}
+		out.push_back(std::move(tt));
+	}
+	return out;
+}
+
+std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt)
+{
+	return py_fatal_header(ev.sig) +
+	       render_python_threads(rt.minor, rt.offsets.version, python_threads(ev, rt),
+				     ev.py_threads.size() >= FH_PY_MAX_THREADS);
+}
+
+} // namespace fh
