@@ -103,7 +103,8 @@ $(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/sup
 	$(call msg,LINK,$@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/e2e-tests: $(E2E_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o $(CORE_OBJS)
+$(OUT)/tests/e2e-tests: $(E2E_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o \
+			 $(OUT)/tests/python_interpreters.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

@@ -1,0 +1,128 @@
+// Python parity: fh-bpf's traceback of a Python process must equal, byte for
+// byte, what the target's own faulthandler writes, for every CPython on
+// this machine (pyenv 3.6-3.13 and Debian's 3.11), for a fault, an abort,
+// a SIGSEGV sent by another process, and 120 threads (faulthandler's
+// 100-thread limit).  The target (tests/targets/py_target.py) parks its
+// threads at known lines: sleeping, waiting, spinning on a one-line loop,
+// in a generator, in an asyncio task, under a C call (sorted's key), 150
+// frames deep, in functions with non-ASCII and 500+-character names and in
+// code with a non-ASCII filename.
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "python_interpreters.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sstream>
+
+using namespace fhtest;
+
+namespace {
+
+class PyTarget {
+public:
+	PyTarget(const PythonBuild &py, const std::string &mode, int threads)
+	{
+		fault_file_ = temp_path("faulthandler.txt");
+		SpawnOptions o;
+		o.fds = {{0, in_.read}, {1, out_.write}};
+		pid_ = spawn({py.path, source_dir() + "/tests/targets/py_target.py", fault_file_, mode,
+			      std::to_string(threads)},
+			     o);
+		in_.close_read();
+		out_.close_write();
+		auto line = read_line(out_.read, kGuardMs);
+		REQUIRE(line);
+		REQUIRE(*line == "ready");
+	}
+	~PyTarget()
+	{
+		if (!reaped_) {
+			kill(pid_, SIGKILL);
+			waitpid(pid_, nullptr, 0);
+		}
+		unlink(fault_file_.c_str());
+	}
+	pid_t pid() const { return pid_; }
+	void go() { REQUIRE(write(in_.write, "go\n", 3) == 3); }
+	int wait()
+	{
+		auto st = wait_exit(pid_, kGuardMs);
+		REQUIRE(st);
+		reaped_ = true;
+		return *st;
+	}
+	std::string faulthandler_output() const { return read_file(fault_file_); }
+
+private:
+	pid_t pid_ = -1;
+	bool reaped_ = false;
+	Pipe in_, out_;
+	std::string fault_file_;
+};
+
+// fh-bpf's output file without its own "fh-bpf:" lines.
+std::string traceback_only(const std::string &text)
+{
+	std::istringstream in(text);
+	std::string line, out;
+	while (std::getline(in, line))
+		if (line.rfind("fh-bpf: ", 0) != 0)
+			out += line + "\n";
+	return out;
+}
+
+void check_parity(const PythonBuild &py, const std::string &mode, int threads, int sig,
+		  bool external)
+{
+	INFO(py.path << " " << mode << " " << threads << " threads");
+	PyTarget target(py, mode, threads);
+	Watcher watcher(target.pid());
+	target.go();
+	if (external)
+		REQUIRE(kill(target.pid(), sig) == 0);
+	int st = target.wait();
+	REQUIRE(WIFSIGNALED(st));
+	CHECK(WTERMSIG(st) == sig);
+	REQUIRE(watcher.wait() == 3);
+	std::string theirs = target.faulthandler_output();
+	std::string ours = traceback_only(watcher.output());
+	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
+			       << watcher.diagnostics());
+	REQUIRE_FALSE(theirs.empty());
+	CHECK(ours == theirs);
+	if (external)
+		CHECK(watcher.diagnostics().find("sent by pid " + std::to_string(getpid())) !=
+		      std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("Python: SIGSEGV (ctypes.string_at(0)) matches faulthandler byte for byte",
+	  "[e2e][python][segv]")
+{
+	for (const auto &py : python_interpreters())
+		check_parity(py, "segv", 10, SIGSEGV, false);
+}
+
+TEST_CASE("Python: os.abort() matches faulthandler byte for byte", "[e2e][python][abort]")
+{
+	for (const auto &py : python_interpreters())
+		check_parity(py, "abort", 10, SIGABRT, false);
+}
+
+TEST_CASE("Python: a SIGSEGV sent by another process matches faulthandler byte for byte",
+	  "[e2e][python][external]")
+{
+	for (const auto &py : python_interpreters())
+		check_parity(py, "wait", 10, SIGSEGV, true);
+}
+
+TEST_CASE("Python: 120 threads, faulthandler's 100-thread limit", "[e2e][python][many]")
+{
+	for (const auto &py : python_interpreters())
+		check_parity(py, "segv", 120, SIGSEGV, false);
+}

@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+"""Python test target: threads parked at known lines, then one fatal signal.
+
+    python py_target.py FAULT_FILE MODE [THREADS]
+
+MODE: segv (ctypes.string_at(0)), abort (os.abort()), wait (until another
+process sends a signal).  The target enables its own faulthandler, writing
+to FAULT_FILE: that output is the oracle fh-bpf must match byte for byte.
+
+Threads, each parked in a blocking call at a known line: a sleeper, an
+Event waiter, a thread spinning in a one-line pure-Python loop, a generator,
+an asyncio task, a sort whose key function (called from C) blocks, a
+150-deep recursion, functions with non-ASCII and 500+-character names, code
+with a non-ASCII filename; THREADS > 9 adds plain sleepers.  Once every
+worker but the spinner is blocked in the kernel (the spinner's line is the
+same wherever it is), the target prints "ready" and reads a line from stdin
+before the fatal act.
+"""
+import asyncio
+import ctypes
+import faulthandler
+import os
+import sys
+import threading
+import time
+
+fault_file = open(sys.argv[1], 'w')
+faulthandler.enable(file=fault_file, all_threads=True)
+mode = sys.argv[2]
+extra = int(sys.argv[3]) if len(sys.argv) > 3 else 9
+
+libc = ctypes.CDLL(None, use_errno=True)
+tids = []
+busy = []  # threads that never block: the spinner
+tids_lock = threading.Lock()
+forever = threading.Event()
+
+
+def register(spinning=False):
+    with tids_lock:
+        (busy if spinning else tids).append(libc.syscall(186))  # gettid
+
+
+def sleeper():
+    register()
+    time.sleep(3600)
+
+
+def waiter():
+    register()
+    forever.wait()
+
+
+def spinner():
+    register(spinning=True)
+    x = 0
+    while True: x += 1
+
+
+def generator():
+    register()
+    time.sleep(3600)
+    yield 1
+
+
+def run_generator():
+    for _ in generator():
+        pass
+
+
+async def blocked_task():
+    register()
+    time.sleep(3600)
+
+
+def run_asyncio():
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(blocked_task())
+
+
+def key(value):
+    register()
+    forever.wait()
+    return value
+
+
+def sort_with_key():
+    sorted([3, 1, 2], key=key)
+
+
+def recurse(n):
+    if n:
+        return recurse(n - 1)
+    register()
+    time.sleep(3600)
+
+
+def fünf_λ_ж():
+    register()
+    time.sleep(3600)
+
+
+LONG = 'long_' + 'x' * 510
+exec('def %s():\n    register()\n    time.sleep(3600)\n' % LONG)
+long_name = globals()[LONG]
+
+odd_file = compile('def odd():\n    register()\n    time.sleep(3600)\n',
+                   '/tmp/\u00fcn\u00efc\u00f6d\u00e9_\u0444\u0430\u0439\u043b_\U0001f40d.py', 'exec')
+exec(odd_file)
+
+workers = [sleeper, waiter, spinner, run_generator, run_asyncio, sort_with_key,
+           lambda: recurse(150), fünf_λ_ж, long_name, odd]
+workers += [sleeper] * max(0, extra - len(workers))
+for target in workers:
+    threading.Thread(target=target, daemon=True).start()
+
+
+def blocked(tid):
+    """True when the thread sits in a system call (sleeping, waiting on a
+    futex or on the GIL)."""
+    try:
+        with open('/proc/self/task/%d/stat' % tid) as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+        with open('/proc/self/task/%d/syscall' % tid) as f:
+            syscall = f.read().split()[0]
+    except OSError:
+        return False
+    return state == 'S' and syscall != 'running'
+
+
+for _ in range(20000):
+    with tids_lock:
+        ready = (len(tids) + len(busy) == len(workers) and
+                 all(blocked(t) for t in tids))
+    if ready:
+        break
+    time.sleep(0.001)
+else:
+    sys.exit('workers did not park')
+
+print('ready', flush=True)
+sys.stdin.readline()
+if mode == 'segv':
+    ctypes.string_at(0)
+elif mode == 'abort':
+    os.abort()
+elif mode == 'wait':
+    sys.stdin.readline()
