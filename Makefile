@@ -58,8 +58,8 @@ $(OUT)/fh.skel.h: $(OUT)/fh.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name fh_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := capture elf_file error linetable options proc py_report py_traceback python records \
-	     report signals sink traceback unwinder watch
+CORE_SRCS := capture elf_file error linetable options proc py_report py_traceback py_walk python \
+	     records report signals sink traceback unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
 
 $(OUT)/obj/capture.o: $(OUT)/fh.skel.h

@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 			fh::write_all(STDOUT_FILENO, fh::version_text());
 			return fh::kExitOk;
 		}
-		return fh::watch(opts);
+		return opts.dump ? fh::dump(opts) : fh::watch(opts);
 	} catch (const fh::Error &e) {
 		fh::write_all(STDERR_FILENO, std::string("fh-bpf: ") + e.what() + "\n");
 		return e.status();

@@ -88,6 +88,7 @@ std::string version_text() { return "fh-bpf " FH_VERSION "\n"; }
 std::string usage_text()
 {
 	return R"(Usage: fh-bpf -p PID [options]
+       fh-bpf -p PID --dump
 
 Watch a running process from outside and, when it receives a fatal signal
 (SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL), print a traceback of every one of
@@ -107,6 +108,12 @@ Options:
                          holds N threads' records when N is given; by
                          default it holds twice the target's threads at
                          attach (at least 64, at most 256)
+      --dump             print the Python tracebacks of every thread now, as
+                         faulthandler.dump_traceback(all_threads=True) would
+                         if the main thread called it (no header; the main
+                         thread is "Current thread"), and exit.  Reads the
+                         target's memory with process_vm_readv: the target
+                         is not stopped
       --handled          also capture fatal signals the target catches with
                          a handler of its own (by default only those that
                          take the default action, which kills the process)
@@ -150,6 +157,8 @@ Options parse_options(const std::vector<std::string> &args)
 			o.verbose = true;
 		} else if (a == "--handled") {
 			o.handled = true;
+		} else if (a == "--dump") {
+			o.dump = true;
 		} else if (take_value(args, i, "-p", v) || take_value(args, i, "--pid", v)) {
 			uint64_t pid;
 			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)

@@ -16,6 +16,7 @@ struct Options {
 	bool max_threads_given = false; // sizes the ring for exactly max_threads
 	bool verbose = false;
 	bool handled = false; // also capture fatal signals the target handles
+	bool dump = false;    // print every thread now and exit
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;

@@ -4,6 +4,7 @@
 #include "error.h"
 #include "proc.h"
 #include "py_report.h"
+#include "py_walk.h"
 #include "python.h"
 #include "records.h"
 #include "report.h"
@@ -455,6 +456,47 @@ int Session::run()
 }
 
 } // namespace
+
+int dump(const Options &opts)
+{
+	pid_t tgid = check_target(opts.pid, opts.verbose);
+	PythonDetection py = detect_python(read_maps(tgid));
+	if (!py.runtime) {
+		if (!py.unsupported.empty())
+			throw Error("--dump: " + py.unsupported, ENOTSUP, kExitNoSupport);
+		throw Error("--dump: pid " + std::to_string(tgid) +
+				    " is not a Python process (live dumps of native processes are "
+				    "not supported yet)",
+			    ENOTSUP, kExitNoSupport);
+	}
+	uint64_t t0 = monotonic_ns();
+	Event ev;
+	ev.tgid = static_cast<uint32_t>(tgid);
+	ProcessMemory mem(tgid);
+	walk_python(mem, *py.runtime, ev);
+	// As if the main thread had called faulthandler.dump_traceback(): it
+	// is the "Current thread".  Its thread state is the oldest, the last
+	// of the interpreter's list (new ones are inserted at the head).
+	if (!ev.py_threads.empty()) {
+		auto &main = ev.py_threads.back();
+		ev.hit_tid = static_cast<uint32_t>(tgid);
+		if (!main.native_thread_id)
+			main.native_thread_id = static_cast<uint32_t>(tgid);
+	}
+	if (ev.py_threads.empty())
+		throw Error("--dump: no Python thread state found in pid " + std::to_string(tgid) +
+				    " (is the interpreter initialised, and may fh-bpf read its "
+				    "memory?)",
+			    ESRCH);
+	Sink sink(opts.output);
+	sink.write(render_python_threads(py.runtime->minor, py.runtime->offsets.version,
+					 python_threads(ev, *py.runtime),
+					 ev.py_threads.size() >= FH_PY_MAX_THREADS));
+	if (opts.verbose)
+		log("dumped " + std::to_string(ev.py_threads.size()) + " Python threads in " +
+		    fmt("%.2f ms", (monotonic_ns() - t0) / 1e6));
+	return kExitOk;
+}
 
 int watch(const Options &opts)
 {

@@ -8,4 +8,7 @@ namespace fh {
 // Returns the process exit status (ExitStatus); throws Error on failure.
 int watch(const Options &opts);
 
+// --dump: print every Python thread of opts.pid now; returns the exit status.
+int dump(const Options &opts);
+
 } // namespace fh

@@ -48,6 +48,12 @@ public:
 	}
 	pid_t pid() const { return pid_; }
 	void go() { REQUIRE(write(in_.write, "go\n", 3) == 3); }
+	std::string next_line()
+	{
+		auto line = read_line(out_.read, kGuardMs);
+		REQUIRE(line);
+		return *line;
+	}
 	int wait()
 	{
 		auto st = wait_exit(pid_, kGuardMs);
@@ -125,4 +131,52 @@ TEST_CASE("Python: 120 threads, faulthandler's 100-thread limit", "[e2e][python]
 {
 	for (const auto &py : python_interpreters())
 		check_parity(py, "segv", 120, SIGSEGV, false);
+}
+
+TEST_CASE("Python: --dump matches faulthandler.dump_traceback taken at the same point",
+	  "[e2e][python][dump]")
+{
+	for (const auto &py : python_interpreters()) {
+		for (int threads : {10, 120}) {
+			INFO(py.path << ", " << threads << " threads");
+			PyTarget target(py, "dump", threads);
+			target.go();
+			// The target has dumped its own traceback and waits, on the
+			// same line, for the next one.
+			REQUIRE(target.next_line() == "dumped");
+			std::string out = temp_path("dump.txt");
+			int status = -1;
+			std::string stdout_text = run_capture(
+				{fh_bpf_path(), "-p", std::to_string(target.pid()), "--dump", "-o", out},
+				&status);
+			CHECK(WIFEXITED(status));
+			CHECK(WEXITSTATUS(status) == 0);
+			std::string ours = read_file(out);
+			unlink(out.c_str());
+			std::string theirs = target.faulthandler_output();
+			INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
+			REQUIRE_FALSE(theirs.empty());
+			CHECK(ours == theirs);
+			target.go(); // let it exit
+			CHECK(WIFEXITED(target.wait()));
+		}
+	}
+}
+
+TEST_CASE("--dump of a process that is not Python is refused with a reason", "[e2e][dump]")
+{
+	Target native("wait", 2);
+	int status = -1;
+	std::string err = temp_path("err");
+	SpawnOptions o;
+	o.stderr_path = err;
+	pid_t fh = spawn({fh_bpf_path(), "-p", std::to_string(native.pid()), "--dump"}, o);
+	auto st = wait_exit(fh, kGuardMs);
+	REQUIRE(st);
+	status = *st;
+	std::string text = read_file(err);
+	unlink(err.c_str());
+	CHECK(WIFEXITED(status));
+	CHECK(WEXITSTATUS(status) == 4);
+	CHECK(text.find("is not a Python process") != std::string::npos);
 }

@@ -4,7 +4,9 @@
     python py_target.py FAULT_FILE MODE [THREADS]
 
 MODE: segv (ctypes.string_at(0)), abort (os.abort()), wait (until another
-process sends a signal).  The target enables its own faulthandler, writing
+process sends a signal), dump (the main thread writes every thread's traceback
+to FAULT_FILE with faulthandler.dump_traceback, prints "dumped" and waits
+for a line, on that same line: fh-bpf --dump must then print the same).  The target enables its own faulthandler, writing
 to FAULT_FILE: that output is the oracle fh-bpf must match byte for byte.
 
 Threads, each parked in a blocking call at a known line: a sleeper, an
@@ -146,3 +148,7 @@ elif mode == 'abort':
     os.abort()
 elif mode == 'wait':
     sys.stdin.readline()
+elif mode == 'dump':
+    fault_file.flush()
+    # One line: the main thread's frame is here for both dumps.
+    faulthandler.dump_traceback(fault_file, all_threads=True); print('dumped', flush=True); sys.stdin.readline()

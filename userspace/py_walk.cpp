@@ -1,0 +1,181 @@
+#include "py_walk.h"
+
+#include "py_traceback.h"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cstring>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+bool ProcessMemory::read(uint64_t addr, void *dst, size_t len)
+{
+	struct iovec local = {dst, len};
+	struct iovec remote = {reinterpret_cast<void *>(addr), len};
+	return process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+bool ImageMemory::read(uint64_t addr, void *dst, size_t len)
+{
+	auto it = regions_.upper_bound(addr);
+	if (it == regions_.begin())
+		return false;
+	--it;
+	uint64_t off = addr - it->first;
+	if (off > it->second.size() || it->second.size() - off < len)
+		return false;
+	std::memcpy(dst, it->second.data() + off, len);
+	return true;
+}
+
+namespace {
+
+constexpr uint64_t kUnicodeSubclass = 1ul << 28;
+
+class Walker {
+public:
+	Walker(MemoryReader &mem, const fh_py_offsets &o, Event &ev) : mem_(mem), o_(o), ev_(ev) {}
+
+	template <typename T> bool get(uint64_t addr, T &out) { return mem_.read(addr, &out, sizeof(T)); }
+	uint64_t ptr(uint64_t addr)
+	{
+		uint64_t v = 0;
+		return get(addr, v) ? v : 0;
+	}
+	static bool has(int32_t off) { return off >= 0; }
+
+	// A str's code points; false when obj is not a readable str.
+	bool str(uint64_t obj, std::vector<uint32_t> &cps, uint64_t &length)
+	{
+		uint64_t type = obj ? ptr(obj + o_.object_type) : 0;
+		uint64_t flags = 0;
+		uint32_t state = 0;
+		if (!type || !get(type + o_.type_flags, flags) || !(flags & kUnicodeSubclass) ||
+		    !get(obj + o_.str_state, state) || !get(obj + o_.str_length, length))
+			return false;
+		int kind = state >> 2 & 7;
+		if (kind != 1 && kind != 2 && kind != 4)
+			return false;
+		uint64_t data = (state & 1 << 5)
+					? obj + static_cast<uint64_t>((state & 1 << 6) ? o_.str_ascii_data
+										: o_.str_compact_data)
+					: ptr(obj + o_.str_legacy_data);
+		size_t n = static_cast<size_t>(std::min<uint64_t>(length, 501)) * kind;
+		std::vector<uint8_t> bytes(n);
+		if (!data || (n && !mem_.read(data, bytes.data(), n)))
+			return false;
+		cps = py_code_points(bytes.data(), n, kind, length, 501);
+		return true;
+	}
+
+	void code(uint64_t addr)
+	{
+		if (ev_.py_codes.count(addr))
+			return;
+		PyCodeCapture c;
+		get(addr + o_.code_firstlineno, c.firstlineno);
+		if (str(ptr(addr + o_.code_filename), c.filename, c.filename_length))
+			c.flags |= FH_PY_CODE_FILENAME;
+		if (str(ptr(addr + o_.code_name), c.name, c.name_length))
+			c.flags |= FH_PY_CODE_NAME;
+		uint64_t table = ptr(addr + o_.code_linetable);
+		int64_t size = 0;
+		if (table && get(table + o_.bytes_size, size) && size >= 0) {
+			size_t n = static_cast<size_t>(std::min<int64_t>(size, FH_PY_LINETABLE_BYTES));
+			c.linetable.resize(n);
+			if (n == 0 || mem_.read(table + o_.bytes_data, c.linetable.data(), n)) {
+				c.flags |= FH_PY_CODE_LINETABLE;
+				c.linetable_size = static_cast<uint64_t>(size);
+			} else {
+				c.linetable.clear();
+			}
+		}
+		ev_.py_codes.emplace(addr, std::move(c));
+	}
+
+	void thread(uint64_t tstate, uint32_t index, bool gc)
+	{
+		PyThreadCapture t;
+		t.tstate = tstate;
+		t.thread_id = ptr(tstate + o_.tstate_thread_id);
+		if (has(o_.tstate_native_thread_id))
+			get(tstate + o_.tstate_native_thread_id, t.native_thread_id);
+		t.index = index;
+		t.flags = gc ? FH_PY_THREAD_GC : 0;
+		uint64_t frame;
+		if (o_.frame_kind == FH_PY_FRAME_OBJECT)
+			frame = ptr(tstate + o_.tstate_frame);
+		else if (has(o_.tstate_current_frame))
+			frame = ptr(tstate + o_.tstate_current_frame);
+		else
+			frame = ptr(ptr(tstate + o_.tstate_cframe) + o_.cframe_current_frame);
+		for (int i = 0; frame; i++) {
+			if (i == FH_PY_MAX_FRAMES) {
+				t.flags |= FH_PY_THREAD_MORE_FRAMES;
+				break;
+			}
+			PyFrameCapture f;
+			f.code = ptr(frame + o_.frame_code);
+			if (o_.flags & FH_PY_TAGGED_EXECUTABLE)
+				f.code &= ~uint64_t{7};
+			if (o_.frame_kind == FH_PY_FRAME_OBJECT) {
+				get(frame + o_.frame_lasti, f.lasti);
+			} else {
+				uint64_t instr = ptr(frame + o_.frame_instr_ptr);
+				int64_t index = (static_cast<int64_t>(instr) -
+						 static_cast<int64_t>(f.code + o_.code_adaptive)) >>
+						1;
+				if (instr && index >= -1 && index < (1 << 24))
+					f.lasti = static_cast<int32_t>(index);
+				get(frame + o_.frame_owner, f.owner);
+			}
+			bool shim = has(o_.owner_skip_min) && f.owner >= o_.owner_skip_min;
+			if (f.code && !shim)
+				code(f.code);
+			t.frames.push_back(f);
+			frame = ptr(frame + o_.frame_back);
+		}
+		ev_.py_threads.push_back(std::move(t));
+	}
+
+	void run(uint64_t runtime)
+	{
+		uint64_t interp;
+		if (o_.flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
+			interp = ptr(runtime);
+		} else {
+			interp = ptr(runtime + o_.runtime_interpreters_head + 8);
+			if (!interp)
+				interp = ptr(runtime + o_.runtime_interpreters_head);
+		}
+		if (!interp)
+			return;
+		int32_t gc = 0;
+		if (has(o_.interp_gc_collecting))
+			get(interp + o_.interp_gc_collecting, gc);
+		uint64_t tstate = ptr(interp + o_.interp_threads_head);
+		for (uint32_t i = 0; tstate && i < FH_PY_MAX_THREADS; i++) {
+			thread(tstate, i, gc != 0);
+			tstate = ptr(tstate + o_.tstate_next);
+		}
+	}
+
+private:
+	MemoryReader &mem_;
+	const fh_py_offsets &o_;
+	Event &ev_;
+};
+
+} // namespace
+
+void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev)
+{
+	Walker(mem, rt.offsets, ev).run(rt.runtime_addr);
+}
+
+} // namespace fh
