@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: a 4-thread program parks three threads (nanosleep, futex, read)
-# and then dereferences NULL in its main thread; fh-bpf, attached to it
-# before the crash, prints every thread's traceback.
+# The demo: a 4-thread C program parks three threads (nanosleep, futex,
+# read) and then dereferences NULL in its main thread; fh-bpf, attached to it
+# before the crash, prints every thread's traceback.  Then the same for a
+# Python service (scripts/demo_app.py): Python frames, as faulthandler would.
 #
 #   scripts/demo.sh BUILD_DIR        (make demo)
 set -euo pipefail
@@ -40,3 +41,29 @@ status=0
 wait "$watcher" || status=$?
 echo
 echo "demo: fh-bpf exited with status $status (3: the target died of a fatal signal)"
+
+# The same for a Python program: Python frames, as faulthandler prints them.
+python=$(command -v python3 || true)
+if [ -z "$python" ]; then
+	echo "demo: no python3: skipping the Python part (scripts/install-deps.sh installs it)"
+	exit 0
+fi
+top=$(cd "$(dirname "$0")/.." && pwd)
+mkfifo "$dir/pyin" "$dir/pyout" "$dir/pyready"
+"$python" "$top/scripts/demo_app.py" <"$dir/pyin" >"$dir/pyout" &
+target=$!
+exec 7>"$dir/pyin" 8<"$dir/pyout"
+read -r _ <&8
+echo
+echo "demo: a Python service, pid $target ($("$python" --version 2>&1)); sudo fh-bpf -p $target"
+"$build/fh-bpf" -p "$target" --ready-fd 6 6>"$dir/pyready" &
+watcher=$!
+read -r _ <"$dir/pyready"
+echo "demo: fh-bpf is armed; sending the service a request that crashes it"
+echo
+echo request >&7
+wait "$target" 2>/dev/null || true
+status=0
+wait "$watcher" || status=$?
+echo
+echo "demo: fh-bpf exited with status $status"

@@ -78,6 +78,7 @@ struct Event {
 	std::vector<PyThreadCapture> py_threads; // interpreter order: newest first
 	std::map<uint64_t, PyCodeCapture> py_codes;
 	bool complete = false;		    // the end record arrived
+	uint64_t record_bytes = 0;	    // ring-buffer bytes the capture took
 	uint64_t ktime_start = 0;
 	uint64_t ktime_end = 0;
 };

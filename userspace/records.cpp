@@ -88,6 +88,7 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
 		else if (r.flags & FH_EVENT_KERNEL_SENDER)
 			ev.sender = Sender{0, 0, 0, "", true};
+		ev.record_bytes = len;
 		pending_[ev.id] = std::move(ev);
 		return;
 	}
@@ -114,6 +115,7 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		const auto *bytes = static_cast<const uint8_t *>(data) + sizeof(fh_thread_record);
 		t.stack.assign(bytes, bytes + r.stack_len);
 		it->second.threads.push_back(std::move(t));
+		it->second.record_bytes += len;
 		return;
 	}
 	case FH_REC_EVENT_END: {
@@ -163,6 +165,7 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		for (uint32_t i = 0; i < r.nframes; i++)
 			t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
 		it->second.py_threads.push_back(std::move(t));
+		it->second.record_bytes += len;
 		return;
 	}
 	case FH_REC_PY_CODE: {
@@ -199,6 +202,7 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		c.linetable.assign(p, p + r.linetable_bytes);
 		c.linetable_size = r.linetable_size;
 		it->second.py_codes.emplace(r.code, std::move(c));
+		it->second.record_bytes += len;
 		return;
 	}
 	case FH_REC_MAPS: {

@@ -235,6 +235,11 @@ void Session::handle(Event &ev)
 						 : (ev.ktime_end - ev.ktime_start) / 1e3 / ev.threads.size(),
 			      (t1 - t0) / 1e6, (t1 - ev.ktime_start) / 1e6);
 		v += buf;
+		std::snprintf(buf, sizeof(buf),
+			      "fh-bpf: capture: %" PRIu64 " record bytes; Python: %zu threads, %zu code "
+			      "objects\n",
+			      ev.record_bytes, ev.py_threads.size(), ev.py_codes.size());
+		v += buf;
 		for (const auto &t : ev.threads) {
 			std::snprintf(buf, sizeof(buf),
 				      "fh-bpf: thread %u (%s) 0x%016" PRIx64 ": %zu stack bytes", t.tid,
