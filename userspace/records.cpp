@@ -57,6 +57,16 @@ std::string fixed_string(const char *s, size_t n)
 
 } // namespace
 
+Event *Assembler::pending_event(uint64_t id)
+{
+	auto it = pending_.find(id);
+	if (it == pending_.end()) {
+		orphans_++;
+		return nullptr;
+	}
+	return &it->second;
+}
+
 void Assembler::feed(const void *data, size_t len, Output &out)
 {
 	fh_record_header hdr;
@@ -99,11 +109,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			malformed_++;
 			return;
 		}
-		auto it = pending_.find(r.hdr.event_id);
-		if (it == pending_.end()) {
-			orphans_++;
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
 			return;
-		}
 		ThreadCapture t;
 		t.tid = r.tid;
 		t.flags = r.flags;
@@ -114,8 +122,8 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		t.stack_err = r.stack_err;
 		const auto *bytes = static_cast<const uint8_t *>(data) + sizeof(fh_thread_record);
 		t.stack.assign(bytes, bytes + r.stack_len);
-		it->second.threads.push_back(std::move(t));
-		it->second.record_bytes += len;
+		ev->threads.push_back(std::move(t));
+		ev->record_bytes += len;
 		return;
 	}
 	case FH_REC_EVENT_END: {
@@ -124,18 +132,15 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			malformed_++;
 			return;
 		}
-		auto it = pending_.find(r.hdr.event_id);
-		if (it == pending_.end()) {
-			orphans_++;
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
 			return;
-		}
-		Event ev = std::move(it->second);
-		pending_.erase(it);
-		ev.threads_skipped = r.threads_skipped;
-		ev.threads_lost = r.threads_lost;
-		ev.ktime_end = r.ktime_ns;
-		ev.complete = true;
-		out.events.push_back(std::move(ev));
+		ev->threads_skipped = r.threads_skipped;
+		ev->threads_lost = r.threads_lost;
+		ev->ktime_end = r.ktime_ns;
+		ev->complete = true;
+		out.events.push_back(std::move(*ev));
+		pending_.erase(r.hdr.event_id);
 		return;
 	}
 	case FH_REC_PY_THREAD: {
@@ -151,11 +156,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			malformed_++;
 			return;
 		}
-		auto it = pending_.find(r.hdr.event_id);
-		if (it == pending_.end()) {
-			orphans_++;
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
 			return;
-		}
 		PyThreadCapture t;
 		t.tstate = r.tstate;
 		t.thread_id = r.thread_id;
@@ -164,8 +167,8 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		t.flags = r.flags;
 		for (uint32_t i = 0; i < r.nframes; i++)
 			t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
-		it->second.py_threads.push_back(std::move(t));
-		it->second.record_bytes += len;
+		ev->py_threads.push_back(std::move(t));
+		ev->record_bytes += len;
 		return;
 	}
 	case FH_REC_PY_CODE: {
@@ -182,11 +185,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			malformed_++;
 			return;
 		}
-		auto it = pending_.find(r.hdr.event_id);
-		if (it == pending_.end()) {
-			orphans_++;
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
 			return;
-		}
 		PyCodeCapture c;
 		c.flags = r.flags;
 		c.firstlineno = r.firstlineno;
@@ -201,8 +202,8 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		p += r.name_bytes;
 		c.linetable.assign(p, p + r.linetable_bytes);
 		c.linetable_size = r.linetable_size;
-		it->second.py_codes.emplace(r.code, std::move(c));
-		it->second.record_bytes += len;
+		ev->py_codes.emplace(r.code, std::move(c));
+		ev->record_bytes += len;
 		return;
 	}
 	case FH_REC_MAPS: {

@@ -45,6 +45,10 @@ public:
 	uint64_t orphans() const { return orphans_; }
 
 private:
+	// The event a record belongs to; nullptr (an orphan, counted) if it
+	// never began.
+	Event *pending_event(uint64_t id);
+
 	std::map<uint64_t, Event> pending_;
 	uint64_t malformed_ = 0;
 	uint64_t orphans_ = 0; // thread/end records of an event never begun
