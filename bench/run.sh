@@ -6,11 +6,13 @@
 #   bench/run.sh OUT capture THREADS [FAULTS]   figures 1, 2 and 4 for one thread count
 #   bench/run.sh OUT start [STARTS]             figure 3
 #   bench/run.sh OUT compare THREADS            figure 5
+#   bench/run.sh OUT python [THREADS [CRASHES [DUMPS]]]  figures 6, 7 and 8
 #
 # OUT is the build directory (default: build).  Run as root from anywhere; the
 # reproduce commands printed are relative to the repository root.  Raw logs
 # (fh-bpf -v output, tracebacks, /usr/bin/time reports, gdb and eu-stack
-# output) are kept in bench/results/ (git-ignored).
+# output, the Python targets' own faulthandler output) are kept in
+# bench/results/ (git-ignored).
 #
 # What is measured, and how:
 #
@@ -52,6 +54,54 @@
 #     its (cold) signal -> printed time for the same threads.  bpftrace and
 #     BCC are only looked for, never installed.
 #
+# Figures 6-8 are taken on Python targets, tests/targets/py_target.py (see
+# its docstring), run by CPython 3.11 twice over: pyenv's build
+# (/root/.pyenv/versions/3.11.7/bin/python3) and Debian's /usr/bin/python3.11
+# (an interpreter that is missing is skipped, and said so).  THREADS is the
+# target's worker count (default: 10, then 100); with its main thread the
+# process has THREADS+1 threads, shown as "10+1" and "100+1".
+#
+#  6. Python crash capture.  `PY py_target.py FAULT_FILE segv THREADS` prints
+#     "ready" once its workers are parked, then crashes with SIGSEGV
+#     (ctypes.string_at(0)) on a line from its stdin.  Per crash: a new
+#     target, fh-bpf -p PID -v --ready-fd 4 -o FILE armed on it (ready read
+#     from the fifo on its stderr), one line written to the target's stdin
+#     fifo, then the -v lines read up to "target exited":
+#       fh-bpf: timing: N threads, B stack bytes, kernel capture X us (Y
+#               us/thread), symbolized in S ms, signal to printed Z ms
+#       fh-bpf: capture: R record bytes; Python: P threads, C code objects
+#     The target enables its own faulthandler (the oracle of the tests): it
+#     prints first, then re-raises SIGSEGV with the default action, and that
+#     signal (SI_TKILL) is the one fh-bpf captures and times.  X and Y as in
+#     figure 1, here including the Python part of the capture (thread
+#     states, frame chains, code objects and their line tables); R is every
+#     ring-buffer byte of the event (bytes per event), B its stack bytes; Z
+#     is always cold, as every crash is a new fh-bpf.  Each crash is one
+#     process: median and range over CRASHES (default 5) per interpreter
+#     and thread count.  fh-bpf's traceback is also compared with the
+#     target's own (fh-bpf: lines aside), as a check that the figure is for
+#     a complete capture.
+#  7. --dump latency.  `PY py_target.py FAULT_FILE dump THREADS`: after
+#     "ready" and one line on its stdin, the target writes its own
+#     faulthandler.dump_traceback to FAULT_FILE, prints "dumped" and waits
+#     for another line.  Then DUMPS (default 10) runs of
+#     `fh-bpf -p PID --dump -v -o FILE` on that same live target: the
+#     "dumped N Python threads in X ms" figure of -v (reading the target's
+#     memory and rendering), and the wall time of the whole command (start,
+#     attach, symbols, dump, exit), measured by the harness; medians.  Each
+#     dump is compared with the target's own.
+#  8. The same job done by gdb, for Debian's /usr/bin/python3.11 on the
+#     figure-7 target, after its dumps: `gdb -p PID -batch -ex "thread apply
+#     all py-bt"`, wall time, median of 3.  gdb stops every thread of the
+#     target while it runs; fh-bpf --dump does not.  py-bt comes from
+#     Debian's python3.11-dbg package (gdb extension and the interpreter's
+#     debug symbols): the harness requires it, and runs `apt-get install -y
+#     python3.11-dbg` (after `apt-get update` if that fails) when it is
+#     missing.  How many threads of gdb's output hold Python frames
+#     ("Traceback (most recent call first)", `  File "..."` lines), and
+#     "Python Exception" / "Unable to locate python frame" lines, are
+#     reported next to the time, with the main thread's py-bt as a sample.
+#
 # Synchronisation is by fifos (opened read-write by the harness so that no
 # open() blocks, in a mktemp -d directory).  Where the harness follows
 # fh-bpf's stderr, --ready-fd points at the same fifo, so there is a single
@@ -78,7 +128,7 @@ AIM_RSS_MB=40        # fh-bpf peak RSS
 # --- paths -----------------------------------------------------------------
 usage()
 {
-	sed -n '5,8s/^# *//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '5,9s/^# *//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -226,6 +276,9 @@ median()
 		      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
+# range1, range2: minmax with 1 or 2 decimals.
+range1() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.1f..%.1f", lo, hi }'; }
+range2() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f..%.2f", lo, hi }'; }
 f1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 f2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 # verdict VALUE AIM: "met" if VALUE <= AIM.
@@ -532,27 +585,309 @@ other_tools()
 	if command -v bpftrace >/dev/null; then
 		echo "  bpftrace: installed ($(command -v bpftrace)) but not benchmarked here"
 	else
-		echo "  bpftrace: not installed; not compared (this harness installs nothing)"
+		echo "  bpftrace: not installed; not compared (this harness does not install it)"
 	fi
 	if python3 -c 'import bcc' 2>/dev/null || [[ -d /usr/share/bcc/tools ]]; then
 		echo "  BCC: installed but not benchmarked here"
 	else
-		echo "  BCC: not installed; not compared (this harness installs nothing)"
+		echo "  BCC: not installed; not compared (this harness does not install it)"
 	fi
+}
+
+# --- figures 6, 7, 8: Python targets -----------------------------------------
+PY_TARGET=tests/targets/py_target.py
+PYTHONS=(/root/.pyenv/versions/3.11.7/bin/python3 /usr/bin/python3.11)
+PY_GDB=/usr/bin/python3.11 # the interpreter gdb's py-bt is timed on
+PY_DBG_PKG=python3.11-dbg   # its gdb extension and debug symbols
+PY_DBG_OK=                  # yes once PY_DBG_PKG is known to be installed
+PY_DBG_NOTE=
+PY_CRASHES_DEFAULT=5
+PY_DUMPS_DEFAULT=10
+CAPTURE_RE='capture: ([0-9]+) record bytes; Python: ([0-9]+) threads, ([0-9]+) code objects'
+DUMPED_RE='dumped ([0-9]+) Python threads in ([0-9.]+) ms'
+
+# py_label PY: "3.11.7 pyenv", "3.11.2 Debian", in PY_LABEL.
+py_label()
+{
+	local py=$1 v
+	v=$("$py" -c 'import platform; print(platform.python_version())') || die "$py does not run"
+	case $py in
+	*/.pyenv/*) PY_LABEL="$v pyenv" ;;
+	/usr/bin/*) PY_LABEL="$v Debian" ;;
+	*) PY_LABEL=$v ;;
+	esac
+}
+
+# wait_exit PID WHAT: give PID (exiting by itself) LIMIT seconds, then SIGKILL
+# it.  (The poll is a time limit, not a synchronisation.)
+wait_exit()
+{
+	local pid=$1 deadline=$((SECONDS + LIMIT))
+	while alive "$pid" && ((SECONDS < deadline)); do sleep 0.02; done
+	alive "$pid" || return 0
+	note "$2 (pid $pid) did not exit within ${LIMIT}s: killed"
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# ms_since T0: milliseconds from T0 (an EPOCHREALTIME without its dot) to now.
+ms_since() { local t1=${EPOCHREALTIME/./}; awk -v d=$((t1 - $1)) 'BEGIN { print d / 1000 }'; }
+
+# py_start_target PY MODE N DIR LOG: PY py_target.py DIR/fault MODE N, stdin
+# from the fifo DIR/go (go_fd), stdout on the fifo DIR/out (out_fd), both
+# opened here into the caller's variables; stderr appended to LOG.  Sets
+# TPID once the target has printed "ready".
+py_start_target()
+{
+	local py=$1 mode=$2 n=$3 d=$4 log=$5
+	open_fifos "$d" go out
+	(exec <"$d/go" >"$d/out" 2>>"$log" && close_fifo_fds && exec "$py" "$PY_TARGET" "$d/fault" "$mode" "$n") &
+	TPID=$!
+	CHILDREN+=("$TPID")
+	expect "$out_fd" '^ready$' "$TPID" "$py $PY_TARGET (see $log)"
+}
+
+bench_py_crash()
+{
+	local py=$1 n=$2 runs=$3 tag d log tlog tbs fhs logfd i wpid got
+	local go_fd='' out_fd='' err_fd='' # set by open_fifos
+	local kev=() kthr=() rbytes=() sbytes=() lat=() sym=() pythr=() codes=() same=0
+	py_label "$py"
+	local label=$PY_LABEL
+	tag=py-crash-${label// /-}-$n
+	log=$RES/$tag.fh-bpf.log tlog=$RES/$tag.target.log
+	tbs=$RES/$tag.tracebacks.txt fhs=$RES/$tag.faulthandler.txt
+	rm -f "$log" "$tlog" "$tbs" "$fhs"
+	echo "[python crash, $label, threads=$n+1] $runs processes of $py, one SIGSEGV each"
+	for ((i = 1; i <= runs; i++)); do
+		d=$(mktemp -d "$TMP/$tag.XXXX")
+		py_start_target "$py" segv "$n" "$d" "$tlog"
+		open_fifos "$d" err
+		exec {logfd}>>"$log"
+		(exec 4>"$d/err" 2>"$d/err" && close_fifo_fds && exec "$FH" -p "$TPID" -v --ready-fd 4 -o "$d/tb") &
+		wpid=$!
+		CHILDREN+=("$wpid")
+		expect "$err_fd" '^ready$' "$wpid" "fh-bpf (see $log)" "$logfd"
+		exec 2>/dev/null # bash would report the target's death ("Segmentation fault")
+		echo crash >&"$go_fd"
+		got=0
+		while expect "$err_fd" 'fh-bpf: (timing|capture): |target exited' "$wpid" "fh-bpf (see $log)" "$logfd"; do
+			if [[ $LINE =~ $TIMING_RE ]]; then
+				got=${BASH_REMATCH[1]}
+				sbytes+=("${BASH_REMATCH[2]}")
+				kev+=("${BASH_REMATCH[3]}")
+				kthr+=("${BASH_REMATCH[4]}")
+				sym+=("${BASH_REMATCH[5]}")
+				lat+=("${BASH_REMATCH[6]}")
+			elif [[ $LINE =~ $CAPTURE_RE ]]; then
+				rbytes+=("${BASH_REMATCH[1]}")
+				pythr+=("${BASH_REMATCH[2]}")
+				codes+=("${BASH_REMATCH[3]}")
+			else
+				break
+			fi
+		done
+		reap "$TPID"
+		exec 2>&"$ERR"
+		((REAP_RC == 128 + 11)) || note "the target exited with status $REAP_RC (expected $((128 + 11)): SIGSEGV; see $tlog)"
+		reap "$wpid"
+		((REAP_RC == 3)) || note "fh-bpf exited with status $REAP_RC (expected 3: fatal signals printed)"
+		close_fds "$go_fd" "$out_fd" "$err_fd" "$logfd"
+		((got == n + 1)) || note "crash $i: fh-bpf captured $got threads, not $((n + 1)) (see $log)"
+		grep -v '^fh-bpf:' "$d/tb" | cmp -s - "$d/fault" && ((++same))
+		cat "$d/tb" >>"$tbs"
+		cat "$d/fault" >>"$fhs"
+	done
+	((${#kev[@]} == runs)) || die "expected $runs timing lines in $log, found ${#kev[@]}"
+
+	local k_med r_med
+	k_med=$(lines "${kev[@]}" | median)
+	echo "  target : $py $PY_TARGET FAULT_FILE segv $n <GO_FIFO >OUT_FIFO   (\"ready\", then SIGSEGV on a line from GO_FIFO)"
+	echo "  watcher: $FH -p TARGET_PID -v --ready-fd 4 -o FILE 2>ERR_FIFO 4>ERR_FIFO   (a new one per crash)"
+	echo "  kernel capture  : median $(f1 "$k_med") us/event (range $(lines "${kev[@]}" | range1)), $(f2 "$(lines "${kthr[@]}" | median)") us/thread (range $(lines "${kthr[@]}" | range2))"
+	if ((${#rbytes[@]})); then
+		r_med=$(lines "${rbytes[@]}" | median)
+		echo "  bytes per event : median $(printf '%.0f' "$r_med") record bytes (range $(lines "${rbytes[@]}" | minmax)), of which $(printf '%.0f' "$(lines "${sbytes[@]}" | median)") stack bytes;" \
+			"$(lines "${pythr[@]}" | median) Python threads, $(lines "${codes[@]}" | median) code objects"
+	else
+		r_med=nan
+		echo "  bytes per event : no \"capture:\" line from this fh-bpf; $(printf '%.0f' "$(lines "${sbytes[@]}" | median)") stack bytes (median)"
+	fi
+	echo "  signal->printed : median $(f2 "$(lines "${lat[@]}" | median)") ms (range $(lines "${lat[@]}" | range2)), cold: a new fh-bpf per crash;" \
+		"symbolised in $(f2 "$(lines "${sym[@]}" | median)") ms"
+	echo "  tracebacks      : $same/$runs identical to the target's own faulthandler output (fh-bpf: lines aside)"
+	echo "  raw             : $log, $tbs, $fhs"
+	echo "  reproduce       : $SELF python $n $PY_CRASHES $PY_DUMPS"
+	echo
+	local repro="$SELF python $n $PY_CRASHES $PY_DUMPS" what="py $label crash"
+	row 6 "$what: kernel capture/event (median of $runs)" "$n+1" "$(f1 "$k_med") us" "" "" "$repro"
+	row 6 "$what: kernel capture/thread (median of $runs)" "$n+1" "$(f2 "$(lines "${kthr[@]}" | median)") us" "" "" "$repro"
+	row 6 "$what: record bytes/event (median of $runs)" "$n+1" "$(printf '%.0f' "$r_med") B" "" "" "$repro"
+	row 6 "$what: signal -> printed, cold (median of $runs)" "$n+1" "$(f2 "$(lines "${lat[@]}" | median)") ms" "" "" "$repro"
+}
+
+# need_py_dbg: make sure python3.11-dbg (py-bt) is installed; false if not.
+need_py_dbg()
+{
+	local st
+	st=$(dpkg-query -W -f='${Status} ${Version}' "$PY_DBG_PKG" 2>/dev/null || true)
+	if [[ $st != "install ok installed "* ]]; then
+		note "$PY_DBG_PKG is not installed; figure 8 requires it: apt-get install -y $PY_DBG_PKG"
+		if ! apt-get install -y "$PY_DBG_PKG" >"$RES/apt-get.log" 2>&1; then
+			apt-get update >>"$RES/apt-get.log" 2>&1 || true
+			apt-get install -y "$PY_DBG_PKG" >>"$RES/apt-get.log" 2>&1 || true
+		fi
+		st=$(dpkg-query -W -f='${Status} ${Version}' "$PY_DBG_PKG" 2>/dev/null || true)
+		[[ $st == "install ok installed "* ]] || { PY_DBG_NOTE="$PY_DBG_PKG could not be installed (see $RES/apt-get.log)"; return 1; }
+		PY_DBG_NOTE="requires $PY_DBG_PKG: installed it now, version ${st##* }"
+		return 0
+	fi
+	PY_DBG_NOTE="requires $PY_DBG_PKG (gdb's py-bt and the interpreter's debug symbols): installed, version ${st##* }"
+}
+
+bench_py_dump()
+{
+	local py=$1 n=$2 runs=$3 tag d log tlog i t0 rc same=0 wall=() took=() got=()
+	local go_fd='' out_fd='' # set by open_fifos
+	py_label "$py"
+	local label=$PY_LABEL
+	tag=py-dump-${label// /-}-$n
+	log=$RES/$tag.fh-bpf.log tlog=$RES/$tag.target.log
+	rm -f "$log" "$tlog" "$RES/$tag".*.txt
+	echo "[python --dump, $label, threads=$n+1] $runs runs of fh-bpf --dump on one live target"
+	d=$(mktemp -d "$TMP/$tag.XXXX")
+	py_start_target "$py" dump "$n" "$d" "$tlog"
+	echo dump >&"$go_fd"
+	expect "$out_fd" '^dumped$' "$TPID" "$py $PY_TARGET (see $tlog)"
+	cp "$d/fault" "$RES/$tag.faulthandler.txt"
+	for ((i = 1; i <= runs; i++)); do
+		rc=0
+		t0=${EPOCHREALTIME/./}
+		"$FH" -p "$TPID" --dump -v -o "$d/dump" 2>"$d/err" || rc=$?
+		wall+=("$(ms_since "$t0")")
+		cat "$d/err" >>"$log"
+		((rc == 0)) || note "fh-bpf --dump exited with status $rc (see $log)"
+		LINE=$(grep -E "$DUMPED_RE" "$d/err" || true)
+		[[ $LINE =~ $DUMPED_RE ]] || die "no 'dumped' line from fh-bpf --dump -v (see $log)"
+		got+=("${BASH_REMATCH[1]}")
+		took+=("${BASH_REMATCH[2]}")
+		grep -v '^fh-bpf:' "$d/dump" | cmp -s - "$d/fault" && ((++same))
+		mv "$d/dump" "$RES/$tag.dump.txt" # the last one is kept
+	done
+	local t_med w_med
+	t_med=$(lines "${took[@]}" | median)
+	w_med=$(lines "${wall[@]}" | median)
+	echo "  target : $py $PY_TARGET FAULT_FILE dump $n <GO_FIFO >OUT_FIFO   (\"ready\"; a line: its own dump, \"dumped\")"
+	echo "  each   : $FH -p TARGET_PID --dump -v -o FILE   (the target is not stopped)"
+	echo "  \"dumped in\" : median $(f2 "$t_med") ms (range $(lines "${took[@]}" | range2)), $(lines "${got[@]}" | median) Python threads"
+	echo "  wall        : median $(f1 "$w_med") ms (range $(lines "${wall[@]}" | range1)): start, attach, read, render, exit"
+	echo "  dumps       : $same/$runs identical to the target's own faulthandler.dump_traceback"
+	local repro="$SELF python $n $PY_CRASHES $PY_DUMPS" what="py $label --dump"
+	row 7 "$what: \"dumped in\" (median of $runs)" "$n+1" "$(f2 "$t_med") ms" "" "" "$repro"
+	row 7 "$what: wall, no stop (median of $runs)" "$n+1" "$(f1 "$w_med") ms" "" "" "$repro"
+
+	if [[ $py == "$PY_GDB" ]]; then
+		py_gdb "$n" "$label" "$tag" "$repro" "$w_med"
+	fi
+	echo "  raw         : $RES/$tag.*"
+	echo "  reproduce   : $repro"
+	echo
+	echo exit >&"$go_fd" # the target reads its second line and exits
+	wait_exit "$TPID" "the --dump target"
+	reap "$TPID"
+	((REAP_RC == 0)) || note "the --dump target exited with status $REAP_RC (expected 0; see $tlog)"
+	close_fds "$go_fd" "$out_fd"
+}
+
+# py_gdb N LABEL TAG REPRO FH_WALL: gdb's py-bt on the live target TPID, which
+# is parked after its dump (figure 8).
+py_gdb()
+{
+	local n=$1 label=$2 tag=$3 repro=$4 fh_wall=$5 out i t0 rc walls=() med
+	echo "  gdb py-bt on the same target (stops every thread while it runs); wall time of $TOOL_RUNS runs:"
+	if ! command -v gdb >/dev/null; then
+		echo "  gdb: not installed"
+		return 0
+	fi
+	if [[ $PY_DBG_OK != yes ]]; then
+		echo "  gdb py-bt: not measured: $PY_DBG_NOTE"
+		return 0
+	fi
+	out=$RES/$tag.gdb-py-bt.txt
+	for ((i = 1; i <= TOOL_RUNS; i++)); do
+		rc=0
+		t0=${EPOCHREALTIME/./}
+		gdb -p "$TPID" -batch -ex "thread apply all py-bt" </dev/null >"$out" 2>&1 || rc=$?
+		walls+=("$(ms_since "$t0")")
+		((rc == 0)) || note "gdb exited with status $rc (see $out)"
+	done
+	med=$(lines "${walls[@]}" | median)
+	local threads tbs files builtin exc unable noline fh_files
+	threads=$(grep -cE '^Thread [0-9]+ ' "$out" || true)
+	tbs=$(grep -c '^Traceback (most recent call first):' "$out" || true)
+	files=$(grep -cE '^ +File "' "$out" || true)
+	builtin=$(grep -cE '^ +<built-in ' "$out" || true)
+	exc=$(grep -c 'Python Exception' "$out" || true)
+	unable=$(grep -c 'Unable to locate python frame' "$out" || true)
+	noline=$(grep -cE '^ +File ".*", line \?' "$out" || true)
+	fh_files=$(grep -cE '^ +File "' "$RES/$tag.dump.txt" || true)
+	printf '  %-50s %8s ms median  (%s)\n' 'gdb -p PID -batch -ex "thread apply all py-bt"' "$(f1 "$med")" \
+		"$(for w in "${walls[@]}"; do printf '%s ' "$(f1 "$w")"; done | sed 's/ $//')"
+	printf '  %-50s %8s ms median  (figure 7, same target, not stopped)\n' "fh-bpf -p PID --dump" "$(f1 "$fh_wall")"
+	echo "  $PY_DBG_NOTE"
+	echo "  gdb output  : $threads/$((n + 1)) threads, $tbs with a \"Traceback (most recent call first):\"," \
+		"$files 'File \"...\"' frame lines (fh-bpf --dump: $fh_files; faulthandler, hence fh-bpf, stops at 100"
+	echo "                frames a thread, py-bt does not) plus $builtin '<built-in ...>' lines; $exc \"Python Exception\"," \
+		"$unable \"Unable to locate python frame\"; $noline with \"line ?\" (gdb found no line number)"
+	echo "  gdb sample (the main thread, thread 1):"
+	awk '/^Thread 1 /{ p = 1 } p && /^$/ { exit } p' "$out" | head -n 8 | sed 's/^/    | /'
+	row 8 "gdb py-bt, py $label (stops target, median of $TOOL_RUNS)" "$n+1" "$(f1 "$med") ms" "" "" "$repro"
+	row 8 "fh-bpf --dump, same target (no stop, median of ${PY_DUMPS})" "$n+1" "$(f1 "$fh_wall") ms" "" "" "$repro"
+}
+
+# bench_python N CRASHES DUMPS: figures 6, 7, 8 for one worker count.
+bench_python()
+{
+	local n=$1 crashes=${2:-$PY_CRASHES_DEFAULT} dumps=${3:-$PY_DUMPS_DEFAULT} py pys=()
+	((n >= 1 && crashes >= 1 && dumps >= 1)) || die "THREADS, CRASHES and DUMPS must be at least 1"
+	[[ -f $PY_TARGET ]] || die "$PY_TARGET missing"
+	for py in "${PYTHONS[@]}"; do
+		if [[ -x $py ]]; then pys+=("$py"); else echo "[python, threads=$n+1] $py: not installed, skipped"; fi
+	done
+	((${#pys[@]})) || { echo; return 0; }
+	PY_CRASHES=$crashes PY_DUMPS=$dumps # for the reproduce commands
+	# Figure 8's prerequisite, installed (if need be) before any target runs.
+	if [[ -z $PY_DBG_OK ]]; then
+		PY_DBG_OK=no
+		if [[ " ${pys[*]} " == *" $PY_GDB "* ]] && command -v gdb >/dev/null; then
+			need_py_dbg && PY_DBG_OK=yes
+		fi
+	fi
+	for py in "${pys[@]}"; do bench_py_crash "$py" "$n" "$crashes"; done
+	for py in "${pys[@]}"; do bench_py_dump "$py" "$n" "$dumps"; done
 }
 
 # --- summary ---------------------------------------------------------------
 summary()
 {
-	local fig what n val aim ok repro
+	local fig what n val aim ok repro r w=46 fmt dashes
+	# The measure column is as wide as its longest entry (46 at least).
+	for r in "${ROWS[@]}"; do
+		IFS='|' read -r fig what _ <<<"$r"
+		((${#what} <= w)) || w=${#what}
+	done
+	fmt="%-3s %-${w}s %7s %11s %11s %-7s  %s\n"
+	printf -v dashes '%*s' "$w" ''
 	echo "Summary (aims: <= $AIM_KERNEL_US us/thread in kernel, <= $AIM_PRINTED_MS ms crash -> printed at 10 threads warm,"
-	echo "         <= $AIM_ARMED_MS ms to armed, <= $AIM_RSS_MB MB peak RSS, MB = 10^6 bytes).  Reproduce from $ROOT."
-	printf '%-3s %-46s %7s %11s %11s %-7s  %s\n' fig measure threads value aim verdict reproduce
-	printf '%-3s %-46s %7s %11s %11s %-7s  %s\n' --- ---------------------------------------------- ------- \
-		----------- ----------- ------- ---------
+	echo "         <= $AIM_ARMED_MS ms to armed, <= $AIM_RSS_MB MB peak RSS, MB = 10^6 bytes; none set for Python (figures 6-8);"
+	echo "         threads N+1: N workers and the main thread).  Reproduce from $ROOT."
+	# shellcheck disable=SC2059 # the format is built above
+	printf "$fmt" fig measure threads value aim verdict reproduce
+	# shellcheck disable=SC2059
+	printf "$fmt" --- "${dashes// /-}" ------- ----------- ----------- ------- ---------
 	# By figure, in the order measured within each.
 	lines "${ROWS[@]}" | sort -t'|' -k1,1n -s | while IFS='|' read -r fig what n val aim ok repro; do
-		printf '%-3s %-46s %7s %11s %11s %-7s  %s\n' "$fig" "$what" "$n" "$val" "$aim" "$ok" "$repro"
+		# shellcheck disable=SC2059
+		printf "$fmt" "$fig" "$what" "$n" "$val" "$aim" "$ok" "$repro"
 	done
 }
 
@@ -568,6 +903,9 @@ all)
 	bench_start
 	for n in 10 200; do
 		bench_compare "$n"
+	done
+	for n in 10 100; do
+		bench_python "$n"
 	done
 	echo "[other tools]"
 	other_tools
@@ -588,6 +926,16 @@ start)
 compare)
 	[[ $# -ge 2 ]] || usage
 	bench_compare "$2"
+	summary
+	;;
+python)
+	if [[ $# -ge 2 ]]; then
+		bench_python "$2" "${3:-}" "${4:-}"
+	else
+		for n in 10 100; do
+			bench_python "$n"
+		done
+	fi
 	summary
 	;;
 *) usage ;;

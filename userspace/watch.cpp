@@ -205,12 +205,15 @@ void Session::handle(Event &ev)
 {
 	uint64_t t0 = monotonic_ns();
 	ReportStats stats;
-	Traceback tb = build_traceback(ev, unwinder_, stats);
 	std::string text;
-	if (python_ && !ev.py_threads.empty())
+	if (python_ && !ev.py_threads.empty()) {
+		// faulthandler's text has Python frames only: no native unwinding.
 		text = python_fatal_traceback(ev, *python_);
-	else
-		text = render(tb);
+		for (const auto &t : ev.threads)
+			stats.stack_bytes += t.stack.size();
+	} else {
+		text = render(build_traceback(ev, unwinder_, stats));
+	}
 	std::string diag = event_summary(ev);
 	std::string losses = event_losses(ev, stats);
 
