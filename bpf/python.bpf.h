@@ -32,6 +32,17 @@ struct {
 	__type(value, struct fh_py_code_record);
 } py_code_scratch SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fh_py_module_record);
+} py_module_scratch SEC(".maps");
+
+/* PyModuleObject.md_def and PyModuleDef.m_methods, 3.10 to 3.13. */
+#define PY_MODULE_MD_DEF 24
+#define PY_MODULEDEF_METHODS 64
+
 /* Code objects already sent in this event: (code, event id) slots. */
 struct py_seen {
 	__u64 code[PY_SEEN_SLOTS];
@@ -290,6 +301,99 @@ static long py_thread_step(__u32 i, void *ctx)
 	return 0;
 }
 
+/*
+ * sys.modules, in order: the entries faulthandler's "Extension modules" line
+ * lists (a module whose definition has methods).  Userspace leaves out the
+ * standard library's, as faulthandler does.
+ */
+struct py_dict_walk {
+	__u64 entries;
+	__u64 n;
+	__u64 event_id;
+	__u32 entry_size;
+	__u32 key_off;
+	__u32 value_off;
+	__u32 found;
+};
+
+static long py_module_step(__u32 i, void *ctx)
+{
+	struct py_dict_walk *w = ctx;
+	struct fh_py_module_record *rec;
+	__u64 entry, value, def, size;
+	__u32 zero = 0;
+
+	if (i >= w->n)
+		return 1;
+	entry = w->entries + (__u64)i * w->entry_size;
+	value = py_ptr(entry + w->value_off);
+	if (!value || py_ptr(value + py.object_type) != py.module_type)
+		return 0;
+	def = py_ptr(value + PY_MODULE_MD_DEF);
+	if (!def || !py_ptr(def + PY_MODULEDEF_METHODS))
+		return 0;
+	rec = bpf_map_lookup_elem(&py_module_scratch, &zero);
+	if (!rec)
+		return 1;
+	rec->hdr.kind = FH_REC_PY_MODULE;
+	rec->hdr.event_id = w->event_id;
+	rec->index = w->found++;
+	rec->reserved = 0;
+	rec->bytes = py_read_str(py_ptr(entry + w->key_off), rec->data, &rec->length, &rec->kind);
+	size = sizeof(*rec) - sizeof(rec->data) + rec->bytes;
+	if (size > sizeof(*rec))
+		size = sizeof(*rec);
+	rec->hdr.size = size;
+	if (bpf_ringbuf_output(&records, rec, size, BPF_RB_NO_WAKEUP))
+		__sync_fetch_and_add(&counters.py_lost, 1);
+	return 0;
+}
+
+static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
+{
+	struct py_dict_walk w = {};
+	__u64 modules, keys, n = 0;
+
+	if (!py_has(py.interp_modules) || !py.module_type || ((py.version >> 16) & 0xff) < 10)
+		return;
+	modules = py_ptr(interp + py.interp_modules);
+	keys = modules ? py_ptr(modules + 32) : 0; /* ma_keys */
+	if (!keys || py_ptr(modules + 40))	   /* ma_values: a split table */
+		return;
+	if (((py.version >> 16) & 0xff) == 10) {
+		/* dk_size, then dk_indices at 40 sized by dk_size */
+		__u64 size = py_ptr(keys + 8), ib;
+
+		ib = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
+		n = py_ptr(keys + 32);
+		w.entries = keys + 40 + size * ib;
+		w.entry_size = 24; /* hash, key, value */
+		w.key_off = 8;
+		w.value_off = 16;
+	} else {
+		__u8 log2_index_bytes = 0, kind = 0;
+
+		bpf_probe_read_user(&log2_index_bytes, 1, (void *)(keys + 9));
+		bpf_probe_read_user(&kind, 1, (void *)(keys + 10));
+		if (log2_index_bytes > 40)
+			return;
+		n = py_ptr(keys + 24);
+		w.entries = keys + 32 + (1ULL << log2_index_bytes);
+		if (kind == 0) { /* DICT_KEYS_GENERAL: hash, key, value */
+			w.entry_size = 24;
+			w.key_off = 8;
+			w.value_off = 16;
+		} else {	 /* unicode keys: key, value */
+			w.entry_size = 16;
+			w.key_off = 0;
+			w.value_off = 8;
+		}
+	}
+	w.n = n < FH_PY_MAX_MODULES ? n : FH_PY_MAX_MODULES;
+	w.event_id = event_id;
+	bpf_loop(FH_PY_MAX_MODULES, py_module_step, &w, 0);
+}
+
 /* Walk the main interpreter's threads (current's mm is the target's). */
 static __always_inline void capture_python(__u64 event_id)
 {
@@ -315,4 +419,5 @@ static __always_inline void capture_python(__u64 event_id)
 	w.event_id = event_id;
 	w.gc = gc != 0;
 	bpf_loop(FH_PY_MAX_THREADS, py_thread_step, &w, 0);
+	capture_py_modules(interp, event_id);
 }

@@ -53,6 +53,14 @@ struct PyCodeCapture {
 	uint64_t linetable_size = 0;
 };
 
+// An extension module's name from sys.modules (3.10+), in dict order.
+struct PyModuleName {
+	uint32_t index = 0;
+	bool readable = false;
+	std::vector<uint32_t> name; // code points (at most 501)
+	uint64_t length = 0;
+};
+
 struct Sender {
 	uint32_t tgid = 0;
 	uint32_t tid = 0;
@@ -77,6 +85,7 @@ struct Event {
 	uint32_t threads_lost = 0;	    // no room in the ring buffer
 	std::vector<PyThreadCapture> py_threads; // interpreter order: newest first
 	std::map<uint64_t, PyCodeCapture> py_codes;
+	std::vector<PyModuleName> py_modules;
 	bool complete = false;		    // the end record arrived
 	uint64_t record_bytes = 0;	    // ring-buffer bytes the capture took
 	uint64_t ktime_start = 0;

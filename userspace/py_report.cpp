@@ -2,6 +2,8 @@
 
 #include "linetable.h"
 
+#include <algorithm>
+
 extern "C" {
 #include "fh/records.h"
 }
@@ -75,11 +77,38 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 	return out;
 }
 
-std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt)
+std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
+				   const std::set<std::string> *stdlib)
+{
+	if (rt.minor < 10)
+		return {};
+	std::vector<const PyModuleName *> order;
+	for (const auto &m : ev.py_modules)
+		order.push_back(&m);
+	std::sort(order.begin(), order.end(),
+		  [](auto *a, auto *b) { return a->index < b->index; });
+	std::string names;
+	size_t count = 0;
+	for (const PyModuleName *m : order) {
+		if (!m->readable)
+			continue; // faulthandler skips keys that are not str
+		std::string name = py_escape(m->name, m->length);
+		if (stdlib && stdlib->count(name))
+			continue;
+		names += (count++ ? ", " : "") + name;
+	}
+	if (!count)
+		return {};
+	return "\nExtension modules: " + names + " (total: " + std::to_string(count) + ")\n";
+}
+
+std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt,
+				   const std::set<std::string> *stdlib)
 {
 	return py_fatal_header(ev.sig) +
 	       render_python_threads(rt.minor, rt.offsets.version, python_threads(ev, rt),
-				     ev.py_threads.size() >= FH_PY_MAX_THREADS);
+				     ev.py_threads.size() >= FH_PY_MAX_THREADS) +
+	       extension_modules_line(ev, rt, stdlib);
 }
 
 } // namespace fh

@@ -4,6 +4,7 @@
 #include "py_traceback.h"
 #include "python.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,7 +15,14 @@ namespace fh {
 // lines from the line tables), every unreadable piece as ???.
 std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt);
 
+// 3.10+'s "\nExtension modules: a, b (total: N)\n" for a fatal error,
+// leaving out the standard library's (when its names are known); empty
+// when there is none.
+std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
+				   const std::set<std::string> *stdlib);
+
 // The whole faulthandler text for a fatal signal in a Python process.
-std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt);
+std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt,
+				   const std::set<std::string> *stdlib = nullptr);
 
 } // namespace fh

@@ -143,6 +143,78 @@ public:
 		ev_.py_threads.push_back(std::move(t));
 	}
 
+	uint64_t interp(uint64_t runtime)
+	{
+		uint64_t interp;
+		if (o_.flags & FH_PY_RUNTIME_IS_INTERP_HEAD)
+			return ptr(runtime);
+		interp = ptr(runtime + o_.runtime_interpreters_head + 8);
+		return interp ? interp : ptr(runtime + o_.runtime_interpreters_head);
+	}
+
+	// (key, value) of a combined dict, in order; at most `max`.
+	std::vector<std::pair<uint64_t, uint64_t>> dict_items(uint64_t dict, int minor, size_t max)
+	{
+		std::vector<std::pair<uint64_t, uint64_t>> out;
+		uint64_t keys = dict ? ptr(dict + 32) : 0;
+		if (!keys || ptr(dict + 40))
+			return out;
+		uint64_t entries, n;
+		uint32_t size_of, key_off, value_off;
+		if (minor == 10) {
+			uint64_t size = ptr(keys + 8);
+			uint64_t ib = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffu ? 4 : 8;
+			n = ptr(keys + 32);
+			entries = keys + 40 + size * ib;
+			size_of = 24, key_off = 8, value_off = 16;
+		} else {
+			uint8_t log2_index_bytes = 0, kind = 0;
+			if (!get(keys + 9, log2_index_bytes) || !get(keys + 10, kind) ||
+			    log2_index_bytes > 40)
+				return out;
+			n = ptr(keys + 24);
+			entries = keys + 32 + (uint64_t{1} << log2_index_bytes);
+			if (kind == 0)
+				size_of = 24, key_off = 8, value_off = 16;
+			else
+				size_of = 16, key_off = 0, value_off = 8;
+		}
+		for (uint64_t i = 0; i < n && i < max; i++) {
+			uint64_t e = entries + i * size_of;
+			uint64_t value = ptr(e + value_off);
+			if (value)
+				out.emplace_back(ptr(e + key_off), value);
+		}
+		return out;
+	}
+
+	std::optional<std::set<std::string>> stdlib_names(uint64_t runtime, int minor)
+	{
+		if (minor < 10 || o_.interp_sysdict < 0)
+			return std::nullopt;
+		uint64_t in = interp(runtime);
+		if (!in)
+			return std::nullopt;
+		for (auto [key, value] : dict_items(ptr(in + o_.interp_sysdict), minor, 4096)) {
+			std::vector<uint32_t> cps;
+			uint64_t length;
+			if (!str(key, cps, length) || py_escape(cps, length) != "stdlib_module_names")
+				continue;
+			// A frozenset: table of (key, hash) entries, mask + 1 of them.
+			uint64_t mask = ptr(value + 32), table = ptr(value + 40);
+			if (!table || mask > (1u << 20))
+				return std::nullopt;
+			std::set<std::string> names;
+			for (uint64_t i = 0; i <= mask; i++) {
+				uint64_t item = ptr(table + 16 * i);
+				if (item && str(item, cps, length))
+					names.insert(py_escape(cps, length));
+			}
+			return names;
+		}
+		return std::nullopt;
+	}
+
 	void run(uint64_t runtime)
 	{
 		uint64_t interp;
@@ -176,6 +248,13 @@ private:
 void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev)
 {
 	Walker(mem, rt.offsets, ev).run(rt.runtime_addr);
+}
+
+std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,
+							 const PythonRuntime &rt)
+{
+	Event scratch;
+	return Walker(mem, rt.offsets, scratch).stdlib_names(rt.runtime_addr, rt.minor);
 }
 
 } // namespace fh

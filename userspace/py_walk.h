@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 namespace fh {
@@ -46,5 +49,10 @@ private:
 // ev.py_threads and ev.py_codes.  Used where the process is alive (--dump)
 // and to test walks over images of interpreter memory.
 void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev);
+
+// sys.stdlib_module_names (3.10+), as faulthandler prints names (escaped);
+// nullopt when it cannot be read (faulthandler then leaves nothing out).
+std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,
+							 const PythonRuntime &rt);
 
 } // namespace fh

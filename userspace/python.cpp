@@ -10,7 +10,8 @@
 
 namespace fh {
 
-static_assert(sizeof(fh_py_offsets) == 4 * 35);
+static_assert(sizeof(fh_py_offsets) == 160);
+static_assert(offsetof(fh_py_offsets, module_type) == 152);
 static_assert(offsetof(fh_py_offsets, runtime_interpreters_head) == 16);
 static_assert(offsetof(fh_py_offsets, bytes_data) == 4 * 34);
 
@@ -62,6 +63,7 @@ fh_py_offsets none()
 	std::memset(&o, 0xff, sizeof(o)); // every field FH_PY_NONE
 	o.version = 0;
 	o.flags = 0;
+	o.module_type = 0;
 	return o;
 }
 
@@ -124,6 +126,10 @@ std::optional<fh_py_offsets> builtin_offsets(int minor)
 		o.runtime_interpreters_head = 32;
 		o.runtime_autotss_key = 584;
 		o.interp_gc_collecting = 816;
+		if (minor == 10) {
+			o.interp_modules = 856;
+			o.interp_sysdict = 872;
+		}
 		break;
 	case 11:
 	case 12: {
@@ -148,6 +154,8 @@ std::optional<fh_py_offsets> builtin_offsets(int minor)
 		o.code_name = 120;
 		o.code_linetable = 136;
 		o.code_adaptive = v11 ? 184 : 192;
+		o.interp_modules = v11 ? 888 : 944;
+		o.interp_sysdict = v11 ? 904 : 352;
 		break;
 	}
 	default:
@@ -324,6 +332,8 @@ std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
 	o.str_legacy_data = o.str_compact_data;
 	o.bytes_size = s("bytes.ob_size");
 	o.bytes_data = s("bytes.ob_sval");
+	o.interp_modules = s("interp.imports_modules");
+	o.interp_sysdict = s("interp.sysdict");
 	return o;
 }
 
@@ -404,6 +414,8 @@ PythonDetection detect_python(const std::string &maps_text)
 				break;
 			}
 		rt.runtime_addr = rt.load_bias + runtime->value;
+		if (auto mt = elf->symbol("PyModule_Type"))
+			rt.offsets.module_type = rt.load_bias + mt->value;
 		d.runtime = rt;
 		return d;
 	}

@@ -206,6 +206,30 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		ev->record_bytes += len;
 		return;
 	}
+	case FH_REC_PY_MODULE: {
+		constexpr size_t fixed = offsetof(fh_py_module_record, data);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_py_module_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		if (r.hdr.size > len || r.hdr.size < fixed || r.bytes > r.hdr.size - fixed) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		PyModuleName m;
+		m.index = r.index;
+		m.readable = r.kind != 0;
+		m.name = py_code_points(r.data, r.bytes, static_cast<int>(r.kind), r.length, 501);
+		m.length = r.length;
+		ev->py_modules.push_back(std::move(m));
+		ev->record_bytes += len;
+		return;
+	}
 	case FH_REC_MAPS: {
 		fh_maps_record r;
 		if (!read_record(data, len, r)) {

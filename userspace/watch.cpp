@@ -132,6 +132,7 @@ private:
 	Assembler assembler_;
 	std::unique_ptr<Capture> capture_;
 	std::optional<PythonRuntime> python_; // the target's interpreter, if it is Python
+	std::optional<std::set<std::string>> stdlib_; // sys.stdlib_module_names (3.10+)
 	std::string maps_;
 	bool crashed_ = false;
 	uint64_t events_printed_ = 0;
@@ -208,7 +209,7 @@ void Session::handle(Event &ev)
 	std::string text;
 	if (python_ && !ev.py_threads.empty()) {
 		// faulthandler's text has Python frames only: no native unwinding.
-		text = python_fatal_traceback(ev, *python_);
+		text = python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
 		for (const auto &t : ev.threads)
 			stats.stack_bytes += t.stack.size();
 	} else {
@@ -361,6 +362,8 @@ int Session::run()
 		PythonDetection py = detect_python(read_maps(tgid_));
 		if (py.runtime) {
 			python_ = py.runtime;
+			ProcessMemory mem(tgid_);
+			stdlib_ = stdlib_module_names(mem, *python_);
 			cfg.py_runtime = python_->runtime_addr;
 			cfg.py_offsets = &python_->offsets;
 			if (opts_.verbose)

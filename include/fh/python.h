@@ -66,6 +66,11 @@ struct fh_py_offsets {
 	__s32 str_legacy_data;	 /* non-compact: the data pointer */
 	__s32 bytes_size;
 	__s32 bytes_data;
+	/* 3.10+: the extension modules faulthandler lists after a fatal error */
+	__s32 interp_modules; /* sys.modules (interp->modules, ->imports.modules) */
+	__s32 interp_sysdict; /* sys.__dict__ */
+	__s32 reserved;
+	__u64 module_type;    /* address of PyModule_Type in the target; 0: unknown */
 };
 
 #endif /* FH_PYTHON_H */

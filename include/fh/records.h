@@ -39,6 +39,7 @@
 #define FH_REC_MAPS 4
 #define FH_REC_PY_THREAD 5 /* a Python thread state and its frame chain */
 #define FH_REC_PY_CODE 6   /* what a code object's frames need to render */
+#define FH_REC_PY_MODULE 7 /* an extension module in sys.modules (3.10+) */
 
 /* fh_event_record.trigger */
 #define FH_TRIGGER_FATAL_SIGNAL 1
@@ -167,6 +168,19 @@ struct fh_py_code_record {
 	__u32 linetable_bytes; /* then the line table */
 	__u32 reserved;
 	__u8 data[2 * FH_PY_STR_BYTES + FH_PY_LINETABLE_BYTES];
+};
+
+/* Extension modules looked at in sys.modules, at most. */
+#define FH_PY_MAX_MODULES 4096
+
+struct fh_py_module_record {
+	struct fh_record_header hdr;
+	__u32 index;  /* position among the extension modules found */
+	__u32 kind;   /* 1, 2 or 4 bytes a character; 0: the name was unreadable */
+	__u64 length; /* characters */
+	__u32 bytes;  /* bytes of data[] */
+	__u32 reserved;
+	__u8 data[FH_PY_STR_BYTES];
 };
 
 /* Counters kept in the programs' .bss, read by userspace. */
