@@ -180,3 +180,10 @@ TEST_CASE("--dump of a process that is not Python is refused with a reason", "[e
 	CHECK(WEXITSTATUS(status) == 4);
 	CHECK(text.find("is not a Python process") != std::string::npos);
 }
+
+TEST_CASE("Python: a crash inside the garbage collector (3.10+: Garbage-collecting)",
+	  "[e2e][python][gc]")
+{
+	for (const auto &py : python_interpreters())
+		check_parity(py, "gc", 10, SIGSEGV, false);
+}

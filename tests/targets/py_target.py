@@ -4,7 +4,8 @@
     python py_target.py FAULT_FILE MODE [THREADS]
 
 MODE: segv (ctypes.string_at(0)), abort (os.abort()), wait (until another
-process sends a signal), dump (the main thread writes every thread's traceback
+process sends a signal), gc (SIGSEGV in a __del__ run by the garbage
+collector: 3.10+ print "  Garbage-collecting"), dump (the main thread writes every thread's traceback
 to FAULT_FILE with faulthandler.dump_traceback, prints "dumped" and waits
 for a line, on that same line: fh-bpf --dump must then print the same).  The target enables its own faulthandler, writing
 to FAULT_FILE: that output is the oracle fh-bpf must match byte for byte.
@@ -158,6 +159,17 @@ elif mode == 'abort':
     os.abort()
 elif mode == 'wait':
     sys.stdin.readline()
+elif mode == 'gc':
+    import gc
+
+    class Cycle:
+        def __del__(self):
+            ctypes.string_at(0)
+
+    a, b = Cycle(), Cycle()
+    a.other, b.other = b, a
+    del a, b
+    gc.collect()
 elif mode == 'dump':
     fault_file.flush()
     # One line: the main thread's frame is here for both dumps.
