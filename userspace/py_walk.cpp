@@ -36,6 +36,7 @@ bool ImageMemory::read(uint64_t addr, void *dst, size_t len)
 namespace {
 
 constexpr uint64_t kUnicodeSubclass = 1ul << 28;
+constexpr int kRetries = 3;
 
 class Walker {
 public:
@@ -98,7 +99,38 @@ public:
 		ev_.py_codes.emplace(addr, std::move(c));
 	}
 
+	// A live thread's chain can change while it is read: read it again
+	// until two reads agree on the code objects (lines may move on).
 	void thread(uint64_t tstate, uint32_t index, bool gc)
+	{
+		PyThreadCapture t = read_thread(tstate, index, gc);
+		for (int attempt = 0; attempt < kRetries; attempt++) {
+			PyThreadCapture again = read_thread(tstate, index, gc);
+			if (same_codes(t, again))
+				break;
+			t = std::move(again);
+			if (attempt == kRetries - 1)
+				t.flags |= FH_PY_THREAD_READ_FAILED; // changed at every read
+		}
+		for (const auto &f : t.frames) {
+			bool shim = has(o_.owner_skip_min) && f.owner >= o_.owner_skip_min;
+			if (f.code && !shim)
+				code(f.code);
+		}
+		ev_.py_threads.push_back(std::move(t));
+	}
+
+	static bool same_codes(const PyThreadCapture &a, const PyThreadCapture &b)
+	{
+		if (a.frames.size() != b.frames.size())
+			return false;
+		for (size_t i = 0; i < a.frames.size(); i++)
+			if (a.frames[i].code != b.frames[i].code)
+				return false;
+		return true;
+	}
+
+	PyThreadCapture read_thread(uint64_t tstate, uint32_t index, bool gc)
 	{
 		PyThreadCapture t;
 		t.tstate = tstate;
@@ -134,13 +166,10 @@ public:
 					f.lasti = static_cast<int32_t>(index);
 				get(frame + o_.frame_owner, f.owner);
 			}
-			bool shim = has(o_.owner_skip_min) && f.owner >= o_.owner_skip_min;
-			if (f.code && !shim)
-				code(f.code);
 			t.frames.push_back(f);
 			frame = ptr(frame + o_.frame_back);
 		}
-		ev_.py_threads.push_back(std::move(t));
+		return t;
 	}
 
 	uint64_t interp(uint64_t runtime)

@@ -499,6 +499,13 @@ int dump(const Options &opts)
 				    " (is the interpreter initialised, and may fh-bpf read its "
 				    "memory?)",
 			    ESRCH);
+	for (const auto &t : ev.py_threads)
+		if (t.flags & FH_PY_THREAD_READ_FAILED)
+			log("thread 0x" + [&] {
+				char b[20];
+				std::snprintf(b, sizeof(b), "%016" PRIx64, t.thread_id);
+				return std::string(b);
+			}() + " changed at every read: its frames may mix two moments");
 	Sink sink(opts.output);
 	sink.write(render_python_threads(py.runtime->minor, py.runtime->offsets.version,
 					 python_threads(ev, *py.runtime),
