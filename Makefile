@@ -77,7 +77,11 @@ $(OUT)/fh-bpf: $(OUT)/obj/main.o $(CORE_OBJS)
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
 TARGETS := crash
 TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so \
-	       $(OUT)/targets/cxx_crash
+	       $(OUT)/targets/cxx_crash $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so
+
+$(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so: tests/targets/fake_runtime.c | $(OUT)/targets
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -fPIC -shared $< -o $@
 
 $(OUT)/targets/cxx_crash: tests/targets/cxx_crash.cpp | $(OUT)/targets
 	$(call msg,CXX,$@)

@@ -246,3 +246,21 @@ TEST_CASE("debug offsets that do not check out are refused with a reason", "[pyt
 
 	CHECK_FALSE(offsets_from_debug(bad.data(), 20, error)); // truncated
 }
+
+TEST_CASE("unsupported interpreters are named, and left to native frames", "[python]")
+{
+	char real[4096];
+	for (auto [file, words] : std::vector<std::pair<std::string, std::string>>{
+		     {"libpython3.5m.so", "Python 3.5 is not supported"},
+		     {"libpython3.13t.so", "free-threaded"}}) {
+		std::string path = build_dir() + "/targets/" + file;
+		REQUIRE(realpath(path.c_str(), real) != nullptr);
+		std::string maps = "555555554000-555555556000 r-xp 00000000 00:00 0 /usr/bin/app\n"
+				   "7f0000000000-7f0000001000 r--p 00000000 00:00 0 " +
+				   std::string(real) + "\n";
+		PythonDetection d = detect_python(maps);
+		INFO(file << ": " << d.unsupported);
+		CHECK_FALSE(d.runtime);
+		CHECK(d.unsupported.find(words) != std::string::npos);
+	}
+}
