@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -82,6 +83,30 @@ std::string read_maps(pid_t pid)
 	if (!text)
 		throw sys_error("reading /proc/" + std::to_string(pid) + "/maps", errno);
 	return *text;
+}
+
+std::vector<Mapping> parse_maps(const std::string &text)
+{
+	std::vector<Mapping> out;
+	std::istringstream in(text);
+	std::string line;
+	while (std::getline(in, line)) {
+		Mapping m;
+		char perms[8] = {};
+		unsigned long long start, end, offset;
+		int path_at = 0;
+		if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms,
+				&offset, &path_at) < 4)
+			continue;
+		m.start = start;
+		m.end = end;
+		m.offset = offset;
+		m.perms = perms;
+		if (path_at > 0 && static_cast<size_t>(path_at) < line.size())
+			m.path = line.substr(static_cast<size_t>(path_at));
+		out.push_back(std::move(m));
+	}
+	return out;
 }
 
 UniqueFd::~UniqueFd()

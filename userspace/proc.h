@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fh {
 
@@ -24,6 +25,18 @@ std::optional<ProcessInfo> read_process(pid_t pid);
 
 // The text of /proc/PID/maps; throws when it cannot be read.
 std::string read_maps(pid_t pid);
+
+// One file-backed mapping of a maps text.
+struct Mapping {
+	uint64_t start = 0;
+	uint64_t end = 0;
+	uint64_t offset = 0;
+	std::string perms;
+	std::string path;
+};
+
+std::vector<Mapping> parse_maps(const std::string &text);
+
 
 // Reads a whole small file under /proc (bounded to max bytes).
 std::optional<std::string> read_proc_file(const std::string &path, size_t max = 16u << 20);

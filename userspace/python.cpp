@@ -15,30 +15,6 @@ static_assert(offsetof(fh_py_offsets, module_type) == 152);
 static_assert(offsetof(fh_py_offsets, runtime_interpreters_head) == 16);
 static_assert(offsetof(fh_py_offsets, bytes_data) == 4 * 34);
 
-std::vector<Mapping> parse_maps(const std::string &text)
-{
-	std::vector<Mapping> out;
-	std::istringstream in(text);
-	std::string line;
-	while (std::getline(in, line)) {
-		Mapping m;
-		char perms[8] = {};
-		unsigned long long start, end, offset;
-		int path_at = 0;
-		if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms,
-				&offset, &path_at) < 4)
-			continue;
-		m.start = start;
-		m.end = end;
-		m.offset = offset;
-		m.perms = perms;
-		if (path_at > 0 && static_cast<size_t>(path_at) < line.size())
-			m.path = line.substr(static_cast<size_t>(path_at));
-		out.push_back(std::move(m));
-	}
-	return out;
-}
-
 int python_minor_from_path(const std::string &path)
 {
 	static const std::regex re(R"(python3\.(\d+))");

@@ -8,22 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "proc.h"
+
 extern "C" {
 #include "fh/python.h"
 }
 
 namespace fh {
-
-// One file-backed mapping of a maps text.
-struct Mapping {
-	uint64_t start = 0;
-	uint64_t end = 0;
-	uint64_t offset = 0;
-	std::string perms;
-	std::string path;
-};
-
-std::vector<Mapping> parse_maps(const std::string &text);
 
 // A CPython interpreter found in a process.
 struct PythonRuntime {

@@ -70,16 +70,9 @@ uint32_t count_threads(pid_t pid)
 std::set<std::string> mapped_files(const std::string &maps)
 {
 	std::set<std::string> out;
-	size_t pos = 0;
-	while (pos < maps.size()) {
-		size_t end = maps.find('\n', pos);
-		if (end == std::string::npos)
-			end = maps.size();
-		size_t slash = maps.find('/', pos);
-		if (slash < end)
-			out.insert(maps.substr(slash, end - slash));
-		pos = end + 1;
-	}
+	for (const auto &m : parse_maps(maps))
+		if (!m.path.empty() && m.path[0] == '/')
+			out.insert(m.path);
 	return out;
 }
 
