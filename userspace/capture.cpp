@@ -147,6 +147,7 @@ Capture::Capture(const CaptureConfig &cfg)
 	skel_->rodata->max_threads = cfg.max_threads;
 	skel_->rodata->sig_mask = cfg.sig_mask;
 	skel_->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
+	skel_->rodata->user_signal = cfg.user_signal;
 	if (cfg.py_runtime && cfg.py_offsets) {
 		skel_->rodata->py_runtime = cfg.py_runtime;
 		std::memcpy(const_cast<fh_py_offsets *>(&skel_->rodata->py), cfg.py_offsets,

@@ -22,6 +22,7 @@ struct CaptureConfig {
 	uint32_t ring_threads = 0; // threads whose records the ring holds at once
 	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
 	bool capture_handled = false; // also signals the target handles
+	int user_signal = 0;	      // dump on it whatever its disposition; 0: none
 	uint64_t py_runtime = 0;      // the Python runtime's address; 0: not Python
 	const struct fh_py_offsets *py_offsets = nullptr;
 	bool verbose = false;  // libbpf's messages on stderr

@@ -80,6 +80,7 @@ struct Event {
 	uint64_t fault_addr = 0;
 	std::string comm;
 	std::optional<Sender> sender;
+	bool default_action = false; // the signal's default action follows (user signal)
 	std::vector<ThreadCapture> threads; // kernel order: oldest thread first
 	uint32_t threads_skipped = 0;	    // beyond --max-threads
 	uint32_t threads_lost = 0;	    // no room in the ring buffer

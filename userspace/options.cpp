@@ -2,10 +2,12 @@
 
 #include "error.h"
 #include "records.h"
+#include "signals.h"
 
 #include <linux/types.h>
 
 #include <cerrno>
+#include <csignal>
 #include <climits>
 #include <cstdlib>
 
@@ -114,6 +116,13 @@ Options:
                          thread is "Current thread"), and exit.  Reads the
                          target's memory with process_vm_readv: the target
                          is not stopped
+      --signal SIG       also dump every thread when the target receives SIG
+                         (default SIGUSR1), as faulthandler.register(SIG)
+                         does: no header, the receiving thread is "Current
+                         thread"; the target's handler, if any, runs as
+                         usual.  A target that neither handles nor ignores
+                         SIG is terminated by it: fh-bpf says so at start
+      --no-signal        do not dump on a user signal
       --handled          also capture fatal signals the target catches with
                          a handler of its own (by default only those that
                          take the default action, which kills the process)
@@ -142,6 +151,7 @@ Options parse_options(const std::vector<std::string> &args)
 	Options o;
 	o.stack_size = FH_STACK_DEFAULT;
 	o.max_threads = kMaxThreadsDefault;
+	o.user_signal = SIGUSR1;
 	bool have_pid = false;
 
 	for (size_t i = 0; i < args.size(); i++) {
@@ -159,6 +169,16 @@ Options parse_options(const std::vector<std::string> &args)
 			o.handled = true;
 		} else if (a == "--dump") {
 			o.dump = true;
+		} else if (a == "--no-signal") {
+			o.user_signal = 0;
+		} else if (take_value(args, i, "--signal", v)) {
+			auto sig = parse_signal(v);
+			if (!sig || *sig == SIGKILL || *sig == SIGSTOP || *sig == SIGSEGV ||
+			    *sig == SIGFPE || *sig == SIGABRT || *sig == SIGBUS || *sig == SIGILL)
+				throw usage("invalid --signal '" + v +
+					    "': a signal name or number, not a fatal signal, "
+					    "SIGKILL or SIGSTOP");
+			o.user_signal = *sig;
 		} else if (take_value(args, i, "-p", v) || take_value(args, i, "--pid", v)) {
 			uint64_t pid;
 			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)

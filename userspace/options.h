@@ -17,6 +17,7 @@ struct Options {
 	bool verbose = false;
 	bool handled = false; // also capture fatal signals the target handles
 	bool dump = false;    // print every thread now and exit
+	int user_signal = 0;  // --signal (default SIGUSR1); 0: --no-signal
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;

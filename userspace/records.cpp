@@ -98,6 +98,7 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
 		else if (r.flags & FH_EVENT_KERNEL_SENDER)
 			ev.sender = Sender{0, 0, 0, "", true};
+		ev.default_action = r.flags & FH_EVENT_DEFAULT_ACTION;
 		ev.record_bytes = len;
 		pending_[ev.id] = std::move(ev);
 		return;

@@ -8,6 +8,7 @@
 #include "python.h"
 #include "records.h"
 #include "report.h"
+#include "signals.h"
 #include "sink.h"
 #include "unwinder.h"
 
@@ -23,6 +24,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -113,6 +115,7 @@ public:
 private:
 	void refresh_maps(bool must);
 	uint64_t preload_symbols() noexcept;
+	void warn_disposition(int sig);
 	void drain();
 	void handle(Event &ev);
 	void print_diag(const std::string &text);
@@ -139,6 +142,29 @@ void Session::print_diag(const std::string &text)
 	write_all(STDERR_FILENO, text);
 	if (!sink_.is_stderr() && opts_.verbose)
 		sink_.write(text);
+}
+
+// What the user signal will do to the target, said once at start.
+void Session::warn_disposition(int sig)
+{
+	auto status = read_proc_file("/proc/" + std::to_string(tgid_) + "/status", 65536);
+	if (!status)
+		return;
+	auto mask = [&](const char *field) -> uint64_t {
+		size_t at = status->find(field);
+		return at == std::string::npos
+			       ? 0
+			       : std::strtoull(status->c_str() + at + std::strlen(field), nullptr, 16);
+	};
+	uint64_t bit = 1ull << (sig - 1);
+	if (mask("\nSigIgn:") & bit)
+		log("pid " + std::to_string(tgid_) + " ignores " + signal_abbrev(sig) +
+		    ": the kernel discards it, so it cannot trigger a dump (see --signal)");
+	else if (!(mask("\nSigCgt:") & bit))
+		log("pid " + std::to_string(tgid_) + " does not handle " + signal_abbrev(sig) +
+		    ": its default action would terminate it.  fh-bpf dumps every thread "
+		    "before that happens; keeping the target alive would need a BPF LSM "
+		    "program (not used).  --no-signal turns this off");
 }
 
 uint64_t Session::preload_symbols() noexcept
@@ -199,17 +225,30 @@ void Session::handle(Event &ev)
 {
 	uint64_t t0 = monotonic_ns();
 	ReportStats stats;
+	std::string losses;
 	std::string text;
+	bool user = ev.trigger == FH_TRIGGER_USER_SIGNAL;
 	if (python_ && !ev.py_threads.empty()) {
 		// faulthandler's text has Python frames only: no native unwinding.
-		text = python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
+		// A user signal's dump (register()) has no header and no
+		// extension modules.
+		text = user ? render_python_threads(python_->minor, python_->offsets.version,
+						    python_threads(ev, *python_),
+						    ev.py_threads.size() >= FH_PY_MAX_THREADS)
+			    : python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
 		for (const auto &t : ev.threads)
 			stats.stack_bytes += t.stack.size();
 	} else {
-		text = render(build_traceback(ev, unwinder_, stats));
+		Traceback tb = build_traceback(ev, unwinder_, stats);
+		if (user)
+			tb.header.clear();
+		text = render(tb);
 	}
+	if (user && ev.default_action)
+		losses += "fh-bpf: pid " + std::to_string(ev.tgid) + " does not handle " +
+			  signal_abbrev(ev.sig) + ": its default action terminates it\n";
 	std::string diag = event_summary(ev);
-	std::string losses = event_losses(ev, stats);
+	losses += event_losses(ev, stats);
 
 	print_diag(diag);
 	sink_.write(text);
@@ -349,6 +388,11 @@ int Session::run()
 			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
 	cfg.verbose = opts_.verbose;
 	cfg.capture_handled = opts_.handled;
+	cfg.user_signal = opts_.user_signal;
+	if (opts_.user_signal) {
+		cfg.sig_mask |= 1ull << (opts_.user_signal - 1);
+		warn_disposition(opts_.user_signal);
+	}
 	// Python: found from the maps before the programs load (they carry
 	// its offsets as constants).
 	try {

@@ -130,6 +130,12 @@ bool Watcher::wait_for_diagnostic(const std::string &text)
 	}) && err_text_.find(text) != std::string::npos;
 }
 
+void Watcher::forget_diagnostics()
+{
+	std::lock_guard<std::mutex> lock(mu_);
+	err_text_.clear();
+}
+
 Watcher::~Watcher()
 {
 	if (!reaped_) {

@@ -58,6 +58,8 @@ public:
 	std::string diagnostics();
 	// Wait until fh-bpf's stderr holds `text`; false after the guard timeout.
 	bool wait_for_diagnostic(const std::string &text);
+	// Drop what stderr held so far: the next wait looks at new output only.
+	void forget_diagnostics();
 
 private:
 	void drain_stderr(int fd);

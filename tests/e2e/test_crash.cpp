@@ -427,3 +427,40 @@ TEST_CASE("new executable mapping right before the crash: symbols kept", "[e2e][
 			{"crash_mid", line_of("mid")},
 			{"main", line_of("main_mapcrash")}});
 }
+
+TEST_CASE("--signal on a target without a handler: warned at start, dumped, then terminated",
+	  "[e2e][usr1]")
+{
+	Target target("wait", 3);
+	Watcher watcher(target.pid());
+	CHECK(watcher.wait_for_diagnostic("does not handle SIGUSR1: its default action would "
+					  "terminate it"));
+	REQUIRE(kill(target.pid(), SIGUSR1) == 0);
+	int st = target.wait();
+	REQUIRE(WIFSIGNALED(st));
+	CHECK(WTERMSIG(st) == SIGUSR1);
+	CHECK(watcher.wait() == 0); // a user signal is not a crash
+	std::string text = watcher.output();
+	INFO(text << "\n" << watcher.diagnostics());
+	ParsedTraceback tb = parse_traceback("\n" + text); // no header line
+	CHECK(tb.header.empty());
+	REQUIRE(tb.threads.size() == 3);
+	// Every thread is there; the main thread waits where it waited.  The
+	// kernel kills all threads at once (SIGKILL): the first to go is the
+	// current one, and the others may be caught leaving.
+	int current = 0;
+	for (const auto &t : tb.threads) {
+		const TargetThread *tt = target.by_pthread(t.pthread);
+		REQUIRE(tt != nullptr);
+		current += t.current;
+		if (tt->role == "main")
+			CHECK(is_subsequence({{"wait_for_kill", line_of("wait")}},
+					     frames_in(t.frames, "tests/targets/crash.c")));
+	}
+	CHECK(current == 1);
+	REQUIRE_FALSE(tb.notes.empty());
+	CHECK(tb.notes[0] == "fh-bpf: pid " + std::to_string(target.pid()) +
+				     " does not handle SIGUSR1: its default action terminates it");
+	CHECK(watcher.diagnostics().find("sent by pid " + std::to_string(getpid())) !=
+	      std::string::npos);
+}

@@ -47,7 +47,12 @@ public:
 		unlink(fault_file_.c_str());
 	}
 	pid_t pid() const { return pid_; }
-	void go() { REQUIRE(write(in_.write, "go\n", 3) == 3); }
+	void go() { send("go\n"); }
+	void send(const std::string &text)
+	{
+		REQUIRE(write(in_.write, text.data(), text.size()) ==
+			static_cast<ssize_t>(text.size()));
+	}
 	std::string next_line()
 	{
 		auto line = read_line(out_.read, kGuardMs);
@@ -186,4 +191,35 @@ TEST_CASE("Python: a crash inside the garbage collector (3.10+: Garbage-collecti
 {
 	for (const auto &py : python_interpreters())
 		check_parity(py, "gc", 10, SIGSEGV, false);
+}
+
+TEST_CASE("Python: --signal SIGUSR1 matches faulthandler.register, and the target lives on",
+	  "[e2e][python][usr1]")
+{
+	for (const auto &py : python_interpreters()) {
+		INFO(py.path);
+		PyTarget target(py, "usr1", 10);
+		Watcher watcher(target.pid(), {"-v"});
+		target.go();
+		REQUIRE(target.next_line() == "registered");
+		for (int round = 1; round <= 2; round++) {
+			REQUIRE(kill(target.pid(), SIGUSR1) == 0);
+			// fh-bpf has printed its dump...
+			REQUIRE(watcher.wait_for_diagnostic("fh-bpf: capture: "));
+			// ...and the target's handler has written its own: the line
+			// after the signal is acknowledged once the handler returned.
+			target.send("next\n");
+			REQUIRE(target.next_line() == "ack");
+			std::string theirs = target.faulthandler_output();
+			std::string ours = traceback_only(watcher.output());
+			INFO("round " << round << "\nfaulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
+			CHECK(ours == theirs);
+			if (round == 1)
+				watcher.forget_diagnostics();
+		}
+		target.send("quit\n");
+		int st = target.wait();
+		CHECK(WIFEXITED(st));
+		CHECK(watcher.wait() == 0);
+	}
 }

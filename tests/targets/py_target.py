@@ -5,7 +5,8 @@
 
 MODE: segv (ctypes.string_at(0)), abort (os.abort()), wait (until another
 process sends a signal), gc (SIGSEGV in a __del__ run by the garbage
-collector: 3.10+ print "  Garbage-collecting"), dump (the main thread writes every thread's traceback
+collector: 3.10+ print "  Garbage-collecting"), usr1 (faulthandler.register
+for SIGUSR1, then acknowledge each line read with "ack" until "quit"), dump (the main thread writes every thread's traceback
 to FAULT_FILE with faulthandler.dump_traceback, prints "dumped" and waits
 for a line, on that same line: fh-bpf --dump must then print the same).  The target enables its own faulthandler, writing
 to FAULT_FILE: that output is the oracle fh-bpf must match byte for byte.
@@ -159,6 +160,16 @@ elif mode == 'abort':
     os.abort()
 elif mode == 'wait':
     sys.stdin.readline()
+elif mode == 'usr1':
+    # faulthandler.register(): a dump at each SIGUSR1, on the main thread
+    # (blocked in readline below); each line read is acknowledged.
+    import signal
+    faulthandler.register(signal.SIGUSR1, file=fault_file, all_threads=True)
+    print('registered', flush=True)
+    for line in sys.stdin:
+        if line == 'quit\n':
+            break
+        print('ack', flush=True)
 elif mode == 'gc':
     import gc
 
