@@ -345,12 +345,11 @@ void Session::final_report(bool detached)
 	add(assembler_.orphans(), "records of events never begun");
 	add(c.unassembled, "records outside the event loop");
 	add(maps_refresh_failed_, "maps refreshes (process gone)");
-	if (!lost.empty())
-		log("lost: " + lost);
-	if (opts_.verbose || !lost.empty())
-		log(std::string(detached ? "detached from" : "target exited:") + " pid " +
-		    std::to_string(tgid_) + ", " + std::to_string(events_printed_) +
-		    " events printed");
+	// One closing line: what was captured, and what was not.
+	log(std::string(detached ? "detached from" : "target exited:") + " pid " +
+	    std::to_string(tgid_) + ", " + std::to_string(events_printed_) +
+	    (events_printed_ == 1 ? " event" : " events") + " printed; " +
+	    (lost.empty() ? "none dropped" : "lost: " + lost));
 }
 
 int Session::run()

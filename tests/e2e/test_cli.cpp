@@ -197,6 +197,8 @@ TEST_CASE("Ctrl-C detaches and leaves the target running; a clean exit is status
 	std::string stat = read_file("/proc/" + std::to_string(t.pid()) + "/stat");
 	auto state = stat.substr(stat.rfind(')') + 2, 1);
 	CHECK((state == "S" || state == "R"));
+	CHECK(contains(read_file(err), "fh-bpf: detached from pid " + std::to_string(t.pid()) +
+					       ", 0 events printed; none dropped\n"));
 	unlink(err.c_str());
 
 	// The target ends normally: fh-bpf ends with it, status 0.
@@ -206,6 +208,8 @@ TEST_CASE("Ctrl-C detaches and leaves the target running; a clean exit is status
 	CHECK(WIFEXITED(tst));
 	CHECK(w.wait() == 0);
 	CHECK(w.output().empty());
+	CHECK(contains(w.diagnostics(), "fh-bpf: target exited: pid " + std::to_string(t.pid()) +
+						", 0 events printed; none dropped\n"));
 }
 
 namespace {
