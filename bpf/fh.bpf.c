@@ -282,6 +282,7 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
 	struct bpf_iter_task it;
 	struct task_struct *task;
 	__u64 event_id = ev->hdr.event_id;
+	bool fatal = ev->trigger == FH_TRIGGER_FATAL_SIGNAL;
 	__u32 zero = 0;
 	struct tally *t;
 
@@ -315,7 +316,7 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
 
 	if (t->lost)
 		__sync_fetch_and_add(&counters.threads_lost, t->lost);
-	capture_python(event_id);
+	capture_python(event_id, fatal);
 	end = bpf_ringbuf_reserve(&records, sizeof(*end), 0);
 	if (!end) {
 		__sync_fetch_and_add(&counters.ends_lost, 1);

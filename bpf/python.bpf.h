@@ -394,8 +394,11 @@ static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
 	bpf_loop(FH_PY_MAX_MODULES, py_module_step, &w, 0);
 }
 
-/* Walk the main interpreter's threads (current's mm is the target's). */
-static __always_inline void capture_python(__u64 event_id)
+/*
+ * Walk the main interpreter's threads (current's mm is the target's), and
+ * for a fatal signal its extension modules.
+ */
+static __always_inline void capture_python(__u64 event_id, bool fatal)
 {
 	struct py_thread_walk w = {};
 	__u64 interp;
@@ -419,5 +422,7 @@ static __always_inline void capture_python(__u64 event_id)
 	w.event_id = event_id;
 	w.gc = gc != 0;
 	bpf_loop(FH_PY_MAX_THREADS, py_thread_step, &w, 0);
-	capture_py_modules(interp, event_id);
+	/* Only a fatal error's text lists the extension modules. */
+	if (fatal)
+		capture_py_modules(interp, event_id);
 }
