@@ -10,7 +10,6 @@
 
 struct fh_bpf;
 struct ring_buffer;
-struct fh_counters;
 struct fh_py_offsets;
 
 namespace fh {

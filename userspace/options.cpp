@@ -37,6 +37,14 @@ bool parse_u64(const std::string &s, uint64_t &out)
 	return errno == 0;
 }
 
+pid_t parse_pid(const std::string &v)
+{
+	uint64_t pid;
+	if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)
+		throw usage("invalid PID '" + v + "'");
+	return static_cast<pid_t>(pid);
+}
+
 // "--name=value" or "--name value"; advances i past what it used.
 bool take_value(const std::vector<std::string> &args, size_t &i, const std::string &name,
 		std::string &value)
@@ -180,10 +188,7 @@ Options parse_options(const std::vector<std::string> &args)
 					    "SIGKILL or SIGSTOP");
 			o.user_signal = *sig;
 		} else if (take_value(args, i, "-p", v) || take_value(args, i, "--pid", v)) {
-			uint64_t pid;
-			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)
-				throw usage("invalid PID '" + v + "'");
-			o.pid = static_cast<pid_t>(pid);
+			o.pid = parse_pid(v);
 			have_pid = true;
 		} else if (take_value(args, i, "-o", v) || take_value(args, i, "--output", v)) {
 			if (v.empty())
@@ -209,12 +214,7 @@ Options parse_options(const std::vector<std::string> &args)
 			o.ready_fd = static_cast<int>(fd);
 		} else if (a.size() > 2 && a[0] == '-' && a[1] == 'p' &&
 			   a.find_first_not_of("0123456789", 2) == std::string::npos) {
-			// -pPID
-			v = a.substr(2);
-			uint64_t pid;
-			if (!parse_u64(v, pid) || pid == 0 || pid > INT_MAX)
-				throw usage("invalid PID '" + v + "'");
-			o.pid = static_cast<pid_t>(pid);
+			o.pid = parse_pid(a.substr(2)); // -pPID
 			have_pid = true;
 		} else if (!a.empty() && a[0] == '-') {
 			throw usage("unknown option '" + a + "'");

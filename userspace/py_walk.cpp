@@ -172,13 +172,13 @@ public:
 		return t;
 	}
 
+	// The main interpreter (interpreters.main follows interpreters.head).
 	uint64_t interp(uint64_t runtime)
 	{
-		uint64_t interp;
 		if (o_.flags & FH_PY_RUNTIME_IS_INTERP_HEAD)
 			return ptr(runtime);
-		interp = ptr(runtime + o_.runtime_interpreters_head + 8);
-		return interp ? interp : ptr(runtime + o_.runtime_interpreters_head);
+		uint64_t main = ptr(runtime + o_.runtime_interpreters_head + 8);
+		return main ? main : ptr(runtime + o_.runtime_interpreters_head);
 	}
 
 	// (key, value) of a combined dict, in order; at most `max`.
@@ -246,20 +246,13 @@ public:
 
 	void run(uint64_t runtime)
 	{
-		uint64_t interp;
-		if (o_.flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
-			interp = ptr(runtime);
-		} else {
-			interp = ptr(runtime + o_.runtime_interpreters_head + 8);
-			if (!interp)
-				interp = ptr(runtime + o_.runtime_interpreters_head);
-		}
-		if (!interp)
+		uint64_t in = interp(runtime);
+		if (!in)
 			return;
 		int32_t gc = 0;
 		if (has(o_.interp_gc_collecting))
-			get(interp + o_.interp_gc_collecting, gc);
-		uint64_t tstate = ptr(interp + o_.interp_threads_head);
+			get(in + o_.interp_gc_collecting, gc);
+		uint64_t tstate = ptr(in + o_.interp_threads_head);
 		for (uint32_t i = 0; tstate && i < FH_PY_MAX_THREADS; i++) {
 			thread(tstate, i, gc != 0);
 			tstate = ptr(tstate + o_.tstate_next);

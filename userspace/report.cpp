@@ -32,7 +32,6 @@ Traceback build_traceback(const Event &ev, Unwinder &unwinder, ReportStats &stat
 		tt.tid = t->tid;
 		tt.name = t->name;
 		tt.current = t->hit();
-		stats.threads++;
 		stats.stack_bytes += t->stack.size();
 		if (t->flags & FH_THREAD_ON_CPU)
 			stats.stale_threads++;

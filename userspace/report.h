@@ -12,7 +12,6 @@ namespace fh {
 
 // What was learned while turning one event into a traceback.
 struct ReportStats {
-	uint32_t threads = 0;
 	uint32_t truncated_threads = 0; // unwinding ran out of captured stack
 	uint32_t stale_threads = 0;	// were running on another CPU
 	uint64_t stack_bytes = 0;

@@ -114,7 +114,7 @@ public:
 
 private:
 	void refresh_maps(bool must);
-	uint64_t preload_symbols() noexcept;
+	uint64_t preload_symbols(const std::string &maps) noexcept;
 	void warn_disposition(int sig);
 	void drain();
 	void handle(Event &ev);
@@ -167,16 +167,15 @@ void Session::warn_disposition(int sig)
 		    "program (not used).  --no-signal turns this off");
 }
 
-uint64_t Session::preload_symbols() noexcept
+uint64_t Session::preload_symbols(const std::string &maps) noexcept
 {
 	uint64_t t0 = monotonic_ns();
+	if (maps.empty())
+		return 0;
 	try {
-		std::string maps = read_maps(tgid_);
-		if (maps.empty())
-			return 0;
 		unwinder_.report_maps(maps);
 		unwinder_.prewarm();
-		maps_ = std::move(maps);
+		maps_ = maps;
 	} catch (const std::exception &) {
 		return 0; // refresh_maps() says what is wrong, after attaching
 	}
@@ -392,10 +391,16 @@ int Session::run()
 		cfg.sig_mask |= 1ull << (opts_.user_signal - 1);
 		warn_disposition(opts_.user_signal);
 	}
-	// Python: found from the maps before the programs load (they carry
-	// its offsets as constants).
+	// The maps before attaching: Python is found in them (the programs
+	// carry its offsets as constants) and debug information loads from
+	// them.  They are read again once attached, where a failure counts.
+	std::string early_maps;
 	try {
-		PythonDetection py = detect_python(read_maps(tgid_));
+		early_maps = read_maps(tgid_);
+	} catch (const Error &) {
+	}
+	if (!early_maps.empty()) {
+		PythonDetection py = detect_python(early_maps);
 		if (py.runtime) {
 			python_ = py.runtime;
 			ProcessMemory mem(tgid_);
@@ -408,15 +413,14 @@ int Session::run()
 		} else if (!py.unsupported.empty()) {
 			log(py.unsupported + ": native frames only");
 		}
-	} catch (const Error &) {
-		// The maps are read again below, where a failure is reported.
 	}
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
 	// Debug information loads on a second thread while the BPF programs
 	// load: the two are the bulk of the time to arm.
 	uint64_t preload_ns = 0;
-	std::thread preload([this, &preload_ns] { preload_ns = preload_symbols(); });
+	std::thread preload(
+		[this, &preload_ns, &early_maps] { preload_ns = preload_symbols(early_maps); });
 	try {
 		capture_ = std::make_unique<Capture>(cfg);
 	} catch (...) {
