@@ -44,25 +44,31 @@ endif
 
 all: $(OUT)/fh-bpf
 
-# --- BPF: one pipeline, skeleton generated, never committed -------------------
-$(OUT)/fh.tmp.bpf.o: bpf/fh.bpf.c bpf/python.bpf.h include/fh/records.h include/fh/python.h bpf/vmlinux/$(BPF_ARCH)/vmlinux.h | $(OUT)
+# --- BPF: one pipeline, skeletons generated, never committed ------------------
+# fh: the capture programs; keepalive: the optional BPF LSM program.
+BPF_DEPS := bpf/python.bpf.h bpf/live.bpf.h include/fh/records.h include/fh/python.h \
+	    bpf/vmlinux/$(BPF_ARCH)/vmlinux.h
+
+$(OUT)/%.tmp.bpf.o: bpf/%.bpf.c $(BPF_DEPS) | $(OUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(OUT)/fh.bpf.o: $(OUT)/fh.tmp.bpf.o
+$(OUT)/%.bpf.o: $(OUT)/%.tmp.bpf.o
 	$(call msg,GEN-OBJ,$@)
 	$(Q)$(BPFTOOL) gen object $@ $<
 
-$(OUT)/fh.skel.h: $(OUT)/fh.bpf.o
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name fh_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := capture elf_file error linetable options proc py_report py_traceback py_walk python \
+CORE_SRCS := capture elf_file error keepalive launch linetable mmap_tracker options proc \
+	     py_report py_traceback py_walk python \
 	     records report signals sink traceback unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
 
 $(OUT)/obj/capture.o: $(OUT)/fh.skel.h
+$(OUT)/obj/keepalive.o: $(OUT)/keepalive.skel.h
 
 $(OUT)/obj/%.o: userspace/%.cpp | $(OUT)/obj
 	$(call msg,CXX,$@)

@@ -73,6 +73,7 @@ struct sender {
 	__u8 self;    /* raised by the target itself (the user signal) */
 	__u8 terminates; /* the user signal's default action: the kernel kills
 			  * every thread with SIGKILL instead of delivering it */
+	__u32 receiver;	 /* then: the thread that would have received it, or 0 */
 	char comm[FH_COMM_LEN];
 };
 
@@ -159,7 +160,17 @@ static __always_inline __u64 known_stack_top(struct task_struct *task, __u64 sp,
  * that read fails (a page is not resident), copy page by page and keep
  * everything below the first page that fails.
  */
-static __always_inline void copy_stack(struct task_struct *task, struct fh_thread_record *rec)
+static __always_inline long read_user(void *dst, __u64 len, __u64 addr, struct task_struct *task,
+				      bool remote)
+{
+	/* remote: another process's memory (sleepable programs only). */
+	if (remote)
+		return bpf_copy_from_user_task(dst, len, (void *)addr, task, 0);
+	return bpf_probe_read_user(dst, len, (void *)addr);
+}
+
+static __always_inline void copy_stack(struct task_struct *task, struct fh_thread_record *rec,
+				       bool remote)
 {
 	__u64 addr = rec->regs[FH_REG_RSP];
 	__u64 top = known_stack_top(task, addr, rec->fs_base);
@@ -170,7 +181,7 @@ static __always_inline void copy_stack(struct task_struct *task, struct fh_threa
 	if (len > stack_size)
 		len = stack_size;
 	if (len)
-		err = bpf_probe_read_user(rec->stack, len, (void *)addr);
+		err = read_user(rec->stack, len, addr, task, remote);
 	if (err == 0) {
 		rec->stack_len = len;
 		rec->stack_err = 0;
@@ -190,7 +201,7 @@ static __always_inline void copy_stack(struct task_struct *task, struct fh_threa
 		/* Bounds the verifier can see: off <= stack_size, chunk <= a page. */
 		if (off > stack_size || chunk > FH_PAGE_SIZE)
 			break;
-		err = bpf_probe_read_user(&rec->stack[off], chunk, (void *)addr);
+		err = read_user(&rec->stack[off], chunk, addr, task, remote);
 		if (err)
 			break;
 		off += chunk;
@@ -204,40 +215,56 @@ static __always_inline void copy_stack(struct task_struct *task, struct fh_threa
 		rec->flags |= FH_THREAD_STACK_LIMIT;
 }
 
-static __always_inline int capture_thread(struct task_struct *task, __u64 event_id,
-					   __u32 hit_tid, struct task_struct *self)
+/*
+ * Fill a reserved thread record: identity, saved user registers, stack.
+ * remote: the task is another process's (a live dump from the iterator).
+ */
+static __always_inline void fill_thread(struct fh_thread_record *rec, struct task_struct *task,
+					__u64 event_id, __u32 flags, bool remote)
 {
-	struct fh_thread_record *rec;
 	__u32 pf = task->flags;
 
-	rec = bpf_ringbuf_reserve(&records, sizeof(*rec) + stack_size + FH_PAGE_SIZE, 0);
-	if (!rec)
-		return -1;
 	rec->hdr.kind = FH_REC_THREAD;
 	rec->hdr.event_id = event_id;
 	rec->tid = task->pid;
-	rec->flags = 0;
+	rec->flags = flags;
 	rec->fs_base = task->thread.fsbase;
 	bpf_probe_read_kernel_str(rec->comm, sizeof(rec->comm), task->comm);
 	rec->stack_addr = 0;
 	rec->stack_len = 0;
 	rec->stack_err = 0;
-	if (rec->tid == hit_tid)
-		rec->flags |= FH_THREAD_HIT;
 	if (pf & PF_EXITING)
 		rec->flags |= FH_THREAD_EXITING;
-	if (task != self && task->on_cpu)
-		rec->flags |= FH_THREAD_ON_CPU;
-
 	if (pf & (PF_IO_WORKER | PF_KTHREAD)) {
 		rec->flags |= FH_THREAD_KERNEL_WORKER;
 		__builtin_memset(rec->regs, 0, sizeof(rec->regs));
 	} else {
 		read_regs(task, rec->regs);
 		rec->stack_addr = rec->regs[FH_REG_RSP];
-		copy_stack(task, rec);
+		copy_stack(task, rec, remote);
 	}
 	rec->hdr.size = sizeof(*rec) + rec->stack_len;
+}
+
+static __always_inline __u64 thread_record_size(void)
+{
+	return sizeof(struct fh_thread_record) + stack_size + FH_PAGE_SIZE;
+}
+
+static __always_inline int capture_thread(struct task_struct *task, __u64 event_id,
+					   __u32 hit_tid, struct task_struct *self)
+{
+	struct fh_thread_record *rec;
+	__u32 flags = 0;
+
+	rec = bpf_ringbuf_reserve(&records, thread_record_size(), 0);
+	if (!rec)
+		return -1;
+	if (task->pid == hit_tid)
+		flags |= FH_THREAD_HIT;
+	if (task != self && task->on_cpu)
+		flags |= FH_THREAD_ON_CPU;
+	fill_thread(rec, task, event_id, flags, false);
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	return 0;
 }
@@ -328,7 +355,7 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
 	end->nr_threads = t->sent;
 	end->threads_skipped = t->skipped;
 	end->threads_lost = t->lost;
-	end->reserved = 0;
+	end->samples_wanted = 0;
 	end->ktime_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(end, BPF_RB_FORCE_WAKEUP);
 }
@@ -405,8 +432,15 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info,
 		 */
 		struct sender s = {};
 
-		if (sig == user_signal && takes_default_action(task, sig))
+		if (sig == user_signal && takes_default_action(task, sig)) {
 			s.terminates = 1;
+			/* The kernel gives the signal to the task it was sent
+			 * to unless that one blocks it or is exiting (then to
+			 * another thread: unknown here). */
+			if (!(task->blocked.sig[0] & (1ULL << (sig - 1))) &&
+			    !(task->flags & PF_EXITING))
+				s.receiver = task->pid;
+		}
 		if (self->tgid == task->tgid) {
 			s.self = 1;
 		} else if (sent_by_user(info)) {
@@ -462,7 +496,8 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_s
 		s = bpf_map_lookup_elem(&pending_senders, &key);
 		if (!s || !s->terminates)
 			return 0;
-		ev = begin_event(self->group_leader, self->pid, user_signal, info);
+		ev = begin_event(self->group_leader, s->receiver ? s->receiver : self->pid,
+				 user_signal, info);
 		if (ev) {
 			ev->sig = user_signal;
 			ev->si_code = 0;
@@ -473,7 +508,7 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_s
 		}
 		bpf_map_delete_elem(&pending_senders, &key);
 		if (ev)
-			capture_process(ev, self->pid);
+			capture_process(ev, ev->tid);
 		return 0;
 	}
 
@@ -535,7 +570,10 @@ static __always_inline void maps_changed(__u32 reason, __u64 addr, __u64 len)
 	bpf_ringbuf_submit(rec, 0);
 }
 
-/* New executable code (dlopen, JIT): userspace refreshes its maps snapshot. */
+/*
+ * New executable code (dlopen, JIT): userspace refreshes its maps snapshot.
+ * A file mapped from its start may be the interpreter to place.
+ */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -544,9 +582,11 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (target_tgid == 0 || (bpf_get_current_pid_tgid() >> 32) != target_tgid)
 		return 0;
 	nr = regs->orig_ax;
-	if (nr != NR_mmap && nr != NR_mprotect)
+	if ((nr != NR_mmap && nr != NR_mprotect) || ret < 0)
 		return 0;
-	if (ret < 0 || !(regs->dx & PROT_EXEC))
+	if (nr == NR_mmap && regs->r9 == 0 /* offset */ && (long)regs->r8 >= 0 /* fd */)
+		py_place((__u64)ret);
+	if (!(regs->dx & PROT_EXEC))
 		return 0;
 	maps_changed(FH_MAPS_EXEC_MAPPING, nr == NR_mmap ? (__u64)ret : regs->di, regs->si);
 	return 0;
@@ -560,6 +600,8 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	maps_changed(FH_MAPS_EXEC, 0, 0);
 	return 0;
 }
+
+#include "live.bpf.h"
 
 #define PREFAULT_CHUNK (64 * 1024)
 #define PREFAULT_CHUNKS 32

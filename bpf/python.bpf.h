@@ -11,8 +11,53 @@
  */
 #include "fh/python.h"
 
-const volatile __u64 py_runtime = 0; /* 0: not a Python process */
+/*
+ * py_enabled and the offsets are constants of the loaded programs (a native
+ * target's programs have no Python code at all).  Where the interpreter
+ * sits is not: a command launched under fh-bpf maps it after the programs
+ * are loaded, and userspace sets py_runtime (and py_module_type) then.
+ */
+const volatile __u32 py_enabled = 0;
 const volatile struct fh_py_offsets py = {};
+__u64 py_runtime = 0;	  /* _PyRuntime (3.6: interp_head); 0: not placed yet */
+__u64 py_module_type = 0; /* PyModule_Type; 0: unknown */
+
+/*
+ * A launched command's libpython is mapped by its dynamic loader a
+ * millisecond after exec, well before userspace may have read its maps:
+ * the mmap() of the file's first page (found by inode) places it at once.
+ * Offsets are from the file's first PT_LOAD address; 0: nothing to place.
+ */
+const volatile __u64 py_place_ino = 0;
+const volatile __u32 py_place_dev = 0; /* the kernel's dev_t: major << 20 | minor */
+const volatile __u64 py_place_runtime_off = 0;
+const volatile __u64 py_place_module_type_off = 0;
+
+static long py_place_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	__u64 start = *(__u64 *)data;
+	struct file *file = vma->vm_file;
+	struct inode *inode;
+
+	if (!file || vma->vm_start != start || vma->vm_pgoff != 0)
+		return 0;
+	inode = BPF_CORE_READ(file, f_inode);
+	if (BPF_CORE_READ(inode, i_ino) != py_place_ino ||
+	    BPF_CORE_READ(inode, i_sb, s_dev) != py_place_dev)
+		return 0;
+	if (py_place_module_type_off)
+		py_module_type = start + py_place_module_type_off;
+	__sync_val_compare_and_swap(&py_runtime, 0, start + py_place_runtime_off);
+	return 0;
+}
+
+/* After an mmap() of a file from its start at `addr` by the target. */
+static __always_inline void py_place(__u64 addr)
+{
+	if (!py_enabled || !py_place_ino || py_runtime)
+		return;
+	bpf_find_vma(bpf_get_current_task_btf(), addr, py_place_vma, &addr, 0);
+}
 
 #define PY_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
 #define PY_SEEN_SLOTS 256
@@ -327,7 +372,7 @@ static long py_module_step(__u32 i, void *ctx)
 		return 1;
 	entry = w->entries + (__u64)i * w->entry_size;
 	value = py_ptr(entry + w->value_off);
-	if (!value || py_ptr(value + py.object_type) != py.module_type)
+	if (!value || py_ptr(value + py.object_type) != py_module_type)
 		return 0;
 	def = py_ptr(value + PY_MODULE_MD_DEF);
 	if (!def || !py_ptr(def + PY_MODULEDEF_METHODS))
@@ -354,7 +399,7 @@ static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
 	struct py_dict_walk w = {};
 	__u64 modules, keys, n = 0;
 
-	if (!py_has(py.interp_modules) || !py.module_type || ((py.version >> 16) & 0xff) < 10)
+	if (!py_has(py.interp_modules) || !py_module_type || ((py.version >> 16) & 0xff) < 10)
 		return;
 	modules = py_ptr(interp + py.interp_modules);
 	keys = modules ? py_ptr(modules + 32) : 0; /* ma_keys */
@@ -401,18 +446,18 @@ static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
 static __always_inline void capture_python(__u64 event_id, bool fatal)
 {
 	struct py_thread_walk w = {};
-	__u64 interp;
+	__u64 interp, runtime = py_runtime;
 	__s32 gc = 0;
 
-	if (!py_runtime)
+	if (!py_enabled || !runtime)
 		return;
 	if (py.flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
-		interp = py_ptr(py_runtime);
+		interp = py_ptr(runtime);
 	} else {
 		/* interpreters.main follows interpreters.head */
-		interp = py_ptr(py_runtime + py.runtime_interpreters_head + 8);
+		interp = py_ptr(runtime + py.runtime_interpreters_head + 8);
 		if (!interp)
-			interp = py_ptr(py_runtime + py.runtime_interpreters_head);
+			interp = py_ptr(runtime + py.runtime_interpreters_head);
 	}
 	if (!interp)
 		return;

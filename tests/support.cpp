@@ -179,7 +179,31 @@ std::string run_capture(const std::vector<std::string> &argv, int *status)
 	return text;
 }
 
-ParsedTraceback parse_traceback(const std::string &text)
+std::vector<std::string> split_dumps(const std::string &text, const std::string &prefix)
+{
+	std::vector<std::string> out;
+	std::istringstream in(text);
+	std::string line;
+	while (std::getline(in, line)) {
+		if (line.rfind(prefix, 0) == 0)
+			out.emplace_back();
+		if (!out.empty())
+			out.back() += line + "\n";
+	}
+	return out;
+}
+
+std::string without_notes(const std::string &text)
+{
+	std::istringstream in(text);
+	std::string line, out;
+	while (std::getline(in, line))
+		if (line.rfind("fh-bpf: ", 0) != 0)
+			out += line + "\n";
+	return out;
+}
+
+ParsedTraceback parse_traceback(const std::string &text, bool header)
 {
 	static const std::regex thread_re(
 		R"(^(Current thread|Thread) 0x([0-9a-f]{16}) \(most recent call first\):$)");
@@ -188,7 +212,7 @@ ParsedTraceback parse_traceback(const std::string &text)
 	ParsedTraceback tb;
 	std::istringstream in(text);
 	std::string line;
-	bool first = true;
+	bool first = header;
 	while (std::getline(in, line)) {
 		std::smatch m;
 		if (first) {

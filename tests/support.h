@@ -75,7 +75,17 @@ struct ParsedTraceback {
 	std::vector<std::string> unparsed; // lines that fit no rule
 };
 
-ParsedTraceback parse_traceback(const std::string &text);
+// With header set, the first line is the header ("Fatal error: ...",
+// "Timeout (...)!"); a dump without one (faulthandler.register's) starts with
+// its first thread.
+ParsedTraceback parse_traceback(const std::string &text, bool header = true);
+
+// Consecutive dumps of one file, each starting with a line that begins with
+// `prefix` (what comes before the first such line is dropped).
+std::vector<std::string> split_dumps(const std::string &text, const std::string &prefix);
+
+// Lines of `text` that do not start with "fh-bpf: ".
+std::string without_notes(const std::string &text);
 
 // (function, line) of the frames whose file ends with `file`, in order.
 std::vector<std::pair<std::string, int>> frames_in(const std::vector<ParsedFrame> &frames,

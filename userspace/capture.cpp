@@ -6,9 +6,15 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/perf_event.h>
 #include <linux/types.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -65,6 +71,12 @@ uint64_t effective_caps()
 }
 
 } // namespace
+
+void init_libbpf(bool verbose)
+{
+	g_verbose = verbose;
+	libbpf_set_print(libbpf_print);
+}
 
 void probe_kernel(const std::string &btf_path)
 {
@@ -134,10 +146,9 @@ namespace {
 
 } // namespace
 
-Capture::Capture(const CaptureConfig &cfg)
+Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
 {
-	g_verbose = cfg.verbose;
-	libbpf_set_print(libbpf_print);
+	init_libbpf(cfg.verbose);
 
 	skel_ = fh_bpf::open();
 	if (!skel_)
@@ -148,18 +159,38 @@ Capture::Capture(const CaptureConfig &cfg)
 	skel_->rodata->sig_mask = cfg.sig_mask;
 	skel_->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
 	skel_->rodata->user_signal = cfg.user_signal;
-	if (cfg.py_runtime && cfg.py_offsets) {
-		skel_->rodata->py_runtime = cfg.py_runtime;
+	if (cfg.py_offsets) {
+		skel_->rodata->py_enabled = 1;
 		std::memcpy(const_cast<fh_py_offsets *>(&skel_->rodata->py), cfg.py_offsets,
 			    sizeof(fh_py_offsets));
+		skel_->bss->py_runtime = cfg.py_runtime;
+		skel_->bss->py_module_type = cfg.py_module_type;
+		skel_->rodata->py_place_ino = cfg.py_place_ino;
+		skel_->rodata->py_place_dev = cfg.py_place_dev;
+		skel_->rodata->py_place_runtime_off = cfg.py_place_runtime_off;
+		skel_->rodata->py_place_module_type_off = cfg.py_place_module_type_off;
 	}
 	int err = bpf_map__set_max_entries(skel_->maps.records,
 					   static_cast<__u32>(ring_size_for(cfg.stack_size,
 									    cfg.ring_threads)));
+	if (!err)
+		err = bpf_map__set_max_entries(skel_->maps.sample_wanted,
+					       std::max<uint32_t>(cfg.max_threads, 1));
 	if (err) {
 		fh_bpf::destroy(skel_);
-		throw sys_error("sizing the ring buffer", -err);
+		throw sys_error("sizing the BPF maps", -err);
 	}
+	// Only what this session uses is loaded: each program costs
+	// verification time.  The iterator and the sampler are attached here,
+	// bound to the target, not by the skeleton.
+	struct bpf_program *signal_progs[] = {
+		skel_->progs.on_signal_generate, skel_->progs.on_signal_deliver,
+		skel_->progs.on_sys_exit, skel_->progs.on_exec, skel_->progs.prefault_ring};
+	for (auto *p : signal_progs)
+		bpf_program__set_autoload(p, cfg.signals);
+	bpf_program__set_autoload(skel_->progs.live_dump, cfg.live);
+	bpf_program__set_autoload(skel_->progs.live_sample, cfg.live);
+	bpf_program__set_autoattach(skel_->progs.live_dump, false);
 
 	g_libbpf_log.clear();
 	err = fh_bpf::load(skel_);
@@ -173,13 +204,29 @@ Capture::Capture(const CaptureConfig &cfg)
 		fh_bpf::destroy(skel_);
 		throw sys_error("opening the ring buffer", e);
 	}
+	if (cfg.live) {
+		union bpf_iter_link_info linfo = {};
+		linfo.task.pid = static_cast<__u32>(cfg.tgid);
+		LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+		opts.link_info = &linfo;
+		opts.link_info_len = sizeof(linfo);
+		iter_link_ = bpf_program__attach_iter(skel_->progs.live_dump, &opts);
+		if (!iter_link_) {
+			int e = errno;
+			ring_buffer__free(ring_);
+			fh_bpf::destroy(skel_);
+			explain_failure("attaching the task iterator failed", e);
+		}
+		open_samplers();
+	}
+	if (!cfg.signals)
+		return;
 	// Before attaching: no record can arrive while the ring fills with
 	// prefault chunks.
 	prefault_ring();
 	err = fh_bpf::attach(skel_);
 	if (err) {
-		ring_buffer__free(ring_);
-		fh_bpf::destroy(skel_);
+		this->~Capture();
 		explain_failure("attaching the BPF programs failed", -err);
 	}
 }
@@ -203,8 +250,15 @@ void Capture::prefault_ring()
 
 Capture::~Capture()
 {
+	for (auto *l : sampler_links_)
+		bpf_link__destroy(l);
+	sampler_links_.clear();
+	bpf_link__destroy(iter_link_);
+	iter_link_ = nullptr;
 	ring_buffer__free(ring_);
+	ring_ = nullptr;
 	fh_bpf::destroy(skel_);
+	skel_ = nullptr;
 }
 
 int Capture::fd() const { return ring_buffer__epoll_fd(ring_); }
@@ -222,6 +276,11 @@ int Capture::on_record(void *ctx, void *data, size_t size)
 
 void Capture::consume(Assembler &assembler, Assembler::Output &out)
 {
+	consume_into(assembler, out);
+}
+
+void Capture::consume_into(Assembler &assembler, Assembler::Output &out)
+{
 	assembler_ = &assembler;
 	out_ = &out;
 	int n = ring_buffer__consume(ring_);
@@ -233,11 +292,191 @@ void Capture::consume(Assembler &assembler, Assembler::Output &out)
 
 void Capture::rearm_maps_notify() { skel_->bss->maps_pending = 0; }
 
+void Capture::set_python_runtime(uint64_t runtime, uint64_t module_type)
+{
+	// The module type first: a walk that sees the runtime sees it too.
+	__atomic_store_n(&skel_->bss->py_module_type, module_type, __ATOMIC_RELEASE);
+	__atomic_store_n(&skel_->bss->py_runtime, runtime, __ATOMIC_RELEASE);
+}
+
+uint64_t Capture::python_runtime() const
+{
+	return __atomic_load_n(&skel_->bss->py_runtime, __ATOMIC_ACQUIRE);
+}
+
+uint64_t Capture::python_module_type() const
+{
+	return __atomic_load_n(&skel_->bss->py_module_type, __ATOMIC_ACQUIRE);
+}
+
 Counters Capture::counters() const
 {
 	const auto &c = skel_->bss->counters;
-	return Counters{c.events,      c.events_lost,  c.ends_lost, c.threads_lost,
-			c.maps_lost,   c.senders_lost, c.py_lost,   unassembled_};
+	Counters out;
+	out.events = c.events;
+	out.events_lost = c.events_lost;
+	out.ends_lost = c.ends_lost;
+	out.threads_lost = c.threads_lost;
+	out.maps_lost = c.maps_lost;
+	out.senders_lost = c.senders_lost;
+	out.py_lost = c.py_lost;
+	out.samples = c.samples;
+	out.retaken = c.retaken;
+	out.live_lost = c.live_lost;
+	out.unassembled = unassembled_;
+	return out;
+}
+
+namespace {
+
+uint64_t now_ns()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+template <typename T> T load(const T &v) { return __atomic_load_n(&v, __ATOMIC_ACQUIRE); }
+template <typename T, typename U> void store(T &v, U x)
+{
+	__atomic_store_n(&v, static_cast<T>(x), __ATOMIC_RELEASE);
+}
+
+} // namespace
+
+// One cpu-clock event per CPU, disabled until a live dump wants samples.
+void Capture::open_samplers()
+{
+	int ncpus = libbpf_num_possible_cpus();
+	int last_err = 0;
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		struct perf_event_attr attr = {};
+		attr.size = sizeof(attr);
+		attr.type = PERF_TYPE_SOFTWARE;
+		attr.config = PERF_COUNT_SW_CPU_CLOCK;
+		attr.sample_period = kSamplePeriodNs;
+		attr.disabled = 1;
+		int fd = static_cast<int>(
+			syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC));
+		if (fd < 0) {
+			if (errno != ENODEV) // an offline CPU runs nothing
+				last_err = errno;
+			continue;
+		}
+		struct bpf_link *link = bpf_program__attach_perf_event(skel_->progs.live_sample, fd);
+		if (!link) {
+			last_err = errno;
+			close(fd);
+			continue;
+		}
+		// Attaching enables the event: off until wanted.
+		ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+		sampler_links_.push_back(link);
+		sampler_fds_.push_back(fd);
+	}
+	if (sampler_fds_.empty())
+		sampling_problem_ = std::string("cannot sample running threads (perf_event_open "
+						"cpu-clock: ") +
+				    std::strerror(last_err ? last_err : ENODEV) +
+				    "): their frames in live dumps may be stale";
+}
+
+// One pass of the iterator over the target's threads.  A full ring makes
+// the program ask to be run again for the same thread (read() fails with
+// EAGAIN): the records are consumed and the pass goes on.
+void Capture::run_iterator(Assembler &assembler, Assembler::Output &out)
+{
+	UniqueFd it(bpf_iter_create(bpf_link__fd(iter_link_)));
+	if (!it)
+		throw sys_error("starting the task iterator", errno);
+	char buf[64];
+	for (int stalls = 0;;) {
+		ssize_t n = read(it.get(), buf, sizeof(buf));
+		if (n == 0)
+			return;
+		if (n > 0)
+			continue; // the program writes nothing; tolerate it
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			throw sys_error("reading the task iterator", errno);
+		size_t before = out.events.size();
+		assembler_ = &assembler;
+		out_ = &out;
+		int got = ring_buffer__consume(ring_);
+		assembler_ = nullptr;
+		out_ = nullptr;
+		(void)before;
+		// Nothing to make room with: the ring is too small for one
+		// record.  Drop (counted) rather than spin.
+		if (got <= 0 && ++stalls >= 3)
+			store(skel_->bss->live_no_wait, 1u);
+	}
+}
+
+LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out)
+{
+	if (!iter_link_)
+		throw Error("live dumps were not set up for this capture", EINVAL);
+	LiveDumpStats st;
+	auto *bss = skel_->bss;
+	uint64_t t0 = now_ns();
+	store(bss->live_mode, 0u); // LIVE_FULL
+	store(bss->live_trigger, trigger);
+	store(bss->live_no_wait, 0u);
+	store(bss->live_event_id, uint64_t{0});
+	store(bss->samples_pending, int64_t{0});
+	bss->live_tally = {};
+	run_iterator(assembler, out);
+	uint64_t t1 = now_ns();
+	st.iterate_ns = t1 - t0;
+	st.event_id = load(bss->live_event_id);
+	if (!st.event_id) {
+		consume_into(assembler, out);
+		return st;
+	}
+	st.samples_wanted = bss->live_tally.wanted;
+
+	consume_into(assembler, out);
+	if (load(bss->samples_pending) > 0) {
+		for (int fd : sampler_fds_)
+			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+		uint64_t deadline = t1 + kSampleWindowNs;
+		struct pollfd p = {ring_buffer__epoll_fd(ring_), POLLIN, 0};
+		while (load(bss->samples_pending) > 0 && now_ns() < deadline) {
+			poll(&p, 1, 1);
+			consume_into(assembler, out);
+			if (load(bss->samples_pending) <= 0)
+				break;
+			// Threads that stopped running meanwhile are copied again.
+			store(bss->live_mode, 1u); // LIVE_RETAKE
+			run_iterator(assembler, out);
+		}
+		for (int fd : sampler_fds_)
+			ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+		store(bss->live_mode, 0u);
+		// Threads neither sampled nor retaken keep their stale copy.
+		int map = bpf_map__fd(skel_->maps.sample_wanted);
+		__u32 key, next;
+		for (int i = 0; i < 1 << 17 && bpf_map_get_next_key(map, nullptr, &next) == 0; i++) {
+			key = next;
+			bpf_map_delete_elem(map, &key);
+		}
+		int64_t left = load(bss->samples_pending);
+		st.samples_missing = left > 0 ? static_cast<uint32_t>(left) : 0;
+		store(bss->samples_pending, int64_t{0});
+	}
+	consume_into(assembler, out);
+	st.sample_ns = now_ns() - t1;
+
+	Assembler::LiveEnd end;
+	end.threads_skipped = bss->live_tally.skipped;
+	end.threads_lost = bss->live_tally.lost;
+	end.samples_wanted = st.samples_wanted;
+	end.samples_missing = st.samples_missing;
+	end.ktime_end = load(bss->live_ktime_end);
+	assembler.finish_live(st.event_id, end, out);
+	return st;
 }
 
 } // namespace fh

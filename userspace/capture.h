@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 struct fh_bpf;
 struct ring_buffer;
+struct bpf_link;
 struct fh_py_offsets;
 
 namespace fh {
@@ -22,8 +24,19 @@ struct CaptureConfig {
 	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
 	bool capture_handled = false; // also signals the target handles
 	int user_signal = 0;	      // dump on it whatever its disposition; 0: none
-	uint64_t py_runtime = 0;      // the Python runtime's address; 0: not Python
-	const struct fh_py_offsets *py_offsets = nullptr;
+	// Python: its offsets make the programs walk the interpreter; where it
+	// sits may be set later (set_python_runtime) when it is not mapped yet.
+	const struct fh_py_offsets *py_offsets = nullptr; // nullptr: not Python
+	uint64_t py_runtime = 0;      // the runtime's address; 0: not known yet
+	uint64_t py_module_type = 0;  // PyModule_Type's address; 0: unknown
+	// The kernel places the runtime itself when the target maps this file
+	// (ino 0: it does not).
+	uint64_t py_place_ino = 0;
+	uint32_t py_place_dev = 0;
+	uint64_t py_place_runtime_off = 0;
+	uint64_t py_place_module_type_off = 0;
+	bool signals = true; // capture signals (and follow mappings); false: live dumps only
+	bool live = false;   // live dumps: the task iterator and the samplers
 	bool verbose = false;  // libbpf's messages on stderr
 };
 
@@ -35,8 +48,23 @@ struct Counters {
 	uint64_t maps_lost = 0;
 	uint64_t senders_lost = 0;
 	uint64_t py_lost = 0;	  // Python thread or code records without ring room
+	uint64_t samples = 0;	  // live: threads sampled while they ran
+	uint64_t retaken = 0;	  // live: threads copied again once they stopped
+	uint64_t live_lost = 0;	  // live: thread records without ring room
 	uint64_t unassembled = 0; // records that arrived outside consume()
 };
+
+// How one live dump went.
+struct LiveDumpStats {
+	uint64_t event_id = 0;	   // 0: the process had no thread left
+	uint32_t samples_wanted = 0; // threads that were running when copied
+	uint32_t samples_missing = 0; // of those, never replaced: stale frames
+	uint64_t iterate_ns = 0;   // the iterator pass
+	uint64_t sample_ns = 0;	   // waiting for samples and retakes
+};
+
+// Route libbpf's messages: kept for error reports, and printed with -v.
+void init_libbpf(bool verbose);
 
 // Checks, before loading anything, that this process may load BPF programs
 // and that the kernel has what the programs need; throws an Error that says
@@ -67,15 +95,46 @@ public:
 	// before reading the maps again.
 	void rearm_maps_notify();
 
+	// Where the interpreter sits (a Python capture): from now on the
+	// programs walk it.  0 stops the walk (the process exec'd).
+	void set_python_runtime(uint64_t runtime, uint64_t module_type);
+
+	// Where the programs walk the interpreter (0: not placed yet), as
+	// userspace or the kernel placed it.
+	uint64_t python_runtime() const;
+	uint64_t python_module_type() const;
+
+	// Capture every thread of the running target now (cfg.live), without
+	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT or _DEMAND) is
+	// completed into out, with any other records that arrive meanwhile.
+	LiveDumpStats live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out);
+
+	// Why running threads cannot be sampled (their frames may then be
+	// stale); empty when they can.
+	const std::string &sampling_problem() const { return sampling_problem_; }
+
+	// How long a live dump waits for running threads to be sampled.
+	static constexpr uint64_t kSampleWindowNs = 20'000'000;
+	// The samplers' period.
+	static constexpr uint64_t kSamplePeriodNs = 100'000;
+
 private:
 	static int on_record(void *ctx, void *data, size_t size);
 	void prefault_ring();
+	void open_samplers();
+	void run_iterator(Assembler &assembler, Assembler::Output &out);
+	void consume_into(Assembler &assembler, Assembler::Output &out);
 
 	struct fh_bpf *skel_ = nullptr;
 	struct ring_buffer *ring_ = nullptr;
 	Assembler *assembler_ = nullptr;
 	Assembler::Output *out_ = nullptr;
 	uint64_t unassembled_ = 0;
+	pid_t tgid_ = 0;
+	struct bpf_link *iter_link_ = nullptr;
+	std::vector<struct bpf_link *> sampler_links_;
+	std::vector<int> sampler_fds_; // owned by their links
+	std::string sampling_problem_;
 };
 
 } // namespace fh

@@ -4,6 +4,7 @@
 #include <gelf.h>
 #include <libelf.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace fh {
@@ -115,6 +116,60 @@ std::optional<std::vector<uint8_t>> ElfFile::read(uint64_t vaddr, size_t len) co
 		return std::vector<uint8_t>(p, p + len);
 	}
 	return std::nullopt;
+}
+
+namespace {
+
+// Strings of the dynamic section entries with tag `tag`.
+std::vector<std::string> dynamic_strings(Elf *elf, int64_t tag)
+{
+	std::vector<std::string> out;
+	for (Elf_Scn *scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || sh.sh_entsize == 0)
+			continue;
+		Elf_Data *data = elf_getdata(scn, nullptr);
+		if (!data)
+			continue;
+		size_t n = std::min<size_t>(sh.sh_size / sh.sh_entsize, 1 << 16);
+		for (size_t i = 0; i < n; i++) {
+			GElf_Dyn dyn;
+			if (!gelf_getdyn(data, static_cast<int>(i), &dyn) || dyn.d_tag == DT_NULL)
+				break;
+			if (dyn.d_tag != tag)
+				continue;
+			if (const char *str = elf_strptr(elf, sh.sh_link, dyn.d_un.d_val))
+				out.emplace_back(str);
+		}
+	}
+	return out;
+}
+
+std::vector<std::string> split_colons(const std::vector<std::string> &paths)
+{
+	std::vector<std::string> out;
+	for (const auto &p : paths) {
+		size_t i = 0;
+		while (i <= p.size()) {
+			size_t j = p.find(':', i);
+			if (j == std::string::npos)
+				j = p.size();
+			if (j > i)
+				out.push_back(p.substr(i, j - i));
+			i = j + 1;
+		}
+	}
+	return out;
+}
+
+} // namespace
+
+std::vector<std::string> ElfFile::needed() const { return dynamic_strings(elf_, DT_NEEDED); }
+
+std::vector<std::string> ElfFile::runpath() const
+{
+	auto run = dynamic_strings(elf_, DT_RUNPATH);
+	return split_colons(run.empty() ? dynamic_strings(elf_, DT_RPATH) : run);
 }
 
 bool ElfFile::is_executable_type() const

@@ -81,9 +81,12 @@ struct Event {
 	std::string comm;
 	std::optional<Sender> sender;
 	bool default_action = false; // the signal's default action follows (user signal)
+	bool refused = false;	     // a user signal refused to keep the target alive
 	std::vector<ThreadCapture> threads; // kernel order: oldest thread first
 	uint32_t threads_skipped = 0;	    // beyond --max-threads
 	uint32_t threads_lost = 0;	    // no room in the ring buffer
+	uint32_t samples_wanted = 0;	    // live: threads running on a CPU when copied
+	uint32_t samples_missing = 0;	    // live: of those, neither sampled nor retaken
 	std::vector<PyThreadCapture> py_threads; // interpreter order: newest first
 	std::map<uint64_t, PyCodeCapture> py_codes;
 	std::vector<PyModuleName> py_modules;

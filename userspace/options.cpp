@@ -7,8 +7,10 @@
 #include <linux/types.h>
 
 #include <cerrno>
+#include <cinttypes>
 #include <csignal>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 
 extern "C" {
@@ -93,23 +95,100 @@ bool parse_size(const std::string &s, uint64_t &out)
 	return true;
 }
 
+bool parse_seconds(const std::string &s, uint64_t &us)
+{
+	size_t dot = s.find('.');
+	std::string whole = s.substr(0, dot);
+	std::string frac = dot == std::string::npos ? "" : s.substr(dot + 1);
+	if ((whole.empty() && frac.empty()) || whole.size() > 12 ||
+	    whole.find_first_not_of("0123456789") != std::string::npos ||
+	    frac.find_first_not_of("0123456789") != std::string::npos ||
+	    (dot != std::string::npos && frac.empty()))
+		return false;
+	uint64_t sec = whole.empty() ? 0 : std::strtoull(whole.c_str(), nullptr, 10);
+	uint64_t micro = 0;
+	for (size_t i = 0; i < 6; i++)
+		micro = micro * 10 + (i < frac.size() ? static_cast<uint64_t>(frac[i] - '0') : 0);
+	// Digits past the microsecond round up, as faulthandler rounds.
+	if (frac.size() > 6 && frac.find_first_not_of('0', 6) != std::string::npos)
+		micro++;
+	if (sec > kMaxTimeoutUs / 1000000)
+		return false;
+	us = sec * 1000000 + micro;
+	return us > 0 && us <= kMaxTimeoutUs;
+}
+
+std::string timeout_header(uint64_t us)
+{
+	uint64_t sec = us / 1000000, micro = us % 1000000;
+	char buf[96];
+	if (micro)
+		std::snprintf(buf, sizeof(buf), "Timeout (%" PRIu64 ":%02" PRIu64 ":%02" PRIu64
+						".%06" PRIu64 ")!\n",
+			      sec / 3600, sec / 60 % 60, sec % 60, micro);
+	else
+		std::snprintf(buf, sizeof(buf), "Timeout (%" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ")!\n",
+			      sec / 3600, sec / 60 % 60, sec % 60);
+	return buf;
+}
+
 std::string version_text() { return "fh-bpf " FH_VERSION "\n"; }
 
 std::string usage_text()
 {
 	return R"(Usage: fh-bpf -p PID [options]
-       fh-bpf -p PID --dump
+       fh-bpf [options] -- COMMAND [ARGS...]
+       fh-bpf -p PID --dump [-o FILE]
 
-Watch a running process from outside and, when it receives a fatal signal
-(SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL), print a traceback of every one of
-its threads in Python faulthandler's format: function, source file and line of
-each frame, taken by BPF programs in the kernel before the process dies.
-The target needs no preparation and is never stopped or signalled.
+Print a traceback of every thread of a process, in Python faulthandler's
+format, from outside it: when it receives a fatal signal (SIGSEGV, SIGFPE,
+SIGABRT, SIGBUS, SIGILL: captured by BPF programs in the kernel before the
+process dies), after a timeout, when it receives a user signal, or on demand.
+A Python process (CPython 3.6 to 3.13) gets the Python frames its own
+faulthandler would print; a native one gets function, source file and line
+of each frame from DWARF.  The target needs no preparation and is never
+stopped, traced or sent a signal (but with --exit).
 
-Options:
-  -p, --pid PID          process to watch (a thread id selects its process)
-  -o, --output FILE      append tracebacks to FILE (created 0600, symlinks
-                         not followed) instead of writing them to stderr
+Target:
+  -p, --pid PID          watch this running process (a thread id selects its
+                         process) until it exits, or until fh-bpf is
+                         interrupted: Ctrl-C detaches, the target goes on
+  -- COMMAND [ARGS...]   start COMMAND already watched (armed before its
+                         first instruction), with fh-bpf's stdin, stdout and
+                         stderr, and exit with its status (128+N when signal
+                         N ended it).  A terminal's Ctrl-C reaches COMMAND;
+                         a SIGINT, SIGTERM or SIGHUP sent to fh-bpf is passed
+                         on to it
+
+Triggers (a fatal signal always is one):
+      --timeout SEC      dump every thread after SEC seconds (such as 2 or
+                         0.5), as faulthandler.dump_traceback_later does:
+                         header "Timeout (0:00:02)!", no current thread
+      --repeat           with --timeout: every SEC seconds, until the target
+                         exits or fh-bpf is stopped
+      --exit             with --timeout: terminate the target (SIGKILL) after
+                         the first dump, and say so
+      --signal SIG       dump every thread when the target receives SIG
+                         (default SIGUSR1), as faulthandler.register(SIG)
+                         does: no header, the receiving thread is "Current
+                         thread"; the target's handler, if any, runs as usual.
+                         A target that neither handles nor ignores SIG would
+                         be terminated by it: fh-bpf says so at start, keeps
+                         it alive where the kernel allows a BPF LSM program
+                         (refusing that signal), and otherwise dumps every
+                         thread before the target dies
+      --no-signal        no dump on a user signal
+      --handled          also capture fatal signals the target catches with
+                         a handler of its own (by default only those that
+                         take the default action, which kills the process)
+  SIGUSR1 sent to fh-bpf itself: dump every thread of the target now, as
+  --dump does.
+      --dump             print every thread now and exit, as
+                         faulthandler.dump_traceback(all_threads=True) would
+                         if the main thread called it (no header; the main
+                         thread is "Current thread")
+
+Capture:
       --stack-size BYTES stack bytes copied per thread, from the stack
                          pointer up; suffix K or M allowed; rounded up to
                          whole pages; 4K to 256K (default 16K)
@@ -118,39 +197,30 @@ Options:
                          holds N threads' records when N is given; by
                          default it holds twice the target's threads at
                          attach (at least 64, at most 256)
-      --dump             print the Python tracebacks of every thread now, as
-                         faulthandler.dump_traceback(all_threads=True) would
-                         if the main thread called it (no header; the main
-                         thread is "Current thread"), and exit.  Reads the
-                         target's memory with process_vm_readv: the target
-                         is not stopped
-      --signal SIG       also dump every thread when the target receives SIG
-                         (default SIGUSR1), as faulthandler.register(SIG)
-                         does: no header, the receiving thread is "Current
-                         thread"; the target's handler, if any, runs as
-                         usual.  A target that neither handles nor ignores
-                         SIG is terminated by it: fh-bpf says so at start
-      --no-signal        do not dump on a user signal
-      --handled          also capture fatal signals the target catches with
-                         a handler of its own (by default only those that
-                         take the default action, which kills the process)
+
+Output:
+  -o, --output FILE      append every traceback to FILE (created 0600,
+                         symlinks not followed) instead of stderr
   -v, --verbose          report signal details, timings and per-thread
                          capture facts; write them to FILE too with -o
-      --ready-fd FD      write "ready\n" to FD and close it once armed
-                         (for scripts that must not race the attach)
+      --ready-fd FD      write "ready\n" to FD and close it once armed (for
+                         scripts that must not race the attach)
       --version          print the version and exit
   -h, --help             print this help and exit
 
-fh-bpf watches until the target exits, or until interrupted (Ctrl-C detaches
-and leaves the target untouched).
+Threads that run on a CPU while a live dump (--timeout, --dump, SIGUSR1) is
+taken are read from a timer sample in the thread; blocked ones from the
+registers they saved.  Nothing is stopped.
 
 Exit status:
-  0  the watch ended without a fatal signal (target exited, or detached)
-  1  a runtime failure (attaching, reading the target, writing output)
-  2  invalid command line
-  3  the target received a fatal signal; its tracebacks were printed
-  4  missing privileges or kernel support (root or CAP_BPF+CAP_PERFMON,
-     a kernel with BTF, Linux 6.7 or later)
+  0    the watch ended without a fatal signal (target exited, or detached)
+  1    a runtime failure (attaching, reading the target, writing output)
+  2    invalid command line
+  3    the target received a fatal signal; its tracebacks were printed
+  4    missing privileges or kernel support (root or CAP_BPF+CAP_PERFMON,
+       a kernel with BTF, Linux 6.7 or later)
+  With -- COMMAND: COMMAND's status (128+N for signal N); 127 when it
+  cannot be found, 126 when it cannot be run.
 )";
 }
 
@@ -177,6 +247,19 @@ Options parse_options(const std::vector<std::string> &args)
 			o.handled = true;
 		} else if (a == "--dump") {
 			o.dump = true;
+		} else if (a == "--repeat") {
+			o.repeat = true;
+		} else if (a == "--exit") {
+			o.exit_after = true;
+		} else if (take_value(args, i, "--timeout", v)) {
+			if (!parse_seconds(v, o.timeout_us))
+				throw usage("invalid --timeout '" + v +
+					    "': expected a number of seconds above 0, such as 2 or 0.5");
+		} else if (a == "--") {
+			o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+			if (o.command.empty())
+				throw usage("no command after --");
+			break;
 		} else if (a == "--no-signal") {
 			o.user_signal = 0;
 		} else if (take_value(args, i, "--signal", v)) {
@@ -219,11 +302,20 @@ Options parse_options(const std::vector<std::string> &args)
 		} else if (!a.empty() && a[0] == '-') {
 			throw usage("unknown option '" + a + "'");
 		} else {
-			throw usage("unexpected argument '" + a + "'");
+			throw usage("unexpected argument '" + a +
+				    "' (to start a command under fh-bpf, put it after --)");
 		}
 	}
-	if (!have_pid)
-		throw usage("no target: give -p PID");
+	bool launch = !o.command.empty();
+	if (!have_pid && !launch)
+		throw usage("no target: give -p PID, or a command after --");
+	if (have_pid && launch)
+		throw usage("give either -p PID or a command after --, not both");
+	if ((o.repeat || o.exit_after) && !o.timeout_us)
+		throw usage(std::string(o.repeat ? "--repeat" : "--exit") + " needs --timeout");
+	if (o.dump && (o.timeout_us || launch))
+		throw usage(std::string("--dump prints the threads once and exits: it takes no ") +
+			    (launch ? "command" : "--timeout"));
 	if (ring_size_for(o.stack_size, o.max_threads) > kMaxRingSize)
 		throw usage("--max-threads " + std::to_string(o.max_threads) + " with --stack-size " +
 			    std::to_string(o.stack_size) + " needs a ring buffer over " +

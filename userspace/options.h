@@ -18,6 +18,10 @@ struct Options {
 	bool handled = false; // also capture fatal signals the target handles
 	bool dump = false;    // print every thread now and exit
 	int user_signal = 0;  // --signal (default SIGUSR1); 0: --no-signal
+	uint64_t timeout_us = 0; // --timeout: dump after this long; 0: none
+	bool repeat = false;	 // --repeat: every timeout_us
+	bool exit_after = false; // --exit: terminate the target after the first timeout dump
+	std::vector<std::string> command; // launch mode: fh-bpf [options] -- CMD [ARGS...]
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;
@@ -28,6 +32,16 @@ Options parse_options(const std::vector<std::string> &args);
 
 // Parse "16384", "16K", "1M" into bytes; false when malformed or too large.
 bool parse_size(const std::string &s, uint64_t &out);
+
+// Parse a positive number of seconds, "2", "0.5", "1.25" (no sign, no
+// exponent) into microseconds, rounded up as faulthandler rounds its
+// timeout; false when malformed, zero or above kMaxTimeoutUs.
+bool parse_seconds(const std::string &s, uint64_t &us);
+inline constexpr uint64_t kMaxTimeoutUs = 100ull * 365 * 86400 * 1000000; // a century
+
+// faulthandler's header for a timeout: "Timeout (0:00:02)!\n", with
+// microseconds when there are any: "Timeout (0:00:00.500000)!\n".
+std::string timeout_header(uint64_t us);
 
 std::string usage_text();
 std::string version_text();

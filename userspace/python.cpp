@@ -2,6 +2,13 @@
 
 #include "elf_file.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <regex>
@@ -313,6 +320,255 @@ std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
 	return o;
 }
 
+namespace {
+
+// CPython in one ELF file; nullopt when the file holds no runtime state.
+// `exe` names the process's executable: its file name may give the version
+// of a libpython that does not say.
+std::optional<PythonRuntime> python_in_file(const std::string &path, const std::string &exe,
+					    std::string &unsupported)
+{
+	auto elf = ElfFile::open(path);
+	if (!elf)
+		return std::nullopt;
+	bool is_36 = false;
+	auto runtime = elf->symbol("_PyRuntime");
+	if (!runtime && python_minor_from_path(path) == 6) {
+		runtime = elf->symbol("interp_head");
+		is_36 = runtime.has_value();
+	}
+	if (!runtime)
+		return std::nullopt;
+
+	PythonRuntime rt;
+	rt.module = path;
+	if (free_threaded_name(path)) {
+		unsupported = "free-threaded CPython builds are not supported (" + path + ")";
+		return std::nullopt;
+	}
+	uint32_t version_hex = 0;
+	if (auto pv = elf->symbol("Py_Version"))
+		if (auto bytes = elf->read(pv->value, 4))
+			std::memcpy(&version_hex, bytes->data(), 4);
+	rt.minor = version_hex ? static_cast<int>(version_hex >> 16 & 0xff)
+			       : python_minor_from_path(path);
+	if (rt.minor == 0)
+		rt.minor = python_minor_from_path(exe);
+	if (is_36)
+		rt.minor = 6;
+
+	std::optional<fh_py_offsets> offsets;
+	if (rt.minor >= 13) {
+		std::string error;
+		auto image = elf->read(runtime->value, 1024);
+		if (!image) {
+			unsupported = "cannot read _Py_DebugOffsets from " + path;
+			return std::nullopt;
+		}
+		offsets = offsets_from_debug(image->data(), image->size(), error);
+		if (!offsets) {
+			unsupported = error + " (" + path + ")";
+			return std::nullopt;
+		}
+	} else {
+		offsets = builtin_offsets(rt.minor);
+		if (!offsets) {
+			unsupported = "Python 3." + std::to_string(rt.minor) +
+				      " is not supported (3.6 and later are)";
+			return std::nullopt;
+		}
+		if (version_hex)
+			offsets->version = version_hex;
+	}
+	rt.offsets = *offsets;
+	rt.offsets.module_type = 0;
+	rt.runtime_vaddr = runtime->value;
+	if (auto mt = elf->symbol("PyModule_Type"))
+		rt.module_type_vaddr = mt->value;
+	return rt;
+}
+
+std::string dir_of(const std::string &path)
+{
+	size_t at = path.rfind('/');
+	return at == std::string::npos ? "." : at == 0 ? "/" : path.substr(0, at);
+}
+
+bool is_regular_executable(const std::string &path)
+{
+	struct stat st;
+	return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+std::string canonical(const std::string &path)
+{
+	char buf[PATH_MAX];
+	return realpath(path.c_str(), buf) ? std::string(buf) : path;
+}
+
+// The file the dynamic loader would map for DT_NEEDED `name` of `elf_path`.
+std::string find_library(const ElfFile &elf, const std::string &elf_path, const std::string &name)
+{
+	if (name.find('/') != std::string::npos)
+		return name;
+	std::vector<std::string> dirs;
+	for (std::string d : elf.runpath()) {
+		for (const char *origin : {"$ORIGIN", "${ORIGIN}"})
+			for (size_t at; (at = d.find(origin)) != std::string::npos;)
+				d.replace(at, std::strlen(origin), dir_of(canonical(elf_path)));
+		dirs.push_back(d);
+	}
+	if (const char *ld = getenv("LD_LIBRARY_PATH")) {
+		std::string list = ld;
+		for (size_t i = 0; i <= list.size();) {
+			size_t j = list.find(':', i);
+			if (j == std::string::npos)
+				j = list.size();
+			if (j > i)
+				dirs.push_back(list.substr(i, j - i));
+			i = j + 1;
+		}
+	}
+	for (const char *d : {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64",
+			      "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"})
+		dirs.emplace_back(d);
+	for (const auto &d : dirs) {
+		std::string p = d + "/" + name;
+		if (access(p.c_str(), R_OK) == 0)
+			return p;
+	}
+	return {};
+}
+
+} // namespace
+
+std::string find_program(const std::string &argv0)
+{
+	if (argv0.empty())
+		return {};
+	if (argv0.find('/') != std::string::npos)
+		return is_regular_executable(argv0) ? argv0 : std::string();
+	const char *env = getenv("PATH");
+	std::string path = env ? env : "/usr/local/bin:/usr/bin:/bin";
+	for (size_t i = 0; i <= path.size();) {
+		size_t j = path.find(':', i);
+		if (j == std::string::npos)
+			j = path.size();
+		std::string dir = j > i ? path.substr(i, j - i) : ".";
+		std::string p = dir + "/" + argv0;
+		if (is_regular_executable(p))
+			return p;
+		i = j + 1;
+	}
+	return {};
+}
+
+PythonDetection detect_python_command(const std::string &argv0)
+{
+	PythonDetection d;
+	std::string exe = find_program(argv0);
+	if (exe.empty())
+		return d;
+	// A script: its "#!" interpreter, one level, through env.
+	{
+		UniqueFd fd(open(exe.c_str(), O_RDONLY | O_CLOEXEC));
+		char buf[256] = {};
+		ssize_t n = fd ? read(fd.get(), buf, sizeof(buf) - 1) : -1;
+		if (n > 2 && buf[0] == '#' && buf[1] == '!') {
+			std::string line(buf + 2, static_cast<size_t>(n - 2));
+			line = line.substr(0, line.find('\n'));
+			std::vector<std::string> words;
+			for (size_t i = 0; i < line.size();) {
+				size_t j = line.find_first_of(" \t", i);
+				if (j == std::string::npos)
+					j = line.size();
+				if (j > i)
+					words.push_back(line.substr(i, j - i));
+				i = j + 1;
+			}
+			if (words.empty())
+				return d;
+			exe = words[0];
+			if (exe.size() >= 4 && exe.compare(exe.size() - 4, 4, "/env") == 0) {
+				exe.clear();
+				for (size_t w = 1; w < words.size() && exe.empty(); w++)
+					if (words[w][0] != '-' && words[w].find('=') == std::string::npos)
+						exe = find_program(words[w]);
+				if (exe.empty())
+					return d;
+			}
+		}
+	}
+	exe = canonical(exe);
+	if (auto rt = python_in_file(exe, exe, d.unsupported)) {
+		d.runtime = rt;
+		return d;
+	}
+	if (!d.unsupported.empty())
+		return d;
+	auto elf = ElfFile::open(exe);
+	if (!elf)
+		return d;
+	for (const auto &name : elf->needed()) {
+		if (name.rfind("libpython3", 0) != 0)
+			continue;
+		std::string lib = find_library(*elf, exe, name);
+		if (lib.empty())
+			continue;
+		if (auto rt = python_in_file(canonical(lib), exe, d.unsupported)) {
+			d.runtime = rt;
+			return d;
+		}
+	}
+	return d;
+}
+
+std::optional<PythonPlacement> python_placement(const PythonRuntime &rt)
+{
+	auto elf = ElfFile::open(rt.module);
+	struct stat st;
+	if (!elf || stat(rt.module.c_str(), &st) != 0)
+		return std::nullopt;
+	auto first = elf->first_load_vaddr();
+	if (!first || rt.runtime_vaddr < *first)
+		return std::nullopt;
+	PythonPlacement p;
+	p.ino = st.st_ino;
+	p.dev = static_cast<uint32_t>(major(st.st_dev) << 20 | minor(st.st_dev));
+	p.runtime_off = rt.runtime_vaddr - *first;
+	if (rt.module_type_vaddr > *first)
+		p.module_type_off = rt.module_type_vaddr - *first;
+	return p;
+}
+
+void place_python_at(PythonRuntime &rt, uint64_t runtime, uint64_t module_type)
+{
+	rt.runtime_addr = runtime;
+	rt.load_bias = runtime - rt.runtime_vaddr;
+	rt.offsets.module_type = module_type;
+	rt.placed = true;
+}
+
+bool place_python(PythonRuntime &rt, const std::string &maps_text)
+{
+	auto elf = ElfFile::open(rt.module);
+	if (!elf)
+		return false;
+	// Load bias: where the file's first page is mapped, less its first
+	// PT_LOAD address.
+	auto first_vaddr = elf->first_load_vaddr();
+	for (const auto &m : parse_maps(maps_text)) {
+		if (m.path != rt.module || m.offset != 0)
+			continue;
+		rt.load_bias = m.start - (first_vaddr ? *first_vaddr : 0);
+		rt.runtime_addr = rt.load_bias + rt.runtime_vaddr;
+		rt.offsets.module_type = rt.module_type_vaddr ? rt.load_bias + rt.module_type_vaddr : 0;
+		rt.placed = true;
+		return true;
+	}
+	return false;
+}
+
 PythonDetection detect_python(const std::string &maps_text)
 {
 	PythonDetection d;
@@ -327,71 +583,17 @@ PythonDetection detect_python(const std::string &maps_text)
 			candidates.push_back(m.path);
 	}
 	for (const auto &path : candidates) {
-		auto elf = ElfFile::open(path);
-		if (!elf)
-			continue;
-		bool is_36 = false;
-		auto runtime = elf->symbol("_PyRuntime");
-		if (!runtime && python_minor_from_path(path) == 6) {
-			runtime = elf->symbol("interp_head");
-			is_36 = runtime.has_value();
-		}
-		if (!runtime)
-			continue;
-
-		PythonRuntime rt;
-		rt.module = path;
-		if (free_threaded_name(path)) {
-			d.unsupported = "free-threaded CPython builds are not supported (" + path + ")";
+		auto rt = python_in_file(path, candidates.front(), d.unsupported);
+		if (!d.unsupported.empty())
 			return d;
+		if (!rt)
+			continue;
+		if (!place_python(*rt, maps_text)) {
+			// Not mapped from its start: as linked (no load bias).
+			rt->runtime_addr = rt->runtime_vaddr;
+			rt->offsets.module_type = rt->module_type_vaddr;
+			rt->placed = true;
 		}
-		uint32_t version_hex = 0;
-		if (auto pv = elf->symbol("Py_Version"))
-			if (auto bytes = elf->read(pv->value, 4))
-				std::memcpy(&version_hex, bytes->data(), 4);
-		rt.minor = version_hex ? static_cast<int>(version_hex >> 16 & 0xff)
-				       : python_minor_from_path(path);
-		if (rt.minor == 0)
-			rt.minor = python_minor_from_path(candidates.front());
-		if (is_36)
-			rt.minor = 6;
-
-		std::optional<fh_py_offsets> offsets;
-		if (rt.minor >= 13) {
-			std::string error;
-			auto image = elf->read(runtime->value, 1024);
-			if (!image) {
-				d.unsupported = "cannot read _Py_DebugOffsets from " + path;
-				return d;
-			}
-			offsets = offsets_from_debug(image->data(), image->size(), error);
-			if (!offsets) {
-				d.unsupported = error + " (" + path + ")";
-				return d;
-			}
-		} else {
-			offsets = builtin_offsets(rt.minor);
-			if (!offsets) {
-				d.unsupported = "Python 3." + std::to_string(rt.minor) +
-						" is not supported (3.6 and later are)";
-				return d;
-			}
-			if (version_hex)
-				offsets->version = version_hex;
-		}
-		rt.offsets = *offsets;
-
-		// Load bias: where the file's first page is mapped, less its
-		// first PT_LOAD address.
-		auto first_vaddr = elf->first_load_vaddr();
-		for (const auto &m : maps)
-			if (m.path == path && m.offset == 0) {
-				rt.load_bias = m.start - (first_vaddr ? *first_vaddr : 0);
-				break;
-			}
-		rt.runtime_addr = rt.load_bias + runtime->value;
-		if (auto mt = elf->symbol("PyModule_Type"))
-			rt.offsets.module_type = rt.load_bias + mt->value;
 		d.runtime = rt;
 		return d;
 	}

@@ -16,13 +16,16 @@ extern "C" {
 
 namespace fh {
 
-// A CPython interpreter found in a process.
+// A CPython interpreter found in a process (or in a file, before it runs).
 struct PythonRuntime {
 	std::string module;	 // the file that holds the runtime state
+	uint64_t runtime_vaddr = 0; // _PyRuntime's link-time address (3.6: interp_head)
+	uint64_t module_type_vaddr = 0; // PyModule_Type's; 0: unknown
+	bool placed = false;	 // the addresses below are known (the module is mapped)
 	uint64_t load_bias = 0;
-	uint64_t runtime_addr = 0; // _PyRuntime (3.6: interp_head)
+	uint64_t runtime_addr = 0; // _PyRuntime (3.6: interp_head) in the process
 	int minor = 0;		 // 3.minor
-	fh_py_offsets offsets{};
+	fh_py_offsets offsets{};  // offsets.module_type: PyModule_Type in the process
 };
 
 // Why a process is not traced as Python: empty when it is, or when it is
@@ -35,6 +38,34 @@ struct PythonDetection {
 // Look for CPython in a process's mappings: the executable or a mapped
 // libpython3.X, its version, its runtime address and its offsets.
 PythonDetection detect_python(const std::string &maps_text);
+
+// The same for a program that has not run yet: its executable (after a "#!"
+// line, its interpreter; "/usr/bin/env NAME" is looked up in PATH) and the
+// libpython3.X it needs, found as the dynamic loader would (DT_RUNPATH or
+// DT_RPATH, LD_LIBRARY_PATH, the system directories).  The runtime is not
+// placed: place_python() does it once the process has mapped the module.
+PythonDetection detect_python_command(const std::string &argv0);
+
+// Where rt's module is mapped in maps_text: fills load_bias, runtime_addr
+// and offsets.module_type; false (and rt unchanged) if it is not mapped.
+bool place_python(PythonRuntime &rt, const std::string &maps_text);
+
+// What the kernel needs to place rt's module itself when the process maps
+// it: the file's inode and device (the kernel's encoding), and the offsets
+// of the runtime and of PyModule_Type from its first PT_LOAD address.
+struct PythonPlacement {
+	uint64_t ino = 0;
+	uint32_t dev = 0;
+	uint64_t runtime_off = 0;
+	uint64_t module_type_off = 0; // 0: unknown
+};
+std::optional<PythonPlacement> python_placement(const PythonRuntime &rt);
+
+// rt placed at `runtime` (as the kernel placed it).
+void place_python_at(PythonRuntime &rt, uint64_t runtime, uint64_t module_type);
+
+// The program execvp() would run for argv0 (PATH lookup); empty if none.
+std::string find_program(const std::string &argv0);
 
 // Built-in offsets for 3.6-3.12; nullopt for other versions.
 std::optional<fh_py_offsets> builtin_offsets(int minor);

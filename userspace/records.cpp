@@ -123,8 +123,17 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		t.stack_err = r.stack_err;
 		const auto *bytes = static_cast<const uint8_t *>(data) + sizeof(fh_thread_record);
 		t.stack.assign(bytes, bytes + r.stack_len);
-		ev->threads.push_back(std::move(t));
 		ev->record_bytes += len;
+		// A live dump's sample or retake replaces the stale copy.
+		if (r.flags & (FH_THREAD_SAMPLED | FH_THREAD_RETAKEN)) {
+			auto it = std::find_if(ev->threads.begin(), ev->threads.end(),
+					       [&](const ThreadCapture &o) { return o.tid == t.tid; });
+			if (it != ev->threads.end()) {
+				*it = std::move(t);
+				return;
+			}
+		}
+		ev->threads.push_back(std::move(t));
 		return;
 	}
 	case FH_REC_EVENT_END: {
@@ -243,6 +252,23 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 	default:
 		malformed_++;
 	}
+}
+
+bool Assembler::finish_live(uint64_t id, const LiveEnd &end, Output &out)
+{
+	auto it = pending_.find(id);
+	if (it == pending_.end())
+		return false;
+	Event &ev = it->second;
+	ev.threads_skipped = end.threads_skipped;
+	ev.threads_lost = end.threads_lost;
+	ev.samples_wanted = end.samples_wanted;
+	ev.samples_missing = end.samples_missing;
+	ev.ktime_end = end.ktime_end;
+	ev.complete = true;
+	out.events.push_back(std::move(ev));
+	pending_.erase(it);
+	return true;
 }
 
 std::vector<Event> Assembler::take_incomplete()

@@ -41,6 +41,19 @@ public:
 	// Events whose end record never came (ring full, or target gone).
 	std::vector<Event> take_incomplete();
 
+	// What a live dump's iterator pass counted, in place of an end record.
+	struct LiveEnd {
+		uint32_t threads_skipped = 0;
+		uint32_t threads_lost = 0;
+		uint32_t samples_wanted = 0; // records that were stale (on a CPU)
+		uint32_t samples_missing = 0; // of those, never replaced
+		uint64_t ktime_end = 0;
+	};
+
+	// Complete live event `id` (FH_TRIGGER_TIMEOUT or _DEMAND) into
+	// out.events; false if it never began.
+	bool finish_live(uint64_t id, const LiveEnd &end, Output &out);
+
 	uint64_t malformed() const { return malformed_; }
 	uint64_t orphans() const { return orphans_; }
 

@@ -53,6 +53,14 @@ Traceback build_traceback(const Event &ev, Unwinder &unwinder, ReportStats &stat
 std::string event_summary(const Event &ev)
 {
 	char buf[512];
+	if (ev.trigger == FH_TRIGGER_TIMEOUT || ev.trigger == FH_TRIGGER_DEMAND) {
+		size_t n = ev.py_threads.empty() ? ev.threads.size() : ev.py_threads.size();
+		std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s): %s, %zu thread%s\n", ev.tgid,
+			      ev.comm.c_str(),
+			      ev.trigger == FH_TRIGGER_TIMEOUT ? "timeout" : "dump on demand", n,
+			      n == 1 ? "" : "s");
+		return buf;
+	}
 	std::string hit_name;
 	for (const auto &t : ev.threads)
 		if (t.tid == ev.hit_tid)
@@ -93,7 +101,11 @@ std::string event_losses(const Event &ev, const ReportStats &stats)
 	if (ev.threads_lost)
 		out += "fh-bpf: " + threads(ev.threads_lost) +
 		       " lost: no room in the ring buffer\n";
-	if (stats.stale_threads)
+	bool live = ev.trigger == FH_TRIGGER_TIMEOUT || ev.trigger == FH_TRIGGER_DEMAND;
+	if (stats.stale_threads && live)
+		out += "fh-bpf: " + threads(stats.stale_threads) +
+		       " kept running and could not be sampled: their frames may be stale\n";
+	else if (stats.stale_threads)
 		out += "fh-bpf: " + threads(stats.stale_threads) +
 		       " running on another CPU at the signal: their frames may be stale\n";
 	if (stats.truncated_threads)

@@ -2,6 +2,9 @@
 
 #include "capture.h"
 #include "error.h"
+#include "keepalive.h"
+#include "launch.h"
+#include "mmap_tracker.h"
 #include "proc.h"
 #include "py_report.h"
 #include "py_walk.h"
@@ -16,6 +19,9 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +31,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -103,10 +111,121 @@ pid_t check_target(pid_t pid, bool verbose)
 	return info->tgid;
 }
 
+// Every Python thread of a live process, read from its memory with
+// process_vm_readv (no stop, no ptrace).  On demand, as if the main thread
+// called faulthandler.dump_traceback(): it is the "Current thread" (its
+// thread state is the oldest, the last of the interpreter's list).  After a
+// timeout, as dump_traceback_later's watchdog thread writes it: no current
+// thread.
+Event python_live_event(pid_t tgid, const PythonRuntime &rt, uint32_t trigger,
+			uint32_t current_tid = 0)
+{
+	Event ev;
+	ev.tgid = static_cast<uint32_t>(tgid);
+	ev.trigger = trigger;
+	ev.ktime_start = monotonic_ns();
+	ProcessMemory mem(tgid);
+	walk_python(mem, rt, ev);
+	ev.ktime_end = monotonic_ns();
+	ev.complete = true;
+	if (trigger == FH_TRIGGER_DEMAND)
+		current_tid = static_cast<uint32_t>(tgid);
+	if (current_tid && !ev.py_threads.empty()) {
+		// Before 3.11 a thread state has no TID: the main thread's is the
+		// process id.
+		auto &main = ev.py_threads.back();
+		ev.hit_tid = current_tid;
+		if (!main.native_thread_id)
+			main.native_thread_id = static_cast<uint32_t>(tgid);
+	}
+	return ev;
+}
+
+// A native dump on demand is taken as if the main thread asked for it: it
+// is the "Current thread", as for Python.
+void mark_main_current(Event &ev)
+{
+	ev.hit_tid = ev.tgid;
+	for (auto &t : ev.threads)
+		if (t.tid == ev.tgid)
+			t.flags |= FH_THREAD_HIT;
+}
+
+std::string hex_id(uint64_t v)
+{
+	char b[24];
+	std::snprintf(b, sizeof(b), "0x%016" PRIx64, v);
+	return b;
+}
+
+// Python threads whose frame chain changed at every read of a live walk.
+void warn_unsettled(const Event &ev)
+{
+	for (const auto &t : ev.py_threads)
+		if (t.flags & FH_PY_THREAD_READ_FAILED)
+			log("thread " + hex_id(t.thread_id) +
+			    " changed at every read: its frames may mix two moments");
+}
+
+// sys.stdlib_module_names of a launched Python command: it exists only once
+// the interpreter has started, a few milliseconds after exec, and is needed
+// to render a fatal error that may come any moment after.  A thread reads
+// it (process_vm_readv) as soon as it can, independently of the event loop
+// (which may be busy loading symbols).
+class StdlibReader {
+public:
+	StdlibReader(pid_t pid, const PythonRuntime &rt, const Capture &capture)
+		: rt_(rt), thread_([this, pid, &capture] { run(pid, capture); })
+	{
+	}
+	~StdlibReader()
+	{
+		stop_ = true;
+		thread_.join();
+	}
+	std::optional<std::set<std::string>> names()
+	{
+		std::lock_guard<std::mutex> lock(mu_);
+		return names_;
+	}
+
+private:
+	void run(pid_t pid, const Capture &capture)
+	{
+		ProcessMemory mem(pid);
+		// Every millisecond for up to a minute, until it reads or the
+		// process is gone.
+		for (int i = 0; i < 60000 && !stop_; i++) {
+			if (!rt_.placed)
+				if (uint64_t at = capture.python_runtime())
+					place_python_at(rt_, at, 0);
+			if (rt_.placed) {
+				if (auto n = stdlib_module_names(mem, rt_)) {
+					std::lock_guard<std::mutex> lock(mu_);
+					names_ = std::move(n);
+					return;
+				}
+				if (kill(pid, 0) != 0)
+					return;
+			}
+			struct timespec tick = {0, 1000000};
+			nanosleep(&tick, nullptr);
+		}
+	}
+
+	PythonRuntime rt_;
+	std::atomic<bool> stop_{false};
+	std::mutex mu_;
+	std::optional<std::set<std::string>> names_;
+	std::thread thread_;
+};
+
 class Session {
 public:
-	Session(const Options &opts, pid_t tgid)
-		: opts_(opts), tgid_(tgid), sink_(opts.output), unwinder_(tgid)
+	// launch: the command started under watch (launch mode), held before
+	// its exec; nullptr for -p.
+	Session(const Options &opts, pid_t tgid, Launch *launch = nullptr)
+		: opts_(opts), tgid_(tgid), launch_(launch), sink_(opts.output), unwinder_(tgid)
 	{
 	}
 
@@ -114,25 +233,43 @@ public:
 
 private:
 	void refresh_maps(bool must);
+	std::string current_maps(bool must);
+	void place_python();
 	uint64_t preload_symbols(const std::string &maps) noexcept;
 	void warn_disposition(int sig);
 	void drain();
+	void process(Assembler::Output &out);
+	void live_dump(uint32_t trigger, const Refusal *refusal = nullptr);
+	void on_timeout(int pidfd, uint64_t expirations);
 	void handle(Event &ev);
 	void print_diag(const std::string &text);
 	void final_report(bool detached);
 
 	const Options &opts_;
 	pid_t tgid_;
+	Launch *launch_;
+	std::unique_ptr<MmapTracker> tracker_; // launch mode: mappings as they are made
+	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
 	Sink sink_;
 	Unwinder unwinder_;
 	Assembler assembler_;
 	std::unique_ptr<Capture> capture_;
 	std::optional<PythonRuntime> python_; // the target's interpreter, if it is Python
 	std::optional<std::set<std::string>> stdlib_; // sys.stdlib_module_names (3.10+)
+	std::unique_ptr<StdlibReader> stdlib_reader_;  // launch mode: reads it once it exists
 	std::string maps_;
+	std::string comm_;
 	bool crashed_ = false;
 	uint64_t events_printed_ = 0;
 	uint64_t maps_refresh_failed_ = 0;
+	uint64_t timeouts_ = 0;		// timeout dumps taken
+	uint64_t timeouts_skipped_ = 0; // expirations that fell during a dump
+	uint64_t empty_dumps_ = 0;	// live dumps that found no thread
+	uint64_t stale_threads_ = 0;	// live: threads never sampled
+	bool terminated_ = false;	// --exit sent SIGKILL
+	bool timer_on_ = false;
+	bool pidfd_exited_ = false;	// the target has exited
+	std::optional<int> exit_status_; // a launched command's wait status
 };
 
 void Session::print_diag(const std::string &text)
@@ -145,6 +282,9 @@ void Session::print_diag(const std::string &text)
 }
 
 // What the user signal will do to the target, said once at start.
+// What the user signal will do to the target, said once at start.  Where
+// its default action would terminate the target, a BPF LSM program refuses
+// it, if the kernel allows one.
 void Session::warn_disposition(int sig)
 {
 	auto status = read_proc_file("/proc/" + std::to_string(tgid_) + "/status", 65536);
@@ -157,14 +297,27 @@ void Session::warn_disposition(int sig)
 			       : std::strtoull(status->c_str() + at + std::strlen(field), nullptr, 16);
 	};
 	uint64_t bit = 1ull << (sig - 1);
-	if (mask("\nSigIgn:") & bit)
-		log("pid " + std::to_string(tgid_) + " ignores " + signal_abbrev(sig) +
+	std::string who = "pid " + std::to_string(tgid_);
+	if (mask("\nSigIgn:") & bit) {
+		log(who + " ignores " + signal_abbrev(sig) +
 		    ": the kernel discards it, so it cannot trigger a dump (see --signal)");
-	else if (!(mask("\nSigCgt:") & bit))
-		log("pid " + std::to_string(tgid_) + " does not handle " + signal_abbrev(sig) +
-		    ": its default action would terminate it.  fh-bpf dumps every thread "
-		    "before that happens; keeping the target alive would need a BPF LSM "
-		    "program (not used).  --no-signal turns this off");
+		return;
+	}
+	if (mask("\nSigCgt:") & bit)
+		return;
+	try {
+		keepalive_ = std::make_unique<KeepAlive>(tgid_, sig, opts_.verbose);
+		log(who + " does not handle " + signal_abbrev(sig) +
+		    ", whose default action would terminate it: fh-bpf refuses that signal to it "
+		    "(a BPF LSM program; the sender's kill() fails with EPERM) and dumps every "
+		    "thread each time it is sent.  --no-signal turns this off");
+	} catch (const Error &e) {
+		log(who + " does not handle " + signal_abbrev(sig) +
+		    ": its default action would terminate it.  Keeping it alive needs a BPF LSM "
+		    "program, which this kernel refuses (" + e.what() +
+		    "): fh-bpf dumps every thread before the target dies.  --no-signal turns "
+		    "this off");
+	}
 }
 
 uint64_t Session::preload_symbols(const std::string &maps) noexcept
@@ -182,21 +335,35 @@ uint64_t Session::preload_symbols(const std::string &maps) noexcept
 	return monotonic_ns() - t0;
 }
 
-void Session::refresh_maps(bool must)
+// The target's mappings now.  A launched command's come from the kernel's
+// own records of them (complete even when it has just died); if any record
+// was lost, /proc/PID/maps is read instead while the process lives.
+std::string Session::current_maps(bool must)
 {
-	std::string maps;
-	if (capture_)
-		capture_->rearm_maps_notify();
+	if (tracker_) {
+		tracker_->drain();
+		if (!tracker_->lost() || pidfd_exited_)
+			return tracker_->maps_text();
+	}
 	try {
-		maps = read_maps(tgid_);
-	} catch (const Error &e) {
+		return read_maps(tgid_);
+	} catch (const Error &) {
 		if (must)
 			throw;
 		maps_refresh_failed_++;
-		return;
+		return tracker_ ? tracker_->maps_text() : std::string();
 	}
+}
+
+void Session::refresh_maps(bool must)
+{
+	if (capture_)
+		capture_->rearm_maps_notify();
+	std::string maps = current_maps(must);
 	// A process that has died has no mappings left: keep the last ones.
 	if (maps.empty()) {
+		if (launch_)
+			return; // not exec'd yet
 		if (must)
 			throw Error("process " + std::to_string(tgid_) + " has no mappings (exiting?)",
 				    ESRCH);
@@ -205,6 +372,13 @@ void Session::refresh_maps(bool must)
 	}
 	if (maps == maps_)
 		return;
+	if (python_ && !python_->placed) {
+		// Before loading symbols, which takes a while.
+		std::string old = std::move(maps_);
+		maps_ = maps;
+		place_python();
+		maps_ = std::move(old);
+	}
 	uint64_t t0 = monotonic_ns();
 	unwinder_.report_maps(maps);
 	unwinder_.prewarm();
@@ -218,6 +392,33 @@ void Session::refresh_maps(bool must)
 		    (added.empty() ? "" : "; new:" + added));
 	}
 	maps_ = std::move(maps);
+	if (launch_)
+		if (auto info = read_process(tgid_))
+			comm_ = info->comm; // the command's, once exec'd
+	place_python();
+}
+
+// A launched Python command's interpreter, once it is mapped: the programs
+// walk it from then on.  sys.stdlib_module_names (for the extension modules
+// of a fatal error) is read once the interpreter has made it.
+void Session::place_python()
+{
+	if (!python_)
+		return;
+	if (!python_->placed) {
+		if (uint64_t rt = capture_->python_runtime()) {
+			// The kernel placed it when the module was mapped.
+			place_python_at(*python_, rt, capture_->python_module_type());
+		} else if (::fh::place_python(*python_, maps_)) {
+			capture_->set_python_runtime(python_->runtime_addr,
+						     python_->offsets.module_type);
+		}
+		if (python_->placed && opts_.verbose)
+			log("Python 3." + std::to_string(python_->minor) + " mapped from " +
+			    python_->module);
+	}
+	if (python_->placed && !stdlib_ && stdlib_reader_)
+		stdlib_ = stdlib_reader_->names();
 }
 
 void Session::handle(Event &ev)
@@ -227,25 +428,40 @@ void Session::handle(Event &ev)
 	std::string losses;
 	std::string text;
 	bool user = ev.trigger == FH_TRIGGER_USER_SIGNAL;
+	bool timeout = ev.trigger == FH_TRIGGER_TIMEOUT;
+	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
+	if (ev.comm.empty())
+		ev.comm = comm_;
 	if (python_ && !ev.py_threads.empty()) {
 		// faulthandler's text has Python frames only: no native unwinding.
-		// A user signal's dump (register()) has no header and no
-		// extension modules.
-		text = user ? render_python_threads(python_->minor, python_->offsets.version,
-						    python_threads(ev, *python_),
-						    ev.py_threads.size() >= FH_PY_MAX_THREADS)
-			    : python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
+		// Only a fatal error's text has the "Fatal Python error" header
+		// and the extension modules; a timeout's has its own header.
+		if (!stdlib_ && stdlib_reader_)
+			stdlib_ = stdlib_reader_->names();
+		text = fatal ? python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr)
+			     : (timeout ? timeout_header(opts_.timeout_us) : std::string()) +
+				       render_python_threads(python_->minor,
+							     python_->offsets.version,
+							     python_threads(ev, *python_),
+							     ev.py_threads.size() >= FH_PY_MAX_THREADS);
 		for (const auto &t : ev.threads)
 			stats.stack_bytes += t.stack.size();
+		warn_unsettled(ev);
 	} else {
+		if (ev.trigger == FH_TRIGGER_DEMAND)
+			mark_main_current(ev);
 		Traceback tb = build_traceback(ev, unwinder_, stats);
-		if (user)
-			tb.header.clear();
+		if (!fatal)
+			tb.header = timeout ? timeout_header(opts_.timeout_us) : std::string();
 		text = render(tb);
 	}
+	stale_threads_ += fatal || user ? 0 : stats.stale_threads;
 	if (user && ev.default_action)
 		losses += "fh-bpf: pid " + std::to_string(ev.tgid) + " does not handle " +
 			  signal_abbrev(ev.sig) + ": its default action terminates it\n";
+	if (ev.refused)
+		losses += "fh-bpf: " + signal_abbrev(ev.sig) + " refused to keep pid " +
+			  std::to_string(ev.tgid) + " alive (it does not handle it)\n";
 	std::string diag = event_summary(ev);
 	losses += event_losses(ev, stats);
 
@@ -260,15 +476,23 @@ void Session::handle(Event &ev)
 	if (opts_.verbose) {
 		std::string v;
 		char buf[256];
-		std::snprintf(buf, sizeof(buf),
-			      "fh-bpf: timing: %zu threads, %" PRIu64
-			      " stack bytes, kernel capture %.1f us (%.2f us/thread), "
-			      "symbolized in %.2f ms, signal to printed %.2f ms\n",
-			      ev.threads.size(), stats.stack_bytes,
-			      (ev.ktime_end - ev.ktime_start) / 1e3,
-			      ev.threads.empty() ? 0.0
-						 : (ev.ktime_end - ev.ktime_start) / 1e3 / ev.threads.size(),
-			      (t1 - t0) / 1e6, (t1 - ev.ktime_start) / 1e6);
+		bool live = !fatal && !user;
+		double capture_us = (ev.ktime_end - ev.ktime_start) / 1e3;
+		if (live && ev.threads.empty())
+			std::snprintf(buf, sizeof(buf),
+				      "fh-bpf: timing: %zu Python threads read from memory in %.2f ms, "
+				      "dump to printed %.2f ms\n",
+				      ev.py_threads.size(), capture_us / 1e3, (t1 - ev.ktime_start) / 1e6);
+		else
+			std::snprintf(buf, sizeof(buf),
+				      "fh-bpf: timing: %zu threads, %" PRIu64
+				      " stack bytes, %s capture %.1f us (%.2f us/thread), "
+				      "symbolized in %.2f ms, %s to printed %.2f ms\n",
+				      ev.threads.size(), stats.stack_bytes, live ? "live" : "kernel",
+				      capture_us,
+				      ev.threads.empty() ? 0.0 : capture_us / ev.threads.size(),
+				      (t1 - t0) / 1e6, live ? "dump" : "signal",
+				      (t1 - ev.ktime_start) / 1e6);
 		v += buf;
 		std::snprintf(buf, sizeof(buf),
 			      "fh-bpf: capture: %" PRIu64 " record bytes; Python: %zu threads, %zu code "
@@ -285,6 +509,10 @@ void Session::handle(Event &ev)
 			if (t.flags & FH_THREAD_STACK_FAULT)
 				v += ", copy stopped at an unreadable page (error " +
 				     std::to_string(t.stack_err) + ")";
+			if (t.flags & FH_THREAD_SAMPLED)
+				v += ", sampled while running";
+			if (t.flags & FH_THREAD_RETAKEN)
+				v += ", copied again once it stopped running";
 			if (t.flags & FH_THREAD_ON_CPU)
 				v += ", was running: registers may be stale";
 			if (t.flags & FH_THREAD_EXITING)
@@ -298,7 +526,7 @@ void Session::handle(Event &ev)
 		print_diag(v);
 	}
 	events_printed_++;
-	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL)
+	if (fatal)
 		crashed_ = true;
 }
 
@@ -306,6 +534,11 @@ void Session::drain()
 {
 	Assembler::Output out;
 	capture_->consume(assembler_, out);
+	process(out);
+}
+
+void Session::process(Assembler::Output &out)
+{
 	bool maps_changed = false;
 	for (const auto &m : out.maps_changes)
 		if (m.tgid == static_cast<uint32_t>(tgid_))
@@ -324,6 +557,81 @@ void Session::drain()
 		handle(ev);
 }
 
+// Dump every thread now, the target running on.  A refused user signal is
+// dumped as if it had been received: by the thread it was sent to.
+void Session::live_dump(uint32_t trigger, const Refusal *refusal)
+{
+	auto decorate = [&](Event &ev) {
+		if (!refusal)
+			return;
+		ev.sig = refusal->sig;
+		ev.si_code = 0; // SI_USER
+		ev.sender = Sender{refusal->sender_tgid, 0, refusal->sender_uid,
+				   refusal->sender_comm, false};
+		ev.refused = true;
+		ev.hit_tid = refusal->tid;
+		for (auto &t : ev.threads)
+			if (t.tid == refusal->tid)
+				t.flags |= FH_THREAD_HIT;
+	};
+	if (python_ && !python_->placed) {
+		empty_dumps_++;
+		log("pid " + std::to_string(tgid_) + ": its Python interpreter is not mapped yet: "
+		    "nothing to dump");
+		return;
+	}
+	if (python_) {
+		Event ev = python_live_event(tgid_, *python_, trigger,
+					     refusal ? refusal->tid : 0);
+		decorate(ev);
+		if (ev.py_threads.empty()) {
+			empty_dumps_++;
+			log("pid " + std::to_string(tgid_) +
+			    ": no Python thread state to dump (exiting, or not initialised)");
+			return;
+		}
+		handle(ev);
+		return;
+	}
+	Assembler::Output out;
+	LiveDumpStats st = capture_->live_dump(trigger, assembler_, out);
+	for (auto &ev : out.events)
+		if (ev.id == st.event_id)
+			decorate(ev);
+	if (!st.event_id) {
+		empty_dumps_++;
+		log("pid " + std::to_string(tgid_) + ": no thread left to dump (exiting)");
+	}
+	if (opts_.verbose && st.event_id)
+		log("live dump: iterator " + fmt("%.1f us", st.iterate_ns / 1e3) + ", " +
+		    std::to_string(st.samples_wanted) + " running threads sampled in " +
+		    fmt("%.2f ms", st.sample_ns / 1e6) +
+		    (st.samples_missing ? ", " + std::to_string(st.samples_missing) + " not" : ""));
+	process(out);
+}
+
+void Session::on_timeout(int pidfd, uint64_t expirations)
+{
+	if (expirations > 1) {
+		timeouts_skipped_ += expirations - 1;
+		log(std::to_string(expirations - 1) + " timeout" + (expirations > 2 ? "s" : "") +
+		    " skipped: the previous dump was still being taken");
+	}
+	timeouts_++;
+	live_dump(FH_TRIGGER_TIMEOUT);
+	if (opts_.exit_after && !terminated_) {
+		// faulthandler's exit=True ends the process after the dump.
+		if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0) {
+			terminated_ = true;
+			log("--exit: terminated pid " + std::to_string(tgid_) +
+			    " (SIGKILL) after the timeout dump");
+		} else if (errno != ESRCH) {
+			log("--exit: could not terminate pid " + std::to_string(tgid_) + ": " +
+			    std::strerror(errno));
+		}
+	}
+}
+
 void Session::final_report(bool detached)
 {
 	for (auto &ev : assembler_.take_incomplete())
@@ -340,13 +648,26 @@ void Session::final_report(bool detached)
 	add(c.maps_lost, "mapping changes");
 	add(c.senders_lost, "signal senders");
 	add(c.py_lost, "Python thread or code records (ring buffer full)");
+	add(c.live_lost, "live thread records (ring buffer full)");
+	add(stale_threads_, "running threads never sampled (stale frames)");
+	add(timeouts_skipped_, "timeouts (a dump was still being taken)");
 	add(assembler_.malformed(), "malformed records");
 	add(assembler_.orphans(), "records of events never begun");
 	add(c.unassembled, "records outside the event loop");
 	add(maps_refresh_failed_, "maps refreshes (process gone)");
+	if (tracker_) {
+		add(tracker_->lost(), "mapping records (perf buffer full)");
+		add(tracker_->malformed(), "malformed mapping records");
+	}
 	// One closing line: what was captured, and what was not.
+	std::string how;
+	if (exit_status_) {
+		int st = *exit_status_;
+		how = WIFSIGNALED(st) ? ", killed by " + signal_abbrev(WTERMSIG(st))
+				      : ", status " + std::to_string(shell_status(st));
+	}
 	log(std::string(detached ? "detached from" : "target exited:") + " pid " +
-	    std::to_string(tgid_) + ", " + std::to_string(events_printed_) +
+	    std::to_string(tgid_) + how + ", " + std::to_string(events_printed_) +
 	    (events_printed_ == 1 ? " event" : " events") + " printed; " +
 	    (lost.empty() ? "none dropped" : "lost: " + lost));
 }
@@ -368,6 +689,7 @@ int Session::run()
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1); // dump the target now
 	sigprocmask(SIG_BLOCK, &mask, nullptr);
 	UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC));
 	if (!sigfd)
@@ -385,27 +707,55 @@ int Session::run()
 		cfg.ring_threads = std::min<uint32_t>(
 			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
 	cfg.verbose = opts_.verbose;
+	if (launch_)
+		comm_ = opts_.command[0].substr(opts_.command[0].rfind('/') + 1).substr(0, 15);
+	else if (auto info = read_process(tgid_))
+		comm_ = info->comm;
 	cfg.capture_handled = opts_.handled;
 	cfg.user_signal = opts_.user_signal;
 	if (opts_.user_signal) {
 		cfg.sig_mask |= 1ull << (opts_.user_signal - 1);
-		warn_disposition(opts_.user_signal);
+		// A command not started yet has no handlers: nothing to say.
+		if (!launch_)
+			warn_disposition(opts_.user_signal);
 	}
 	// The maps before attaching: Python is found in them (the programs
 	// carry its offsets as constants) and debug information loads from
 	// them.  They are read again once attached, where a failure counts.
 	std::string early_maps;
 	try {
-		early_maps = read_maps(tgid_);
+		if (!launch_) // a held child's maps are fh-bpf's own
+			early_maps = read_maps(tgid_);
 	} catch (const Error &) {
 	}
-	if (!early_maps.empty()) {
+	if (launch_) {
+		// The command's interpreter, from its files: the programs are
+		// built for it now, and told where it is once it is mapped.
+		PythonDetection py = detect_python_command(opts_.command[0]);
+		if (py.runtime) {
+			python_ = py.runtime;
+			cfg.py_offsets = &python_->offsets;
+			if (auto place = python_placement(*python_)) {
+				cfg.py_place_ino = place->ino;
+				cfg.py_place_dev = place->dev;
+				cfg.py_place_runtime_off = place->runtime_off;
+				cfg.py_place_module_type_off = place->module_type_off;
+			}
+			if (opts_.verbose)
+				log("Python 3." + std::to_string(python_->minor) + " in " +
+				    python_->module + " (the command's interpreter)");
+		} else if (!py.unsupported.empty()) {
+			log(py.unsupported + ": native frames only");
+		}
+		tracker_ = std::make_unique<MmapTracker>(tgid_);
+	} else if (!early_maps.empty()) {
 		PythonDetection py = detect_python(early_maps);
 		if (py.runtime) {
 			python_ = py.runtime;
 			ProcessMemory mem(tgid_);
 			stdlib_ = stdlib_module_names(mem, *python_);
 			cfg.py_runtime = python_->runtime_addr;
+			cfg.py_module_type = python_->offsets.module_type;
 			cfg.py_offsets = &python_->offsets;
 			if (opts_.verbose)
 				log("Python 3." + std::to_string(python_->minor) + " in " +
@@ -416,6 +766,9 @@ int Session::run()
 	}
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
+	// Live dumps (--timeout, SIGUSR1 to fh-bpf) of a Python process read
+	// its memory from here; a native one needs the iterator and samplers.
+	cfg.live = !python_;
 	// Debug information loads on a second thread while the BPF programs
 	// load: the two are the bulk of the time to arm.
 	uint64_t preload_ns = 0;
@@ -454,6 +807,32 @@ int Session::run()
 		log("watching pid " + std::to_string(tgid_) + ": BPF loaded and attached in " +
 		    fmt("%.1f ms", (t_attached - t_start) / 1e6) + ", armed in " +
 		    fmt("%.1f ms", (t_armed - t_start) / 1e6));
+	if (launch_ && python_ && python_->minor >= 10)
+		stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
+	if (launch_) {
+		// Armed: the command may run.
+		if (int e = launch_->release())
+			throw Error("cannot run " + opts_.command[0] + ": " + std::strerror(e), e,
+				    e == ENOENT ? 127 : 126);
+		refresh_maps(false);
+	}
+	if (!capture_->sampling_problem().empty() && cfg.live)
+		log(capture_->sampling_problem());
+
+	UniqueFd timer;
+	if (opts_.timeout_us) {
+		timer = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+		if (!timer)
+			throw sys_error("timerfd_create", errno);
+		struct itimerspec its = {};
+		its.it_value.tv_sec = static_cast<time_t>(opts_.timeout_us / 1000000);
+		its.it_value.tv_nsec = static_cast<long>(opts_.timeout_us % 1000000 * 1000);
+		if (opts_.repeat)
+			its.it_interval = its.it_value;
+		if (timerfd_settime(timer.get(), 0, &its, nullptr) != 0)
+			throw sys_error("timerfd_settime", errno);
+		timer_on_ = true;
+	}
 	if (opts_.ready_fd >= 0) {
 		write_all(opts_.ready_fd, "ready\n");
 		close(opts_.ready_fd);
@@ -469,10 +848,17 @@ int Session::run()
 		if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) != 0)
 			throw sys_error("epoll_ctl", errno);
 	};
-	enum : uint32_t { kRing, kExit, kSignal };
+	enum : uint32_t { kRing, kExit, kSignal, kTimer, kTracker, kKeepAlive };
 	add(capture_->fd(), kRing);
 	add(pidfd.get(), kExit);
 	add(sigfd.get(), kSignal);
+	if (timer)
+		add(timer.get(), kTimer);
+	if (tracker_)
+		for (int fd : tracker_->fds())
+			add(fd, kTracker);
+	if (keepalive_)
+		add(keepalive_->fd(), kKeepAlive);
 
 	bool detached = false;
 	for (bool done = false; !done;) {
@@ -483,25 +869,68 @@ int Session::run()
 				continue;
 			throw sys_error("epoll_wait", errno);
 		}
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && !done; i++) {
 			switch (evs[i].data.u32) {
 			case kRing:
 				drain();
 				break;
-			case kExit:
-				done = true;
+			case kTracker:
+				refresh_maps(false);
 				break;
+			case kKeepAlive:
+				for (const auto &r : keepalive_->take())
+					if (!pidfd_exited(pidfd.get()))
+						live_dump(FH_TRIGGER_USER_SIGNAL, &r);
+				break;
+			case kExit:
+				done = pidfd_exited_ = true;
+				break;
+			case kTimer: {
+				uint64_t expirations = 0;
+				if (read(timer.get(), &expirations, sizeof(expirations)) ==
+					    sizeof(expirations) &&
+				    expirations && !pidfd_exited(pidfd.get()))
+					on_timeout(pidfd.get(), expirations);
+				if (terminated_ || !opts_.repeat) {
+					epoll_ctl(ep.get(), EPOLL_CTL_DEL, timer.get(), nullptr);
+					timer_on_ = false;
+				}
+				break;
+			}
 			case kSignal: {
 				struct signalfd_siginfo si;
-				if (read(sigfd.get(), &si, sizeof(si)) == sizeof(si))
-					done = detached = true;
+				if (read(sigfd.get(), &si, sizeof(si)) != sizeof(si))
+					break;
+				if (si.ssi_signo == SIGUSR1) {
+					if (!pidfd_exited(pidfd.get()))
+						live_dump(FH_TRIGGER_DEMAND);
+					break;
+				}
+				if (launch_) {
+					// The command's: a terminal's Ctrl-C reached it
+					// already (one process group); a kill aimed at
+					// fh-bpf is passed on.  The watch ends with it.
+					if (si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE)
+						syscall(SYS_pidfd_send_signal, pidfd.get(),
+							static_cast<int>(si.ssi_signo), nullptr, 0);
+					break;
+				}
+				done = detached = true;
 				break;
 			}
 			}
 		}
 	}
 	// Everything the programs captured before the exit is in the ring.
+	if (launch_)
+		refresh_maps(false);
 	drain();
+	if (launch_) {
+		int st = launch_->reap();
+		exit_status_ = st;
+		final_report(false);
+		return shell_status(st);
+	}
 	final_report(detached);
 	return crashed_ ? kExitCrashed : kExitOk;
 }
@@ -511,54 +940,99 @@ int Session::run()
 int dump(const Options &opts)
 {
 	pid_t tgid = check_target(opts.pid, opts.verbose);
-	PythonDetection py = detect_python(read_maps(tgid));
-	if (!py.runtime) {
-		if (!py.unsupported.empty())
-			throw Error("--dump: " + py.unsupported, ENOTSUP, kExitNoSupport);
-		throw Error("--dump: pid " + std::to_string(tgid) +
-				    " is not a Python process (live dumps of native processes are "
-				    "not supported yet)",
-			    ENOTSUP, kExitNoSupport);
-	}
+	std::string maps = read_maps(tgid);
+	PythonDetection py = detect_python(maps);
 	uint64_t t0 = monotonic_ns();
-	Event ev;
-	ev.tgid = static_cast<uint32_t>(tgid);
-	ProcessMemory mem(tgid);
-	walk_python(mem, *py.runtime, ev);
-	// As if the main thread had called faulthandler.dump_traceback(): it
-	// is the "Current thread".  Its thread state is the oldest, the last
-	// of the interpreter's list (new ones are inserted at the head).
-	if (!ev.py_threads.empty()) {
-		auto &main = ev.py_threads.back();
-		ev.hit_tid = static_cast<uint32_t>(tgid);
-		if (!main.native_thread_id)
-			main.native_thread_id = static_cast<uint32_t>(tgid);
+	if (py.runtime) {
+		Event ev = python_live_event(tgid, *py.runtime, FH_TRIGGER_DEMAND);
+		if (ev.py_threads.empty())
+			throw Error("--dump: no Python thread state found in pid " +
+					    std::to_string(tgid) +
+					    " (is the interpreter initialised, and may fh-bpf read "
+					    "its memory?)",
+				    ESRCH);
+		warn_unsettled(ev);
+		Sink sink(opts.output);
+		sink.write(render_python_threads(py.runtime->minor, py.runtime->offsets.version,
+						 python_threads(ev, *py.runtime),
+						 ev.py_threads.size() >= FH_PY_MAX_THREADS));
+		if (opts.verbose)
+			log("dumped " + std::to_string(ev.py_threads.size()) + " Python threads in " +
+			    fmt("%.2f ms", (monotonic_ns() - t0) / 1e6));
+		return kExitOk;
 	}
-	if (ev.py_threads.empty())
-		throw Error("--dump: no Python thread state found in pid " + std::to_string(tgid) +
-				    " (is the interpreter initialised, and may fh-bpf read its "
-				    "memory?)",
-			    ESRCH);
-	for (const auto &t : ev.py_threads)
-		if (t.flags & FH_PY_THREAD_READ_FAILED)
-			log("thread 0x" + [&] {
-				char b[20];
-				std::snprintf(b, sizeof(b), "%016" PRIx64, t.thread_id);
-				return std::string(b);
-			}() + " changed at every read: its frames may mix two moments");
+	if (!py.unsupported.empty())
+		log(py.unsupported + ": native frames only");
+
+	// A native process: the task iterator and the samplers, nothing else.
+	probe_support();
 	Sink sink(opts.output);
-	sink.write(render_python_threads(py.runtime->minor, py.runtime->offsets.version,
-					 python_threads(ev, *py.runtime),
-					 ev.py_threads.size() >= FH_PY_MAX_THREADS));
-	if (opts.verbose)
-		log("dumped " + std::to_string(ev.py_threads.size()) + " Python threads in " +
-		    fmt("%.2f ms", (monotonic_ns() - t0) / 1e6));
+	Unwinder unwinder(tgid);
+	std::thread preload([&] {
+		try {
+			unwinder.report_maps(maps);
+			unwinder.prewarm();
+		} catch (const std::exception &) {
+		}
+	});
+	CaptureConfig cfg;
+	cfg.tgid = tgid;
+	cfg.stack_size = opts.stack_size;
+	cfg.max_threads = opts.max_threads;
+	cfg.ring_threads = std::min<uint32_t>(opts.max_threads, kMinRingThreads);
+	cfg.signals = false;
+	cfg.live = true;
+	cfg.verbose = opts.verbose;
+	std::unique_ptr<Capture> capture;
+	try {
+		capture = std::make_unique<Capture>(cfg);
+	} catch (...) {
+		preload.join();
+		throw;
+	}
+	preload.join();
+	if (!capture->sampling_problem().empty())
+		log(capture->sampling_problem());
+	uint64_t t1 = monotonic_ns();
+	Assembler assembler;
+	Assembler::Output out;
+	LiveDumpStats st = capture->live_dump(FH_TRIGGER_DEMAND, assembler, out);
+	if (!st.event_id)
+		throw Error("--dump: pid " + std::to_string(tgid) + " has no thread left to dump",
+			    ESRCH);
+	for (auto &ev : out.events) {
+		if (ev.id != st.event_id)
+			continue;
+		mark_main_current(ev);
+		ReportStats stats;
+		Traceback tb = build_traceback(ev, unwinder, stats);
+		tb.header.clear();
+		sink.write(render(tb));
+		std::string losses = event_losses(ev, stats);
+		if (!losses.empty()) {
+			write_all(STDERR_FILENO, losses);
+			if (!sink.is_stderr())
+				sink.write(losses);
+		}
+		if (opts.verbose)
+			log("dumped " + std::to_string(ev.threads.size()) + " threads: BPF loaded in " +
+			    fmt("%.1f ms", (t1 - t0) / 1e6) + ", captured in " +
+			    fmt("%.2f ms", (st.iterate_ns + st.sample_ns) / 1e6) + " (" +
+			    std::to_string(st.samples_wanted) + " running threads sampled), printed " +
+			    fmt("%.2f ms", (monotonic_ns() - t1) / 1e6) + " after");
+	}
 	return kExitOk;
 }
 
 int watch(const Options &opts)
 {
+	init_libbpf(opts.verbose);
 	probe_support();
+	if (!opts.command.empty()) {
+		Launch launch(opts.command, opts.ready_fd);
+		Session s(opts, launch.pid(), &launch);
+		return s.run();
+	}
 	pid_t tgid = check_target(opts.pid, opts.verbose);
 	Session s(opts, tgid);
 	return s.run();

@@ -13,6 +13,14 @@
  * them in sequence.  FH_REC_MAPS marks a change of the target's executable
  * mappings (mmap/mprotect with PROT_EXEC, exec).
  *
+ * A live dump (timeout, on demand) is taken by the task iterator, thread
+ * by thread, without stopping the target.  A thread that was running on a
+ * CPU has stale saved registers: its record is flagged FH_THREAD_ON_CPU and
+ * counted in the end record's samples_wanted, and a later FH_REC_THREAD of
+ * the same event replaces it: FH_THREAD_SAMPLED (a timer sample taken in
+ * the thread while it ran) or FH_THREAD_RETAKEN (copied again once it had
+ * stopped running).
+ *
  * Only fixed-width types and fixed arrays: the layout is pinned from C++ by
  * static_asserts in userspace/records.cpp.
  */
@@ -44,6 +52,8 @@
 /* fh_event_record.trigger */
 #define FH_TRIGGER_FATAL_SIGNAL 1
 #define FH_TRIGGER_USER_SIGNAL 2 /* --signal: faulthandler.register() */
+#define FH_TRIGGER_TIMEOUT 3	 /* --timeout: faulthandler.dump_traceback_later() */
+#define FH_TRIGGER_DEMAND 4	 /* --dump, or SIGUSR1 sent to fh-bpf */
 
 /* fh_event_record.flags */
 #define FH_EVENT_EXTERNAL 0x1	    /* sent by another process: sender_* valid */
@@ -57,6 +67,8 @@
 #define FH_THREAD_STACK_FAULT 0x8     /* a read failed before the limit */
 #define FH_THREAD_EXITING 0x10	      /* the thread was exiting */
 #define FH_THREAD_KERNEL_WORKER 0x20  /* io_uring-style worker: no user state */
+#define FH_THREAD_SAMPLED 0x40	      /* live: taken by a timer sample while it ran */
+#define FH_THREAD_RETAKEN 0x80	      /* live: copied again once it stopped running */
 
 /* fh_maps_record.reason */
 #define FH_MAPS_EXEC_MAPPING 1
@@ -105,7 +117,7 @@ struct fh_event_end_record {
 	__u32 nr_threads;    /* thread records submitted */
 	__u32 threads_skipped; /* threads beyond --max-threads */
 	__u32 threads_lost;  /* thread records the ring buffer had no room for */
-	__u32 reserved;
+	__u32 samples_wanted; /* live: records flagged FH_THREAD_ON_CPU, to be replaced */
 };
 
 struct fh_maps_record {
@@ -185,6 +197,28 @@ struct fh_py_module_record {
 	__u8 data[FH_PY_STR_BYTES];
 };
 
+/*
+ * keepalive.bpf.c, on its own ring: a user signal refused (BPF LSM
+ * task_kill) because its default action would have terminated the target.
+ */
+struct fh_keepalive_record {
+	__u32 tgid;
+	__u32 tid; /* the task it was sent to */
+	__s32 sig;
+	__u32 sender_tgid;
+	__u32 sender_uid;
+	__u32 reserved;
+	char sender_comm[FH_COMM_LEN];
+};
+
+/* A live dump's tallies, kept in the programs' .bss. */
+struct fh_live_tally {
+	__u32 sent;    /* thread records submitted */
+	__u32 skipped; /* threads beyond --max-threads */
+	__u32 lost;    /* thread records the ring buffer had no room for */
+	__u32 wanted;  /* records of threads that were running: to be replaced */
+};
+
 /* Counters kept in the programs' .bss, read by userspace. */
 struct fh_counters {
 	__u64 events;	      /* captures started */
@@ -194,6 +228,9 @@ struct fh_counters {
 	__u64 maps_lost;      /* FH_REC_MAPS records with no ring room */
 	__u64 senders_lost;   /* external senders the pending map had no room for */
 	__u64 py_lost;	      /* Python thread or code records with no ring room */
+	__u64 samples;	      /* live: threads sampled while they ran */
+	__u64 retaken;	      /* live: threads copied again once they stopped */
+	__u64 live_lost;      /* live: records dropped for want of ring room */
 };
 
 #endif /* FH_RECORDS_H */

@@ -38,7 +38,11 @@ Target::Target(const std::string &mode, int threads, std::vector<std::string> ex
 		threads_.push_back({static_cast<pid_t>(std::stoi(m[1])), std::stoul(m[2], nullptr, 16),
 				    m[3]});
 	}
-	REQUIRE(threads_.size() == static_cast<size_t>(threads));
+	size_t spinners = 0;
+	for (size_t i = 0; i + 1 < extra.size(); i++)
+		if (extra[i] == "--spinners")
+			spinners = std::stoul(extra[i + 1]);
+	REQUIRE(threads_.size() == static_cast<size_t>(threads) + spinners);
 }
 
 Target::~Target()
@@ -59,6 +63,11 @@ const TargetThread *Target::by_pthread(unsigned long p) const
 
 void Target::go() { REQUIRE(write(go_.write, "g", 1) == 1); }
 
+void Target::send(const std::string &bytes)
+{
+	REQUIRE(write(go_.write, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+}
+
 std::string Target::next_report_line()
 {
 	auto line = read_line(report_.read, kGuardMs);
@@ -67,6 +76,50 @@ std::string Target::next_report_line()
 }
 
 int Target::wait()
+{
+	auto st = wait_exit(pid_, kGuardMs);
+	REQUIRE(st);
+	reaped_ = true;
+	return *st;
+}
+
+PyTarget::PyTarget(const PythonBuild &py, const std::string &mode, int threads)
+{
+	fault_file_ = temp_path("faulthandler.txt");
+	SpawnOptions o;
+	o.fds = {{0, in_.read}, {1, out_.write}};
+	pid_ = spawn({py.path, source_dir() + "/tests/targets/py_target.py", fault_file_, mode,
+		      std::to_string(threads)},
+		     o);
+	in_.close_read();
+	out_.close_write();
+	auto line = read_line(out_.read, kGuardMs);
+	REQUIRE(line);
+	REQUIRE(*line == "ready");
+}
+
+PyTarget::~PyTarget()
+{
+	if (!reaped_) {
+		kill(pid_, SIGKILL);
+		waitpid(pid_, nullptr, 0);
+	}
+	unlink(fault_file_.c_str());
+}
+
+void PyTarget::send(const std::string &text)
+{
+	REQUIRE(write(in_.write, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+}
+
+std::string PyTarget::next_line()
+{
+	auto line = read_line(out_.read, kGuardMs);
+	REQUIRE(line);
+	return *line;
+}
+
+int PyTarget::wait()
 {
 	auto st = wait_exit(pid_, kGuardMs);
 	REQUIRE(st);

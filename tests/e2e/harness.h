@@ -5,6 +5,7 @@
 // hang; they synchronise nothing.
 #pragma once
 
+#include "python_interpreters.h"
 #include "support.h"
 
 #include <sys/types.h>
@@ -37,6 +38,7 @@ public:
 	const std::vector<TargetThread> &threads() const { return threads_; }
 	const TargetThread *by_pthread(unsigned long p) const;
 	void go();
+	void send(const std::string &bytes); // on the go fd
 	int wait(); // the wait status
 	std::string next_report_line();
 
@@ -48,12 +50,34 @@ private:
 	std::vector<TargetThread> threads_;
 };
 
+// tests/targets/py_target.py MODE THREADS run by one CPython build; it says
+// "ready" once its threads are parked, then waits for a line on stdin.  Its
+// own faulthandler writes to a file: the oracle.
+class PyTarget {
+public:
+	PyTarget(const PythonBuild &py, const std::string &mode, int threads);
+	~PyTarget();
+	pid_t pid() const { return pid_; }
+	void go() { send("go\n"); }
+	void send(const std::string &text);
+	std::string next_line();
+	int wait(); // the wait status
+	std::string faulthandler_output() const { return read_file(fault_file_); }
+
+private:
+	pid_t pid_ = -1;
+	bool reaped_ = false;
+	Pipe in_, out_;
+	std::string fault_file_;
+};
+
 class Watcher {
 public:
 	explicit Watcher(pid_t pid, std::vector<std::string> extra = {});
 	~Watcher();
 
 	int wait(); // the exit code
+	pid_t pid() const { return pid_; }
 	std::string output() const { return read_file(out_); }
 	std::string diagnostics();
 	// Wait until fh-bpf's stderr holds `text`; false after the guard timeout.

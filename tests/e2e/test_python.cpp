@@ -22,70 +22,6 @@ using namespace fhtest;
 
 namespace {
 
-class PyTarget {
-public:
-	PyTarget(const PythonBuild &py, const std::string &mode, int threads)
-	{
-		fault_file_ = temp_path("faulthandler.txt");
-		SpawnOptions o;
-		o.fds = {{0, in_.read}, {1, out_.write}};
-		pid_ = spawn({py.path, source_dir() + "/tests/targets/py_target.py", fault_file_, mode,
-			      std::to_string(threads)},
-			     o);
-		in_.close_read();
-		out_.close_write();
-		auto line = read_line(out_.read, kGuardMs);
-		REQUIRE(line);
-		REQUIRE(*line == "ready");
-	}
-	~PyTarget()
-	{
-		if (!reaped_) {
-			kill(pid_, SIGKILL);
-			waitpid(pid_, nullptr, 0);
-		}
-		unlink(fault_file_.c_str());
-	}
-	pid_t pid() const { return pid_; }
-	void go() { send("go\n"); }
-	void send(const std::string &text)
-	{
-		REQUIRE(write(in_.write, text.data(), text.size()) ==
-			static_cast<ssize_t>(text.size()));
-	}
-	std::string next_line()
-	{
-		auto line = read_line(out_.read, kGuardMs);
-		REQUIRE(line);
-		return *line;
-	}
-	int wait()
-	{
-		auto st = wait_exit(pid_, kGuardMs);
-		REQUIRE(st);
-		reaped_ = true;
-		return *st;
-	}
-	std::string faulthandler_output() const { return read_file(fault_file_); }
-
-private:
-	pid_t pid_ = -1;
-	bool reaped_ = false;
-	Pipe in_, out_;
-	std::string fault_file_;
-};
-
-// fh-bpf's output file without its own "fh-bpf:" lines.
-std::string traceback_only(const std::string &text)
-{
-	std::istringstream in(text);
-	std::string line, out;
-	while (std::getline(in, line))
-		if (line.rfind("fh-bpf: ", 0) != 0)
-			out += line + "\n";
-	return out;
-}
-
 void check_parity(const PythonBuild &py, const std::string &mode, int threads, int sig,
 		  bool external)
 {
@@ -100,7 +36,7 @@ void check_parity(const PythonBuild &py, const std::string &mode, int threads, i
 	CHECK(WTERMSIG(st) == sig);
 	REQUIRE(watcher.wait() == 3);
 	std::string theirs = target.faulthandler_output();
-	std::string ours = traceback_only(watcher.output());
+	std::string ours = without_notes(watcher.output());
 	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
 			       << watcher.diagnostics());
 	REQUIRE_FALSE(theirs.empty());
@@ -168,24 +104,6 @@ TEST_CASE("Python: --dump matches faulthandler.dump_traceback taken at the same 
 	}
 }
 
-TEST_CASE("--dump of a process that is not Python is refused with a reason", "[e2e][dump]")
-{
-	Target native("wait", 2);
-	int status = -1;
-	std::string err = temp_path("err");
-	SpawnOptions o;
-	o.stderr_path = err;
-	pid_t fh = spawn({fh_bpf_path(), "-p", std::to_string(native.pid()), "--dump"}, o);
-	auto st = wait_exit(fh, kGuardMs);
-	REQUIRE(st);
-	status = *st;
-	std::string text = read_file(err);
-	unlink(err.c_str());
-	CHECK(WIFEXITED(status));
-	CHECK(WEXITSTATUS(status) == 4);
-	CHECK(text.find("is not a Python process") != std::string::npos);
-}
-
 TEST_CASE("Python: a crash inside the garbage collector (3.10+: Garbage-collecting)",
 	  "[e2e][python][gc]")
 {
@@ -211,7 +129,7 @@ TEST_CASE("Python: --signal SIGUSR1 matches faulthandler.register, and the targe
 			target.send("next\n");
 			REQUIRE(target.next_line() == "ack");
 			std::string theirs = target.faulthandler_output();
-			std::string ours = traceback_only(watcher.output());
+			std::string ours = without_notes(watcher.output());
 			INFO("round " << round << "\nfaulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
 			CHECK(ours == theirs);
 			if (round == 1)

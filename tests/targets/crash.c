@@ -1,15 +1,17 @@
 /*
  * Test target: threads parked in known places, then one fatal signal.
  *
- *   crash [--threads N] [--report FD --go FD | --auto] MODE
+ *   crash [--threads N] [--spinners N] [--report FD --go FD | --auto] MODE
  *
  * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig |
- *       handled | mapcrash
+ *       handled | mapcrash | linger | usr1 | early
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
- * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read.
- * Once every worker is blocked in its system call, the main thread writes
- * one line per thread to the report fd:
+ * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read;
+ * --spinners adds threads that never block, spinning in a C loop (role
+ * "spin").  Once every worker is blocked in its system call (and every
+ * spinner is spinning), the main thread writes one line per thread to the
+ * report fd:
  *
  *   thread TID 0xPTHREAD ROLE
  *
@@ -19,8 +21,12 @@
  * "dlopen" loads --plugin PATH after the first byte, reports "loaded", and
  * crashes inside the plugin after a second byte.  "handled" takes a SIGSEGV
  * it catches and recovers from, then exits 0.  "mapcrash" maps an executable
- * page and faults at once.  With --auto (for gdb and the demo) it
- * goes on without waiting.
+ * page and faults at once.  "linger" sleeps 2.2 seconds after the go byte,
+ * then exits 0.  "usr1" catches SIGUSR1 (blocked in the workers, so the main
+ * thread receives it) and answers each byte on the go fd with "ack N", N
+ * the number of SIGUSR1 handled so far, until a 'q' ends it with status 0.
+ * "early" dereferences NULL first thing in main, before any thread starts.
+ * With --auto (for gdb and the demo) it goes on without waiting.
  *
  * Lines the tests look for carry a marker comment: "@name".
  */
@@ -43,9 +49,9 @@
 /* Keeps a call from becoming a tail jump, so the caller's frame stays. */
 #define BARRIER() __asm__ volatile("" ::: "memory")
 
-enum role { ROLE_MAIN, ROLE_SLEEP, ROLE_FUTEX, ROLE_READ };
-static const char *const role_names[] = {"main", "sleep", "futex", "read"};
-static const long role_syscalls[] = {0, SYS_clock_nanosleep, SYS_futex, SYS_read};
+enum role { ROLE_MAIN, ROLE_SLEEP, ROLE_FUTEX, ROLE_READ, ROLE_SPIN };
+static const char *const role_names[] = {"main", "sleep", "futex", "read", "spin"};
+static const long role_syscalls[] = {0, SYS_clock_nanosleep, SYS_futex, SYS_read, -1};
 
 struct worker {
 	pid_t tid;
@@ -80,6 +86,14 @@ NOINLINE static void park_futex(void)
 		pthread_cond_wait(&never, &lock); /* @park_futex */
 }
 
+volatile unsigned long spins;
+
+NOINLINE static void park_spin(void)
+{
+	for (;;)
+		spins++; /* @park_spin */
+}
+
 NOINLINE static void park_read(void)
 {
 	char c;
@@ -104,6 +118,9 @@ static void *worker_main(void *arg)
 	case ROLE_FUTEX:
 		park_futex();
 		break;
+	case ROLE_SPIN:
+		park_spin();
+		break;
 	default:
 		park_read();
 		break;
@@ -111,7 +128,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* True once the thread sits in the expected system call. */
+/* True once the thread sits in the expected system call (a spinner: once
+ * it runs in user space). */
 static int blocked_in(pid_t tid, long nr)
 {
 	char path[64], buf[256];
@@ -124,6 +142,8 @@ static int blocked_in(pid_t tid, long nr)
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
+	if (nr < 0)
+		return strncmp(buf, "running", 7) == 0;
 	return strtol(buf, NULL, 10) == nr && strncmp(buf, "running", 7) != 0;
 }
 
@@ -234,6 +254,30 @@ NOINLINE void wait_for_kill(int fd)
 	BARRIER();
 }
 
+NOINLINE void linger(void)
+{
+	struct timespec ts = {2, 200000000};
+	while (nanosleep(&ts, &ts) != 0) /* @linger */
+		BARRIER();
+}
+
+static volatile sig_atomic_t usr1_count;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_count++;
+}
+
+NOINLINE void serve_usr1(int go_fd, FILE *report)
+{
+	char c;
+	while (read(go_fd, &c, 1) == 1 && c != 'q') { /* @serve_signals */
+		fprintf(report, "ack %d\n", (int)usr1_count);
+		fflush(report);
+	}
+}
+
 static sigjmp_buf recover;
 
 static void on_segv(int sig)
@@ -255,12 +299,14 @@ static int parse_fd(const char *s)
 
 int main(int argc, char **argv)
 {
-	int report_fd = -1, go_fd = -1, nthreads = 4, autorun = 0;
+	int report_fd = -1, go_fd = -1, nthreads = 4, nspinners = 0, autorun = 0;
 	const char *mode = NULL, *plugin = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--threads") && i + 1 < argc)
 			nthreads = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--spinners") && i + 1 < argc)
+			nspinners = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--report") && i + 1 < argc)
 			report_fd = parse_fd(argv[++i]);
 		else if (!strcmp(argv[i], "--go") && i + 1 < argc)
@@ -276,20 +322,35 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!mode || nthreads < 1 || nthreads > 10000 || (!autorun && (report_fd < 0 || go_fd < 0))) {
-		fprintf(stderr, "usage: crash [--threads N] (--report FD --go FD | --auto) "
+	if (!mode || nthreads < 1 || nthreads > 10000 || nspinners < 0 || nspinners > 64 ||
+	    (!autorun && (report_fd < 0 || go_fd < 0))) {
+		fprintf(stderr, "usage: crash [--threads N] [--spinners N] (--report FD --go FD | --auto) "
 				"segv|abort|fpe|bus|ill|wait\n");
 		return 2;
 	}
+	if (!strcmp(mode, "early"))
+		crash_mid(NULL); /* @main_early */
 	if (pipe(park_pipe) != 0)
 		die("pipe");
+	if (!strcmp(mode, "usr1")) {
+		/* Workers inherit a blocked SIGUSR1: the main thread takes it. */
+		struct sigaction sa;
+		sigset_t usr1;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr1;
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGUSR1, &sa, NULL);
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	}
 
-	nworkers = nthreads - 1;
+	nworkers = nthreads - 1 + nspinners;
 	workers = calloc(nworkers ? nworkers : 1, sizeof(*workers));
 	for (int i = 0; i < nworkers; i++) {
 		pthread_t t;
 		pthread_attr_t attr;
-		workers[i].role = ROLE_SLEEP + i % 3;
+		workers[i].role = i < nthreads - 1 ? ROLE_SLEEP + i % 3 : ROLE_SPIN;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 64 * 1024);
 		if (pthread_create(&t, &attr, worker_main, &workers[i]) != 0)
@@ -297,6 +358,12 @@ int main(int argc, char **argv)
 		pthread_attr_destroy(&attr);
 	}
 	wait_parked();
+	if (!strcmp(mode, "usr1")) {
+		sigset_t usr1;
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+	}
 
 	FILE *report = autorun ? stdout : fdopen(report_fd, "w");
 	if (!report)
@@ -313,12 +380,19 @@ int main(int argc, char **argv)
 		wait_for_kill(autorun ? park_pipe[0] : go_fd);
 		return 0;
 	}
+	if (!strcmp(mode, "usr1")) {
+		serve_usr1(go_fd, report);
+		return 0;
+	}
 	if (!autorun) {
 		char c;
 		if (read(go_fd, &c, 1) != 1)
 			return 3;
 	}
-	if (!strcmp(mode, "segv")) {
+	if (!strcmp(mode, "linger")) {
+		linger(); /* @main_linger */
+		return 0;
+	} else if (!strcmp(mode, "segv")) {
 		crash_mid(NULL); /* @main_segv */
 	} else if (!strcmp(mode, "handled")) {
 		struct sigaction sa;

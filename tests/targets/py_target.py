@@ -8,8 +8,11 @@ process sends a signal), gc (SIGSEGV in a __del__ run by the garbage
 collector: 3.10+ print "  Garbage-collecting"), usr1 (faulthandler.register
 for SIGUSR1, then acknowledge each line read with "ack" until "quit"), dump (the main thread writes every thread's traceback
 to FAULT_FILE with faulthandler.dump_traceback, prints "dumped" and waits
-for a line, on that same line: fh-bpf --dump must then print the same).  The target enables its own faulthandler, writing
-to FAULT_FILE: that output is the oracle fh-bpf must match byte for byte.
+for a line, on that same line: fh-bpf --dump must then print the same),
+timeout (faulthandler.dump_traceback_later(0.5, repeat=True), then 2.2
+seconds asleep on one line before exiting 0: four dumps).  The target
+enables its own faulthandler, writing to FAULT_FILE: that output is the
+oracle fh-bpf must match byte for byte.
 
 Threads, each parked in a blocking call at a known line: a sleeper, an
 Event waiter, a thread spinning in a one-line pure-Python loop, a generator,
@@ -181,6 +184,9 @@ elif mode == 'gc':
     a.other, b.other = b, a
     del a, b
     gc.collect()
+elif mode == 'timeout':
+    faulthandler.dump_traceback_later(0.5, repeat=True, file=fault_file)
+    time.sleep(2.2)
 elif mode == 'dump':
     fault_file.flush()
     # One line: the main thread's frame is here for both dumps.

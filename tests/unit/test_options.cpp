@@ -66,6 +66,59 @@ TEST_CASE("invalid command lines are usage errors", "[options]")
 	CHECK(usage_status({"-p", "1", "--max-threads", "4096", "--stack-size", "16K"}) == -1);
 }
 
+TEST_CASE("--timeout, --repeat, --exit and launch mode", "[options]")
+{
+	Options o = parse_options({"-p", "5", "--timeout", "2", "--repeat", "--exit"});
+	CHECK(o.timeout_us == 2000000);
+	CHECK(o.repeat);
+	CHECK(o.exit_after);
+	CHECK(parse_options({"-p", "5", "--timeout=0.5"}).timeout_us == 500000);
+	CHECK_FALSE(parse_options({"-p", "5"}).timeout_us);
+
+	o = parse_options({"--timeout", "1", "--", "ls", "-p", "5", "--", "x"});
+	CHECK(o.pid == 0);
+	CHECK(o.command == std::vector<std::string>{"ls", "-p", "5", "--", "x"});
+
+	CHECK(usage_status({"-p", "5", "--timeout", "0"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--timeout", "-1"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--timeout", "1e3"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--timeout", "2."}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--timeout", "two"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--timeout", ""}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--timeout", "99999999999999"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--repeat"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--exit"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--dump", "--timeout", "1"}) == kExitUsage);
+	CHECK(usage_status({"--dump", "--", "ls"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--", "ls"}) == kExitUsage);
+	CHECK(usage_status({"--"}) == kExitUsage);
+	CHECK(usage_status({"ls"}) == kExitUsage);
+}
+
+TEST_CASE("seconds as faulthandler takes them, and its timeout header", "[options]")
+{
+	uint64_t us = 0;
+	CHECK((parse_seconds("2", us) && us == 2000000));
+	CHECK((parse_seconds("0.5", us) && us == 500000));
+	CHECK((parse_seconds(".25", us) && us == 250000));
+	CHECK((parse_seconds("1.000001", us) && us == 1000001));
+	// Past the microsecond: rounded up, never down to zero.
+	CHECK((parse_seconds("0.0000001", us) && us == 1));
+	CHECK((parse_seconds("1.0000000", us) && us == 1000000));
+	CHECK_FALSE(parse_seconds("0.0000000", us));
+	CHECK_FALSE(parse_seconds("0", us));
+	CHECK_FALSE(parse_seconds(".", us));
+	CHECK_FALSE(parse_seconds("1.2.3", us));
+	CHECK_FALSE(parse_seconds("+1", us));
+
+	// faulthandler's spelling: hours not padded, microseconds only when set.
+	CHECK(timeout_header(2000000) == "Timeout (0:00:02)!\n");
+	CHECK(timeout_header(500000) == "Timeout (0:00:00.500000)!\n");
+	CHECK(timeout_header(1250000) == "Timeout (0:00:01.250000)!\n");
+	CHECK(timeout_header(3723000001ull) == "Timeout (1:02:03.000001)!\n");
+	CHECK(timeout_header(90000ull * 1000000) == "Timeout (25:00:00)!\n");
+}
+
 TEST_CASE("signal names and codes", "[signals]")
 {
 	CHECK(signal_abbrev(11) == "SIGSEGV");

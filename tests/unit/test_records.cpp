@@ -180,3 +180,54 @@ TEST_CASE("records of an unknown event are orphans; unfinished events are handed
 	CHECK(incomplete[0].threads.size() == 1);
 	CHECK(a.take_incomplete().empty());
 }
+
+TEST_CASE("a live dump: a sample replaces the stale copy of a running thread", "[records]")
+{
+	Assembler a;
+	Assembler::Output out;
+	auto ev = event_rec(9, 0);
+	reinterpret_cast<fh_event_record *>(ev.data())->trigger = FH_TRIGGER_TIMEOUT;
+	feed(a, ev, out);
+	feed(a, thread_rec(9, 101, {1, 2, 3, 4, 5, 6, 7, 8}), out);
+	auto stale = thread_rec(9, 102, {9, 9, 9, 9, 9, 9, 9, 9});
+	reinterpret_cast<fh_thread_record *>(stale.data())->flags = FH_THREAD_ON_CPU;
+	feed(a, stale, out);
+	auto other = thread_rec(9, 103, {});
+	reinterpret_cast<fh_thread_record *>(other.data())->flags = FH_THREAD_ON_CPU;
+	feed(a, other, out);
+	CHECK(out.events.empty()); // a live event has no end record: it is finished
+
+	auto sample = thread_rec(9, 102, {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7});
+	reinterpret_cast<fh_thread_record *>(sample.data())->flags = FH_THREAD_SAMPLED;
+	feed(a, sample, out);
+	// A retake for a thread the event does not hold is kept, not lost.
+	auto retake = thread_rec(9, 104, {});
+	reinterpret_cast<fh_thread_record *>(retake.data())->flags = FH_THREAD_RETAKEN;
+	feed(a, retake, out);
+
+	Assembler::LiveEnd end;
+	end.samples_wanted = 2;
+	end.samples_missing = 1;
+	end.threads_skipped = 3;
+	end.ktime_end = 77;
+	REQUIRE(a.finish_live(9, end, out));
+	CHECK_FALSE(a.finish_live(9, end, out)); // once
+	CHECK_FALSE(a.finish_live(10, end, out)); // never begun
+	REQUIRE(out.events.size() == 1);
+	const Event &e = out.events[0];
+	CHECK(e.complete);
+	CHECK(e.trigger == FH_TRIGGER_TIMEOUT);
+	REQUIRE(e.threads.size() == 4);
+	CHECK(e.threads[1].tid == 102);
+	CHECK(e.threads[1].flags == FH_THREAD_SAMPLED);
+	CHECK(e.threads[1].stack.size() == 16);
+	CHECK(e.threads[2].tid == 103);
+	CHECK(e.threads[2].flags == FH_THREAD_ON_CPU); // still stale
+	CHECK(e.threads[3].tid == 104);
+	CHECK(e.samples_wanted == 2);
+	CHECK(e.samples_missing == 1);
+	CHECK(e.threads_skipped == 3);
+	CHECK(e.ktime_end == 77);
+	CHECK(a.malformed() == 0);
+	CHECK(a.orphans() == 0);
+}

@@ -1,0 +1,172 @@
+// Launch mode: fh-bpf [options] -- CMD [ARGS...] starts CMD already
+// watched, forwards its standard streams and exits with its status.
+// Oracles: marker lines and gdb's backtrace of the same program, the exit
+// statuses a shell reports, and for Python the interpreter's own
+// faulthandler (-X faulthandler) writing to the stderr fh-bpf forwards.
+#include <catch2/catch.hpp>
+
+#include "harness.h"
+#include "python_interpreters.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace fhtest;
+
+namespace {
+
+struct Run {
+	int status = -1; // fh-bpf's exit code
+	std::string out, err, file;
+};
+
+// fh-bpf -o FILE [extra] -- argv, with `input` on its standard input.
+Run launch(const std::vector<std::string> &extra, const std::vector<std::string> &argv,
+	   const std::string &input = "")
+{
+	Run r;
+	std::string file = temp_path("launch.txt"), out = temp_path("out"), err = temp_path("err");
+	Pipe in;
+	SpawnOptions o;
+	o.fds = {{0, in.read}};
+	o.stdout_path = out;
+	o.stderr_path = err;
+	std::vector<std::string> args = {fh_bpf_path(), "-o", file};
+	args.insert(args.end(), extra.begin(), extra.end());
+	args.push_back("--");
+	args.insert(args.end(), argv.begin(), argv.end());
+	pid_t pid = spawn(args, o);
+	in.close_read();
+	if (!input.empty())
+		REQUIRE(write(in.write, input.data(), input.size()) ==
+			static_cast<ssize_t>(input.size()));
+	in.close_write();
+	auto st = wait_exit(pid, kGuardMs);
+	REQUIRE(st);
+	REQUIRE(WIFEXITED(*st));
+	r.status = WEXITSTATUS(*st);
+	r.out = read_file(out);
+	r.err = read_file(err);
+	r.file = read_file(file);
+	for (const auto &p : {file, out, err})
+		unlink(p.c_str());
+	return r;
+}
+
+bool contains(const std::string &hay, const std::string &needle)
+{
+	return hay.find(needle) != std::string::npos;
+}
+
+const std::map<std::string, int> &mark()
+{
+	static const auto m = markers(source_dir() + "/tests/targets/crash.c");
+	return m;
+}
+
+} // namespace
+
+TEST_CASE("launch mode: a crash in main's first instructions is caught, fully symbolized, and "
+	  "its status forwarded",
+	  "[e2e][launch]")
+{
+	// "early" faults first thing in main: a millisecond after exec.
+	Run r = launch({}, {crash_path(), "--auto", "--threads", "1", "early"});
+	INFO("traceback:\n" << r.file << "\nstderr:\n" << r.err);
+	CHECK(r.status == 128 + SIGSEGV);
+	ParsedTraceback tb = parse_traceback(without_notes(r.file));
+	CHECK(tb.header == "Fatal error: Segmentation fault");
+	REQUIRE(tb.threads.size() == 1);
+	CHECK(tb.threads[0].current);
+	auto ours = frames_in(tb.threads[0].frames, "tests/targets/crash.c");
+	REQUIRE(ours.size() >= 3);
+	CHECK(ours[0].first == "poke");
+	CHECK(ours[1].first == "crash_leaf");
+	CHECK(ours[2].first == "crash_mid");
+	CHECK(ours.back() == std::make_pair(std::string("main"), mark().at("main_early")));
+	// libc, mapped by the dynamic loader after exec, is symbolized too.
+	bool libc = false;
+	for (const auto &f : tb.threads[0].frames)
+		libc |= f.function == "__libc_start_call_main";
+	CHECK(libc);
+	// gdb running the same program stops at the same frames (it shows no
+	// frame for the inlined poke() at the faulting instruction).
+	auto gdb = gdb_frames_by_role("early", 1);
+	REQUIRE(gdb.size() == 1);
+	REQUIRE(gdb.begin()->second.size() >= 3);
+	CHECK(is_subsequence(gdb.begin()->second, ours));
+	CHECK(contains(r.err, "killed by SIGSEGV, 1 event printed; none dropped"));
+}
+
+TEST_CASE("launch mode: standard streams forwarded, exit statuses as a shell reports them",
+	  "[e2e][launch]")
+{
+	Run cat = launch({}, {"/bin/cat"}, "hello\nworld\n");
+	CHECK(cat.status == 0);
+	CHECK(cat.out == "hello\nworld\n");
+	CHECK(cat.file.empty());
+
+	Run sh = launch({}, {"/bin/sh", "-c", "echo to-stderr >&2; exit 7"});
+	CHECK(sh.status == 7);
+	CHECK(contains(sh.err, "to-stderr\n"));
+	CHECK(contains(sh.err, "status 7, 0 events printed; none dropped"));
+
+	Run term = launch({}, {"/bin/sh", "-c", "kill -TERM $$"});
+	CHECK(term.status == 128 + SIGTERM);
+
+	Run missing = launch({}, {"/nonexistent/program"});
+	CHECK(missing.status == 127);
+	CHECK(contains(missing.err, "cannot run /nonexistent/program: No such file or directory"));
+	Run not_exec = launch({}, {"/etc/passwd"});
+	CHECK(not_exec.status == 126);
+	CHECK(contains(not_exec.err, "Permission denied"));
+}
+
+TEST_CASE("launch mode: --timeout 0.5 --repeat over a 2.2-second command prints exactly 4 "
+	  "dumps; --exit ends it after the first",
+	  "[e2e][launch][timeout]")
+{
+	Run r = launch({"--timeout", "0.5", "--repeat"},
+		       {crash_path(), "--auto", "--threads", "3", "linger"});
+	INFO("traceback:\n" << r.file << "\nstderr:\n" << r.err);
+	CHECK(r.status == 0);
+	auto dumps = split_dumps(without_notes(r.file), "Timeout (");
+	CHECK(dumps.size() == 4);
+	for (const auto &d : dumps) {
+		ParsedTraceback tb = parse_traceback(d);
+		CHECK(tb.header == "Timeout (0:00:00.500000)!");
+		CHECK(tb.threads.size() == 3);
+		for (const auto &t : tb.threads)
+			CHECK_FALSE(t.current);
+	}
+
+	Run once = launch({"--timeout", "0.5", "--exit"},
+			  {crash_path(), "--auto", "--threads", "2", "linger"});
+	INFO("traceback:\n" << once.file << "\nstderr:\n" << once.err);
+	CHECK(once.status == 128 + SIGKILL);
+	CHECK(split_dumps(without_notes(once.file), "Timeout (").size() == 1);
+	CHECK(contains(once.err, "(SIGKILL) after the timeout dump"));
+}
+
+TEST_CASE("launch mode: a Python program crashing at once gets the Python traceback its own "
+	  "faulthandler prints",
+	  "[e2e][launch][python]")
+{
+	// The interpreter's own faulthandler writes to the stderr fh-bpf
+	// forwards; fh-bpf's traceback goes to its file.
+	const std::string code = "import ctypes, threading, _json\n"
+				 "def crash():\n"
+				 "    ctypes.string_at(0)\n"
+				 "crash()\n";
+	for (const auto &py : python_interpreters()) {
+		INFO(py.path);
+		Run r = launch({}, {py.path, "-X", "faulthandler", "-c", code});
+		CHECK(r.status == 128 + SIGSEGV);
+		std::string theirs = without_notes(r.err);
+		std::string ours = without_notes(r.file);
+		INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\nstderr:\n" << r.err);
+		REQUIRE_FALSE(theirs.empty());
+		CHECK(ours == theirs);
+	}
+}
