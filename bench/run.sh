@@ -7,6 +7,9 @@
 #   bench/run.sh OUT start [STARTS]             figure 3
 #   bench/run.sh OUT compare THREADS            figure 5
 #   bench/run.sh OUT python [THREADS [CRASHES [DUMPS]]]  figures 6, 7 and 8
+#   bench/run.sh OUT live [THREADS [DUMPS]]     figure 9 (all of 1, 10, 100, 1000 without THREADS)
+#   bench/run.sh OUT throughput                 figure 10
+#   bench/run.sh OUT peers                      figure 11 (bpftrace, BCC)
 #
 # OUT is the build directory (default: build).  Run as root from anywhere; the
 # reproduce commands printed are relative to the repository root.  Raw logs
@@ -128,7 +131,7 @@ AIM_RSS_MB=40        # fh-bpf peak RSS
 # --- paths -----------------------------------------------------------------
 usage()
 {
-	sed -n '5,9s/^# *//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '5,12s/^# *//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 
@@ -146,6 +149,7 @@ OUTR=$(rel "$OUT")
 FH=$OUTR/fh-bpf
 CRASH=$OUTR/targets/crash
 FAULT_LOOP=$OUTR/bench/fault_loop
+COUNT_LOOP=$OUTR/bench/count_loop
 RES=bench/results
 SELF="bench/run.sh $OUTR"
 GNU_TIME=
@@ -276,13 +280,15 @@ median()
 		      if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s..%s", lo, hi }'; }
+# spread: (max - min) / median of the numbers on stdin, in percent.
+spread() { sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.1f", (v[NR] - v[1]) * 100 / m }'; }
 # range1, range2: minmax with 1 or 2 decimals.
 range1() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.1f..%.1f", lo, hi }'; }
 range2() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f..%.2f", lo, hi }'; }
 f1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
 f2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 # verdict VALUE AIM: "met" if VALUE <= AIM.
-verdict() { awk -v v="$1" -v a="$2" 'BEGIN { print (v !~ /^[0-9.]+$/) ? "-" : (v + 0 <= a + 0) ? "met" : "MISSED" }'; }
+verdict() { awk -v v="$1" -v a="$2" 'BEGIN { print (v !~ /^-?[0-9.]+$/) ? "-" : (v + 0 <= a + 0) ? "met" : "MISSED" }'; }
 lines() { printf '%s\n' "$@"; }
 
 # Summary rows: fig|measure|threads|value|aim|verdict|reproduce
@@ -290,20 +296,26 @@ ROWS=()
 row() { local IFS='|'; ROWS+=("$*"); }
 
 # --- setup -----------------------------------------------------------------
+# build_bench_target SRC BIN: compile SRC when BIN is missing or older, with
+# the flags of the test targets: -O2, no frame pointers, debug info.
+build_bench_target()
+{
+	local src=$1 bin=$2 cc
+	[[ -x $bin && ! $src -nt $bin ]] && return 0
+	read -ra cc <<<"${CC:-cc}"
+	cc+=(-O2 -g -fomit-frame-pointer -pthread "$src" -o "$bin")
+	echo "  CC       $bin   (${cc[*]})"
+	"${cc[@]}"
+}
+
 preflight()
 {
 	((EUID == 0)) || die "must run as root (fh-bpf needs CAP_BPF and CAP_PERFMON)"
 	[[ -x $FH ]] || die "$FH missing: run make"
 	[[ -x $CRASH ]] || die "$CRASH missing: run make targets"
 	mkdir -p "$OUT/bench" "$RES"
-	if [[ ! -x $FAULT_LOOP || bench/fault_loop.c -nt $FAULT_LOOP ]]; then
-		# The flags of the test targets: -O2, no frame pointers, debug info.
-		local cc
-		read -ra cc <<<"${CC:-cc}"
-		cc+=(-O2 -g -fomit-frame-pointer -pthread bench/fault_loop.c -o "$FAULT_LOOP")
-		echo "  CC       $FAULT_LOOP   (${cc[*]})"
-		"${cc[@]}"
-	fi
+	build_bench_target bench/fault_loop.c "$FAULT_LOOP"
+	build_bench_target bench/count_loop.c "$COUNT_LOOP"
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/fh-bench.XXXXXX")
 	ulimit -c 0 # the targets die of SIGSEGV; keep their cores out of the tree
 }
@@ -442,11 +454,15 @@ bench_capture()
 # --- figure 3: start -> armed ----------------------------------------------
 # start_target N DIR: crash --threads N --auto wait, stdout on a fifo; sets
 # TPID once all its threads are parked.
-start_target()
+start_target() { start_target_shape "$2" --threads "$1"; }
+
+# start_target_shape DIR ARGS...: crash ARGS... --auto wait.
+start_target_shape()
 {
-	local n=$1 d=$2 tout_fd=''
+	local d=$1 tout_fd=''
+	shift
 	open_fifos "$d" tout
-	(exec >"$d/tout" && close_fifo_fds && exec "$CRASH" --threads "$n" --auto wait) &
+	(exec >"$d/tout" && close_fifo_fds && exec "$CRASH" "$@" --auto wait) &
 	TPID=$!
 	CHILDREN+=("$TPID")
 	expect "$tout_fd" '^ready$' "$TPID" crash
@@ -505,14 +521,15 @@ bench_start()
 }
 
 # --- figure 5: eu-stack and gdb on the same kind of target -------------------
-# time_tool NAME N THREADS_RE SHOWN LABEL CMD...: run CMD TOOL_RUNS times,
-# output to a file; print and record the median wall time.  THREADS_RE
-# counts the threads in the output; SHOWN is CMD as printed, LABEL its name
-# in the summary.
+# time_tool FIG REPRO NAME N THREADS_RE SHOWN LABEL CMD...: run CMD
+# TOOL_RUNS times, output to a file; print the median wall time and record
+# it as a row of figure FIG (reproduced by REPRO).  THREADS_RE counts the
+# threads in the output; SHOWN is CMD as printed, LABEL its name in the
+# summary.
 time_tool()
 {
-	local name=$1 n=$2 re=$3 shown=$4 label=$5 out i t0 t1 rc seen walls=() med
-	shift 5
+	local fig=$1 repro=$2 name=$3 n=$4 re=$5 shown=$6 label=$7 out i t0 t1 rc seen walls=() med
+	shift 7
 	out=$RES/compare-$n.$name.txt
 	for ((i = 1; i <= TOOL_RUNS; i++)); do
 		t0=${EPOCHREALTIME/./}
@@ -526,7 +543,7 @@ time_tool()
 	med=$(lines "${walls[@]}" | median)
 	printf '  %-44s %8s ms median  (%s)  %s/%s threads in output\n' "$shown" "$(f1 "$med")" \
 		"$(for w in "${walls[@]}"; do printf '%s ' "$(f1 "$w")"; done | sed 's/ $//')" "$seen" "$n"
-	row 5 "$label (stops the target)" "$n" "$(f1 "$med") ms" "" "" "$SELF compare $n"
+	row "$fig" "$label (stops the target)" "$n" "$(f1 "$med") ms" "" "" "$repro"
 }
 
 bench_compare()
@@ -539,13 +556,15 @@ bench_compare()
 	start_target "$n" "$d"
 	echo "  ptrace-based tools (attach, stop every thread, unwind, print, detach); wall time of $TOOL_RUNS runs:"
 	if command -v eu-stack >/dev/null; then
-		time_tool eu-stack "$n" '^TID ' "eu-stack -p PID" "eu-stack -p" eu-stack -p "$TPID"
-		time_tool eu-stack-s "$n" '^TID ' "eu-stack -s -p PID" "eu-stack -s -p" eu-stack -s -p "$TPID"
+		time_tool 5 "$SELF compare $n" eu-stack "$n" '^TID ' "eu-stack -p PID" "eu-stack -p" \
+			eu-stack -p "$TPID"
+		time_tool 5 "$SELF compare $n" eu-stack-s "$n" '^TID ' "eu-stack -s -p PID" \
+			"eu-stack -s -p" eu-stack -s -p "$TPID"
 	else
 		echo "  eu-stack: not installed"
 	fi
 	if command -v gdb >/dev/null; then
-		time_tool gdb "$n" '^Thread [0-9]+ ' 'gdb -p PID -batch -ex "thread apply all bt"' \
+		time_tool 5 "$SELF compare $n" gdb "$n" '^Thread [0-9]+ ' 'gdb -p PID -batch -ex "thread apply all bt"' \
 			"gdb thread apply all bt" \
 			gdb -p "$TPID" -batch -ex "thread apply all bt"
 	else
@@ -580,18 +599,68 @@ bench_compare()
 	row 5 "fh-bpf: kill -SEGV -> printed (cold, no stop)" "$n" "$(f1 "$latency") ms" "" "" "$SELF compare $n"
 }
 
+# Figure 11: the BPF peers on the job "every thread's stack, now".  bpftrace
+# samples on-CPU stacks (profile:hz) and walks frame pointers; BCC's
+# profile compiles its C with LLVM against the running kernel's headers at
+# start.  The harness installs them from Debian (bpftrace, bpfcc-tools) when
+# they are missing, as it does python3.11-dbg for figure 8.
+need_pkg()
+{
+	local pkg=$1
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed' && return 0
+	note "$pkg is not installed; figure 11 installs it: apt-get install -y $pkg"
+	if ! apt-get install -y --no-install-recommends "$pkg" >>"$RES/apt-get.log" 2>&1; then
+		apt-get update >>"$RES/apt-get.log" 2>&1 || true
+		apt-get install -y --no-install-recommends "$pkg" >>"$RES/apt-get.log" 2>&1 || true
+	fi
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed'
+}
+
 other_tools()
 {
+	local n=10 d t0 wall shown frames
+	need_pkg bpftrace || note "bpftrace could not be installed (see $RES/apt-get.log)"
+	need_pkg bpfcc-tools || note "bpfcc-tools could not be installed (see $RES/apt-get.log)"
+	d=$(mktemp -d "$TMP/peers.XXXX")
+	echo "[BPF peers] the stacks of $CRASH --threads $((n - 1)) --spinners 1 --auto wait ($n threads, one on a CPU)"
+	start_target_shape "$d" --threads $((n - 1)) --spinners 1
 	if command -v bpftrace >/dev/null; then
-		echo "  bpftrace: installed ($(command -v bpftrace)) but not benchmarked here"
+		local prog="profile:hz:99 /pid == $TPID/ { @[tid, ustack(16)] = count(); } interval:s:1 { exit(); }"
+		t0=${EPOCHREALTIME/./}
+		bpftrace -e "$prog" >"$RES/peers.bpftrace.txt" 2>&1 || note "bpftrace exited with status $?"
+		wall=$(ms_since "$t0")
+		shown=$(sed -nE 's/^@\[([0-9]+), *$/\1/p' "$RES/peers.bpftrace.txt" | sort -u | wc -l)
+		frames=$(grep -cE '^ +park_spin\+|^ +worker_main\+' "$RES/peers.bpftrace.txt" || true)
+		echo "  bpftrace -e '$prog'"
+		echo "    wall $(f1 "$wall") ms (1 s of sampling); threads shown: $shown of $n (on-CPU only);" \
+			"frames naming park_spin/worker_main: $frames (frame-pointer walk: -O2 code without"
+		echo "    frame pointers gives one good frame, then garbage); raw: $RES/peers.bpftrace.txt"
+		row 11 "bpftrace profile 1 s: threads shown" "$n" "$shown of $n" "" "" "$SELF peers"
+		row 11 "bpftrace profile 1 s: wall" "$n" "$(f1 "$wall") ms" "" "" "$SELF peers"
 	else
-		echo "  bpftrace: not installed; not compared (this harness does not install it)"
+		echo "  bpftrace: not installed, and could not be (see $RES/apt-get.log)"
 	fi
-	if python3 -c 'import bcc' 2>/dev/null || [[ -d /usr/share/bcc/tools ]]; then
-		echo "  BCC: installed but not benchmarked here"
+	local bcc=/usr/sbin/profile-bpfcc
+	if [[ -x $bcc ]]; then
+		t0=${EPOCHREALTIME/./}
+		local rc=0
+		"$bcc" -U -f -p "$TPID" 1 >"$RES/peers.bcc.txt" 2>&1 || rc=$?
+		wall=$(ms_since "$t0")
+		if ((rc)); then
+			echo "  $bcc -U -f -p PID 1: failed after $(f1 "$wall") ms (status $rc): $(grep -m1 -iE 'kernel headers|error' "$RES/peers.bcc.txt" || echo '?')"
+			echo "    (BCC compiles its BPF C with LLVM at run time, against the running kernel's headers; fh-bpf"
+			echo "    ships compiled CO-RE objects and needs only BTF); raw: $RES/peers.bcc.txt"
+			row 11 "BCC profile-bpfcc: runs here?" "$n" "no (status $rc)" "" "" "$SELF peers"
+		else
+			shown=$(wc -l <"$RES/peers.bcc.txt")
+			echo "  $bcc -U -f -p PID 1: wall $(f1 "$wall") ms, $shown folded stacks; raw: $RES/peers.bcc.txt"
+			row 11 "BCC profile-bpfcc 1 s: wall" "$n" "$(f1 "$wall") ms" "" "" "$SELF peers"
+		fi
 	else
-		echo "  BCC: not installed; not compared (this harness does not install it)"
+		echo "  BCC: not installed, and could not be (see $RES/apt-get.log)"
 	fi
+	stop_target "$TPID"
+	echo
 }
 
 # --- figures 6, 7, 8: Python targets -----------------------------------------
@@ -867,6 +936,262 @@ bench_python()
 }
 
 # --- summary ---------------------------------------------------------------
+# --- figures 9, 10, 11: live dumps of running processes ----------------------
+LIVE_DUMPS_DEFAULT=11 # SIGUSR1 dumps per target: 1 cold + 10 warm
+THROUGHPUT_SECONDS=3  # each counting run
+THROUGHPUT_RUNS=7     # alternating watched / not watched
+AIM_SLOWDOWN_PCT=1    # the target's throughput while dumped every 10 ms
+LIVE_RE='live dump: iterator ([0-9.]+) us, ([0-9]+) running threads sampled in ([0-9.]+) ms'
+LTIMING_RE='timing: ([0-9]+) threads, ([0-9]+) stack bytes, live capture ([0-9.]+) us \(([0-9.]+) us/thread\), symbolized in ([0-9.]+) ms, dump to printed ([0-9.]+) ms'
+PTIMING_RE='timing: ([0-9]+) Python threads read from memory in ([0-9.]+) ms, dump to printed ([0-9.]+) ms'
+
+# live_watch KIND N DIR LOG: fh-bpf -p TPID -v on the fifo DIR/err (err_fd),
+# armed; sets WPID.
+live_watch()
+{
+	local n=$1 d=$2 log=$3 logfd=$4 maxt=256
+	((n > maxt)) && maxt=$n
+	open_fifos "$d" err
+	(exec 4>"$d/err" 2>"$d/err" && close_fifo_fds &&
+		exec "$FH" -p "$TPID" -v --no-signal --max-threads "$maxt" --ready-fd 4 -o "$d/dumps") &
+	WPID=$!
+	CHILDREN+=("$WPID")
+	expect "$err_fd" '^ready$' "$WPID" "fh-bpf (see $log)" "$logfd"
+}
+
+# oneshot_dump N: wall time of `fh-bpf -p TPID --dump` (BPF load, capture,
+# symbols, print, exit), median of TOOL_RUNS, in ONESHOT.
+oneshot_dump()
+{
+	local n=$1 maxt=256 i t0 walls=()
+	((n > maxt)) && maxt=$n
+	for ((i = 1; i <= TOOL_RUNS; i++)); do
+		t0=${EPOCHREALTIME/./}
+		"$FH" -p "$TPID" --dump --max-threads "$maxt" -o "$TMP/oneshot.txt" 2>>"$TMP/oneshot.err" ||
+			note "fh-bpf --dump exited with status $? (see $TMP/oneshot.err)"
+		walls+=("$(ms_since "$t0")")
+	done
+	ONESHOT=$(lines "${walls[@]}" | median)
+}
+
+bench_live()
+{
+	local n=$1 dumps=${2:-$LIVE_DUMPS_DEFAULT}
+	local tag=live-$n d log logfd i j got err_fd='' pin_fd='' pout_fd=''
+	local iter=() per=() sampled=() sample_ms=() printed=() bytes=()
+	d=$(mktemp -d "$TMP/$tag.XXXX")
+	log=$RES/$tag.fh-bpf.log
+	rm -f "$log"
+	exec {logfd}>"$log"
+	local shape=(--threads 1)
+	((n > 1)) && shape=(--threads $((n - 1)) --spinners 1)
+	echo "[live dump, native, threads=$n] $CRASH ${shape[*]} --auto wait: $((n > 1 ? n - 1 : 1)) blocked, $((n > 1 ? 1 : 0)) spinning in a C loop"
+	start_target_shape "$d" "${shape[@]}"
+	live_watch "$n" "$d" "$log" "$logfd"
+	for ((i = 1; i <= dumps; i++)); do
+		kill -USR1 "$WPID"
+		expect "$err_fd" 'fh-bpf: live dump: ' "$WPID" "fh-bpf (see $log)" "$logfd"
+		[[ $LINE =~ $LIVE_RE ]] || die "unexpected line: $LINE"
+		iter+=("${BASH_REMATCH[1]}")
+		sampled+=("${BASH_REMATCH[2]}")
+		sample_ms+=("${BASH_REMATCH[3]}")
+		expect "$err_fd" 'fh-bpf: timing: ' "$WPID" "fh-bpf (see $log)" "$logfd"
+		[[ $LINE =~ $LTIMING_RE ]] || die "unexpected timing line: $LINE"
+		got=${BASH_REMATCH[1]}
+		((got == n)) || note "dump $i captured $got of $n threads (see $log)"
+		bytes+=("${BASH_REMATCH[2]}")
+		per+=("$(awk -v us="${iter[-1]}" -v n="$got" 'BEGIN { printf "%.2f", us / n }')")
+		printed+=("${BASH_REMATCH[6]}")
+		for ((j = 0; j < got; j++)); do
+			expect "$err_fd" '^fh-bpf: thread ' "$WPID" "fh-bpf (see $log)" "$logfd"
+		done
+		sleep "$SPACING"
+	done
+	kill -TERM "$WPID"
+	expect "$err_fd" 'detached from' "$WPID" "fh-bpf (see $log)" "$logfd"
+	reap "$WPID"
+	close_fds "$err_fd"
+	oneshot_dump "$n"
+	local it_med per_med s_med cold warm
+	it_med=$(lines "${iter[@]:1}" | median)
+	per_med=$(lines "${per[@]:1}" | median)
+	s_med=$(lines "${sample_ms[@]:1}" | median)
+	cold=${printed[0]}
+	warm=$(lines "${printed[@]:1}" | median)
+	echo "  watcher  : $FH -p PID -v --no-signal --max-threads $((n > 256 ? n : 256)) -o FILE, then kill -USR1 WATCHER, $dumps times"
+	echo "  iterator (us, all threads)   : median $(f1 "$it_med") ($(f2 "$per_med") us/thread), range $(lines "${iter[@]:1}" | range1)"
+	echo "  running threads sampled      : $(lines "${sampled[@]}" | sort | uniq -c | awk '{ printf "%s dumps: %s  ", $1, $2 }')median wait $(f2 "$s_med") ms"
+	echo "  dump -> printed (ms)         : cold $(f1 "$cold"), warm median $(f1 "$warm") (range $(lines "${printed[@]:1}" | range1))"
+	echo "  stack bytes per dump         : median $(lines "${bytes[@]}" | median)"
+	echo "  fh-bpf --dump, whole command : $(f1 "$ONESHOT") ms median of $TOOL_RUNS (BPF load, capture, symbols, print)"
+	echo "  raw: $log;  reproduce: $SELF live $n"
+	row 9 "live dump, native: capture (iterator + samples)" "$n" "$(f2 "$(awk -v a="$it_med" -v b="$s_med" 'BEGIN { print a / 1000 + b }')") ms" "" "" "$SELF live $n"
+	row 9 "live dump, native: SIGUSR1 -> printed, warm" "$n" "$(f1 "$warm") ms" "" "" "$SELF live $n"
+	row 9 "live dump, native: fh-bpf --dump, whole command" "$n" "$(f1 "$ONESHOT") ms" "" "" "$SELF live $n"
+	# The ptrace peers on the same target.
+	if command -v eu-stack >/dev/null; then
+		time_tool 9 "$SELF live $n" eu-stack-live "$n" '^TID ' "eu-stack -p PID" "eu-stack -p" \
+			eu-stack -p "$TPID"
+	fi
+	if command -v gdb >/dev/null; then
+		time_tool 9 "$SELF live $n" gdb-live "$n" '^Thread [0-9]+ ' \
+			'gdb -p PID -batch -ex "thread apply all bt"' "gdb thread apply all bt" \
+			gdb -p "$TPID" -batch -ex "thread apply all bt"
+	fi
+	stop_target "$TPID"
+
+	# Python: count_loop.py parked (N-1 threads asleep, main in readline).
+	local py=${PYTHONS[0]}
+	[[ -x $py ]] || { note "$py missing: no Python live figure"; echo; return; }
+	py_label "$py"
+	local plog=$RES/$tag.python.fh-bpf.log pread=() pprinted=() pgot
+	d=$(mktemp -d "$TMP/$tag-py.XXXX")
+	exec {logfd}>"$plog"
+	echo "[live dump, Python $PY_LABEL, threads=$n] bench/count_loop.py 0 $n: $((n - 1)) threads in time.sleep, main in readline"
+	open_fifos "$d" pin pout
+	(exec <"$d/pin" >"$d/pout" && close_fifo_fds && exec "$py" bench/count_loop.py 0 "$n") &
+	TPID=$!
+	CHILDREN+=("$TPID")
+	expect "$pout_fd" '^ready$' "$TPID" count_loop.py
+	live_watch "$n" "$d" "$plog" "$logfd"
+	for ((i = 1; i <= dumps; i++)); do
+		kill -USR1 "$WPID"
+		expect "$err_fd" 'fh-bpf: timing: ' "$WPID" "fh-bpf (see $plog)" "$logfd"
+		[[ $LINE =~ $PTIMING_RE ]] || die "unexpected timing line: $LINE"
+		pgot=${BASH_REMATCH[1]}
+		pread+=("${BASH_REMATCH[2]}")
+		pprinted+=("${BASH_REMATCH[3]}")
+		expect "$err_fd" 'fh-bpf: capture: ' "$WPID" "fh-bpf (see $plog)" "$logfd"
+		sleep "$SPACING"
+	done
+	kill -TERM "$WPID"
+	expect "$err_fd" 'detached from' "$WPID" "fh-bpf (see $plog)" "$logfd"
+	reap "$WPID"
+	close_fds "$err_fd"
+	oneshot_dump "$n"
+	stop_target "$TPID"
+	close_fds "$pin_fd" "$pout_fd"
+	local r_med p_med
+	r_med=$(lines "${pread[@]:1}" | median)
+	p_med=$(lines "${pprinted[@]:1}" | median)
+	echo "  Python threads per dump      : $pgot (faulthandler's limit: 100, plus the '...' line)"
+	echo "  read from memory (ms)        : median $(f2 "$r_med"), range $(lines "${pread[@]:1}" | range2)"
+	echo "  dump -> printed (ms)         : cold $(f2 "${pprinted[0]}"), warm median $(f2 "$p_med")"
+	echo "  fh-bpf --dump, whole command : $(f1 "$ONESHOT") ms median of $TOOL_RUNS"
+	echo "  raw: $plog;  reproduce: $SELF live $n"
+	echo
+	row 9 "live dump, Python $PY_LABEL: SIGUSR1 -> printed" "$n" "$(f2 "$p_med") ms" "" "" "$SELF live $n"
+	row 9 "live dump, Python $PY_LABEL: --dump, whole command" "$n" "$(f1 "$ONESHOT") ms" "" "" "$SELF live $n"
+}
+
+# count_run CMD...: one run of a counting target (stdin/stdout on fifos);
+# RATE is its iterations per second.  With WATCH set, fh-bpf --timeout 0.01
+# --repeat watches it; with PEER set, that command is run back to back on
+# it while it counts.  With two CPUs or more the target runs on CPU 1 and
+# the watcher or peer on CPU 0, the same in every run, to keep scheduler
+# noise out of the comparison.
+PIN_TARGET=() PIN_WATCHER=()
+if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
+	PIN_TARGET=(taskset -c 1) PIN_WATCHER=(taskset -c 0)
+fi
+
+# peer_run NAME PID: one run of a ptrace-based peer on PID.
+peer_run()
+{
+	case $1 in
+	eu-stack) "${PIN_WATCHER[@]}" eu-stack -p "$2" ;;
+	gdb) "${PIN_WATCHER[@]}" gdb -p "$2" -batch -ex "thread apply all bt" ;;
+	esac
+}
+
+count_run()
+{
+	local d cpid wpid ppid in_fd='' cout_fd='' err_fd=''
+	d=$(mktemp -d "$TMP/count.XXXX")
+	open_fifos "$d" in cout
+	(exec <"$d/in" >"$d/cout" && close_fifo_fds && exec "${PIN_TARGET[@]}" "$@") &
+	cpid=$!
+	CHILDREN+=("$cpid")
+	expect "$cout_fd" '^ready$' "$cpid" "$1"
+	TPID=$cpid
+	if [[ -n ${WATCH:-} ]]; then
+		open_fifos "$d" err
+		(exec 4>"$d/err" 2>"$d/err" && close_fifo_fds &&
+			exec "${PIN_WATCHER[@]}" "$FH" -p "$cpid" --no-signal --timeout 0.01 --repeat \
+				--ready-fd 4 -o "$d/dumps") &
+		wpid=$!
+		CHILDREN+=("$wpid")
+		expect "$err_fd" '^ready$' "$wpid" "fh-bpf"
+	fi
+	if [[ -n ${PEER:-} ]]; then
+		(close_fifo_fds; while kill -0 "$cpid" 2>/dev/null; do
+			peer_run "$PEER" "$cpid" >/dev/null 2>&1; done) &
+		ppid=$!
+		CHILDREN+=("$ppid")
+	fi
+	echo go >&"$in_fd"
+	expect "$cout_fd" '^rate ' "$cpid" "$1"
+	RATE=${LINE#rate }
+	close_fds "$in_fd"
+	reap "$cpid"
+	DUMPS=0
+	if [[ -n ${WATCH:-} ]]; then
+		expect "$err_fd" 'target exited' "$wpid" "fh-bpf"
+		reap "$wpid"
+		DUMPS=$(grep -c '^Timeout (' "$d/dumps" || true)
+		close_fds "$err_fd"
+	fi
+	[[ -n ${PEER:-} ]] && reap "$ppid"
+	close_fds "$cout_fd"
+}
+
+# throughput KIND CMD...: THROUGHPUT_RUNS pairs of runs, not watched and
+# watched (fh-bpf --timeout 0.01 --repeat) alternately; then one run under
+# each ptrace peer run back to back.
+throughput()
+{
+	local kind=$1 base=() watched=() dumps=() i b w slow
+	shift
+	echo "[throughput, $kind] $* : iterations/s over ${THROUGHPUT_SECONDS}s, $THROUGHPUT_RUNS runs each, alternating"
+	for ((i = 1; i <= THROUGHPUT_RUNS; i++)); do
+		WATCH= PEER= count_run "$@"
+		base+=("$RATE")
+		WATCH=1 PEER= count_run "$@"
+		watched+=("$RATE")
+		dumps+=("$DUMPS")
+	done
+	b=$(lines "${base[@]}" | median)
+	w=$(lines "${watched[@]}" | median)
+	slow=$(awk -v b="$b" -v w="$w" 'BEGIN { printf "%.2f", (b - w) * 100 / b }')
+	echo "  not watched        : median $(awk -v v="$b" 'BEGIN { printf "%.4g", v }')/s  ($(lines "${base[@]}" | awk '{ printf "%.4g ", $1 }'))"
+	echo "  dumped every 10 ms : median $(awk -v v="$w" 'BEGIN { printf "%.4g", v }')/s  ($(lines "${watched[@]}" | awk '{ printf "%.4g ", $1 }'))  -> slowdown $slow %"
+	echo "  run-to-run spread  : not watched $(lines "${base[@]}" | spread) %, watched $(lines "${watched[@]}" | spread) % ((max - min) / median: a slowdown below it is noise)"
+	echo "  dumps per run      : ${dumps[*]} (of $((THROUGHPUT_SECONDS * 100)) timeouts: the rest were skipped while a dump was being taken, and said so)"
+	echo "  watcher            : ${PIN_WATCHER[*]:+${PIN_WATCHER[*]} }$FH -p PID --no-signal --timeout 0.01 --repeat -o FILE${PIN_TARGET[*]:+  (target: ${PIN_TARGET[*]})}"
+	row 10 "throughput, $kind, dumped every 10 ms: slowdown" "" "$slow %" "<= $AIM_SLOWDOWN_PCT %" \
+		"$(verdict "$slow" "$AIM_SLOWDOWN_PCT")" "$SELF throughput"
+	local name
+	for name in eu-stack gdb; do
+		command -v "$name" >/dev/null || { echo "  $name: not installed"; continue; }
+		WATCH= PEER=$name count_run "$@"
+		slow=$(awk -v b="$b" -v w="$RATE" 'BEGIN { printf "%.1f", (b - w) * 100 / b }')
+		echo "  $name back to back (stops the target each time): $(awk -v v="$RATE" 'BEGIN { printf "%.4g", v }')/s -> slowdown $slow %"
+		row 10 "throughput, $kind, $name run back to back" "" "$slow %" "" "" "$SELF throughput"
+	done
+	echo "  reproduce: $SELF throughput"
+	echo
+}
+
+bench_throughput()
+{
+	throughput native "$COUNT_LOOP" "$THROUGHPUT_SECONDS" 4
+	local py=${PYTHONS[0]}
+	if [[ -x $py ]]; then
+		py_label "$py"
+		throughput "Python $PY_LABEL" "$py" bench/count_loop.py "$THROUGHPUT_SECONDS" 4
+	fi
+}
+
 summary()
 {
 	local fig what n val aim ok repro r w=46 fmt dashes
@@ -907,7 +1232,10 @@ all)
 	for n in 10 100; do
 		bench_python "$n"
 	done
-	echo "[other tools]"
+	for n in 1 10 100 1000; do
+		bench_live "$n"
+	done
+	bench_throughput
 	other_tools
 	echo
 	summary
@@ -936,6 +1264,24 @@ python)
 			bench_python "$n"
 		done
 	fi
+	summary
+	;;
+live)
+	if [[ $# -ge 2 ]]; then
+		bench_live "$2" "${3:-}"
+	else
+		for n in 1 10 100 1000; do
+			bench_live "$n"
+		done
+	fi
+	summary
+	;;
+throughput)
+	bench_throughput
+	summary
+	;;
+peers)
+	other_tools
 	summary
 	;;
 *) usage ;;

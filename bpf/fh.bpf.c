@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "fh/records.h"
+#include "signal.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -28,9 +29,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_mprotect 10
 #define TRACE_SIGNAL_DELIVERED 0
 #define TRACE_SIGNAL_LOSE_INFO 4
-#define SI_USER 0
-#define SI_QUEUE -1
-#define SI_TKILL -6
 #define STACK_MAX_PAGES (FH_STACK_MAX / FH_PAGE_SIZE)
 
 /* Set by userspace before load. */
@@ -42,7 +40,31 @@ const volatile __u32 capture_handled = 0; /* also signals the target handles */
 const volatile __s32 user_signal = 0; /* --signal: dump on it, handled or not; 0: none */
 
 struct fh_counters counters = {};
-__u64 next_event_id = 0;
+__u64 next_event_id = 0; /* userspace may start it higher: ids stay unique across objects */
+
+/*
+ * A process that execs another program may need other programs here (the
+ * Python walk of its new interpreter): userspace loads a second object,
+ * sharing this map, and hands over by storing the new object's generation.
+ * Each object's tracepoints run only while control holds its generation:
+ * no event is captured twice, none is missed.
+ */
+const volatile __u32 generation = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} control SEC(".maps");
+
+static __always_inline bool active(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&control, &zero);
+
+	return g && *g == generation;
+}
 /* Set when a FH_REC_MAPS record is in flight; userspace clears it before it
  * reads the maps again, so a burst of mappings costs one record. */
 __u64 maps_pending = 0;
@@ -269,6 +291,29 @@ static __always_inline int capture_thread(struct task_struct *task, __u64 event_
 	return 0;
 }
 
+/*
+ * Reserve an event record with a fresh id, its signal fields zero.  The
+ * leader may be unreadable (a process tearing down): its name is then
+ * empty.
+ */
+static __always_inline struct fh_event_record *new_event(struct task_struct *leader, __u32 tgid,
+							  __u32 trigger)
+{
+	struct fh_event_record *ev = bpf_ringbuf_reserve(&records, sizeof(*ev), 0);
+
+	if (!ev)
+		return NULL;
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->hdr.kind = FH_REC_EVENT;
+	ev->hdr.size = sizeof(*ev);
+	ev->hdr.event_id = __sync_fetch_and_add(&next_event_id, 1) + 1;
+	ev->ktime_ns = bpf_ktime_get_ns();
+	ev->tgid = tgid;
+	ev->trigger = trigger;
+	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), leader->comm);
+	return ev;
+}
+
 static __always_inline struct fh_event_record *begin_event(struct task_struct *leader,
 							    __u32 hit_tid, int sig,
 							    struct kernel_siginfo *info)
@@ -276,23 +321,16 @@ static __always_inline struct fh_event_record *begin_event(struct task_struct *l
 	struct fh_event_record *ev;
 
 	__sync_fetch_and_add(&counters.events, 1);
-	ev = bpf_ringbuf_reserve(&records, sizeof(*ev), 0);
+	ev = new_event(leader, leader->tgid,
+		       sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL);
 	if (!ev) {
 		__sync_fetch_and_add(&counters.events_lost, 1);
 		return NULL;
 	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->hdr.kind = FH_REC_EVENT;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.event_id = __sync_fetch_and_add(&next_event_id, 1) + 1;
-	ev->ktime_ns = bpf_ktime_get_ns();
-	ev->tgid = leader->tgid;
 	ev->tid = hit_tid;
 	ev->sig = sig;
 	ev->si_code = BPF_CORE_READ(info, si_code);
 	ev->fault_addr = (__u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
-	ev->trigger = sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL;
-	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), leader->comm);
 	return ev;
 }
 
@@ -301,23 +339,23 @@ static __always_inline struct fh_event_record *begin_event(struct task_struct *l
  * by the caller (which fills in the sender) and submitted here first, so the
  * records of one event arrive in order.
  */
-static __always_inline void capture_process(struct fh_event_record *ev, __u32 hit_tid)
+/*
+ * The whole capture after the event record: one global function, verified
+ * once for all its callers.
+ */
+__noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct task_struct *leader;
 	struct fh_event_end_record *end;
 	struct bpf_iter_task it;
 	struct task_struct *task;
-	__u64 event_id = ev->hdr.event_id;
-	bool fatal = ev->trigger == FH_TRIGGER_FATAL_SIGNAL;
 	__u32 zero = 0;
 	struct tally *t;
 
-	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
-
 	t = bpf_map_lookup_elem(&tallies, &zero);
 	if (!t)
-		return;
+		return 0;
 	t->sent = 0;
 	t->skipped = 0;
 	t->lost = 0;
@@ -347,7 +385,7 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
 	end = bpf_ringbuf_reserve(&records, sizeof(*end), 0);
 	if (!end) {
 		__sync_fetch_and_add(&counters.ends_lost, 1);
-		return;
+		return 0;
 	}
 	end->hdr.kind = FH_REC_EVENT_END;
 	end->hdr.size = sizeof(*end);
@@ -358,44 +396,25 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
 	end->samples_wanted = 0;
 	end->ktime_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(end, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+static __always_inline void capture_process(struct fh_event_record *ev, __u32 hit_tid)
+{
+	__u64 event_id = ev->hdr.event_id;
+	__u32 fatal = ev->trigger == FH_TRIGGER_FATAL_SIGNAL;
+
+	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
+	capture_threads(event_id, hit_tid, fatal);
 }
 
 /*
- * True when the process takes sig's default action, the one that kills it.
  * A fatal signal the target catches (a SIGSEGV it recovers from, say) is
  * not a crash, unless --handled asks for those too.
  */
-static __always_inline bool takes_default_action(struct task_struct *task, int sig)
-{
-	struct sighand_struct *sh = task->sighand;
-	__u64 handler = 0;
-	__u64 addr;
-
-	if (!sh || sig < 1 || sig > 64)
-		return false;
-	addr = (__u64)sh + bpf_core_field_offset(struct sighand_struct, action) +
-	       (sig - 1) * bpf_core_type_size(struct k_sigaction) +
-	       bpf_core_field_offset(struct k_sigaction, sa.sa_handler);
-	if (bpf_probe_read_kernel(&handler, sizeof(handler), (void *)addr))
-		return false;
-	return handler == 0; /* SIG_DFL */
-}
-
 static __always_inline bool takes_default(struct task_struct *task, int sig)
 {
 	return capture_handled || takes_default_action(task, sig);
-}
-
-/* A siginfo a process filled in: kill(), tgkill(), sigqueue(). */
-static __always_inline bool sent_by_user(struct kernel_siginfo *info)
-{
-	int code;
-
-	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
-	if ((__u64)info <= 1)
-		return (__u64)info == 0;
-	code = BPF_CORE_READ(info, si_code);
-	return code == SI_USER || code == SI_TKILL || code == SI_QUEUE;
 }
 
 static __always_inline void set_sender(struct fh_event_record *ev, struct sender *s)
@@ -416,7 +435,7 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info,
 	struct fh_event_record *ev;
 	struct sender *s;
 
-	if (!watched_signal(sig) || !watched_tgid(task->tgid))
+	if (!watched_signal(sig) || !watched_tgid(task->tgid) || !active())
 		return 0;
 	/* Ignored, already pending or not queued: nothing new will happen. */
 	if (result != TRACE_SIGNAL_DELIVERED && result != TRACE_SIGNAL_LOSE_INFO)
@@ -491,6 +510,8 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_s
 	 * delivered as itself: the kernel sends SIGKILL to every thread.
 	 * The first thread that dequeues it captures them all.
 	 */
+	if (!active())
+		return 0;
 	if (sig == 9 /* SIGKILL */ && user_signal && watched_tgid(self->tgid)) {
 		key.sig = user_signal;
 		s = bpf_map_lookup_elem(&pending_senders, &key);
@@ -582,7 +603,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (target_tgid == 0 || (bpf_get_current_pid_tgid() >> 32) != target_tgid)
 		return 0;
 	nr = regs->orig_ax;
-	if ((nr != NR_mmap && nr != NR_mprotect) || ret < 0)
+	if ((nr != NR_mmap && nr != NR_mprotect) || ret < 0 || !active())
 		return 0;
 	if (nr == NR_mmap && regs->r9 == 0 /* offset */ && (long)regs->r8 >= 0 /* fd */)
 		py_place((__u64)ret);
@@ -595,7 +616,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	if (!watched_tgid(p->tgid) || target_tgid == 0)
+	if (!watched_tgid(p->tgid) || target_tgid == 0 || !active())
 		return 0;
 	maps_changed(FH_MAPS_EXEC, 0, 0);
 	return 0;

@@ -15,13 +15,11 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "fh/records.h"
+#include "signal.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define EPERM 1
-#define SI_USER 0
-#define SI_QUEUE -1
-#define SI_TKILL -6
 
 const volatile __u32 target_tgid = 0;
 const volatile __s32 user_signal = 0;
@@ -33,38 +31,17 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } refusals SEC(".maps");
 
-static __always_inline bool default_action(struct task_struct *task, int sig)
-{
-	struct sighand_struct *sh = task->sighand;
-	__u64 handler = 1, addr;
-
-	if (!sh)
-		return false;
-	addr = (__u64)sh + bpf_core_field_offset(struct sighand_struct, action) +
-	       (sig - 1) * bpf_core_type_size(struct k_sigaction) +
-	       bpf_core_field_offset(struct k_sigaction, sa.sa_handler);
-	if (bpf_probe_read_kernel(&handler, sizeof(handler), (void *)addr))
-		return false;
-	return handler == 0; /* SIG_DFL */
-}
-
 SEC("lsm/task_kill")
 int BPF_PROG(refuse_user_signal, struct task_struct *p, struct kernel_siginfo *info, int sig,
 	     const struct cred *cred, int ret)
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct fh_keepalive_record *rec;
-	int code;
 
 	if (ret || sig != user_signal || p->tgid != target_tgid || self->tgid == target_tgid)
 		return ret;
-	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
-	if ((__u64)info > 1) {
-		code = BPF_CORE_READ(info, si_code);
-		if (code != SI_USER && code != SI_TKILL && code != SI_QUEUE)
-			return 0; /* the kernel's own: not ours to refuse */
-	}
-	if (!default_action(p, sig))
+	/* The kernel's own signals are not ours to refuse. */
+	if (!sent_by_user(info) || !takes_default_action(p, sig))
 		return 0;
 	rec = bpf_ringbuf_reserve(&refusals, sizeof(*rec), 0);
 	if (rec) {

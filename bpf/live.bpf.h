@@ -48,21 +48,10 @@ static __always_inline __u64 context_switches(struct task_struct *task)
 
 static __always_inline int live_begin(struct task_struct *task)
 {
-	struct task_struct *leader = task->group_leader;
-	struct fh_event_record *ev;
+	struct fh_event_record *ev = new_event(task->group_leader, task->tgid, live_trigger);
 
-	ev = bpf_ringbuf_reserve(&records, sizeof(*ev), 0);
 	if (!ev)
 		return -1;
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->hdr.kind = FH_REC_EVENT;
-	ev->hdr.size = sizeof(*ev);
-	ev->hdr.event_id = __sync_fetch_and_add(&next_event_id, 1) + 1;
-	ev->ktime_ns = bpf_ktime_get_ns();
-	ev->tgid = task->tgid;
-	ev->trigger = live_trigger;
-	if (leader)
-		bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), leader->comm);
 	live_event_id = ev->hdr.event_id;
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 	return 0;

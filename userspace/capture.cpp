@@ -170,7 +170,22 @@ Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
 		skel_->rodata->py_place_runtime_off = cfg.py_place_runtime_off;
 		skel_->rodata->py_place_module_type_off = cfg.py_place_module_type_off;
 	}
-	int err = bpf_map__set_max_entries(skel_->maps.records,
+	int err = 0;
+	if (const Capture *pred = cfg.predecessor) {
+		generation_ = pred->generation_ + 1;
+		skel_->rodata->generation = generation_;
+		// Event ids stay unique across the two objects' records.
+		skel_->bss->next_event_id = pred->skel_->bss->next_event_id + (1ull << 32);
+		err = bpf_map__reuse_fd(skel_->maps.control, bpf_map__fd(pred->skel_->maps.control));
+		if (!err)
+			err = bpf_map__reuse_fd(skel_->maps.pending_senders,
+						bpf_map__fd(pred->skel_->maps.pending_senders));
+		if (err) {
+			fh_bpf::destroy(skel_);
+			throw sys_error("sharing the BPF maps with the running capture", -err);
+		}
+	}
+	err = bpf_map__set_max_entries(skel_->maps.records,
 					   static_cast<__u32>(ring_size_for(cfg.stack_size,
 									    cfg.ring_threads)));
 	if (!err)
@@ -204,6 +219,8 @@ Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
 		fh_bpf::destroy(skel_);
 		throw sys_error("opening the ring buffer", e);
 	}
+	if (!cfg.predecessor)
+		activate(); // the first: active as soon as attached
 	if (cfg.live) {
 		union bpf_iter_link_info linfo = {};
 		linfo.task.pid = static_cast<__u32>(cfg.tgid);
@@ -226,7 +243,7 @@ Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
 	prefault_ring();
 	err = fh_bpf::attach(skel_);
 	if (err) {
-		this->~Capture();
+		release();
 		explain_failure("attaching the BPF programs failed", -err);
 	}
 }
@@ -248,7 +265,9 @@ void Capture::prefault_ring()
 	}
 }
 
-Capture::~Capture()
+Capture::~Capture() { release(); }
+
+void Capture::release() noexcept
 {
 	for (auto *l : sampler_links_)
 		bpf_link__destroy(l);
@@ -292,6 +311,13 @@ void Capture::consume_into(Assembler &assembler, Assembler::Output &out)
 
 void Capture::rearm_maps_notify() { skel_->bss->maps_pending = 0; }
 
+void Capture::activate()
+{
+	__u32 zero = 0, gen = generation_;
+	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.control), &zero, &gen, BPF_ANY) != 0)
+		throw sys_error("activating the BPF programs", errno);
+}
+
 void Capture::set_python_runtime(uint64_t runtime, uint64_t module_type)
 {
 	// The module type first: a walk that sees the runtime sees it too.
@@ -325,6 +351,22 @@ Counters Capture::counters() const
 	out.live_lost = c.live_lost;
 	out.unassembled = unassembled_;
 	return out;
+}
+
+Counters &Counters::operator+=(const Counters &o)
+{
+	events += o.events;
+	events_lost += o.events_lost;
+	ends_lost += o.ends_lost;
+	threads_lost += o.threads_lost;
+	maps_lost += o.maps_lost;
+	senders_lost += o.senders_lost;
+	py_lost += o.py_lost;
+	samples += o.samples;
+	retaken += o.retaken;
+	live_lost += o.live_lost;
+	unassembled += o.unassembled;
+	return *this;
 }
 
 namespace {
@@ -400,16 +442,16 @@ void Capture::run_iterator(Assembler &assembler, Assembler::Output &out)
 			continue;
 		if (errno != EAGAIN)
 			throw sys_error("reading the task iterator", errno);
-		size_t before = out.events.size();
 		assembler_ = &assembler;
 		out_ = &out;
 		int got = ring_buffer__consume(ring_);
 		assembler_ = nullptr;
 		out_ = nullptr;
-		(void)before;
-		// Nothing to make room with: the ring is too small for one
-		// record.  Drop (counted) rather than spin.
-		if (got <= 0 && ++stalls >= 3)
+		// Nothing to make room with, time after time: the ring is too
+		// small for one record.  Drop (counted) rather than spin.
+		if (got > 0)
+			stalls = 0;
+		else if (++stalls >= 3)
 			store(skel_->bss->live_no_wait, 1u);
 	}
 }

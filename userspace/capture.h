@@ -36,6 +36,10 @@ struct CaptureConfig {
 	uint64_t py_place_runtime_off = 0;
 	uint64_t py_place_module_type_off = 0;
 	bool signals = true; // capture signals (and follow mappings); false: live dumps only
+	// The capture this one takes over from (same target, after an exec):
+	// they share the maps that must outlive either; this one stays idle
+	// until activate().
+	const class Capture *predecessor = nullptr;
 	bool live = false;   // live dumps: the task iterator and the samplers
 	bool verbose = false;  // libbpf's messages on stderr
 };
@@ -52,6 +56,8 @@ struct Counters {
 	uint64_t retaken = 0;	  // live: threads copied again once they stopped
 	uint64_t live_lost = 0;	  // live: thread records without ring room
 	uint64_t unassembled = 0; // records that arrived outside consume()
+
+	Counters &operator+=(const Counters &o);
 };
 
 // How one live dump went.
@@ -99,6 +105,10 @@ public:
 	// programs walk it.  0 stops the walk (the process exec'd).
 	void set_python_runtime(uint64_t runtime, uint64_t module_type);
 
+	// Take over from the predecessor: from this store on, its programs
+	// capture nothing and this one's capture everything.
+	void activate();
+
 	// Where the programs walk the interpreter (0: not placed yet), as
 	// userspace or the kernel placed it.
 	uint64_t python_runtime() const;
@@ -120,6 +130,7 @@ public:
 
 private:
 	static int on_record(void *ctx, void *data, size_t size);
+	void release() noexcept; // what the destructor frees; safe to call twice
 	void prefault_ring();
 	void open_samplers();
 	void run_iterator(Assembler &assembler, Assembler::Output &out);
@@ -131,6 +142,7 @@ private:
 	Assembler::Output *out_ = nullptr;
 	uint64_t unassembled_ = 0;
 	pid_t tgid_ = 0;
+	uint32_t generation_ = 1;
 	struct bpf_link *iter_link_ = nullptr;
 	std::vector<struct bpf_link *> sampler_links_;
 	std::vector<int> sampler_fds_; // owned by their links

@@ -63,7 +63,7 @@ MmapTracker::MmapTracker(pid_t pid, size_t pages_per_cpu)
 			if (errno == ENODEV) // an offline CPU runs nothing
 				continue;
 			int e = errno;
-			this->~MmapTracker();
+			release();
 			throw sys_error("perf_event_open (following the mappings of pid " +
 						std::to_string(pid) + ")",
 					e);
@@ -73,7 +73,7 @@ MmapTracker::MmapTracker(pid_t pid, size_t pages_per_cpu)
 		if (base == MAP_FAILED) {
 			int e = errno;
 			close(fd);
-			this->~MmapTracker();
+			release();
 			throw sys_error("mapping the perf buffer", e);
 		}
 		buffers_.push_back({fd, base, pages * kPage});
@@ -81,7 +81,9 @@ MmapTracker::MmapTracker(pid_t pid, size_t pages_per_cpu)
 	}
 }
 
-MmapTracker::~MmapTracker()
+MmapTracker::~MmapTracker() { release(); }
+
+void MmapTracker::release() noexcept
 {
 	for (auto &b : buffers_) {
 		if (b.base)

@@ -67,6 +67,7 @@ private:
 		uint64_t time;
 		std::vector<uint8_t> bytes;
 	};
+	void release() noexcept; // what the destructor frees; safe to call twice
 	void read_buffer(Buffer &b, std::vector<Pending> &out);
 	void add(Mapping m);
 

@@ -32,6 +32,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <utility>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -180,12 +183,18 @@ public:
 	}
 	~StdlibReader()
 	{
-		stop_ = true;
+		{
+			std::lock_guard<std::mutex> lock(mu_);
+			stop_ = true;
+		}
+		cv_.notify_all();
 		thread_.join();
 	}
-	std::optional<std::set<std::string>> names()
+	// The names once read; waits up to `patience` for a read under way.
+	std::optional<std::set<std::string>> names(std::chrono::milliseconds patience = {})
 	{
-		std::lock_guard<std::mutex> lock(mu_);
+		std::unique_lock<std::mutex> lock(mu_);
+		cv_.wait_for(lock, patience, [this] { return names_.has_value() || done_; });
 		return names_;
 	}
 
@@ -195,7 +204,7 @@ private:
 		ProcessMemory mem(pid);
 		// Every millisecond for up to a minute, until it reads or the
 		// process is gone.
-		for (int i = 0; i < 60000 && !stop_; i++) {
+		for (int i = 0; i < 60000; i++) {
 			if (!rt_.placed)
 				if (uint64_t at = capture.python_runtime())
 					place_python_at(rt_, at, 0);
@@ -203,22 +212,33 @@ private:
 				if (auto n = stdlib_module_names(mem, rt_)) {
 					std::lock_guard<std::mutex> lock(mu_);
 					names_ = std::move(n);
+					done_ = true;
+					cv_.notify_all();
 					return;
 				}
 				if (kill(pid, 0) != 0)
-					return;
+					break;
 			}
-			struct timespec tick = {0, 1000000};
-			nanosleep(&tick, nullptr);
+			std::unique_lock<std::mutex> lock(mu_);
+			if (cv_.wait_for(lock, std::chrono::milliseconds(1), [this] { return stop_; }))
+				break;
 		}
+		std::lock_guard<std::mutex> lock(mu_);
+		done_ = true;
+		cv_.notify_all();
 	}
 
 	PythonRuntime rt_;
-	std::atomic<bool> stop_{false};
 	std::mutex mu_;
+	std::condition_variable cv_;
+	bool stop_ = false;
+	bool done_ = false; // read, or given up
 	std::optional<std::set<std::string>> names_;
 	std::thread thread_;
 };
+
+// What woke the event loop (epoll data).
+enum LoopTag : uint32_t { kRing, kExit, kSignal, kTimer, kTracker, kKeepAlive };
 
 class Session {
 public:
@@ -239,6 +259,8 @@ private:
 	void warn_disposition(int sig);
 	void drain();
 	void process(Assembler::Output &out);
+	void after_exec();
+	void hand_over(std::optional<PythonRuntime> next, const std::string &exe);
 	void live_dump(uint32_t trigger, const Refusal *refusal = nullptr);
 	void on_timeout(int pidfd, uint64_t expirations);
 	void handle(Event &ev);
@@ -270,6 +292,11 @@ private:
 	bool timer_on_ = false;
 	bool pidfd_exited_ = false;	// the target has exited
 	std::optional<int> exit_status_; // a launched command's wait status
+	CaptureConfig cfg_;		 // what every capture of this session shares
+	Counters retired_;		 // the counters of captures handed over from
+	UniqueFd ep_;			 // the event loop
+	bool handing_over_ = false;	 // hand_over() is draining the old capture
+	bool exec_again_ = false;	 // an exec seen meanwhile
 };
 
 void Session::print_diag(const std::string &text)
@@ -436,8 +463,9 @@ void Session::handle(Event &ev)
 		// faulthandler's text has Python frames only: no native unwinding.
 		// Only a fatal error's text has the "Fatal Python error" header
 		// and the extension modules; a timeout's has its own header.
-		if (!stdlib_ && stdlib_reader_)
-			stdlib_ = stdlib_reader_->names();
+		// A read under way when the process crashed may still finish.
+		if (fatal && !stdlib_ && stdlib_reader_)
+			stdlib_ = stdlib_reader_->names(std::chrono::milliseconds(50));
 		text = fatal ? python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr)
 			     : (timeout ? timeout_header(opts_.timeout_us) : std::string()) +
 				       render_python_threads(python_->minor,
@@ -539,10 +567,12 @@ void Session::drain()
 
 void Session::process(Assembler::Output &out)
 {
-	bool maps_changed = false;
+	bool maps_changed = false, exec = false;
 	for (const auto &m : out.maps_changes)
-		if (m.tgid == static_cast<uint32_t>(tgid_))
+		if (m.tgid == static_cast<uint32_t>(tgid_)) {
 			maps_changed = true;
+			exec |= m.reason == FH_MAPS_EXEC;
+		}
 	if (maps_changed) {
 		try {
 			refresh_maps(false);
@@ -555,6 +585,109 @@ void Session::process(Assembler::Output &out)
 	}
 	for (auto &ev : out.events)
 		handle(ev);
+	if (exec)
+		after_exec();
+}
+
+// The target exec'd another program: if it is Python and was not, or was
+// and is not, or is another interpreter, the programs are rebuilt for it.
+void Session::after_exec()
+{
+	if (handing_over_) {
+		exec_again_ = true; // once the hand-over is done
+		return;
+	}
+	std::string exe;
+	char buf[4096];
+	ssize_t n = readlink(("/proc/" + std::to_string(tgid_) + "/exe").c_str(), buf, sizeof(buf) - 1);
+	if (n > 0)
+		exe.assign(buf, static_cast<size_t>(n));
+	else
+		for (const auto &m : parse_maps(maps_))
+			if (!m.path.empty() && m.path[0] == '/') {
+				exe = m.path; // the executable is mapped first
+				break;
+			}
+	if (exe.empty())
+		return;
+	if (auto info = read_process(tgid_))
+		comm_ = info->comm;
+	PythonDetection d = detect_python_command(exe);
+	if (!d.unsupported.empty())
+		log("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + d.unsupported +
+		    ": native frames only");
+	if (d.runtime ? python_ && python_->module == d.runtime->module : !python_)
+		return;
+	hand_over(d.runtime, exe);
+}
+
+// Load the programs for what the target runs now, let them take over, and
+// drop the old ones, nothing captured twice or missed (see `control` in
+// bpf/fh.bpf.c).
+void Session::hand_over(std::optional<PythonRuntime> next, const std::string &exe)
+{
+	uint64_t t0 = monotonic_ns();
+	CaptureConfig cfg = cfg_;
+	cfg.predecessor = capture_.get();
+	cfg.py_offsets = nullptr;
+	cfg.py_runtime = cfg.py_module_type = 0;
+	cfg.py_place_ino = cfg.py_place_runtime_off = cfg.py_place_module_type_off = 0;
+	cfg.py_place_dev = 0;
+	if (next) {
+		cfg.py_offsets = &next->offsets;
+		if (::fh::place_python(*next, maps_)) {
+			cfg.py_runtime = next->runtime_addr;
+			cfg.py_module_type = next->offsets.module_type;
+		} else if (auto place = python_placement(*next)) {
+			cfg.py_place_ino = place->ino;
+			cfg.py_place_dev = place->dev;
+			cfg.py_place_runtime_off = place->runtime_off;
+			cfg.py_place_module_type_off = place->module_type_off;
+		}
+	}
+	cfg.live = !next;
+	std::string what = next ? "Python 3." + std::to_string(next->minor) : "a native program";
+	std::unique_ptr<Capture> successor;
+	try {
+		successor = std::make_unique<Capture>(cfg);
+		successor->activate();
+	} catch (const Error &e) {
+		log("pid " + std::to_string(tgid_) + " exec'd " + exe + " (" + what +
+		    "), but the programs for it failed to load (" + e.what() + "): " +
+		    (python_ ? "no Python frames" : "native frames") + " from now on");
+		return;
+	}
+	// What the old programs captured before the switch, then the switch.
+	stdlib_reader_.reset();
+	handing_over_ = true;
+	drain();
+	handing_over_ = false;
+	retired_ += capture_->counters();
+	epoll_ctl(ep_.get(), EPOLL_CTL_DEL, capture_->fd(), nullptr);
+	struct epoll_event e = {};
+	e.events = EPOLLIN;
+	e.data.u32 = kRing;
+	if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, successor->fd(), &e) != 0)
+		throw sys_error("epoll_ctl", errno);
+	capture_ = std::move(successor);
+	python_ = std::move(next);
+	stdlib_.reset();
+	if (python_ && python_->minor >= 10) {
+		// Usually it has started by now: read at once, else as it can.
+		if (python_->placed) {
+			ProcessMemory mem(tgid_);
+			stdlib_ = stdlib_module_names(mem, *python_);
+		}
+		if (!stdlib_)
+			stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
+	}
+	place_python();
+	log("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + what + ", " +
+	    (python_ ? "Python" : "native") + " frames from now on (programs loaded in " +
+	    fmt("%.0f ms", (monotonic_ns() - t0) / 1e6) + ")");
+	// It may have exec'd again while the programs loaded.
+	if (std::exchange(exec_again_, false))
+		after_exec();
 }
 
 // Dump every thread now, the target running on.  A refused user signal is
@@ -637,6 +770,7 @@ void Session::final_report(bool detached)
 	for (auto &ev : assembler_.take_incomplete())
 		handle(ev);
 	Counters c = capture_->counters();
+	c += retired_;
 	std::string lost;
 	auto add = [&](uint64_t n, const char *what) {
 		if (n)
@@ -774,6 +908,7 @@ int Session::run()
 	uint64_t preload_ns = 0;
 	std::thread preload(
 		[this, &preload_ns, &early_maps] { preload_ns = preload_symbols(early_maps); });
+	cfg_ = cfg;
 	try {
 		capture_ = std::make_unique<Capture>(cfg);
 	} catch (...) {
@@ -838,17 +973,16 @@ int Session::run()
 		close(opts_.ready_fd);
 	}
 
-	UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
-	if (!ep)
+	ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+	if (!ep_)
 		throw sys_error("setting up the event loop", errno);
 	auto add = [&](int fd, uint32_t tag) {
 		struct epoll_event e = {};
 		e.events = EPOLLIN;
 		e.data.u32 = tag;
-		if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &e) != 0)
+		if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &e) != 0)
 			throw sys_error("epoll_ctl", errno);
 	};
-	enum : uint32_t { kRing, kExit, kSignal, kTimer, kTracker, kKeepAlive };
 	add(capture_->fd(), kRing);
 	add(pidfd.get(), kExit);
 	add(sigfd.get(), kSignal);
@@ -863,7 +997,7 @@ int Session::run()
 	bool detached = false;
 	for (bool done = false; !done;) {
 		struct epoll_event evs[4];
-		int n = epoll_wait(ep.get(), evs, 4, -1);
+		int n = epoll_wait(ep_.get(), evs, 4, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -892,7 +1026,7 @@ int Session::run()
 				    expirations && !pidfd_exited(pidfd.get()))
 					on_timeout(pidfd.get(), expirations);
 				if (terminated_ || !opts_.repeat) {
-					epoll_ctl(ep.get(), EPOLL_CTL_DEL, timer.get(), nullptr);
+					epoll_ctl(ep_.get(), EPOLL_CTL_DEL, timer.get(), nullptr);
 					timer_on_ = false;
 				}
 				break;

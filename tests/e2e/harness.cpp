@@ -83,6 +83,44 @@ int Target::wait()
 	return *st;
 }
 
+void check_same_as_faulthandler(const PyTarget &target, Watcher &watcher)
+{
+	std::string theirs = target.faulthandler_output();
+	std::string ours = without_notes(watcher.output());
+	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
+			       << watcher.diagnostics());
+	REQUIRE_FALSE(theirs.empty());
+	CHECK(ours == theirs);
+}
+
+FhRun run_fh(std::vector<std::string> args, const std::string &input, uid_t uid)
+{
+	FhRun r;
+	std::string out = temp_path("out"), err = temp_path("err");
+	Pipe in;
+	SpawnOptions o;
+	o.fds = {{0, in.read}};
+	o.stdout_path = out;
+	o.stderr_path = err;
+	o.uid = uid;
+	args.insert(args.begin(), fh_bpf_path());
+	pid_t pid = spawn(args, o);
+	in.close_read();
+	if (!input.empty())
+		REQUIRE(write(in.write, input.data(), input.size()) ==
+			static_cast<ssize_t>(input.size()));
+	in.close_write();
+	auto st = wait_exit(pid, kGuardMs);
+	REQUIRE(st);
+	REQUIRE(WIFEXITED(*st));
+	r.status = WEXITSTATUS(*st);
+	r.out = read_file(out);
+	r.err = read_file(err);
+	unlink(out.c_str());
+	unlink(err.c_str());
+	return r;
+}
+
 PyTarget::PyTarget(const PythonBuild &py, const std::string &mode, int threads)
 {
 	fault_file_ = temp_path("faulthandler.txt");
@@ -134,8 +172,9 @@ Watcher::Watcher(pid_t pid, std::vector<std::string> extra)
 	Pipe err;
 	SpawnOptions o;
 	o.fds = {{3, ready.write}, {2, err.write}};
-	std::vector<std::string> argv = {fh_bpf_path(), "-p", std::to_string(pid), "-o", out_,
-					 "--ready-fd", "3"};
+	std::vector<std::string> argv = {fh_bpf_path(), "-o", out_, "--ready-fd", "3"};
+	if (pid)
+		argv.insert(argv.begin() + 1, {"-p", std::to_string(pid)});
 	argv.insert(argv.end(), extra.begin(), extra.end());
 	pid_ = spawn(argv, o);
 	ready.close_write();

@@ -73,6 +73,8 @@ private:
 
 class Watcher {
 public:
+	// fh-bpf -p PID -o FILE --ready-fd 3 EXTRA...; with PID 0, no -p: EXTRA
+	// holds "-- COMMAND..." (launch mode).
 	explicit Watcher(pid_t pid, std::vector<std::string> extra = {});
 	~Watcher();
 
@@ -98,6 +100,10 @@ private:
 	bool err_eof_ = false;
 };
 
+// The target's own faulthandler output and fh-bpf's (its "fh-bpf:" lines
+// aside) are the same, byte for byte; both are shown when they are not.
+void check_same_as_faulthandler(const PyTarget &target, Watcher &watcher);
+
 // The frames gdb prints for every thread of `crash --auto MODE`, keyed by
 // the role each thread reported; only frames in crash.c.
 std::map<std::string, std::vector<std::pair<std::string, int>>>
@@ -119,6 +125,16 @@ std::map<unsigned long, std::vector<std::pair<std::string, int>>> gdb_frames_of(
 
 CrashRun run_crash(const std::string &mode, int threads,
 		   std::vector<std::string> extra = {});
+
+// One run of fh-bpf to its end: its exit code (it must exit, not be killed)
+// and what it wrote on stdout and stderr; `input` on its stdin.
+struct FhRun {
+	int status = -1;
+	std::string out;
+	std::string err;
+};
+FhRun run_fh(std::vector<std::string> args, const std::string &input = "",
+	     uid_t uid = static_cast<uid_t>(-1));
 
 std::string fh_bpf_path();
 std::string crash_path();

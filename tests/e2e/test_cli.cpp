@@ -18,33 +18,6 @@ using namespace fhtest;
 
 namespace {
 
-struct Result {
-	int status = -1;
-	std::string out;
-	std::string err;
-};
-
-Result run_fh(std::vector<std::string> args, uid_t uid = static_cast<uid_t>(-1))
-{
-	Result r;
-	std::string out = temp_path("out"), err = temp_path("err");
-	SpawnOptions o;
-	o.stdout_path = out;
-	o.stderr_path = err;
-	o.uid = uid;
-	args.insert(args.begin(), fh_bpf_path());
-	pid_t pid = spawn(args, o);
-	auto st = wait_exit(pid, kGuardMs);
-	REQUIRE(st);
-	REQUIRE(WIFEXITED(*st));
-	r.status = WEXITSTATUS(*st);
-	r.out = read_file(out);
-	r.err = read_file(err);
-	unlink(out.c_str());
-	unlink(err.c_str());
-	return r;
-}
-
 bool contains(const std::string &hay, const std::string &needle)
 {
 	return hay.find(needle) != std::string::npos;
@@ -54,11 +27,11 @@ bool contains(const std::string &hay, const std::string &needle)
 
 TEST_CASE("--help and --version", "[cli]")
 {
-	Result h = run_fh({"--help"});
+	FhRun h = run_fh({"--help"});
 	CHECK(h.status == 0);
 	CHECK(contains(h.out, "Usage: fh-bpf -p PID"));
 	CHECK(contains(h.out, "Exit status:"));
-	Result v = run_fh({"--version"});
+	FhRun v = run_fh({"--version"});
 	CHECK(v.status == 0);
 	CHECK(v.out.rfind("fh-bpf ", 0) == 0);
 }
@@ -72,7 +45,7 @@ TEST_CASE("invalid command lines exit 2 with a reason", "[cli]")
 		     {"-p", "1", "--max-threads", "0"},
 		     {"-p", "1", "--what"},
 		     {"-p", "1", "--max-threads", "65536", "--stack-size", "256K"}}) {
-		Result r = run_fh(args);
+		FhRun r = run_fh(args);
 		INFO(r.err);
 		CHECK(r.status == 2);
 		CHECK(r.err.rfind("fh-bpf: ", 0) == 0);
@@ -90,7 +63,7 @@ TEST_CASE("targets that cannot be traced are refused clearly", "[cli]")
 		if (gone == 0)
 			_exit(0);
 		waitpid(gone, nullptr, 0);
-		Result r = run_fh({"-p", std::to_string(gone)});
+		FhRun r = run_fh({"-p", std::to_string(gone)});
 		CHECK(r.status == 1);
 		CHECK(contains(r.err, "no such process: " + std::to_string(gone)));
 	}
@@ -112,7 +85,7 @@ TEST_CASE("targets that cannot be traced are refused clearly", "[cli]")
 				kthread = std::to_string(pid);
 		}
 		REQUIRE_FALSE(kthread.empty());
-		Result r = run_fh({"-p", kthread});
+		FhRun r = run_fh({"-p", kthread});
 		CHECK(r.status == 1);
 		CHECK(contains(r.err, "is a kernel thread"));
 	}
@@ -124,7 +97,7 @@ TEST_CASE("targets that cannot be traced are refused clearly", "[cli]")
 		// Wait for the exit without reaping: a zombie.
 		siginfo_t si{};
 		REQUIRE(waitid(P_PID, z, &si, WEXITED | WNOWAIT) == 0);
-		Result r = run_fh({"-p", std::to_string(z)});
+		FhRun r = run_fh({"-p", std::to_string(z)});
 		waitpid(z, nullptr, 0);
 		CHECK(r.status == 1);
 		CHECK(contains(r.err, "zombie"));
@@ -132,7 +105,7 @@ TEST_CASE("targets that cannot be traced are refused clearly", "[cli]")
 	SECTION("without privileges")
 	{
 		Target t("wait", 1);
-		Result r = run_fh({"-p", std::to_string(t.pid())}, 65534);
+		FhRun r = run_fh({"-p", std::to_string(t.pid())}, "", 65534);
 		CHECK(r.status == 4);
 		CHECK(contains(r.err, "insufficient privileges"));
 		CHECK(contains(r.err, "CAP_BPF"));
@@ -151,7 +124,7 @@ TEST_CASE("-o refuses a symbolic link and creates files 0600", "[cli]")
 		close(fd);
 	}
 	REQUIRE(symlink(victim.c_str(), link.c_str()) == 0);
-	Result r = run_fh({"-p", std::to_string(t.pid()), "-o", link});
+	FhRun r = run_fh({"-p", std::to_string(t.pid()), "-o", link});
 	CHECK(r.status == 1);
 	CHECK(contains(r.err, "symbolic link"));
 	CHECK(read_file(victim) == "keep");
@@ -160,7 +133,7 @@ TEST_CASE("-o refuses a symbolic link and creates files 0600", "[cli]")
 
 	std::string fifo = temp_path("fifo");
 	REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
-	Result f = run_fh({"-p", std::to_string(t.pid()), "-o", fifo});
+	FhRun f = run_fh({"-p", std::to_string(t.pid()), "-o", fifo});
 	CHECK(f.status == 1);
 	CHECK(contains(f.err, "not a regular file"));
 	unlink(fifo.c_str());

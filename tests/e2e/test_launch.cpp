@@ -8,7 +8,9 @@
 #include "harness.h"
 #include "python_interpreters.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,33 +27,15 @@ struct Run {
 Run launch(const std::vector<std::string> &extra, const std::vector<std::string> &argv,
 	   const std::string &input = "")
 {
-	Run r;
-	std::string file = temp_path("launch.txt"), out = temp_path("out"), err = temp_path("err");
-	Pipe in;
-	SpawnOptions o;
-	o.fds = {{0, in.read}};
-	o.stdout_path = out;
-	o.stderr_path = err;
-	std::vector<std::string> args = {fh_bpf_path(), "-o", file};
+	std::string file = temp_path("launch.txt");
+	std::vector<std::string> args = {"-o", file};
 	args.insert(args.end(), extra.begin(), extra.end());
 	args.push_back("--");
 	args.insert(args.end(), argv.begin(), argv.end());
-	pid_t pid = spawn(args, o);
-	in.close_read();
-	if (!input.empty())
-		REQUIRE(write(in.write, input.data(), input.size()) ==
-			static_cast<ssize_t>(input.size()));
-	in.close_write();
-	auto st = wait_exit(pid, kGuardMs);
-	REQUIRE(st);
-	REQUIRE(WIFEXITED(*st));
-	r.status = WEXITSTATUS(*st);
-	r.out = read_file(out);
-	r.err = read_file(err);
-	r.file = read_file(file);
-	for (const auto &p : {file, out, err})
-		unlink(p.c_str());
-	return r;
+	FhRun r = run_fh(args, input);
+	Run out{r.status, r.out, r.err, read_file(file)};
+	unlink(file.c_str());
+	return out;
 }
 
 bool contains(const std::string &hay, const std::string &needle)
@@ -147,6 +131,86 @@ TEST_CASE("launch mode: --timeout 0.5 --repeat over a 2.2-second command prints 
 	CHECK(once.status == 128 + SIGKILL);
 	CHECK(split_dumps(without_notes(once.file), "Timeout (").size() == 1);
 	CHECK(contains(once.err, "(SIGKILL) after the timeout dump"));
+}
+
+namespace {
+
+// A Python program that enables its own faulthandler (to FAULT_FILE), reads a
+// line from LINE_FIFO, then crashes: PY -c CODE FAULT_FILE LINE_FIFO.
+const char *const kCrashOnLine = "import ctypes, faulthandler, sys\n"
+				 "faulthandler.enable(open(sys.argv[1], 'w'), all_threads=True)\n"
+				 "open(sys.argv[2]).readline()\n"
+				 "def crash():\n"
+				 "    ctypes.string_at(0)\n"
+				 "crash()\n";
+
+struct Fifo {
+	std::string path = temp_path("line.fifo");
+	int fd = -1;
+	Fifo()
+	{
+		REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+		fd = open(path.c_str(), O_RDWR); // never blocks
+		REQUIRE(fd >= 0);
+	}
+	~Fifo()
+	{
+		close(fd);
+		unlink(path.c_str());
+	}
+	void line() { REQUIRE(write(fd, "x\n", 2) == 2); }
+};
+
+// fh-bpf's traceback equals the target's own faulthandler output.
+void check_same(const std::string &fault_file, Watcher &w)
+{
+	std::string theirs = read_file(fault_file);
+	std::string ours = without_notes(w.output());
+	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
+			       << w.diagnostics());
+	REQUIRE_FALSE(theirs.empty());
+	CHECK(ours == theirs);
+}
+
+} // namespace
+
+TEST_CASE("launch mode through a wrapper that execs Python: the programs are rebuilt for the "
+	  "interpreter, and its crash matches its faulthandler",
+	  "[e2e][launch][python][exec]")
+{
+	for (const auto &py : python_interpreters()) {
+		INFO(py.path);
+		Fifo fifo;
+		std::string fault = temp_path("fault.txt");
+		// sh is no Python: fh-bpf learns it at the exec.
+		Watcher w(0, {"--", "/bin/sh", "-c", "exec \"$0\" -c \"$1\" \"$2\" \"$3\"", py.path,
+			      kCrashOnLine, fault, fifo.path});
+		REQUIRE(w.wait_for_diagnostic("Python frames from now on"));
+		fifo.line();
+		CHECK(w.wait() == 128 + SIGSEGV);
+		check_same(fault, w);
+		unlink(fault.c_str());
+	}
+}
+
+TEST_CASE("-p on a process that execs Python: Python frames after the exec",
+	  "[e2e][python][exec]")
+{
+	const PythonBuild &py = python_interpreters().front();
+	Fifo go, line;
+	std::string fault = temp_path("fault.txt");
+	pid_t sh = spawn({"/bin/sh", "-c", "read x < \"$4\"; exec \"$0\" -c \"$1\" \"$2\" \"$3\"",
+			  py.path, kCrashOnLine, fault, line.path, go.path});
+	Watcher w(sh);
+	go.line(); // the shell execs Python
+	REQUIRE(w.wait_for_diagnostic("Python frames from now on"));
+	line.line();
+	auto st = wait_exit(sh, kGuardMs);
+	REQUIRE(st);
+	CHECK(WIFSIGNALED(*st));
+	CHECK(w.wait() == 3);
+	check_same(fault, w);
+	unlink(fault.c_str());
 }
 
 TEST_CASE("launch mode: a Python program crashing at once gets the Python traceback its own "

@@ -141,6 +141,28 @@ TEST_CASE("--dump of a native process: every thread, a spinning one sampled in i
 	}
 }
 
+TEST_CASE("--dump of 200 threads through a ring sized for 64: the iterator waits for room, "
+	  "nothing is lost",
+	  "[e2e][live][dump]")
+{
+	Target target("wait", 200);
+	std::string out = temp_path("dump.txt"), err = temp_path("err.txt");
+	SpawnOptions o;
+	o.stderr_path = err;
+	pid_t fh = spawn({fh_bpf_path(), "-p", std::to_string(target.pid()), "--dump", "-o", out}, o);
+	auto st = wait_exit(fh, kGuardMs);
+	REQUIRE(st);
+	std::string text = read_file(out), diag = read_file(err);
+	unlink(out.c_str());
+	unlink(err.c_str());
+	INFO("diagnostics:\n" << diag);
+	REQUIRE(WIFEXITED(*st));
+	CHECK(WEXITSTATUS(*st) == 0);
+	CHECK(diag.empty()); // nothing lost, nothing to say
+	ParsedTraceback tb = parse_traceback(text, false);
+	check_live(tb, target, main_pthread(target), text);
+}
+
 TEST_CASE("--timeout 0.5 --repeat over a 2.2-second native target: exactly 4 dumps",
 	  "[e2e][live][timeout]")
 {
@@ -186,6 +208,28 @@ TEST_CASE("--timeout --exit: the target is terminated after the first dump, and 
 	CHECK(contains(watcher.diagnostics(),
 		       "fh-bpf: --exit: terminated pid " + std::to_string(target.pid()) +
 			       " (SIGKILL) after the timeout dump\n"));
+}
+
+TEST_CASE("--timeout --repeat keeps fatal-signal capture on", "[e2e][live][timeout]")
+{
+	Target target("segv", 3);
+	Watcher watcher(target.pid(), {"--timeout", "0.2", "--repeat"});
+	// After the first timeout's dump, the target faults.
+	REQUIRE(watcher.wait_for_diagnostic("): timeout, 3 threads"));
+	target.go();
+	int st = target.wait();
+	REQUIRE(WIFSIGNALED(st));
+	CHECK(WTERMSIG(st) == SIGSEGV);
+	CHECK(watcher.wait() == 3);
+	std::string text = without_notes(watcher.output());
+	INFO(text);
+	CHECK_FALSE(split_dumps(text, "Timeout (").empty());
+	auto fatal = split_dumps(text, "Fatal error: ");
+	REQUIRE(fatal.size() == 1);
+	ParsedTraceback tb = parse_traceback(fatal[0].substr(0, fatal[0].find("Timeout (")));
+	CHECK(tb.header == "Fatal error: Segmentation fault");
+	CHECK(tb.threads.size() == 3);
+	CHECK(tb.threads.front().current);
 }
 
 TEST_CASE("SIGUSR1 sent to fh-bpf dumps the target now; -o appends every dump",
@@ -274,11 +318,7 @@ TEST_CASE("Python: SIGUSR1 sent to fh-bpf prints what faulthandler.dump_tracebac
 		REQUIRE(target.next_line() == "dumped");
 		REQUIRE(kill(watcher.pid(), SIGUSR1) == 0);
 		REQUIRE(watcher.wait_for_diagnostic("fh-bpf: capture: "));
-		std::string theirs = target.faulthandler_output();
-		std::string ours = without_notes(watcher.output());
-		INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
-		REQUIRE_FALSE(theirs.empty());
-		CHECK(ours == theirs);
+		check_same_as_faulthandler(target, watcher);
 		target.go();
 		CHECK(WIFEXITED(target.wait()));
 		CHECK(watcher.wait() == 0);
@@ -301,12 +341,7 @@ TEST_CASE("Python: --signal on a target that does not handle SIGUSR1: warned, du
 		REQUIRE(WIFSIGNALED(st));
 		CHECK(WTERMSIG(st) == SIGUSR1);
 		CHECK(watcher.wait() == 0);
-		std::string theirs = target.faulthandler_output();
-		std::string ours = without_notes(watcher.output());
-		INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
-				       << watcher.diagnostics());
-		REQUIRE_FALSE(theirs.empty());
-		CHECK(ours == theirs);
+		check_same_as_faulthandler(target, watcher);
 		CHECK(contains(watcher.diagnostics(), "its default action terminates it"));
 	}
 }

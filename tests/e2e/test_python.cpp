@@ -35,12 +35,7 @@ void check_parity(const PythonBuild &py, const std::string &mode, int threads, i
 	REQUIRE(WIFSIGNALED(st));
 	CHECK(WTERMSIG(st) == sig);
 	REQUIRE(watcher.wait() == 3);
-	std::string theirs = target.faulthandler_output();
-	std::string ours = without_notes(watcher.output());
-	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
-			       << watcher.diagnostics());
-	REQUIRE_FALSE(theirs.empty());
-	CHECK(ours == theirs);
+	check_same_as_faulthandler(target, watcher);
 	if (external)
 		CHECK(watcher.diagnostics().find("sent by pid " + std::to_string(getpid())) !=
 		      std::string::npos);
