@@ -58,12 +58,30 @@ struct {
 	__type(value, __u32);
 } control SEC(".maps");
 
-static __always_inline bool active(void)
+/*
+ * Programs in flight.  A program counts itself in before it looks at
+ * control: once userspace has stored a new generation and then read 0
+ * here, no program of this object can write another record, and its ring
+ * can be drained for the last time.
+ */
+__s64 inflight = 0;
+
+static __always_inline bool enter(void)
 {
 	__u32 zero = 0;
-	__u32 *g = bpf_map_lookup_elem(&control, &zero);
+	__u32 *g;
 
-	return g && *g == generation;
+	__sync_fetch_and_add(&inflight, 1);
+	g = bpf_map_lookup_elem(&control, &zero);
+	if (g && *g == generation)
+		return true;
+	__sync_fetch_and_add(&inflight, -1);
+	return false;
+}
+
+static __always_inline void leave(void)
+{
+	__sync_fetch_and_add(&inflight, -1);
 }
 /* Set when a FH_REC_MAPS record is in flight; userspace clears it before it
  * reads the maps again, so a burst of mappings costs one record. */
@@ -426,17 +444,14 @@ static __always_inline void set_sender(struct fh_event_record *ev, struct sender
 	__builtin_memcpy(ev->sender_comm, s->comm, sizeof(ev->sender_comm));
 }
 
-SEC("tp_btf/signal_generate")
-int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info,
-	     struct task_struct *task, int group, int result)
+static __always_inline int signal_generated(int sig, struct kernel_siginfo *info,
+					    struct task_struct *task, int result)
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct sender_key key = { .tgid = task->tgid, .sig = sig };
 	struct fh_event_record *ev;
 	struct sender *s;
 
-	if (!watched_signal(sig) || !watched_tgid(task->tgid) || !active())
-		return 0;
 	/* Ignored, already pending or not queued: nothing new will happen. */
 	if (result != TRACE_SIGNAL_DELIVERED && result != TRACE_SIGNAL_LOSE_INFO)
 		return 0;
@@ -497,8 +512,8 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info,
 	return 0;
 }
 
-SEC("tp_btf/signal_deliver")
-int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+static __always_inline int signal_delivered(int sig, struct kernel_siginfo *info,
+					    struct k_sigaction *ka)
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct sender_key key = { .tgid = self->tgid, .sig = sig };
@@ -510,8 +525,6 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_s
 	 * delivered as itself: the kernel sends SIGKILL to every thread.
 	 * The first thread that dequeues it captures them all.
 	 */
-	if (!active())
-		return 0;
 	if (sig == 9 /* SIGKILL */ && user_signal && watched_tgid(self->tgid)) {
 		key.sig = user_signal;
 		s = bpf_map_lookup_elem(&pending_senders, &key);
@@ -568,17 +581,45 @@ int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_s
 	return 0;
 }
 
+SEC("tp_btf/signal_generate")
+int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info,
+	     struct task_struct *task, int group, int result)
+{
+	if (!watched_signal(sig) || !watched_tgid(task->tgid) || !enter())
+		return 0;
+	signal_generated(sig, info, task, result);
+	leave();
+	return 0;
+}
+
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(on_signal_deliver, int sig, struct kernel_siginfo *info, struct k_sigaction *ka)
+{
+	if (!watched_tgid(bpf_get_current_pid_tgid() >> 32) || !enter())
+		return 0;
+	signal_delivered(sig, info, ka);
+	leave();
+	return 0;
+}
+
+/*
+ * A burst of new mappings costs one record (userspace reads all the maps
+ * again anyway); an exec always has its own, since userspace looks at the
+ * new program then.
+ */
 static __always_inline void maps_changed(__u32 reason, __u64 addr, __u64 len)
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct fh_maps_record *rec;
+	bool coalesce = reason != FH_MAPS_EXEC;
 
-	if (__sync_val_compare_and_swap(&maps_pending, 0, 1) != 0)
+	if (coalesce && __sync_val_compare_and_swap(&maps_pending, 0, 1) != 0)
 		return;
 	rec = bpf_ringbuf_reserve(&records, sizeof(*rec), 0);
 	if (!rec) {
 		__sync_fetch_and_add(&counters.maps_lost, 1);
-		maps_pending = 0;
+		if (coalesce)
+			maps_pending = 0;
 		return;
 	}
 	rec->hdr.kind = FH_REC_MAPS;
@@ -595,6 +636,17 @@ static __always_inline void maps_changed(__u32 reason, __u64 addr, __u64 len)
  * New executable code (dlopen, JIT): userspace refreshes its maps snapshot.
  * A file mapped from its start may be the interpreter to place.
  */
+static __always_inline void syscall_exited(struct pt_regs *regs, long ret)
+{
+	long nr = regs->orig_ax;
+
+	if (nr == NR_mmap && regs->r9 == 0 /* offset */ && (long)regs->r8 >= 0 /* fd */)
+		py_place((__u64)ret);
+	if (!(regs->dx & PROT_EXEC))
+		return;
+	maps_changed(FH_MAPS_EXEC_MAPPING, nr == NR_mmap ? (__u64)ret : regs->di, regs->si);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -603,22 +655,25 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	if (target_tgid == 0 || (bpf_get_current_pid_tgid() >> 32) != target_tgid)
 		return 0;
 	nr = regs->orig_ax;
-	if ((nr != NR_mmap && nr != NR_mprotect) || ret < 0 || !active())
+	if ((nr != NR_mmap && nr != NR_mprotect) || ret < 0 || !enter())
 		return 0;
-	if (nr == NR_mmap && regs->r9 == 0 /* offset */ && (long)regs->r8 >= 0 /* fd */)
-		py_place((__u64)ret);
-	if (!(regs->dx & PROT_EXEC))
-		return 0;
-	maps_changed(FH_MAPS_EXEC_MAPPING, nr == NR_mmap ? (__u64)ret : regs->di, regs->si);
+	syscall_exited(regs, ret);
+	leave();
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	if (!watched_tgid(p->tgid) || target_tgid == 0 || !active())
+	if (!watched_tgid(p->tgid) || target_tgid == 0 || !enter())
 		return 0;
+	/* A new program: where its interpreter sits is not known yet, but
+	 * for an interpreter linked into the executable. */
+	py_runtime = 0;
+	py_module_type = 0;
+	py_place(BPF_CORE_READ(p, mm, start_code));
 	maps_changed(FH_MAPS_EXEC, 0, 0);
+	leave();
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 __u32 live_mode = LIVE_FULL;
 __u32 live_trigger = 0;
 __u32 live_no_wait = 0; /* ring full and userspace cannot make room: drop */
+__u32 live_failed = 0;	/* the event record itself found no room */
 /* Set by the first run of a FULL pass; userspace clears it before. */
 __u64 live_event_id = 0;
 __u64 live_ktime_end = 0;
@@ -126,10 +127,13 @@ int live_dump(struct bpf_iter__task *ctx)
 	if (live_mode == LIVE_RETAKE)
 		return live_retake(task);
 
+	if (live_failed)
+		return 0;
 	if (!live_event_id && live_begin(task)) {
 		if (!live_no_wait)
 			return 1;
 		__sync_fetch_and_add(&counters.events_lost, 1);
+		live_failed = 1; /* once: the dump is lost */
 		return 0;
 	}
 	event_id = live_event_id;
@@ -179,11 +183,11 @@ int live_sample(struct bpf_perf_event_data *ctx)
 	if (!want)
 		return 0;
 	event_id = *want;
+	/* No room: a later tick tries again (a thread never sampled keeps
+	 * its stale copy, and is reported). */
 	rec = bpf_ringbuf_reserve(&records, thread_record_size(), 0);
-	if (!rec) {
-		__sync_fetch_and_add(&counters.live_lost, 1);
+	if (!rec)
 		return 0;
-	}
 	if (bpf_map_delete_elem(&sample_wanted, &tid)) {
 		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP); /* retaken meanwhile */
 		return 0;

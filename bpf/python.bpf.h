@@ -29,29 +29,41 @@ __u64 py_module_type = 0; /* PyModule_Type; 0: unknown */
  * Offsets are from the file's first PT_LOAD address; 0: nothing to place.
  */
 const volatile __u64 py_place_ino = 0;
-const volatile __u32 py_place_dev = 0; /* the kernel's dev_t: major << 20 | minor */
+const volatile __u64 py_place_size = 0; /* the file's size: with the inode, it (a stat() device
+					 * number is not the kernel's on btrfs) */
 const volatile __u64 py_place_runtime_off = 0;
 const volatile __u64 py_place_module_type_off = 0;
 
+/*
+ * Where the module's file offset 0 sits, from any mapping of it (the file
+ * is mapped page for page: offset ~ address), when the mapping is of the
+ * module: then the runtime is placed.
+ */
 static long py_place_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	__u64 start = *(__u64 *)data;
 	struct file *file = vma->vm_file;
 	struct inode *inode;
+	__u64 base;
 
-	if (!file || vma->vm_start != start || vma->vm_pgoff != 0)
+	if (!file)
 		return 0;
 	inode = BPF_CORE_READ(file, f_inode);
 	if (BPF_CORE_READ(inode, i_ino) != py_place_ino ||
-	    BPF_CORE_READ(inode, i_sb, s_dev) != py_place_dev)
+	    (__u64)BPF_CORE_READ(inode, i_size) != py_place_size)
 		return 0;
+	base = vma->vm_start - ((__u64)vma->vm_pgoff << 12);
 	if (py_place_module_type_off)
-		py_module_type = start + py_place_module_type_off;
-	__sync_val_compare_and_swap(&py_runtime, 0, start + py_place_runtime_off);
+		py_module_type = base + py_place_module_type_off;
+	__sync_val_compare_and_swap(&py_runtime, 0, base + py_place_runtime_off);
 	return 0;
 }
 
-/* After an mmap() of a file from its start at `addr` by the target. */
+/*
+ * After an mmap() by the target of a file from its start at `addr` (the
+ * dynamic loader mapping libpython), or at its exec (the executable, mapped
+ * by the kernel, may be the interpreter itself): place the runtime if that
+ * file is the module.
+ */
 static __always_inline void py_place(__u64 addr)
 {
 	if (!py_enabled || !py_place_ino || py_runtime)

@@ -166,7 +166,7 @@ Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
 		skel_->bss->py_runtime = cfg.py_runtime;
 		skel_->bss->py_module_type = cfg.py_module_type;
 		skel_->rodata->py_place_ino = cfg.py_place_ino;
-		skel_->rodata->py_place_dev = cfg.py_place_dev;
+		skel_->rodata->py_place_size = cfg.py_place_size;
 		skel_->rodata->py_place_runtime_off = cfg.py_place_runtime_off;
 		skel_->rodata->py_place_module_type_off = cfg.py_place_module_type_off;
 	}
@@ -466,6 +466,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 	store(bss->live_mode, 0u); // LIVE_FULL
 	store(bss->live_trigger, trigger);
 	store(bss->live_no_wait, 0u);
+	store(bss->live_failed, 0u);
 	store(bss->live_event_id, uint64_t{0});
 	store(bss->samples_pending, int64_t{0});
 	bss->live_tally = {};
@@ -521,5 +522,16 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 	return st;
 }
 
-} // namespace fh
+bool Capture::wait_idle(uint64_t timeout_ns) const
+{
+	uint64_t deadline = now_ns() + timeout_ns;
+	while (__atomic_load_n(&skel_->bss->inflight, __ATOMIC_SEQ_CST) > 0) {
+		if (now_ns() >= deadline)
+			return false;
+		struct timespec tick = {0, 50000};
+		nanosleep(&tick, nullptr);
+	}
+	return true;
+}
 
+} // namespace fh

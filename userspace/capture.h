@@ -32,7 +32,7 @@ struct CaptureConfig {
 	// The kernel places the runtime itself when the target maps this file
 	// (ino 0: it does not).
 	uint64_t py_place_ino = 0;
-	uint32_t py_place_dev = 0;
+	uint64_t py_place_size = 0;
 	uint64_t py_place_runtime_off = 0;
 	uint64_t py_place_module_type_off = 0;
 	bool signals = true; // capture signals (and follow mappings); false: live dumps only
@@ -108,6 +108,11 @@ public:
 	// Take over from the predecessor: from this store on, its programs
 	// capture nothing and this one's capture everything.
 	void activate();
+
+	// After a successor's activate(): wait (at most timeout_ns) until no
+	// program of this capture is still running; false on timeout.  Its
+	// ring then holds all it will ever write.
+	bool wait_idle(uint64_t timeout_ns) const;
 
 	// Where the programs walk the interpreter (0: not placed yet), as
 	// userspace or the kernel placed it.

@@ -166,10 +166,14 @@ std::vector<std::string> split_colons(const std::vector<std::string> &paths)
 
 std::vector<std::string> ElfFile::needed() const { return dynamic_strings(elf_, DT_NEEDED); }
 
+std::vector<std::string> ElfFile::rpath() const
+{
+	return split_colons(dynamic_strings(elf_, DT_RPATH));
+}
+
 std::vector<std::string> ElfFile::runpath() const
 {
-	auto run = dynamic_strings(elf_, DT_RUNPATH);
-	return split_colons(run.empty() ? dynamic_strings(elf_, DT_RPATH) : run);
+	return split_colons(dynamic_strings(elf_, DT_RUNPATH));
 }
 
 bool ElfFile::is_executable_type() const

@@ -46,9 +46,10 @@ public:
 
 	bool is_executable_type() const; // ET_EXEC (not position independent)
 
-	// The dynamic section's DT_NEEDED names, and its DT_RUNPATH (or, when
-	// there is none, DT_RPATH) directories as written ($ORIGIN unexpanded).
+	// The dynamic section's DT_NEEDED names, and its DT_RPATH and
+	// DT_RUNPATH directories as written ($ORIGIN unexpanded).
 	std::vector<std::string> needed() const;
+	std::vector<std::string> rpath() const;
 	std::vector<std::string> runpath() const;
 
 private:

@@ -46,6 +46,7 @@ Launch::Launch(const std::vector<std::string> &argv, int close_fd)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, nullptr);
+		signal(SIGPIPE, SIG_DFL); // fh-bpf ignores it; the command must not
 		char c;
 		ssize_t n;
 		do
@@ -82,7 +83,7 @@ Launch::~Launch()
 int Launch::release()
 {
 	released_ = true;
-	if (write(go_fd_, "x", 1) != 1)
+	if (write(go_fd_, "x", 1) != 1) // EPIPE: it died waiting (a Ctrl-C)
 		throw sys_error("starting the command", errno);
 	close(go_fd_);
 	go_fd_ = -1;

@@ -3,6 +3,7 @@
 #include "sink.h"
 #include "watch.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <string>
@@ -10,6 +11,8 @@
 
 int main(int argc, char **argv)
 {
+	// A closed stdout, stderr or pipe is an error to report, not a death.
+	signal(SIGPIPE, SIG_IGN);
 	std::vector<std::string> args(argv + 1, argv + argc);
 	try {
 		fh::Options opts = fh::parse_options(args);

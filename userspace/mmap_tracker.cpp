@@ -31,7 +31,7 @@ struct Mmap2Body {
 
 } // namespace
 
-MmapTracker::MmapTracker(pid_t pid, size_t pages_per_cpu)
+MmapTracker::MmapTracker(pid_t pid, size_t pages_per_cpu) : pid_(static_cast<uint32_t>(pid))
 {
 	int ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
@@ -52,7 +52,8 @@ MmapTracker::MmapTracker(pid_t pid, size_t pages_per_cpu)
 		attr.mmap_data = 1; // the file's first, non-executable mapping too
 		attr.comm = 1;
 		attr.comm_exec = 1;
-		attr.inherit = 1; // every thread the process starts
+		attr.inherit = 1; // every thread the process starts...
+		attr.inherit_thread = 1; // ...but not the processes it forks
 		attr.disabled = 1;
 		attr.enable_on_exec = 1;
 		attr.watermark = 1;
@@ -165,6 +166,8 @@ void MmapTracker::apply(const uint8_t *rec, size_t len)
 			return;
 		}
 		std::memcpy(&m, body, sizeof(m));
+		if (m.pid != pid_)
+			return; // another process's (belt and braces: threads only inherit)
 		const char *name = reinterpret_cast<const char *>(body + sizeof(m));
 		size_t name_max = body_len - sizeof(m) - sizeof(uint64_t);
 		std::string path(name, strnlen(name, name_max));
@@ -185,12 +188,16 @@ void MmapTracker::apply(const uint8_t *rec, size_t len)
 		add(std::move(map));
 		return;
 	}
-	case PERF_RECORD_COMM:
-		if (hdr.misc & PERF_RECORD_MISC_COMM_EXEC) {
+	case PERF_RECORD_COMM: {
+		uint32_t comm_pid = 0;
+		if (body_len >= sizeof(comm_pid))
+			std::memcpy(&comm_pid, body, sizeof(comm_pid));
+		if ((hdr.misc & PERF_RECORD_MISC_COMM_EXEC) && comm_pid == pid_) {
 			maps_.clear(); // a new program
 			execs_++;
 		}
 		return;
+	}
 	case PERF_RECORD_LOST: {
 		uint64_t id_lost[2];
 		if (body_len >= sizeof(id_lost)) {

@@ -13,7 +13,8 @@ namespace fh {
 
 // The file mappings of a process as the kernel reports them while they are
 // made: perf PERF_RECORD_MMAP2 records of a dummy software event, one per
-// CPU, inherited by every thread, enabled by the process's exec.  The
+// CPU, inherited by every thread (not by child processes), enabled by the
+// process's exec.  The
 // kernel writes each record inside mmap() itself, so the mappings of a
 // process that crashes a millisecond after it starts, and is gone by the
 // time anyone could read /proc/PID/maps, are known in full.
@@ -71,6 +72,7 @@ private:
 	void read_buffer(Buffer &b, std::vector<Pending> &out);
 	void add(Mapping m);
 
+	uint32_t pid_;
 	std::vector<Buffer> buffers_;
 	std::vector<int> fds_;
 	std::map<uint64_t, Mapping> maps_; // by start address, never overlapping

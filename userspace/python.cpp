@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -406,18 +405,26 @@ std::string canonical(const std::string &path)
 	return realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
-// The file the dynamic loader would map for DT_NEEDED `name` of `elf_path`.
+// The file the dynamic loader would map for DT_NEEDED `name` of `elf_path`,
+// searched in its order: DT_RPATH (when there is no DT_RUNPATH),
+// LD_LIBRARY_PATH, DT_RUNPATH, then the system directories (ld.so.cache is
+// not read: on Debian the multiarch directories below hold what it lists).
 std::string find_library(const ElfFile &elf, const std::string &elf_path, const std::string &name)
 {
 	if (name.find('/') != std::string::npos)
 		return name;
+	std::string origin = dir_of(canonical(elf_path));
+	auto expand = [&](std::string d) {
+		for (const char *o : {"${ORIGIN}", "$ORIGIN"})
+			for (size_t at; (at = d.find(o)) != std::string::npos;)
+				d.replace(at, std::strlen(o), origin);
+		return d;
+	};
 	std::vector<std::string> dirs;
-	for (std::string d : elf.runpath()) {
-		for (const char *origin : {"$ORIGIN", "${ORIGIN}"})
-			for (size_t at; (at = d.find(origin)) != std::string::npos;)
-				d.replace(at, std::strlen(origin), dir_of(canonical(elf_path)));
-		dirs.push_back(d);
-	}
+	auto runpath = elf.runpath();
+	if (runpath.empty())
+		for (const auto &d : elf.rpath())
+			dirs.push_back(expand(d));
 	if (const char *ld = getenv("LD_LIBRARY_PATH")) {
 		std::string list = ld;
 		for (size_t i = 0; i <= list.size();) {
@@ -429,6 +436,8 @@ std::string find_library(const ElfFile &elf, const std::string &elf_path, const 
 			i = j + 1;
 		}
 	}
+	for (const auto &d : runpath)
+		dirs.push_back(expand(d));
 	for (const char *d : {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64",
 			      "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"})
 		dirs.emplace_back(d);
@@ -534,7 +543,7 @@ std::optional<PythonPlacement> python_placement(const PythonRuntime &rt)
 		return std::nullopt;
 	PythonPlacement p;
 	p.ino = st.st_ino;
-	p.dev = static_cast<uint32_t>(major(st.st_dev) << 20 | minor(st.st_dev));
+	p.size = static_cast<uint64_t>(st.st_size);
 	p.runtime_off = rt.runtime_vaddr - *first;
 	if (rt.module_type_vaddr > *first)
 		p.module_type_off = rt.module_type_vaddr - *first;

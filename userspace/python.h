@@ -51,11 +51,13 @@ PythonDetection detect_python_command(const std::string &argv0);
 bool place_python(PythonRuntime &rt, const std::string &maps_text);
 
 // What the kernel needs to place rt's module itself when the process maps
-// it: the file's inode and device (the kernel's encoding), and the offsets
-// of the runtime and of PyModule_Type from its first PT_LOAD address.
+// it: the file's inode and size, and the offsets of the runtime and of
+// PyModule_Type from its first PT_LOAD address.  (Not the device: stat()'s
+// is not the kernel's on btrfs.  On overlayfs the mapped inode is the
+// lower file's: there the kernel does not place it, userspace does.)
 struct PythonPlacement {
 	uint64_t ino = 0;
-	uint32_t dev = 0;
+	uint64_t size = 0;
 	uint64_t runtime_off = 0;
 	uint64_t module_type_off = 0; // 0: unknown
 };

@@ -205,9 +205,12 @@ private:
 		// Every millisecond for up to a minute, until it reads or the
 		// process is gone.
 		for (int i = 0; i < 60000; i++) {
-			if (!rt_.placed)
-				if (uint64_t at = capture.python_runtime())
-					place_python_at(rt_, at, 0);
+			// Where the programs walk it now (the process may exec
+			// the same interpreter again, elsewhere).
+			uint64_t at = capture.python_runtime();
+			rt_.placed = at != 0;
+			if (at && at != rt_.runtime_addr)
+				place_python_at(rt_, at, 0);
 			if (rt_.placed) {
 				if (auto n = stdlib_module_names(mem, rt_)) {
 					std::lock_guard<std::mutex> lock(mu_);
@@ -295,6 +298,7 @@ private:
 	CaptureConfig cfg_;		 // what every capture of this session shares
 	Counters retired_;		 // the counters of captures handed over from
 	UniqueFd ep_;			 // the event loop
+	uint64_t refusals_seen_ = 0;	 // user signals refused and reported to us
 	bool handing_over_ = false;	 // hand_over() is draining the old capture
 	bool exec_again_ = false;	 // an exec seen meanwhile
 };
@@ -407,8 +411,18 @@ void Session::refresh_maps(bool must)
 		maps_ = std::move(old);
 	}
 	uint64_t t0 = monotonic_ns();
-	unwinder_.report_maps(maps);
-	unwinder_.prewarm();
+	try {
+		unwinder_.report_maps(maps);
+		unwinder_.prewarm();
+	} catch (const std::exception &e) {
+		if (must)
+			throw;
+		// Keep the modules already known; counted and reported at the end.
+		maps_refresh_failed_++;
+		if (opts_.verbose)
+			log(std::string("reading the new mappings: ") + e.what());
+		return;
+	}
 	if (opts_.verbose) {
 		std::string added;
 		for (const auto &path : mapped_files(maps))
@@ -616,7 +630,17 @@ void Session::after_exec()
 	if (!d.unsupported.empty())
 		log("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + d.unsupported +
 		    ": native frames only");
-	if (d.runtime ? python_ && python_->module == d.runtime->module : !python_)
+	if (d.runtime && python_ && python_->module == d.runtime->module) {
+		// The launched command's own exec, as expected; or the same
+		// interpreter started afresh (os.execv(sys.executable), a
+		// reloader): the programs fit, but it sits elsewhere now (the
+		// kernel forgot the old place at the exec).  Its standard
+		// library's names are the build's: they stay.
+		python_->placed = false;
+		place_python();
+		return;
+	}
+	if (!d.runtime && !python_)
 		return;
 	hand_over(d.runtime, exe);
 }
@@ -632,7 +656,7 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	cfg.py_offsets = nullptr;
 	cfg.py_runtime = cfg.py_module_type = 0;
 	cfg.py_place_ino = cfg.py_place_runtime_off = cfg.py_place_module_type_off = 0;
-	cfg.py_place_dev = 0;
+	cfg.py_place_size = 0;
 	if (next) {
 		cfg.py_offsets = &next->offsets;
 		if (::fh::place_python(*next, maps_)) {
@@ -640,7 +664,7 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 			cfg.py_module_type = next->offsets.module_type;
 		} else if (auto place = python_placement(*next)) {
 			cfg.py_place_ino = place->ino;
-			cfg.py_place_dev = place->dev;
+			cfg.py_place_size = place->size;
 			cfg.py_place_runtime_off = place->runtime_off;
 			cfg.py_place_module_type_off = place->module_type_off;
 		}
@@ -659,6 +683,9 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	}
 	// What the old programs captured before the switch, then the switch.
 	stdlib_reader_.reset();
+	if (!capture_->wait_idle(100'000'000))
+		log("the old programs were still running after 100 ms: records they write "
+		    "from now on are lost");
 	handing_over_ = true;
 	drain();
 	handing_over_ = false;
@@ -789,6 +816,12 @@ void Session::final_report(bool detached)
 	add(assembler_.orphans(), "records of events never begun");
 	add(c.unassembled, "records outside the event loop");
 	add(maps_refresh_failed_, "maps refreshes (process gone)");
+	if (keepalive_) {
+		refusals_seen_ += keepalive_->take().size(); // refused at the very end
+		uint64_t refused = keepalive_->refused();
+		add(refused > refusals_seen_ ? refused - refusals_seen_ : 0,
+		    "refused user signals not dumped (ring full)");
+	}
 	if (tracker_) {
 		add(tracker_->lost(), "mapping records (perf buffer full)");
 		add(tracker_->malformed(), "malformed mapping records");
@@ -871,7 +904,7 @@ int Session::run()
 			cfg.py_offsets = &python_->offsets;
 			if (auto place = python_placement(*python_)) {
 				cfg.py_place_ino = place->ino;
-				cfg.py_place_dev = place->dev;
+				cfg.py_place_size = place->size;
 				cfg.py_place_runtime_off = place->runtime_off;
 				cfg.py_place_module_type_off = place->module_type_off;
 			}
@@ -891,6 +924,14 @@ int Session::run()
 			cfg.py_runtime = python_->runtime_addr;
 			cfg.py_module_type = python_->offsets.module_type;
 			cfg.py_offsets = &python_->offsets;
+			// Should it exec the same interpreter again, the kernel
+			// places it anew.
+			if (auto place = python_placement(*python_)) {
+				cfg.py_place_ino = place->ino;
+				cfg.py_place_size = place->size;
+				cfg.py_place_runtime_off = place->runtime_off;
+				cfg.py_place_module_type_off = place->module_type_off;
+			}
 			if (opts_.verbose)
 				log("Python 3." + std::to_string(python_->minor) + " in " +
 				    python_->module);
@@ -1012,9 +1053,11 @@ int Session::run()
 				refresh_maps(false);
 				break;
 			case kKeepAlive:
-				for (const auto &r : keepalive_->take())
+				for (const auto &r : keepalive_->take()) {
+					refusals_seen_++;
 					if (!pidfd_exited(pidfd.get()))
 						live_dump(FH_TRIGGER_USER_SIGNAL, &r);
+				}
 				break;
 			case kExit:
 				done = pidfd_exited_ = true;
@@ -1044,7 +1087,13 @@ int Session::run()
 					// The command's: a terminal's Ctrl-C reached it
 					// already (one process group); a kill aimed at
 					// fh-bpf is passed on.  The watch ends with it.
-					if (si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE)
+					// A signal from inside the command's process
+					// group (a kill of the whole group) reached it
+					// too.
+					bool from_process =
+						si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE;
+					pid_t sender_group = getpgid(static_cast<pid_t>(si.ssi_pid));
+					if (from_process && sender_group != getpgrp())
 						syscall(SYS_pidfd_send_signal, pidfd.get(),
 							static_cast<int>(si.ssi_signo), nullptr, 0);
 					break;

@@ -193,6 +193,37 @@ TEST_CASE("launch mode through a wrapper that execs Python: the programs are reb
 	}
 }
 
+TEST_CASE("a Python program that execs its own interpreter again: placed anew, Python frames",
+	  "[e2e][launch][python][exec]")
+{
+	// PY -c STAGE STAGE FAULT_FILE READY_FIFO 1 LINE_FIFO: stage 1 execs
+	// sys.executable as stage 2, which says so on READY_FIFO, then crashes
+	// on a line from LINE_FIFO, its faulthandler on.
+	const std::string stage = "import ctypes, faulthandler, os, sys\n"
+				  "if sys.argv[4] == '1':\n"
+				  "    os.execv(sys.executable, [sys.executable, '-c', sys.argv[1], sys.argv[1], "
+				  "sys.argv[2], sys.argv[3], '2', sys.argv[5]])\n"
+				  "faulthandler.enable(open(sys.argv[2], 'w'), all_threads=True)\n"
+				  "with open(sys.argv[3], 'w') as ready: ready.write('stage2\\n')\n"
+				  "open(sys.argv[5]).readline()\n"
+				  "def crash():\n"
+				  "    ctypes.string_at(0)\n"
+				  "crash()\n";
+	for (const auto &py : python_interpreters()) {
+		INFO(py.path);
+		Fifo ready, line;
+		std::string fault = temp_path("fault.txt");
+		Watcher w(0, {"--", py.path, "-c", stage, stage, fault, ready.path, "1", line.path});
+		auto said = read_line(ready.fd, kGuardMs);
+		REQUIRE(said);
+		CHECK(*said == "stage2");
+		line.line();
+		CHECK(w.wait() == 128 + SIGSEGV);
+		check_same(fault, w);
+		unlink(fault.c_str());
+	}
+}
+
 TEST_CASE("-p on a process that execs Python: Python frames after the exec",
 	  "[e2e][python][exec]")
 {

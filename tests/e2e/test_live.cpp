@@ -277,7 +277,11 @@ TEST_CASE("--signal: a native target with a SIGUSR1 handler is dumped at each si
 		const ParsedThread &main = check_live(tb, target, main_pthread(target), d);
 		auto ours = frames_in(main.frames, "tests/targets/crash.c");
 		REQUIRE_FALSE(ours.empty());
-		CHECK(ours.front() == std::make_pair(std::string("serve_usr1"), mark().at("serve_signals")));
+		// In its read, or (the signal may come before it is back there
+		// after answering the previous line) writing its answer.
+		CHECK(ours.front().first == "serve_usr1");
+		CHECK(ours.front().second >= mark().at("serve_signals"));
+		CHECK(ours.front().second <= mark().at("serve_signals") + 2);
 	}
 	target.send("q");
 	CHECK(WIFEXITED(target.wait()));
