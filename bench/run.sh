@@ -271,6 +271,16 @@ expect()
 	done
 }
 
+# thread_lines N FD PID LOG LOGFD: read the N "fh-bpf: thread" lines of one
+# event from fh-bpf (PID) on FD.
+thread_lines()
+{
+	local j
+	for ((j = 0; j < $1; j++)); do
+		expect "$2" '^fh-bpf: thread ' "$3" "fh-bpf (see $4)" "$5"
+	done
+}
+
 # --- numbers ---------------------------------------------------------------
 # median: of the numbers on stdin, one a line.
 median()
@@ -343,7 +353,7 @@ TIMING_RE='timing: ([0-9]+) threads, ([0-9]+) stack bytes, kernel capture ([0-9.
 bench_capture()
 {
 	local n=$1 faults=${2:-$FAULTS_DEFAULT}
-	local tag=capture-$n d log tbs tfile logfd tpid wpid fhpid i j got
+	local tag=capture-$n d log tbs tfile logfd tpid wpid fhpid i got
 	local us=() lat=() sym=() bytes=() nthreads=() kernel_us=() wrap=()
 	local go_fd='' out_fd='' err_fd='' # set by open_fifos
 	((faults >= 1)) || die "FAULTS must be at least 1"
@@ -389,9 +399,7 @@ bench_capture()
 		sym+=("${BASH_REMATCH[5]}")
 		lat+=("${BASH_REMATCH[6]}")
 		# The event's per-thread lines follow: drain them before the next.
-		for ((j = 0; j < got; j++)); do
-			expect "$err_fd" '^fh-bpf: thread ' "$wpid" "fh-bpf (see $log)" "$logfd"
-		done
+		thread_lines "$got" "$err_fd" "$wpid" "$log" "$logfd"
 		sleep "$SPACING"
 	done
 
@@ -977,7 +985,7 @@ oneshot_dump()
 bench_live()
 {
 	local n=$1 dumps=${2:-$LIVE_DUMPS_DEFAULT}
-	local tag=live-$n d log logfd i j got err_fd='' pin_fd='' pout_fd=''
+	local tag=live-$n d log logfd i got err_fd='' pin_fd='' pout_fd=''
 	local iter=() per=() sampled=() sample_ms=() printed=() bytes=()
 	d=$(mktemp -d "$TMP/$tag.XXXX")
 	log=$RES/$tag.fh-bpf.log
@@ -1002,9 +1010,7 @@ bench_live()
 		bytes+=("${BASH_REMATCH[2]}")
 		per+=("$(awk -v us="${iter[-1]}" -v n="$got" 'BEGIN { printf "%.2f", us / n }')")
 		printed+=("${BASH_REMATCH[6]}")
-		for ((j = 0; j < got; j++)); do
-			expect "$err_fd" '^fh-bpf: thread ' "$WPID" "fh-bpf (see $log)" "$logfd"
-		done
+		thread_lines "$got" "$err_fd" "$WPID" "$log" "$logfd"
 		sleep "$SPACING"
 	done
 	kill -TERM "$WPID"

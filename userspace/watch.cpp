@@ -154,6 +154,18 @@ void mark_main_current(Event &ev)
 			t.flags |= FH_THREAD_HIT;
 }
 
+// What the kernel needs to place rt itself when the target maps it (after
+// a launch, or an exec of the same interpreter again).
+void set_placement(CaptureConfig &cfg, const PythonRuntime &rt)
+{
+	if (auto place = python_placement(rt)) {
+		cfg.py_place_ino = place->ino;
+		cfg.py_place_size = place->size;
+		cfg.py_place_runtime_off = place->runtime_off;
+		cfg.py_place_module_type_off = place->module_type_off;
+	}
+}
+
 std::string hex_id(uint64_t v)
 {
 	char b[24];
@@ -662,12 +674,8 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 		if (::fh::place_python(*next, maps_)) {
 			cfg.py_runtime = next->runtime_addr;
 			cfg.py_module_type = next->offsets.module_type;
-		} else if (auto place = python_placement(*next)) {
-			cfg.py_place_ino = place->ino;
-			cfg.py_place_size = place->size;
-			cfg.py_place_runtime_off = place->runtime_off;
-			cfg.py_place_module_type_off = place->module_type_off;
 		}
+		set_placement(cfg, *next);
 	}
 	cfg.live = !next;
 	std::string what = next ? "Python 3." + std::to_string(next->minor) : "a native program";
@@ -902,12 +910,7 @@ int Session::run()
 		if (py.runtime) {
 			python_ = py.runtime;
 			cfg.py_offsets = &python_->offsets;
-			if (auto place = python_placement(*python_)) {
-				cfg.py_place_ino = place->ino;
-				cfg.py_place_size = place->size;
-				cfg.py_place_runtime_off = place->runtime_off;
-				cfg.py_place_module_type_off = place->module_type_off;
-			}
+			set_placement(cfg, *python_);
 			if (opts_.verbose)
 				log("Python 3." + std::to_string(python_->minor) + " in " +
 				    python_->module + " (the command's interpreter)");
@@ -926,12 +929,7 @@ int Session::run()
 			cfg.py_offsets = &python_->offsets;
 			// Should it exec the same interpreter again, the kernel
 			// places it anew.
-			if (auto place = python_placement(*python_)) {
-				cfg.py_place_ino = place->ino;
-				cfg.py_place_size = place->size;
-				cfg.py_place_runtime_off = place->runtime_off;
-				cfg.py_place_module_type_off = place->module_type_off;
-			}
+			set_placement(cfg, *python_);
 			if (opts_.verbose)
 				log("Python 3." + std::to_string(python_->minor) + " in " +
 				    python_->module);
