@@ -5,8 +5,8 @@
  *
  * Starts THREADS-1 workers parked in nanosleep, prints "ready", waits for a
  * line on stdin, then counts loop iterations in its main thread for SECONDS
- * (a busy loop that reads the clock every 2^16 iterations) and prints
- * "rate N" (iterations per second).  Built like the test targets: -O2,
+ * (a busy loop that reads the clock every 2^16 iterations), prints
+ * "rate N" (iterations per second) and waits for its stdin to close.  Built like the test targets: -O2,
  * no frame pointers, debug info.
  */
 #define _GNU_SOURCE
@@ -74,5 +74,7 @@ int main(int argc, char **argv)
 	unsigned long n = count_for(seconds);
 	printf("rate %.0f\n", n / (now() - t0));
 	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin))
+		;
 	return 0;
 }

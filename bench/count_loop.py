@@ -4,7 +4,8 @@
 
 Starts THREADS-1 threads asleep, prints "ready", waits for a line on stdin,
 then counts loop iterations in the main thread for SECONDS (reading the
-clock every 10000 iterations) and prints "rate N" (iterations per second).
+clock every 10000 iterations), prints "rate N" (iterations per second) and
+waits for its stdin to close.
 With THREADS=N and no line read, it stays parked: the live-dump target.
 """
 import sys
@@ -30,3 +31,4 @@ while True:
     if time.monotonic() >= end:
         break
 print('rate %.0f' % (n / (time.monotonic() - start)), flush=True)
+sys.stdin.read()

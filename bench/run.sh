@@ -947,7 +947,7 @@ bench_python()
 # --- figures 9, 10, 11: live dumps of running processes ----------------------
 LIVE_DUMPS_DEFAULT=11 # SIGUSR1 dumps per target: 1 cold + 10 warm
 THROUGHPUT_SECONDS=3  # each counting run
-THROUGHPUT_RUNS=7     # alternating watched / not watched
+THROUGHPUT_RUNS=9     # alternating watched / not watched
 AIM_SLOWDOWN_PCT=1    # the target's throughput while dumped every 10 ms
 LIVE_RE='live dump: iterator ([0-9.]+) us, ([0-9]+) running threads sampled in ([0-9.]+) ms'
 LTIMING_RE='timing: ([0-9]+) threads, ([0-9]+) stack bytes, live capture ([0-9.]+) us \(([0-9.]+) us/thread\), symbolized in ([0-9.]+) ms, dump to printed ([0-9.]+) ms'
@@ -1101,6 +1101,19 @@ if (($(nproc) >= 2)) && command -v taskset >/dev/null; then
 	PIN_TARGET=(taskset -c 1) PIN_WATCHER=(taskset -c 0)
 fi
 
+# bpf_run_time: "RUNS NS" of the newest live_sample program (the samplers:
+# they run on the target's CPU), from the kernel's BPF statistics
+# (kernel.bpf_stats_enabled).  The watcher is the only fh-bpf running; this
+# bpftool cannot tell programs by process.
+bpf_run_time()
+{
+	bpftool prog show --json 2>/dev/null | python3 -c '
+import json, sys
+progs = [p for p in json.load(sys.stdin) if p.get("name") == "live_sample"]
+p = max(progs, key=lambda p: p["id"]) if progs else {}
+print(p.get("run_cnt", 0), p.get("run_time_ns", 0))'
+}
+
 # peer_run NAME PID: one run of a ptrace-based peer on PID.
 peer_run()
 {
@@ -1135,10 +1148,13 @@ count_run()
 		ppid=$!
 		CHILDREN+=("$ppid")
 	fi
+	[[ -n ${WATCH:-} ]] && sysctl -q -w kernel.bpf_stats_enabled=1
 	echo go >&"$in_fd"
 	expect "$cout_fd" '^rate ' "$cpid" "$1"
 	RATE=${LINE#rate }
-	close_fds "$in_fd"
+	BPF_STATS=
+	[[ -n ${WATCH:-} ]] && BPF_STATS=$(bpf_run_time)
+	close_fds "$in_fd" # the target exits
 	reap "$cpid"
 	DUMPS=0
 	if [[ -n ${WATCH:-} ]]; then
@@ -1159,13 +1175,16 @@ throughput()
 	local kind=$1 base=() watched=() dumps=() i b w slow
 	shift
 	echo "[throughput, $kind] $* : iterations/s over ${THROUGHPUT_SECONDS}s, $THROUGHPUT_RUNS runs each, alternating"
+	local runs_ns=()
 	for ((i = 1; i <= THROUGHPUT_RUNS; i++)); do
 		WATCH= PEER= count_run "$@"
 		base+=("$RATE")
 		WATCH=1 PEER= count_run "$@"
 		watched+=("$RATE")
 		dumps+=("$DUMPS")
+		runs_ns+=("$BPF_STATS")
 	done
+	sysctl -q -w kernel.bpf_stats_enabled=0
 	b=$(lines "${base[@]}" | median)
 	w=$(lines "${watched[@]}" | median)
 	slow=$(awk -v b="$b" -v w="$w" 'BEGIN { printf "%.2f", (b - w) * 100 / b }')
@@ -1173,6 +1192,13 @@ throughput()
 	echo "  dumped every 10 ms : median $(awk -v v="$w" 'BEGIN { printf "%.4g", v }')/s  ($(lines "${watched[@]}" | awk '{ printf "%.4g ", $1 }'))  -> slowdown $slow %"
 	echo "  run-to-run spread  : not watched $(lines "${base[@]}" | spread) %, watched $(lines "${watched[@]}" | spread) % ((max - min) / median: a slowdown below it is noise)"
 	echo "  dumps per run      : ${dumps[*]} (of $((THROUGHPUT_SECONDS * 100)) timeouts: the rest were skipped while a dump was being taken, and said so)"
+	# The samplers' time, whatever the noise: an upper bound of what the
+	# target's CPU gave to fh-bpf (the iterator runs on fh-bpf's).
+	local share
+	share=$(lines "${runs_ns[@]}" | awk -v s="$THROUGHPUT_SECONDS" '{ n += $1; t += $2; k++ }
+		END { printf "%.0f ticks, %.1f us in all per run: %.3f %% of one CPU", n / k, t / k / 1000, t / k / (s * 1e9) * 100 }')
+	echo "  samplers (BPF)     : $share (kernel.bpf_stats_enabled)"
+	row 10 "throughput, $kind, samplers' BPF time on CPUs" "" "$(lines "${runs_ns[@]}" | awk -v s="$THROUGHPUT_SECONDS" '{ t += $2; k++ } END { printf "%.3f %%", t / k / (s * 1e9) * 100 }')" "<= $AIM_SLOWDOWN_PCT %" "" "$SELF throughput"
 	echo "  watcher            : ${PIN_WATCHER[*]:+${PIN_WATCHER[*]} }$FH -p PID --no-signal --timeout 0.01 --repeat -o FILE${PIN_TARGET[*]:+  (target: ${PIN_TARGET[*]})}"
 	row 10 "throughput, $kind, dumped every 10 ms: slowdown" "" "$slow %" "<= $AIM_SLOWDOWN_PCT %" \
 		"$(verdict "$slow" "$AIM_SLOWDOWN_PCT")" "$SELF throughput"

@@ -157,8 +157,8 @@ Target:
                          first instruction), with fh-bpf's stdin, stdout and
                          stderr, and exit with its status (128+N when signal
                          N ended it).  A terminal's Ctrl-C reaches COMMAND;
-                         a SIGINT, SIGTERM or SIGHUP sent to fh-bpf is passed
-                         on to it
+                         a SIGINT, SIGTERM or SIGHUP sent to fh-bpf by a
+                         process outside its process group is passed on
 
 Triggers (a fatal signal always is one):
       --timeout SEC      dump every thread after SEC seconds (such as 2 or
