@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include <catch2/catch.hpp>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -191,6 +193,45 @@ std::vector<std::string> split_dumps(const std::string &text, const std::string 
 			out.back() += line + "\n";
 	}
 	return out;
+}
+
+std::string python_json(const std::string &json, const std::string &expr)
+{
+	std::string path = temp_path("record.json");
+	int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, json.data(), json.size()) == static_cast<ssize_t>(json.size()));
+	close(fd);
+	int status = -1;
+	std::string out = run_capture(
+		{"/usr/bin/python3", "-c",
+		 "import json, sys\nd = json.load(open(sys.argv[1], encoding='utf-8'))\n"
+		 "print(repr((" +
+			 expr + ")))",
+		 path},
+		&status);
+	unlink(path.c_str());
+	INFO(json);
+	REQUIRE(status == 0);
+	if (!out.empty() && out.back() == '\n')
+		out.pop_back();
+	return out;
+}
+
+std::string python_json_literal(const std::string &ascii)
+{
+	std::string out = "\"";
+	for (char c : ascii) {
+		if (c == '"' || c == '\\')
+			out += std::string("\\") + c;
+		else if (c == '\n')
+			out += "\\n";
+		else if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
+			out += "?"; // not ASCII text: the comparison fails, visibly
+		else
+			out += c;
+	}
+	return out + "\"";
 }
 
 std::string without_notes(const std::string &text)

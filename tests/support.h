@@ -84,6 +84,13 @@ ParsedTraceback parse_traceback(const std::string &text, bool header = true);
 // `prefix` (what comes before the first such line is dropped).
 std::vector<std::string> split_dumps(const std::string &text, const std::string &prefix);
 
+// repr() of Python expression `expr` over `d`, the value Python's json
+// module reads from `json` (an oracle for fh-bpf's JSON records).
+std::string python_json(const std::string &json, const std::string &expr);
+
+// ASCII text as a JSON string literal (for oracles built in the tests).
+std::string python_json_literal(const std::string &ascii);
+
 // Lines of `text` that do not start with "fh-bpf: ".
 std::string without_notes(const std::string &text);
 

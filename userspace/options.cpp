@@ -26,6 +26,8 @@ namespace fh {
 namespace {
 
 constexpr uint32_t kMaxThreadsDefault = 256;
+constexpr uint32_t kLogKeepDefault = 1000;
+constexpr uint64_t kLogMaxBytesDefault = 256ull << 20;
 constexpr uint32_t kMaxThreadsLimit = 65536;
 
 Error usage(const std::string &msg) { return Error(msg + " (see fh-bpf --help)", EINVAL, kExitUsage); }
@@ -82,6 +84,10 @@ bool parse_size(const std::string &s, uint64_t &out)
 	case 'm':
 	case 'M':
 		mult = 1024 * 1024;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1024ull * 1024 * 1024;
 		break;
 	default:
 		break;
@@ -201,6 +207,17 @@ Capture:
 Output:
   -o, --output FILE      append every traceback to FILE (created 0600,
                          symlinks not followed) instead of stderr
+      --format FORMAT    text (faulthandler's, the default) or json: one
+                         JSON object a line per incident (schema in the
+                         README), its text included
+      --log-dir DIR      also write each incident to a file of its own in
+                         DIR (created 0700 if missing), named by UTC time,
+                         command, pid and signal: 0600, written whole or not
+                         at all, never over another file
+      --log-keep N       keep at most N incident files in DIR (default 1000)
+      --log-max-size SIZE
+                         and at most SIZE bytes of them (K, M, G; default
+                         256M): the oldest go first
   -v, --verbose          report signal details, timings and per-thread
                          capture facts; write them to FILE too with -o
       --ready-fd FD      write "ready\n" to FD and close it once armed (for
@@ -230,6 +247,8 @@ Options parse_options(const std::vector<std::string> &args)
 	o.stack_size = FH_STACK_DEFAULT;
 	o.max_threads = kMaxThreadsDefault;
 	o.user_signal = SIGUSR1;
+	o.log_keep = kLogKeepDefault;
+	o.log_max_bytes = kLogMaxBytesDefault;
 	bool have_pid = false;
 
 	for (size_t i = 0; i < args.size(); i++) {
@@ -251,6 +270,25 @@ Options parse_options(const std::vector<std::string> &args)
 			o.repeat = true;
 		} else if (a == "--exit") {
 			o.exit_after = true;
+		} else if (take_value(args, i, "--format", v)) {
+			if (v != "text" && v != "json")
+				throw usage("invalid --format '" + v + "': text or json");
+			o.json = v == "json";
+		} else if (take_value(args, i, "--log-dir", v)) {
+			if (v.empty())
+				throw usage("empty --log-dir");
+			o.log_dir = v;
+		} else if (take_value(args, i, "--log-keep", v)) {
+			uint64_t n;
+			if (!parse_u64(v, n) || n < 1 || n > 1000000)
+				throw usage("invalid --log-keep '" + v + "': expected 1 to 1000000 files");
+			o.log_keep = static_cast<uint32_t>(n);
+		} else if (take_value(args, i, "--log-max-size", v)) {
+			uint64_t n;
+			if (!parse_size(v, n) || n < 4096)
+				throw usage("invalid --log-max-size '" + v +
+					    "': expected bytes, 4K or more (K, M, G suffixes)");
+			o.log_max_bytes = n;
 		} else if (take_value(args, i, "--timeout", v)) {
 			if (!parse_seconds(v, o.timeout_us))
 				throw usage("invalid --timeout '" + v +
@@ -313,6 +351,10 @@ Options parse_options(const std::vector<std::string> &args)
 		throw usage("give either -p PID or a command after --, not both");
 	if ((o.repeat || o.exit_after) && !o.timeout_us)
 		throw usage(std::string(o.repeat ? "--repeat" : "--exit") + " needs --timeout");
+	if (o.log_dir.empty() && (o.log_keep != kLogKeepDefault || o.log_max_bytes != kLogMaxBytesDefault))
+		throw usage("--log-keep and --log-max-size need --log-dir");
+	if (o.dump && !o.log_dir.empty())
+		throw usage("--log-dir keeps the incidents of a watch: use -o FILE with --dump");
 	if (o.dump && (o.timeout_us || launch))
 		throw usage(std::string("--dump prints the threads once and exits: it takes no ") +
 			    (launch ? "command" : "--timeout"));

@@ -22,6 +22,10 @@ struct Options {
 	bool repeat = false;	 // --repeat: every timeout_us
 	bool exit_after = false; // --exit: terminate the target after the first timeout dump
 	std::vector<std::string> command; // launch mode: fh-bpf [options] -- CMD [ARGS...]
+	bool json = false;	  // --format json: one JSON object a line, not faulthandler's text
+	std::string log_dir;	  // --log-dir: one file per incident there
+	uint32_t log_keep = 0;	  // --log-keep: at most this many files
+	uint64_t log_max_bytes = 0; // --log-max-size: at most this many bytes in all
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;
@@ -30,7 +34,7 @@ struct Options {
 // Parse the command line; throws Error(kExitUsage) with a one-line reason.
 Options parse_options(const std::vector<std::string> &args);
 
-// Parse "16384", "16K", "1M" into bytes; false when malformed or too large.
+// Parse "16384", "16K", "1M", "2G" into bytes; false when malformed or too large.
 bool parse_size(const std::string &s, uint64_t &out);
 
 // Parse a positive number of seconds, "2", "0.5", "1.25" (no sign, no

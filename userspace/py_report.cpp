@@ -61,6 +61,11 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 	for (const auto &t : ev.py_threads) {
 		PyThreadText tt;
 		tt.thread_id = t.thread_id;
+		tt.tid = t.native_thread_id;
+		if (!tt.tid)
+			for (const auto &n : ev.threads) // before 3.11: by pthread_t
+				if (n.pthread_id == t.thread_id)
+					tt.tid = n.tid;
 		tt.current = is_current(ev, t);
 		tt.garbage_collecting = t.flags & FH_PY_THREAD_GC;
 		tt.more_frames = t.flags & FH_PY_THREAD_MORE_FRAMES;
@@ -77,29 +82,38 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 	return out;
 }
 
-std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
-				   const std::set<std::string> *stdlib)
+std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
+					   const std::set<std::string> *stdlib)
 {
+	std::vector<std::string> out;
 	if (rt.minor < 10)
-		return {};
+		return out;
 	std::vector<const PyModuleName *> order;
 	for (const auto &m : ev.py_modules)
 		order.push_back(&m);
 	std::sort(order.begin(), order.end(),
 		  [](auto *a, auto *b) { return a->index < b->index; });
-	std::string names;
-	size_t count = 0;
 	for (const PyModuleName *m : order) {
 		if (!m->readable)
 			continue; // faulthandler skips keys that are not str
 		std::string name = py_escape(m->name, m->length);
 		if (stdlib && stdlib->count(name))
 			continue;
-		names += (count++ ? ", " : "") + name;
+		out.push_back(std::move(name));
 	}
-	if (!count)
+	return out;
+}
+
+std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
+				   const std::set<std::string> *stdlib)
+{
+	std::vector<std::string> names = extension_modules(ev, rt, stdlib);
+	if (names.empty())
 		return {};
-	return "\nExtension modules: " + names + " (total: " + std::to_string(count) + ")\n";
+	std::string line = "\nExtension modules: ";
+	for (size_t i = 0; i < names.size(); i++)
+		line += (i ? ", " : "") + names[i];
+	return line + " (total: " + std::to_string(names.size()) + ")\n";
 }
 
 std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt,

@@ -15,8 +15,13 @@ namespace fh {
 // lines from the line tables), every unreadable piece as ???.
 std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt);
 
-// 3.10+'s "\nExtension modules: a, b (total: N)\n" for a fatal error,
-// leaving out the standard library's (when its names are known); empty
+// The extension modules 3.10+ lists after a fatal error, in sys.modules
+// order and escaped as faulthandler prints them, leaving out the standard
+// library's (when its names are known).
+std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
+					   const std::set<std::string> *stdlib);
+
+// 3.10+'s "\nExtension modules: a, b (total: N)\n" for a fatal error; empty
 // when there is none.
 std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
 				   const std::set<std::string> *stdlib);

@@ -17,6 +17,7 @@ struct PyFrameText {
 
 struct PyThreadText {
 	uint64_t thread_id = 0; // pthread_t
+	uint32_t tid = 0;	// kernel thread id, when known (not printed by faulthandler)
 	bool current = false;
 	bool garbage_collecting = false; // shown for the current thread, 3.10+
 	std::vector<PyFrameText> frames; // most recent first

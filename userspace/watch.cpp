@@ -2,8 +2,10 @@
 
 #include "capture.h"
 #include "error.h"
+#include "incident.h"
 #include "keepalive.h"
 #include "launch.h"
+#include "log_dir.h"
 #include "mmap_tracker.h"
 #include "proc.h"
 #include "py_report.h"
@@ -21,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +155,113 @@ void mark_main_current(Event &ev)
 	for (auto &t : ev.threads)
 		if (t.tid == ev.tgid)
 			t.flags |= FH_THREAD_HIT;
+}
+
+std::string host_name()
+{
+	char buf[256] = {};
+	return gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string();
+}
+
+std::string kernel_release()
+{
+	struct utsname u;
+	return uname(&u) == 0 ? std::string(u.release) : std::string();
+}
+
+uint64_t realtime_ns()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+// The realtime clock at a CLOCK_MONOTONIC instant (a capture's stamp).
+uint64_t realtime_at(uint64_t monotonic)
+{
+	uint64_t now = monotonic_ns();
+	uint64_t rt = realtime_ns();
+	return monotonic && monotonic <= now ? rt - (now - monotonic) : rt;
+}
+
+std::vector<IncidentThread> incident_threads(const Traceback &tb)
+{
+	std::vector<IncidentThread> out;
+	for (const auto &t : tb.threads) {
+		IncidentThread it;
+		it.pthread_id = t.pthread_id;
+		it.tid = t.tid;
+		it.name = t.name;
+		it.current = t.current;
+		it.truncated = t.truncated || t.frames.size() > kMaxFrames;
+		for (size_t i = 0; i < t.frames.size() && i < kMaxFrames; i++) {
+			const Frame &f = t.frames[i];
+			IncidentFrame x;
+			x.function = f.function;
+			x.file = f.line > 0 ? f.file : std::string();
+			x.line = f.line > 0 ? f.line : -1;
+			x.module = f.module;
+			x.module_offset = f.module_offset;
+			x.address = f.pc;
+			x.inlined = f.inlined;
+			it.frames.push_back(std::move(x));
+		}
+		out.push_back(std::move(it));
+	}
+	return out;
+}
+
+std::vector<IncidentThread> incident_threads(const std::vector<PyThreadText> &threads)
+{
+	std::vector<IncidentThread> out;
+	for (const auto &t : threads) {
+		if (out.size() == kPyMaxThreads)
+			break;
+		IncidentThread it;
+		it.pthread_id = t.thread_id;
+		it.tid = t.tid;
+		it.current = t.current;
+		it.truncated = t.more_frames || t.frames.size() > kPyMaxFrames;
+		for (size_t i = 0; i < t.frames.size() && i < kPyMaxFrames; i++) {
+			const PyFrameText &f = t.frames[i];
+			IncidentFrame x;
+			x.python = true;
+			x.file = f.filename.value_or("");
+			x.line = f.line;
+			x.function = f.name.value_or("");
+			it.frames.push_back(std::move(x));
+		}
+		out.push_back(std::move(it));
+	}
+	return out;
+}
+
+// Loss lines ("fh-bpf: ...\n" each) as sentences.
+std::vector<std::string> loss_sentences(const std::string &losses)
+{
+	std::vector<std::string> out;
+	size_t i = 0;
+	while (i < losses.size()) {
+		size_t j = losses.find('\n', i);
+		if (j == std::string::npos)
+			j = losses.size();
+		std::string line = losses.substr(i, j - i);
+		if (line.rfind("fh-bpf: ", 0) == 0)
+			line.erase(0, 8);
+		if (!line.empty())
+			out.push_back(line);
+		i = j + 1;
+	}
+	return out;
+}
+
+std::string python_version(const PythonRuntime &rt)
+{
+	uint32_t v = rt.offsets.version;
+	if ((v & 0xffff) == 0) // minor only
+		return "3." + std::to_string(rt.minor);
+	return std::to_string(v >> 24) + "." + std::to_string(v >> 16 & 0xff) + "." +
+	       std::to_string(v >> 8 & 0xff);
 }
 
 // What the kernel needs to place rt itself when the target maps it (after
@@ -287,6 +397,11 @@ private:
 	Launch *launch_;
 	std::unique_ptr<MmapTracker> tracker_; // launch mode: mappings as they are made
 	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
+	std::unique_ptr<LogDir> log_dir_;      // --log-dir
+	ProcessMeta meta_;		       // for incident records
+	std::string host_ = host_name();
+	std::string kernel_ = kernel_release();
+	uint64_t log_failed_ = 0;	       // incident files that could not be written
 	Sink sink_;
 	Unwinder unwinder_;
 	Assembler assembler_;
@@ -483,6 +598,7 @@ void Session::handle(Event &ev)
 	bool user = ev.trigger == FH_TRIGGER_USER_SIGNAL;
 	bool timeout = ev.trigger == FH_TRIGGER_TIMEOUT;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
+	Incident inc;
 	if (ev.comm.empty())
 		ev.comm = comm_;
 	if (python_ && !ev.py_threads.empty()) {
@@ -492,12 +608,17 @@ void Session::handle(Event &ev)
 		// A read under way when the process crashed may still finish.
 		if (fatal && !stdlib_ && stdlib_reader_)
 			stdlib_ = stdlib_reader_->names(std::chrono::milliseconds(50));
+		std::vector<PyThreadText> threads = python_threads(ev, *python_);
 		text = fatal ? python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr)
 			     : (timeout ? timeout_header(opts_.timeout_us) : std::string()) +
 				       render_python_threads(python_->minor,
-							     python_->offsets.version,
-							     python_threads(ev, *python_),
+							     python_->offsets.version, threads,
 							     ev.py_threads.size() >= FH_PY_MAX_THREADS);
+		inc.python = python_version(*python_);
+		inc.threads = incident_threads(threads);
+		if (fatal)
+			inc.extension_modules =
+				extension_modules(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
 		for (const auto &t : ev.threads)
 			stats.stack_bytes += t.stack.size();
 		warn_unsettled(ev);
@@ -508,6 +629,7 @@ void Session::handle(Event &ev)
 		if (!fatal)
 			tb.header = timeout ? timeout_header(opts_.timeout_us) : std::string();
 		text = render(tb);
+		inc.threads = incident_threads(tb);
 	}
 	stale_threads_ += fatal || user ? 0 : stats.stale_threads;
 	if (user && ev.default_action)
@@ -518,14 +640,31 @@ void Session::handle(Event &ev)
 			  std::to_string(ev.tgid) + " alive (it does not handle it)\n";
 	std::string diag = event_summary(ev);
 	losses += event_losses(ev, stats);
+	inc.event = &ev;
+	inc.time_ns = realtime_at(ev.ktime_start);
+	inc.host = host_;
+	inc.kernel = kernel_;
+	inc.meta = meta_;
+	inc.losses = loss_sentences(losses);
+	inc.text = text;
 
 	print_diag(diag);
-	sink_.write(text);
+	std::string record = opts_.json ? incident_json(inc) + "\n" : text;
+	sink_.write(record);
 	uint64_t t1 = monotonic_ns();
 	if (!losses.empty()) {
 		write_all(STDERR_FILENO, losses);
-		if (!sink_.is_stderr())
+		if (!sink_.is_stderr() && !opts_.json)
 			sink_.write(losses);
+	}
+	if (log_dir_) {
+		try {
+			log_dir_->write(incident_stem(inc), opts_.json ? "json" : "txt",
+					opts_.json ? record : text + losses);
+		} catch (const Error &e) {
+			log_failed_++;
+			log(std::string("--log-dir: ") + e.what());
+		}
 	}
 	if (opts_.verbose) {
 		std::string v;
@@ -638,6 +777,9 @@ void Session::after_exec()
 		return;
 	if (auto info = read_process(tgid_))
 		comm_ = info->comm;
+	ProcessMeta meta = read_process_meta(tgid_);
+	if (!meta.exe.empty())
+		meta_ = std::move(meta);
 	PythonDetection d = detect_python_command(exe);
 	if (!d.unsupported.empty())
 		log("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + d.unsupported +
@@ -820,6 +962,7 @@ void Session::final_report(bool detached)
 	add(c.live_lost, "live thread records (ring buffer full)");
 	add(stale_threads_, "running threads never sampled (stale frames)");
 	add(timeouts_skipped_, "timeouts (a dump was still being taken)");
+	add(log_failed_, "incident files (could not be written)");
 	add(assembler_.malformed(), "malformed records");
 	add(assembler_.orphans(), "records of events never begun");
 	add(c.unassembled, "records outside the event loop");
@@ -882,10 +1025,20 @@ int Session::run()
 		cfg.ring_threads = std::min<uint32_t>(
 			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
 	cfg.verbose = opts_.verbose;
-	if (launch_)
+	if (!opts_.log_dir.empty())
+		log_dir_ = std::make_unique<LogDir>(opts_.log_dir, opts_.log_keep, opts_.log_max_bytes);
+	if (launch_) {
 		comm_ = opts_.command[0].substr(opts_.command[0].rfind('/') + 1).substr(0, 15);
-	else if (auto info = read_process(tgid_))
-		comm_ = info->comm;
+		// Until its exec is seen: what it is about to be (the held
+		// child has its uid, cgroup and pids already).
+		meta_ = read_process_meta(tgid_);
+		meta_.exe = find_program(opts_.command[0]);
+		meta_.cmdline = opts_.command;
+	} else {
+		if (auto info = read_process(tgid_))
+			comm_ = info->comm;
+		meta_ = read_process_meta(tgid_);
+	}
 	cfg.capture_handled = opts_.handled;
 	cfg.user_signal = opts_.user_signal;
 	if (opts_.user_signal) {
@@ -1118,6 +1271,23 @@ int Session::run()
 
 } // namespace
 
+namespace {
+
+// The incident record of a --dump (--format json).
+Incident dump_incident(const Event &ev, pid_t tgid, const std::string &text)
+{
+	Incident inc;
+	inc.event = &ev;
+	inc.time_ns = realtime_ns();
+	inc.host = host_name();
+	inc.kernel = kernel_release();
+	inc.meta = read_process_meta(tgid);
+	inc.text = text;
+	return inc;
+}
+
+} // namespace
+
 int dump(const Options &opts)
 {
 	pid_t tgid = check_target(opts.pid, opts.verbose);
@@ -1134,9 +1304,19 @@ int dump(const Options &opts)
 				    ESRCH);
 		warn_unsettled(ev);
 		Sink sink(opts.output);
-		sink.write(render_python_threads(py.runtime->minor, py.runtime->offsets.version,
-						 python_threads(ev, *py.runtime),
-						 ev.py_threads.size() >= FH_PY_MAX_THREADS));
+		std::vector<PyThreadText> threads = python_threads(ev, *py.runtime);
+		std::string text = render_python_threads(py.runtime->minor, py.runtime->offsets.version,
+							 threads,
+							 ev.py_threads.size() >= FH_PY_MAX_THREADS);
+		if (opts.json) {
+			if (auto info = read_process(tgid))
+				ev.comm = info->comm;
+			Incident inc = dump_incident(ev, tgid, text);
+			inc.python = python_version(*py.runtime);
+			inc.threads = incident_threads(threads);
+			text = incident_json(inc) + "\n";
+		}
+		sink.write(text);
 		if (opts.verbose)
 			log("dumped " + std::to_string(ev.py_threads.size()) + " Python threads in " +
 			    fmt("%.2f ms", (monotonic_ns() - t0) / 1e6));
@@ -1188,11 +1368,18 @@ int dump(const Options &opts)
 		ReportStats stats;
 		Traceback tb = build_traceback(ev, unwinder, stats);
 		tb.header.clear();
-		sink.write(render(tb));
+		std::string text = render(tb);
 		std::string losses = event_losses(ev, stats);
+		if (opts.json) {
+			Incident inc = dump_incident(ev, tgid, text);
+			inc.threads = incident_threads(tb);
+			inc.losses = loss_sentences(losses);
+			text = incident_json(inc) + "\n";
+		}
+		sink.write(text);
 		if (!losses.empty()) {
 			write_all(STDERR_FILENO, losses);
-			if (!sink.is_stderr())
+			if (!sink.is_stderr() && !opts.json)
 				sink.write(losses);
 		}
 		if (opts.verbose)

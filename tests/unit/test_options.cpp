@@ -95,6 +95,29 @@ TEST_CASE("--timeout, --repeat, --exit and launch mode", "[options]")
 	CHECK(usage_status({"ls"}) == kExitUsage);
 }
 
+TEST_CASE("--format, --log-dir and its retention", "[options]")
+{
+	Options o = parse_options({"-p", "5"});
+	CHECK_FALSE(o.json);
+	CHECK(o.log_dir.empty());
+	o = parse_options({"-p", "5", "--format", "json", "--log-dir", "/var/log/fh", "--log-keep",
+			   "10", "--log-max-size", "2M"});
+	CHECK(o.json);
+	CHECK(o.log_dir == "/var/log/fh");
+	CHECK(o.log_keep == 10);
+	CHECK(o.log_max_bytes == 2u << 20);
+	CHECK(parse_options({"-p", "5", "--format=text"}).json == false);
+	CHECK(parse_options({"-p", "5", "--log-dir", "d", "--log-max-size", "1G"}).log_max_bytes ==
+	      1ull << 30);
+	CHECK(usage_status({"-p", "5", "--format", "xml"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--log-dir", ""}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--log-dir", "d", "--log-keep", "0"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--log-dir", "d", "--log-max-size", "100"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--log-keep", "5"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--dump", "--log-dir", "d"}) == kExitUsage);
+	CHECK(usage_status({"-p", "5", "--dump", "--format", "json"}) == -1);
+}
+
 TEST_CASE("seconds as faulthandler takes them, and its timeout header", "[options]")
 {
 	uint64_t us = 0;

@@ -1,0 +1,255 @@
+// Incident records: JSON that any parser takes whatever bytes the target
+// held (checked with Python's json module), and the log directory's
+// promises: 0600 files written whole, never over anything, retention.
+#include <catch2/catch.hpp>
+
+#include "error.h"
+#include "incident.h"
+#include "log_dir.h"
+#include "support.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+extern "C" {
+#include <linux/types.h>
+#include "fh/records.h"
+}
+
+using namespace fh;
+using fhtest::read_file;
+using fhtest::run_capture;
+using fhtest::temp_path;
+
+namespace {
+
+std::string python_reads(const std::string &json, const std::string &expr)
+{
+	return fhtest::python_json(json, expr);
+}
+
+std::set<std::string> list_dir(const std::string &dir)
+{
+	std::set<std::string> out;
+	DIR *d = opendir(dir.c_str());
+	REQUIRE(d != nullptr);
+	while (struct dirent *e = readdir(d))
+		if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+			out.insert(e->d_name);
+	closedir(d);
+	return out;
+}
+
+std::string fresh_dir()
+{
+	std::string d = temp_path("logdir");
+	REQUIRE(mkdir(d.c_str(), 0700) == 0);
+	return d;
+}
+
+void remove_dir(const std::string &d)
+{
+	for (const auto &name : list_dir(d))
+		unlink((d + "/" + name).c_str());
+	rmdir(d.c_str());
+}
+
+} // namespace
+
+TEST_CASE("JSON strings: escapes, UTF-8 kept, any other byte as the text \\xHH", "[incident]")
+{
+	CHECK(json_string("plain") == "\"plain\"");
+	CHECK(json_string("a\"b\\c") == "\"a\\\"b\\\\c\"");
+	CHECK(json_string(std::string("\x01\n\x7f", 3)) == "\"\\u0001\\u000a\\u007f\"");
+	CHECK(json_string("f\xc3\xbcnf \xce\xbb \xf0\x9f\x90\x8d") ==
+	      "\"f\xc3\xbcnf \xce\xbb \xf0\x9f\x90\x8d\"");
+	CHECK(json_string("\xff") == "\"\\\\xff\"");
+	CHECK(json_string("\xc3") == "\"\\\\xc3\"");		 // cut short
+	CHECK(json_string("\xc0\x80") == "\"\\\\xc0\\\\x80\"");	 // overlong
+	CHECK(json_string("\xed\xa0\x80") == "\"\\\\xed\\\\xa0\\\\x80\""); // a surrogate
+	// Whatever the bytes, Python reads it back: text as the bytes said.
+	std::string nasty = std::string("\x00\xff\"\\\xe2\x82\xac\n", 8);
+	CHECK(python_reads("[" + json_string(nasty) + "]", "d[0]") ==
+	      "'\\x00\\\\xff\"\\\\€\\n'");
+}
+
+TEST_CASE("an incident record as JSON, read back by Python's json module", "[incident]")
+{
+	Event ev;
+	ev.trigger = FH_TRIGGER_FATAL_SIGNAL;
+	ev.tgid = 4242;
+	ev.hit_tid = 4243;
+	ev.sig = 11;
+	ev.si_code = 1;
+	ev.fault_addr = 0x10;
+	ev.comm = "my app";
+	ev.sender = Sender{7, 7, 1000, "kill", false};
+	ev.complete = true;
+	ev.threads_skipped = 2;
+	Incident inc;
+	inc.event = &ev;
+	inc.time_ns = 1764585067123456789ull; // 2025-12-01T10:31:07.123456Z
+	inc.host = "node-7";
+	inc.kernel = "6.18.0";
+	inc.meta.exe = "/usr/bin/app\xff";
+	inc.meta.cmdline = {"app", "--flag"};
+	inc.meta.uid = 1000;
+	inc.meta.cgroup = "/system.slice/app.service";
+	inc.meta.ns_pid = 12;
+	IncidentThread t;
+	t.pthread_id = 0x7f0000001000;
+	t.tid = 4243;
+	t.name = "worker";
+	t.current = true;
+	IncidentFrame native;
+	native.function = "poke";
+	native.file = "x.c";
+	native.line = 9;
+	native.module = "/usr/bin/app";
+	native.module_offset = 0x1234;
+	native.address = 0x555500001234;
+	native.inlined = true;
+	IncidentFrame unknown; // an address outside any mapping
+	unknown.address = 0;
+	t.frames = {native, unknown};
+	inc.threads = {t};
+	inc.losses = {"2 threads beyond --max-threads not captured"};
+	inc.text = "Fatal error: Segmentation fault\n\n";
+	std::string j = incident_json(inc);
+	CHECK(j.find('\n') == std::string::npos); // one line
+	CHECK(python_reads(j, "d['schema'], d['time'], d['host'], d['trigger']") ==
+	      "(1, '2025-12-01T10:31:07.123456Z', 'node-7', 'fatal_signal')");
+	CHECK(python_reads(j, "d['pid'], d['ns_pid'], d['tid'], d['comm'], d['uid']") ==
+	      "(4242, 12, 4243, 'my app', 1000)");
+	CHECK(python_reads(j, "d['exe'], d['cmdline'], d['cgroup']") ==
+	      "('/usr/bin/app\\\\xff', ['app', '--flag'], '/system.slice/app.service')");
+	CHECK(python_reads(j, "d['signal']") ==
+	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'address': '0x10'}");
+	CHECK(python_reads(j, "d['sender']") ==
+	      "{'kernel': False, 'pid': 7, 'comm': 'kill', 'uid': 1000}");
+	CHECK(python_reads(j, "d['python'], d['extension_modules']") == "(None, [])");
+	CHECK(python_reads(j, "[(x['pthread'], x['tid'], x['name'], x['current']) for x in "
+			      "d['threads']]") == "[('0x7f0000001000', 4243, 'worker', True)]");
+	CHECK(python_reads(j, "d['threads'][0]['frames'][0]") ==
+	      "{'kind': 'native', 'function': 'poke', 'file': 'x.c', 'line': 9, 'module': "
+	      "'/usr/bin/app', 'offset': '0x1234', 'address': '0x555500001234', 'inlined': True}");
+	CHECK(python_reads(j, "d['threads'][0]['frames'][1]") ==
+	      "{'kind': 'native', 'function': None, 'file': None, 'line': None, 'module': None, "
+	      "'offset': None, 'address': '0x0', 'inlined': False}");
+	CHECK(python_reads(j, "d['lost']") ==
+	      "{'threads_skipped': 2, 'threads_lost': 0, 'complete': True, 'notes': ['2 threads "
+	      "beyond --max-threads not captured']}");
+	CHECK(python_reads(j, "d['text']") == "'Fatal error: Segmentation fault\\n\\n'");
+
+	// A timeout's record: no signal, no sender; a Python frame.
+	ev.trigger = FH_TRIGGER_TIMEOUT;
+	ev.sender.reset();
+	ev.hit_tid = 0;
+	IncidentFrame py;
+	py.python = true;
+	py.file = "/srv/app.py";
+	py.line = 12;
+	py.function = "<module>";
+	inc.threads[0].frames = {py};
+	inc.threads[0].current = false;
+	inc.python = "3.11.7";
+	j = incident_json(inc);
+	CHECK(python_reads(j, "d['trigger'], d['signal'], d['sender'], d['tid'], d['python']") ==
+	      "('timeout', None, None, None, '3.11.7')");
+	CHECK(python_reads(j, "d['threads'][0]['frames']") ==
+	      "[{'kind': 'python', 'function': '<module>', 'file': '/srv/app.py', 'line': 12}]");
+	CHECK(incident_stem(inc) == "20251201T103107.123456Z-my_app-4242-timeout");
+	ev.trigger = FH_TRIGGER_FATAL_SIGNAL;
+	CHECK(incident_stem(inc) == "20251201T103107.123456Z-my_app-4242-SIGSEGV");
+	CHECK(utc_time(0) == "1970-01-01T00:00:00.000000Z");
+}
+
+TEST_CASE("--log-dir: 0600 files written whole, never over anything, stale temporaries gone",
+	  "[incident][logdir]")
+{
+	std::string d = fresh_dir();
+	// What a dead fh-bpf left, and a file that is not ours.
+	for (const char *name : {".fh-bpf-tmp-1-0", "notes.txt"}) {
+		int fd = open((d + "/" + name).c_str(), O_WRONLY | O_CREAT, 0600);
+		REQUIRE(fd >= 0);
+		close(fd);
+	}
+	// Someone plants a symlink where the first file will go.
+	std::string victim = temp_path("victim");
+	{
+		int fd = open(victim.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		REQUIRE(fd >= 0);
+		REQUIRE(write(fd, "keep", 4) == 4);
+		close(fd);
+	}
+	const std::string stem = "20261201T103107.123456Z-app-42-SIGSEGV";
+	REQUIRE(symlink(victim.c_str(), (d + "/" + stem + ".txt").c_str()) == 0);
+
+	LogDir dir(d, 100, 1 << 20);
+	CHECK(list_dir(d).count(".fh-bpf-tmp-1-0") == 0);
+	std::string a = dir.write(stem, "txt", "first\n");
+	std::string b = dir.write(stem, "txt", "second\n");
+	CHECK(a == stem + "-1.txt");
+	CHECK(b == stem + "-2.txt");
+	CHECK(read_file(victim) == "keep");
+	CHECK(read_file(d + "/" + a) == "first\n");
+	CHECK(read_file(d + "/" + b) == "second\n");
+	struct stat st;
+	REQUIRE(lstat((d + "/" + a).c_str(), &st) == 0);
+	CHECK(S_ISREG(st.st_mode));
+	CHECK((st.st_mode & 07777) == 0600);
+	for (const auto &name : list_dir(d))
+		CHECK(name.rfind(".fh-bpf-tmp-", 0) != 0);
+	CHECK(list_dir(d).count("notes.txt") == 1);
+	CHECK(dir.removed() == 0);
+	remove_dir(d);
+	unlink(victim.c_str());
+}
+
+TEST_CASE("--log-dir retention: by count and by size, oldest first, the newest kept",
+	  "[incident][logdir]")
+{
+	std::string d = fresh_dir();
+	{
+		LogDir dir(d, 3, 1 << 20);
+		for (int i = 0; i < 5; i++)
+			dir.write("2026120" + std::to_string(i) + "T000000.000000Z-app-1-SIGSEGV", "txt",
+				  "x\n");
+		CHECK(dir.removed() == 2);
+		CHECK(list_dir(d) == std::set<std::string>{"20261202T000000.000000Z-app-1-SIGSEGV.txt",
+							   "20261203T000000.000000Z-app-1-SIGSEGV.txt",
+							   "20261204T000000.000000Z-app-1-SIGSEGV.txt"});
+	}
+	{
+		// 4096 bytes at most: three of 1500 do not fit, nor does one of 5000,
+		// but the newest stays whatever its size.
+		LogDir dir(d, 100, 4096);
+		std::string k1500(1500, 'k'), k5000(5000, 'k');
+		dir.write("20261205T000000.000000Z-app-1-SIGSEGV", "json", k1500);
+		dir.write("20261206T000000.000000Z-app-1-SIGSEGV", "json", k1500);
+		// Five files of 2 bytes and 3000: all fit, none goes.
+		CHECK(list_dir(d).size() == 5);
+		dir.write("20261207T000000.000000Z-app-1-SIGSEGV", "json", k5000);
+		CHECK(list_dir(d) ==
+		      std::set<std::string>{"20261207T000000.000000Z-app-1-SIGSEGV.json"});
+	}
+	CHECK_FALSE(is_incident_file("notes.txt"));
+	CHECK_FALSE(is_incident_file("20261207T000000.000000Z-app.log"));
+	CHECK(is_incident_file("20261207T000000.000000Z-app-1-SIGSEGV.json"));
+	remove_dir(d);
+}
+
+TEST_CASE("--log-dir: a directory that cannot be used is a clear error", "[incident][logdir]")
+{
+	std::string file = temp_path("not-a-dir");
+	int fd = open(file.c_str(), O_WRONLY | O_CREAT, 0600);
+	REQUIRE(fd >= 0);
+	close(fd);
+	CHECK_THROWS_AS(LogDir(file, 10, 1 << 20), Error);
+	CHECK_THROWS_AS(LogDir(file + "/sub", 10, 1 << 20), Error);
+	unlink(file.c_str());
+}

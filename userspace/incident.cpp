@@ -1,0 +1,306 @@
+#include "incident.h"
+
+#include "proc.h"
+#include "signals.h"
+
+#include <linux/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+namespace {
+
+// The number after `field` in a /proc status text (its last one when
+// `last`, as NSpid lists one pid per namespace level).
+std::optional<uint32_t> status_number(const std::string &status, const char *field, bool last)
+{
+	size_t at = status.find(field);
+	if (at == std::string::npos)
+		return std::nullopt;
+	size_t end = status.find('\n', at);
+	std::string line = status.substr(at + std::strlen(field),
+					 end == std::string::npos ? std::string::npos
+								   : end - at - std::strlen(field));
+	std::optional<uint32_t> out;
+	const char *p = line.c_str();
+	while (*p) {
+		char *next;
+		unsigned long v = std::strtoul(p, &next, 10);
+		if (next == p)
+			break;
+		out = static_cast<uint32_t>(v);
+		if (!last)
+			break;
+		p = next;
+	}
+	return out;
+}
+
+void hex(std::string &out, uint64_t v)
+{
+	char buf[24];
+	std::snprintf(buf, sizeof(buf), "\"0x%" PRIx64 "\"", v);
+	out += buf;
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0.
+size_t utf8_length(const std::string &s, size_t i)
+{
+	unsigned char c = static_cast<unsigned char>(s[i]);
+	size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+	if (n == 0 || i + n > s.size())
+		return 0;
+	uint32_t cp = n == 1 ? c : c & (0x7f >> n);
+	for (size_t k = 1; k < n; k++) {
+		unsigned char d = static_cast<unsigned char>(s[i + k]);
+		if ((d >> 6) != 2)
+			return 0;
+		cp = cp << 6 | (d & 0x3f);
+	}
+	// Overlong forms, surrogates and values past Unicode are not UTF-8.
+	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+} // namespace
+
+ProcessMeta read_process_meta(pid_t pid)
+{
+	ProcessMeta m;
+	std::string dir = "/proc/" + std::to_string(pid);
+	char buf[4096];
+	ssize_t n = readlink((dir + "/exe").c_str(), buf, sizeof(buf));
+	if (n > 0 && static_cast<size_t>(n) < sizeof(buf))
+		m.exe.assign(buf, static_cast<size_t>(n));
+	if (auto cmd = read_proc_file(dir + "/cmdline", 1 << 20)) {
+		size_t i = 0;
+		while (i < cmd->size()) {
+			size_t j = cmd->find('\0', i);
+			if (j == std::string::npos)
+				j = cmd->size();
+			m.cmdline.push_back(cmd->substr(i, j - i));
+			i = j + 1;
+		}
+	}
+	if (auto status = read_proc_file(dir + "/status", 65536)) {
+		m.uid = status_number(*status, "\nUid:", false);
+		m.ns_pid = status_number(*status, "\nNSpid:", true);
+	}
+	if (auto cg = read_proc_file(dir + "/cgroup", 65536)) {
+		size_t at = cg->find("0::");
+		if (at == 0 || (at != std::string::npos && (*cg)[at - 1] == '\n')) {
+			size_t end = cg->find('\n', at);
+			m.cgroup = cg->substr(at + 3, end == std::string::npos ? std::string::npos
+										: end - at - 3);
+		}
+	}
+	return m;
+}
+
+std::string json_string(const std::string &s)
+{
+	static const char digits[] = "0123456789abcdef";
+	std::string out = "\"";
+	for (size_t i = 0; i < s.size();) {
+		unsigned char c = static_cast<unsigned char>(s[i]);
+		if (c == '"' || c == '\\') {
+			out += '\\';
+			out += static_cast<char>(c);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			out += "\\u00";
+			out += digits[c >> 4];
+			out += digits[c & 0xf];
+			i++;
+		} else if (size_t n = utf8_length(s, i)) {
+			out.append(s, i, n);
+			i += n;
+		} else {
+			out += "\\\\x"; // the text \xHH
+			out += digits[c >> 4];
+			out += digits[c & 0xf];
+			i++;
+		}
+	}
+	return out + "\"";
+}
+
+std::string utc_time(uint64_t ns)
+{
+	time_t sec = static_cast<time_t>(ns / 1000000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	char buf[64];
+	std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06" PRIu64 "Z",
+		      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		      ns % 1000000000 / 1000);
+	return buf;
+}
+
+std::string trigger_name(uint32_t trigger)
+{
+	switch (trigger) {
+	case FH_TRIGGER_FATAL_SIGNAL:
+		return "fatal_signal";
+	case FH_TRIGGER_USER_SIGNAL:
+		return "user_signal";
+	case FH_TRIGGER_TIMEOUT:
+		return "timeout";
+	case FH_TRIGGER_DEMAND:
+		return "demand";
+	default:
+		return "unknown";
+	}
+}
+
+std::string incident_stem(const Incident &inc)
+{
+	const Event &ev = *inc.event;
+	std::string t = utc_time(inc.time_ns); // 2026-12-01T10:31:07.123456Z
+	std::string stamp;
+	for (char c : t)
+		if (c != '-' && c != ':')
+			stamp += c;
+	std::string comm;
+	for (char c : ev.comm)
+		comm += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+			 c == '-')
+				? c
+				: '_';
+	if (comm.empty())
+		comm = "unknown";
+	bool signal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL;
+	std::string what = signal ? signal_abbrev(ev.sig)
+				  : ev.trigger == FH_TRIGGER_TIMEOUT ? "timeout" : "dump";
+	return stamp + "-" + comm + "-" + std::to_string(ev.tgid) + "-" + what;
+}
+
+std::string incident_json(const Incident &inc)
+{
+	const Event &ev = *inc.event;
+	std::string o = "{\"schema\":" + std::to_string(kIncidentSchema);
+	auto key = [&](const char *k) {
+		o += ",\"";
+		o += k;
+		o += "\":";
+	};
+	auto str = [&](const char *k, const std::string &v) {
+		key(k);
+		o += json_string(v);
+	};
+	auto num = [&](const char *k, uint64_t v) {
+		key(k);
+		o += std::to_string(v);
+	};
+	str("time", utc_time(inc.time_ns));
+	str("host", inc.host);
+	str("kernel", inc.kernel);
+	str("trigger", trigger_name(ev.trigger));
+	num("pid", ev.tgid);
+	key("ns_pid");
+	o += inc.meta.ns_pid ? std::to_string(*inc.meta.ns_pid) : "null";
+	key("tid");
+	o += ev.hit_tid ? std::to_string(ev.hit_tid) : "null";
+	str("comm", ev.comm);
+	key("exe");
+	o += inc.meta.exe.empty() ? "null" : json_string(inc.meta.exe);
+	key("cmdline");
+	o += "[";
+	for (size_t i = 0; i < inc.meta.cmdline.size(); i++)
+		o += (i ? "," : "") + json_string(inc.meta.cmdline[i]);
+	o += "]";
+	key("uid");
+	o += inc.meta.uid ? std::to_string(*inc.meta.uid) : "null";
+	key("cgroup");
+	o += inc.meta.cgroup.empty() ? "null" : json_string(inc.meta.cgroup);
+
+	key("signal");
+	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
+		o += "{\"number\":" + std::to_string(ev.sig) + ",\"name\":" +
+		     json_string(signal_abbrev(ev.sig)) +
+		     ",\"code\":" + json_string(si_code_name(ev.sig, ev.si_code)) + ",\"address\":";
+		if (signal_has_fault_address(ev.sig, ev.si_code))
+			hex(o, ev.fault_addr);
+		else
+			o += "null";
+		o += "}";
+	} else {
+		o += "null";
+	}
+	key("sender");
+	if (!ev.sender)
+		o += "null";
+	else if (ev.sender->kernel)
+		o += "{\"kernel\":true}";
+	else
+		o += "{\"kernel\":false,\"pid\":" + std::to_string(ev.sender->tgid) +
+		     ",\"comm\":" + json_string(ev.sender->comm) +
+		     ",\"uid\":" + std::to_string(ev.sender->uid) + "}";
+	key("python");
+	o += inc.python.empty() ? "null" : json_string(inc.python);
+
+	key("threads");
+	o += "[";
+	for (size_t i = 0; i < inc.threads.size(); i++) {
+		const IncidentThread &t = inc.threads[i];
+		o += i ? ",{" : "{";
+		o += "\"pthread\":";
+		hex(o, t.pthread_id);
+		o += ",\"tid\":" + (t.tid ? std::to_string(t.tid) : std::string("null"));
+		o += ",\"name\":" + (t.name.empty() ? std::string("null") : json_string(t.name));
+		o += std::string(",\"current\":") + (t.current ? "true" : "false");
+		o += std::string(",\"truncated\":") + (t.truncated ? "true" : "false");
+		o += ",\"frames\":[";
+		for (size_t j = 0; j < t.frames.size(); j++) {
+			const IncidentFrame &f = t.frames[j];
+			o += j ? ",{" : "{";
+			o += std::string("\"kind\":") + (f.python ? "\"python\"" : "\"native\"");
+			o += ",\"function\":" + (f.function.empty() ? "null" : json_string(f.function));
+			o += ",\"file\":" + (f.file.empty() ? "null" : json_string(f.file));
+			o += ",\"line\":" + (f.line >= 0 ? std::to_string(f.line) : std::string("null"));
+			if (!f.python) {
+				o += ",\"module\":" + (f.module.empty() ? "null" : json_string(f.module));
+				o += ",\"offset\":";
+				if (f.module.empty())
+					o += "null";
+				else
+					hex(o, f.module_offset);
+				o += ",\"address\":";
+				hex(o, f.address);
+				o += std::string(",\"inlined\":") + (f.inlined ? "true" : "false");
+			}
+			o += "}";
+		}
+		o += "]}";
+	}
+	o += "]";
+	key("extension_modules");
+	o += "[";
+	for (size_t i = 0; i < inc.extension_modules.size(); i++)
+		o += (i ? "," : "") + json_string(inc.extension_modules[i]);
+	o += "]";
+	key("lost");
+	o += "{\"threads_skipped\":" + std::to_string(ev.threads_skipped) +
+	     ",\"threads_lost\":" + std::to_string(ev.threads_lost) +
+	     std::string(",\"complete\":") + (ev.complete ? "true" : "false") + ",\"notes\":[";
+	for (size_t i = 0; i < inc.losses.size(); i++)
+		o += (i ? "," : "") + json_string(inc.losses[i]);
+	o += "]}";
+	str("text", inc.text);
+	return o + "}";
+}
+
+} // namespace fh

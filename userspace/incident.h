@@ -1,0 +1,87 @@
+#pragma once
+
+#include "event.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fh {
+
+// What /proc says of a process, kept for its incident records: read at
+// attach and again after an exec, since a process that dies takes all of
+// it along.
+struct ProcessMeta {
+	std::string exe;		  // readlink /proc/PID/exe; empty if unknown
+	std::vector<std::string> cmdline; // arguments, as bytes
+	std::optional<uint32_t> uid;	  // real uid
+	std::string cgroup;		  // the cgroup v2 path ("0::" line)
+	std::optional<uint32_t> ns_pid;	  // the pid in its own pid namespace
+};
+
+ProcessMeta read_process_meta(pid_t pid);
+
+// One frame of an incident, Python or native.
+struct IncidentFrame {
+	bool python = false;
+	std::string file;     // empty: unknown
+	int line = -1;	      // < 0: unknown
+	std::string function; // empty: unknown
+	// native only
+	std::string module;
+	uint64_t module_offset = 0;
+	uint64_t address = 0;
+	bool inlined = false;
+};
+
+struct IncidentThread {
+	uint64_t pthread_id = 0;
+	uint32_t tid = 0; // 0: unknown
+	std::string name;
+	bool current = false;
+	std::vector<IncidentFrame> frames; // most recent call first
+	bool truncated = false;		   // more frames than these
+};
+
+// One event as a record for log pipelines: the faulthandler text and,
+// structured, everything it says and what fh-bpf knows besides.  Schema in
+// the README ("Incident records").
+struct Incident {
+	uint64_t time_ns = 0; // CLOCK_REALTIME of the capture
+	std::string host;
+	std::string kernel;
+	const Event *event = nullptr; // trigger, pid, tid, comm, signal, sender
+	ProcessMeta meta;
+	std::string python; // "3.11.7"; empty for a native process
+	std::vector<IncidentThread> threads;
+	std::vector<std::string> extension_modules;
+	std::vector<std::string> losses; // what was lost, one sentence each
+	std::string text;		 // the faulthandler text
+};
+
+inline constexpr int kIncidentSchema = 1;
+
+// The record as one line of JSON (no newline).  Strings are UTF-8; a byte
+// that is not part of valid UTF-8 is written as the text "\xHH" (a
+// backslash, x, two hex digits), so nothing is lost and the JSON stays
+// valid.
+std::string incident_json(const Incident &inc);
+
+// A JSON string literal for arbitrary bytes (see incident_json).
+std::string json_string(const std::string &bytes);
+
+// "2026-12-01T10:31:07.123456Z"
+std::string utc_time(uint64_t realtime_ns);
+
+// A file name stem: "20261201T103107.123456Z-crash-4242-SIGSEGV" (the
+// trigger for a dump: "timeout", "dump"); only [A-Za-z0-9._-] in it.
+std::string incident_stem(const Incident &inc);
+
+// The trigger's name in records: "fatal_signal", "user_signal", "timeout",
+// "demand".
+std::string trigger_name(uint32_t trigger);
+
+} // namespace fh

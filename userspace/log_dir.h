@@ -1,0 +1,45 @@
+#pragma once
+
+#include "proc.h"
+
+#include <cstdint>
+#include <string>
+
+namespace fh {
+
+// --log-dir: one file per incident in a directory, for post-incident
+// collection.  Each file is written completely or not at all: into a
+// temporary file (created 0600, O_EXCL, no symlink followed), synced, then
+// renamed to its name, never replacing a file that is there (a name taken
+// gets a "-1", "-2"... suffix).  Retention: after each write, the oldest of
+// fh-bpf's files go until at most `keep` remain and they take at most
+// `max_bytes` (the newest always stays).
+class LogDir {
+public:
+	// Opens (creating it 0700 if it does not exist) the directory; throws
+	// Error.  Temporary files an earlier fh-bpf left there are removed.
+	LogDir(const std::string &dir, uint32_t keep, uint64_t max_bytes);
+
+	// Write one incident file named STEM.EXT; returns its name.  Throws
+	// Error (the file is then not there at all).
+	std::string write(const std::string &stem, const std::string &ext,
+			  const std::string &content);
+
+	const std::string &path() const { return path_; }
+	uint64_t removed() const { return removed_; } // by retention
+
+private:
+	void retain(const std::string &newest);
+
+	std::string path_;
+	UniqueFd dir_;
+	uint32_t keep_;
+	uint64_t max_bytes_;
+	uint64_t removed_ = 0;
+	uint64_t serial_ = 0;
+};
+
+// Whether a name is one of the incident files LogDir writes.
+bool is_incident_file(const std::string &name);
+
+} // namespace fh
