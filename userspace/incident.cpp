@@ -1,7 +1,10 @@
 #include "incident.h"
 
 #include "proc.h"
+#include "py_traceback.h"
+#include "python.h"
 #include "signals.h"
+#include "traceback.h"
 
 #include <linux/types.h>
 #include <time.h>
@@ -301,6 +304,86 @@ std::string incident_json(const Incident &inc)
 	o += "]}";
 	str("text", inc.text);
 	return o + "}";
+}
+
+std::vector<IncidentThread> incident_threads(const Traceback &tb)
+{
+	std::vector<IncidentThread> out;
+	for (const auto &t : tb.threads) {
+		IncidentThread it;
+		it.pthread_id = t.pthread_id;
+		it.tid = t.tid;
+		it.name = t.name;
+		it.current = t.current;
+		it.truncated = t.truncated || t.frames.size() > kMaxFrames;
+		for (size_t i = 0; i < t.frames.size() && i < kMaxFrames; i++) {
+			const Frame &f = t.frames[i];
+			IncidentFrame x;
+			x.function = f.function;
+			x.file = f.line > 0 ? f.file : std::string();
+			x.line = f.line > 0 ? f.line : -1;
+			x.module = f.module;
+			x.module_offset = f.module_offset;
+			x.address = f.pc;
+			x.inlined = f.inlined;
+			it.frames.push_back(std::move(x));
+		}
+		out.push_back(std::move(it));
+	}
+	return out;
+}
+
+std::vector<IncidentThread> incident_threads(const std::vector<PyThreadText> &threads)
+{
+	std::vector<IncidentThread> out;
+	for (const auto &t : threads) {
+		if (out.size() == kPyMaxThreads)
+			break;
+		IncidentThread it;
+		it.pthread_id = t.thread_id;
+		it.tid = t.tid;
+		it.current = t.current;
+		it.truncated = t.more_frames || t.frames.size() > kPyMaxFrames;
+		for (size_t i = 0; i < t.frames.size() && i < kPyMaxFrames; i++) {
+			const PyFrameText &f = t.frames[i];
+			IncidentFrame x;
+			x.python = true;
+			x.file = f.filename.value_or("");
+			x.line = f.line;
+			x.function = f.name.value_or("");
+			it.frames.push_back(std::move(x));
+		}
+		out.push_back(std::move(it));
+	}
+	return out;
+}
+
+// Loss lines ("fh-bpf: ...\n" each) as sentences.
+std::vector<std::string> loss_sentences(const std::string &losses)
+{
+	std::vector<std::string> out;
+	size_t i = 0;
+	while (i < losses.size()) {
+		size_t j = losses.find('\n', i);
+		if (j == std::string::npos)
+			j = losses.size();
+		std::string line = losses.substr(i, j - i);
+		if (line.rfind("fh-bpf: ", 0) == 0)
+			line.erase(0, 8);
+		if (!line.empty())
+			out.push_back(line);
+		i = j + 1;
+	}
+	return out;
+}
+
+std::string python_version(const PythonRuntime &rt)
+{
+	uint32_t v = rt.offsets.version;
+	if ((v & 0xffff) == 0) // minor only
+		return "3." + std::to_string(rt.minor);
+	return std::to_string(v >> 24) + "." + std::to_string(v >> 16 & 0xff) + "." +
+	       std::to_string(v >> 8 & 0xff);
 }
 
 } // namespace fh

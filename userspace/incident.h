@@ -11,6 +11,10 @@
 
 namespace fh {
 
+struct Traceback;
+struct PyThreadText;
+struct PythonRuntime;
+
 // What /proc says of a process, kept for its incident records: read at
 // attach and again after an exec, since a process that dies takes all of
 // it along.
@@ -83,5 +87,15 @@ std::string incident_stem(const Incident &inc);
 // The trigger's name in records: "fatal_signal", "user_signal", "timeout",
 // "demand".
 std::string trigger_name(uint32_t trigger);
+
+// The threads of a rendered traceback, as faulthandler's limits leave them.
+std::vector<IncidentThread> incident_threads(const Traceback &tb);
+std::vector<IncidentThread> incident_threads(const std::vector<PyThreadText> &threads);
+
+// Loss lines ("fh-bpf: ...\n" each) as sentences.
+std::vector<std::string> loss_sentences(const std::string &losses);
+
+// "3.11.7" ("3.11" when only the minor version is known).
+std::string python_version(const PythonRuntime &rt);
 
 } // namespace fh
