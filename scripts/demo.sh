@@ -59,6 +59,9 @@ echo "demo: fh-bpf exited with status $status (3: the target died of a fatal sig
 
 # The same for a Python program, started under fh-bpf.
 python=$(command -v python3 || true)
+# The interpreter itself, not a wrapper that execs it (a pyenv shim, say):
+# fh-bpf then builds its programs for it before it starts.
+[ -n "$python" ] && python=$("$python" -c 'import sys; print(sys.executable)')
 if [ -z "$python" ]; then
 	echo "demo: no python3: skipping the Python part (scripts/install-deps.sh installs it)"
 	exit 0
