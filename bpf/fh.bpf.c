@@ -353,13 +353,8 @@ static __always_inline struct fh_event_record *begin_event(struct task_struct *l
 }
 
 /*
- * Capture every thread of current's process.  The event record is reserved
- * by the caller (which fills in the sender) and submitted here first, so the
- * records of one event arrive in order.
- */
-/*
- * The whole capture after the event record: one global function, verified
- * once for all its callers.
+ * Capture every thread of current's process, after its event record: one
+ * global function, verified once for all its callers.
  */
 __noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 {
@@ -411,12 +406,16 @@ __noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 	end->nr_threads = t->sent;
 	end->threads_skipped = t->skipped;
 	end->threads_lost = t->lost;
-	end->samples_wanted = 0;
+	end->reserved = 0;
 	end->ktime_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(end, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
+/*
+ * The event record is reserved by the caller (which fills in the sender)
+ * and submitted here first, so the records of one event arrive in order.
+ */
 static __always_inline void capture_process(struct fh_event_record *ev, __u32 hit_tid)
 {
 	__u64 event_id = ev->hdr.event_id;

@@ -15,7 +15,9 @@
  * py_enabled and the offsets are constants of the loaded programs (a native
  * target's programs have no Python code at all).  Where the interpreter
  * sits is not: a command launched under fh-bpf maps it after the programs
- * are loaded, and userspace sets py_runtime (and py_module_type) then.
+ * are loaded, and an exec moves it.  Userspace or, where told how (the
+ * py_place_* constants), the kernel itself sets py_runtime and
+ * py_module_type; the exec program clears them.
  */
 const volatile __u32 py_enabled = 0;
 const volatile struct fh_py_offsets py = {};
@@ -25,12 +27,12 @@ __u64 py_module_type = 0; /* PyModule_Type; 0: unknown */
 /*
  * A launched command's libpython is mapped by its dynamic loader a
  * millisecond after exec, well before userspace may have read its maps:
- * the mmap() of the file's first page (found by inode) places it at once.
- * Offsets are from the file's first PT_LOAD address; 0: nothing to place.
+ * the mmap() of the file places it at once.  The file is known by inode
+ * and size (not by device: stat()'s is not the kernel's on btrfs).  Offsets
+ * are from the file's first PT_LOAD address; inode 0: nothing to place.
  */
 const volatile __u64 py_place_ino = 0;
-const volatile __u64 py_place_size = 0; /* the file's size: with the inode, it (a stat() device
-					 * number is not the kernel's on btrfs) */
+const volatile __u64 py_place_size = 0;
 const volatile __u64 py_place_runtime_off = 0;
 const volatile __u64 py_place_module_type_off = 0;
 

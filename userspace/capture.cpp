@@ -146,7 +146,7 @@ namespace {
 
 } // namespace
 
-Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
+Capture::Capture(const CaptureConfig &cfg)
 {
 	init_libbpf(cfg.verbose);
 
@@ -230,8 +230,7 @@ Capture::Capture(const CaptureConfig &cfg) : tgid_(cfg.tgid)
 		iter_link_ = bpf_program__attach_iter(skel_->progs.live_dump, &opts);
 		if (!iter_link_) {
 			int e = errno;
-			ring_buffer__free(ring_);
-			fh_bpf::destroy(skel_);
+			release();
 			explain_failure("attaching the task iterator failed", e);
 		}
 		open_samplers();
@@ -293,12 +292,7 @@ int Capture::on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-void Capture::consume(Assembler &assembler, Assembler::Output &out)
-{
-	consume_into(assembler, out);
-}
-
-void Capture::consume_into(Assembler &assembler, Assembler::Output &out)
+int Capture::consume(Assembler &assembler, Assembler::Output &out)
 {
 	assembler_ = &assembler;
 	out_ = &out;
@@ -307,6 +301,7 @@ void Capture::consume_into(Assembler &assembler, Assembler::Output &out)
 	out_ = nullptr;
 	if (n < 0)
 		throw sys_error("reading the ring buffer", -n);
+	return n;
 }
 
 void Capture::rearm_maps_notify() { skel_->bss->maps_pending = 0; }
@@ -442,11 +437,7 @@ void Capture::run_iterator(Assembler &assembler, Assembler::Output &out)
 			continue;
 		if (errno != EAGAIN)
 			throw sys_error("reading the task iterator", errno);
-		assembler_ = &assembler;
-		out_ = &out;
-		int got = ring_buffer__consume(ring_);
-		assembler_ = nullptr;
-		out_ = nullptr;
+		int got = consume(assembler, out);
 		// Nothing to make room with, time after time: the ring is too
 		// small for one record.  Drop (counted) rather than spin.
 		if (got > 0)
@@ -475,12 +466,12 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 	st.iterate_ns = t1 - t0;
 	st.event_id = load(bss->live_event_id);
 	if (!st.event_id) {
-		consume_into(assembler, out);
+		consume(assembler, out);
 		return st;
 	}
 	st.samples_wanted = bss->live_tally.wanted;
 
-	consume_into(assembler, out);
+	consume(assembler, out);
 	if (load(bss->samples_pending) > 0) {
 		for (int fd : sampler_fds_)
 			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
@@ -488,7 +479,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 		struct pollfd p = {ring_buffer__epoll_fd(ring_), POLLIN, 0};
 		while (load(bss->samples_pending) > 0 && now_ns() < deadline) {
 			poll(&p, 1, 1);
-			consume_into(assembler, out);
+			consume(assembler, out);
 			if (load(bss->samples_pending) <= 0)
 				break;
 			// Threads that stopped running meanwhile are copied again.
@@ -509,14 +500,12 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 		st.samples_missing = left > 0 ? static_cast<uint32_t>(left) : 0;
 		store(bss->samples_pending, int64_t{0});
 	}
-	consume_into(assembler, out);
+	consume(assembler, out);
 	st.sample_ns = now_ns() - t1;
 
 	Assembler::LiveEnd end;
 	end.threads_skipped = bss->live_tally.skipped;
 	end.threads_lost = bss->live_tally.lost;
-	end.samples_wanted = st.samples_wanted;
-	end.samples_missing = st.samples_missing;
 	end.ktime_end = load(bss->live_ktime_end);
 	assembler.finish_live(st.event_id, end, out);
 	return st;

@@ -92,8 +92,8 @@ public:
 	// File descriptor that becomes readable when records are waiting.
 	int fd() const;
 
-	// Hand every waiting record to the assembler.
-	void consume(Assembler &assembler, Assembler::Output &out);
+	// Hand every waiting record to the assembler; returns how many.
+	int consume(Assembler &assembler, Assembler::Output &out);
 
 	Counters counters() const;
 
@@ -101,8 +101,9 @@ public:
 	// before reading the maps again.
 	void rearm_maps_notify();
 
-	// Where the interpreter sits (a Python capture): from now on the
-	// programs walk it.  0 stops the walk (the process exec'd).
+	// Where the interpreter sits (a Python capture), as userspace placed
+	// it: from now on the programs walk it.  (The kernel forgets it at an
+	// exec, and places it itself where it was told how.)
 	void set_python_runtime(uint64_t runtime, uint64_t module_type);
 
 	// Take over from the predecessor: from this store on, its programs
@@ -120,8 +121,9 @@ public:
 	uint64_t python_module_type() const;
 
 	// Capture every thread of the running target now (cfg.live), without
-	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT or _DEMAND) is
-	// completed into out, with any other records that arrive meanwhile.
+	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT, _DEMAND, or
+	// _USER_SIGNAL for a refused one) is completed into out, with any other
+	// records that arrive meanwhile.
 	LiveDumpStats live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out);
 
 	// Why running threads cannot be sampled (their frames may then be
@@ -139,14 +141,12 @@ private:
 	void prefault_ring();
 	void open_samplers();
 	void run_iterator(Assembler &assembler, Assembler::Output &out);
-	void consume_into(Assembler &assembler, Assembler::Output &out);
 
 	struct fh_bpf *skel_ = nullptr;
 	struct ring_buffer *ring_ = nullptr;
 	Assembler *assembler_ = nullptr;
 	Assembler::Output *out_ = nullptr;
 	uint64_t unassembled_ = 0;
-	pid_t tgid_ = 0;
 	uint32_t generation_ = 1;
 	struct bpf_link *iter_link_ = nullptr;
 	std::vector<struct bpf_link *> sampler_links_;

@@ -85,8 +85,6 @@ struct Event {
 	std::vector<ThreadCapture> threads; // kernel order: oldest thread first
 	uint32_t threads_skipped = 0;	    // beyond --max-threads
 	uint32_t threads_lost = 0;	    // no room in the ring buffer
-	uint32_t samples_wanted = 0;	    // live: threads running on a CPU when copied
-	uint32_t samples_missing = 0;	    // live: of those, neither sampled nor retaken
 	std::vector<PyThreadCapture> py_threads; // interpreter order: newest first
 	std::map<uint64_t, PyCodeCapture> py_codes;
 	std::vector<PyModuleName> py_modules;
@@ -94,6 +92,10 @@ struct Event {
 	uint64_t record_bytes = 0;	    // ring-buffer bytes the capture took
 	uint64_t ktime_start = 0;
 	uint64_t ktime_end = 0;
+
+	// Taken from the running process (a timeout, on demand, a refused user
+	// signal), not at a signal in the kernel.
+	bool live() const;
 };
 
 } // namespace fh

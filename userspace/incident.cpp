@@ -7,6 +7,7 @@
 #include "traceback.h"
 
 #include <linux/types.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,46 @@ size_t utf8_length(const std::string &s, size_t i)
 }
 
 } // namespace
+
+namespace {
+
+uint64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The realtime clock at a CLOCK_MONOTONIC instant (a capture's stamp).
+uint64_t realtime_at(uint64_t monotonic)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t rt = clock_ns(CLOCK_REALTIME);
+	return monotonic && monotonic <= now ? rt - (now - monotonic) : rt;
+}
+
+} // namespace
+
+Incident make_incident(const Event &ev, const ProcessMeta &meta, const std::string &text)
+{
+	// Read once: they do not change while fh-bpf runs.
+	static const std::string host = [] {
+		char buf[256] = {};
+		return gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string();
+	}();
+	static const std::string kernel = [] {
+		struct utsname u;
+		return uname(&u) == 0 ? std::string(u.release) : std::string();
+	}();
+	Incident inc;
+	inc.event = &ev;
+	inc.time_ns = realtime_at(ev.ktime_start);
+	inc.host = host;
+	inc.kernel = kernel;
+	inc.meta = meta;
+	inc.text = text;
+	return inc;
+}
 
 ProcessMeta read_process_meta(pid_t pid)
 {

@@ -68,6 +68,11 @@ struct Incident {
 
 inline constexpr int kIncidentSchema = 1;
 
+// The incident of `ev`, rendered as `text`, of a process `meta` describes:
+// its time (from the capture's stamp), host and kernel filled in; threads,
+// Python version, modules and losses left to the caller.
+Incident make_incident(const Event &ev, const ProcessMeta &meta, const std::string &text);
+
 // The record as one line of JSON (no newline).  Strings are UTF-8; a byte
 // that is not part of valid UTF-8 is written as the text "\xHH" (a
 // backslash, x, two hex digits), so nothing is lost and the JSON stays

@@ -130,20 +130,16 @@ void MmapTracker::read_buffer(Buffer &b, std::vector<Pending> &out)
 	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
 }
 
-bool MmapTracker::drain()
+void MmapTracker::drain()
 {
 	std::vector<Pending> recs;
 	for (auto &b : buffers_)
 		read_buffer(b, recs);
-	if (recs.empty())
-		return false;
 	// One buffer per CPU: their records interleave in time.
 	std::stable_sort(recs.begin(), recs.end(),
 			 [](const Pending &a, const Pending &b) { return a.time < b.time; });
-	std::string before = maps_text();
 	for (const auto &r : recs)
 		apply(r.bytes.data(), r.bytes.size());
-	return maps_text() != before;
 }
 
 void MmapTracker::apply(const uint8_t *rec, size_t len)
@@ -194,7 +190,6 @@ void MmapTracker::apply(const uint8_t *rec, size_t len)
 			std::memcpy(&comm_pid, body, sizeof(comm_pid));
 		if ((hdr.misc & PERF_RECORD_MISC_COMM_EXEC) && comm_pid == pid_) {
 			maps_.clear(); // a new program
-			execs_++;
 		}
 		return;
 	}

@@ -32,8 +32,8 @@ public:
 	// Readable when a buffer is half full: poll it so none overflows.
 	const std::vector<int> &fds() const { return fds_; }
 
-	// Read every record waiting; true when the mappings changed.
-	bool drain();
+	// Read and apply every record waiting.
+	void drain();
 
 	// The mappings in /proc/PID/maps format.
 	std::string maps_text() const;
@@ -42,7 +42,6 @@ public:
 	// then be incomplete.
 	uint64_t lost() const { return lost_; }
 	uint64_t malformed() const { return malformed_; }
-	uint64_t execs() const { return execs_; }
 
 	struct Mapping {
 		uint64_t start = 0;
@@ -78,7 +77,6 @@ private:
 	std::map<uint64_t, Mapping> maps_; // by start address, never overlapping
 	uint64_t lost_ = 0;
 	uint64_t malformed_ = 0;
-	uint64_t execs_ = 0;
 };
 
 } // namespace fh

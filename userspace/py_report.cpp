@@ -104,25 +104,14 @@ std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime 
 	return out;
 }
 
-std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
-				   const std::set<std::string> *stdlib)
+std::string extension_modules_line(const std::vector<std::string> &names)
 {
-	std::vector<std::string> names = extension_modules(ev, rt, stdlib);
 	if (names.empty())
 		return {};
 	std::string line = "\nExtension modules: ";
 	for (size_t i = 0; i < names.size(); i++)
 		line += (i ? ", " : "") + names[i];
 	return line + " (total: " + std::to_string(names.size()) + ")\n";
-}
-
-std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt,
-				   const std::set<std::string> *stdlib)
-{
-	return py_fatal_header(ev.sig) +
-	       render_python_threads(rt.minor, rt.offsets.version, python_threads(ev, rt),
-				     ev.py_threads.size() >= FH_PY_MAX_THREADS) +
-	       extension_modules_line(ev, rt, stdlib);
 }
 
 } // namespace fh

@@ -21,13 +21,8 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
 					   const std::set<std::string> *stdlib);
 
-// 3.10+'s "\nExtension modules: a, b (total: N)\n" for a fatal error; empty
-// when there is none.
-std::string extension_modules_line(const Event &ev, const PythonRuntime &rt,
-				   const std::set<std::string> *stdlib);
-
-// The whole faulthandler text for a fatal signal in a Python process.
-std::string python_fatal_traceback(const Event &ev, const PythonRuntime &rt,
-				   const std::set<std::string> *stdlib = nullptr);
+// 3.10+'s "\nExtension modules: a, b (total: N)\n" after a fatal error's
+// threads; empty when there is none.
+std::string extension_modules_line(const std::vector<std::string> &names);
 
 } // namespace fh

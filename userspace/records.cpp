@@ -30,6 +30,11 @@ static_assert(FH_NR_REGS == kNrRegs);
 
 bool ThreadCapture::hit() const { return flags & FH_THREAD_HIT; }
 
+bool Event::live() const
+{
+	return trigger == FH_TRIGGER_TIMEOUT || trigger == FH_TRIGGER_DEMAND || refused;
+}
+
 uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads)
 {
 	uint64_t per_thread = sizeof(fh_thread_record) + stack_size + FH_PAGE_SIZE + 8;
@@ -262,8 +267,6 @@ bool Assembler::finish_live(uint64_t id, const LiveEnd &end, Output &out)
 	Event &ev = it->second;
 	ev.threads_skipped = end.threads_skipped;
 	ev.threads_lost = end.threads_lost;
-	ev.samples_wanted = end.samples_wanted;
-	ev.samples_missing = end.samples_missing;
 	ev.ktime_end = end.ktime_end;
 	ev.complete = true;
 	out.events.push_back(std::move(ev));

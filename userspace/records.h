@@ -42,11 +42,10 @@ public:
 	std::vector<Event> take_incomplete();
 
 	// What a live dump's iterator pass counted, in place of an end record.
+	// (Threads whose stale copy was never replaced keep FH_THREAD_ON_CPU.)
 	struct LiveEnd {
 		uint32_t threads_skipped = 0;
 		uint32_t threads_lost = 0;
-		uint32_t samples_wanted = 0; // records that were stale (on a CPU)
-		uint32_t samples_missing = 0; // of those, never replaced
 		uint64_t ktime_end = 0;
 	};
 

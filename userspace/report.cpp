@@ -101,8 +101,7 @@ std::string event_losses(const Event &ev, const ReportStats &stats)
 	if (ev.threads_lost)
 		out += "fh-bpf: " + threads(ev.threads_lost) +
 		       " lost: no room in the ring buffer\n";
-	bool live = ev.trigger == FH_TRIGGER_TIMEOUT || ev.trigger == FH_TRIGGER_DEMAND;
-	if (stats.stale_threads && live)
+	if (stats.stale_threads && ev.live())
 		out += "fh-bpf: " + threads(stats.stale_threads) +
 		       " kept running and could not be sampled: their frames may be stale\n";
 	else if (stats.stale_threads)

@@ -157,38 +157,19 @@ void mark_main_current(Event &ev)
 			t.flags |= FH_THREAD_HIT;
 }
 
-std::string host_name()
+// A capture's Python: none (rt null), or rt's offsets, where rt sits if it
+// is placed, and what the kernel needs to place it itself when the target
+// maps it (after a launch, or an exec of the same interpreter again).
+void set_python(CaptureConfig &cfg, const PythonRuntime *rt)
 {
-	char buf[256] = {};
-	return gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string();
-}
-
-std::string kernel_release()
-{
-	struct utsname u;
-	return uname(&u) == 0 ? std::string(u.release) : std::string();
-}
-
-uint64_t realtime_ns()
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
-
-// The realtime clock at a CLOCK_MONOTONIC instant (a capture's stamp).
-uint64_t realtime_at(uint64_t monotonic)
-{
-	uint64_t now = monotonic_ns();
-	uint64_t rt = realtime_ns();
-	return monotonic && monotonic <= now ? rt - (now - monotonic) : rt;
-}
-
-// What the kernel needs to place rt itself when the target maps it (after
-// a launch, or an exec of the same interpreter again).
-void set_placement(CaptureConfig &cfg, const PythonRuntime &rt)
-{
-	if (auto place = python_placement(rt)) {
+	cfg.py_offsets = rt ? &rt->offsets : nullptr;
+	cfg.py_runtime = rt && rt->placed ? rt->runtime_addr : 0;
+	cfg.py_module_type = rt && rt->placed ? rt->offsets.module_type : 0;
+	cfg.py_place_ino = cfg.py_place_size = 0;
+	cfg.py_place_runtime_off = cfg.py_place_module_type_off = 0;
+	if (!rt)
+		return;
+	if (auto place = python_placement(*rt)) {
 		cfg.py_place_ino = place->ino;
 		cfg.py_place_size = place->size;
 		cfg.py_place_runtime_off = place->runtime_off;
@@ -299,7 +280,7 @@ public:
 private:
 	void refresh_maps(bool must);
 	std::string current_maps(bool must);
-	void place_python();
+	void place_python(const std::string &maps);
 	uint64_t preload_symbols(const std::string &maps) noexcept;
 	void warn_disposition(int sig);
 	void drain();
@@ -319,8 +300,6 @@ private:
 	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
 	std::unique_ptr<LogDir> log_dir_;      // --log-dir
 	ProcessMeta meta_;		       // for incident records
-	std::string host_ = host_name();
-	std::string kernel_ = kernel_release();
 	uint64_t log_failed_ = 0;	       // incident files that could not be written
 	Sink sink_;
 	Unwinder unwinder_;
@@ -334,12 +313,9 @@ private:
 	bool crashed_ = false;
 	uint64_t events_printed_ = 0;
 	uint64_t maps_refresh_failed_ = 0;
-	uint64_t timeouts_ = 0;		// timeout dumps taken
 	uint64_t timeouts_skipped_ = 0; // expirations that fell during a dump
-	uint64_t empty_dumps_ = 0;	// live dumps that found no thread
 	uint64_t stale_threads_ = 0;	// live: threads never sampled
 	bool terminated_ = false;	// --exit sent SIGKILL
-	bool timer_on_ = false;
 	bool pidfd_exited_ = false;	// the target has exited
 	std::optional<int> exit_status_; // a launched command's wait status
 	CaptureConfig cfg_;		 // what every capture of this session shares
@@ -359,7 +335,6 @@ void Session::print_diag(const std::string &text)
 		sink_.write(text);
 }
 
-// What the user signal will do to the target, said once at start.
 // What the user signal will do to the target, said once at start.  Where
 // its default action would terminate the target, a BPF LSM program refuses
 // it, if the kernel allows one.
@@ -450,13 +425,8 @@ void Session::refresh_maps(bool must)
 	}
 	if (maps == maps_)
 		return;
-	if (python_ && !python_->placed) {
-		// Before loading symbols, which takes a while.
-		std::string old = std::move(maps_);
-		maps_ = maps;
-		place_python();
-		maps_ = std::move(old);
-	}
+	// Before loading symbols, which takes a while.
+	place_python(maps);
 	uint64_t t0 = monotonic_ns();
 	try {
 		unwinder_.report_maps(maps);
@@ -483,13 +453,12 @@ void Session::refresh_maps(bool must)
 	if (launch_)
 		if (auto info = read_process(tgid_))
 			comm_ = info->comm; // the command's, once exec'd
-	place_python();
 }
 
-// A launched Python command's interpreter, once it is mapped: the programs
-// walk it from then on.  sys.stdlib_module_names (for the extension modules
-// of a fatal error) is read once the interpreter has made it.
-void Session::place_python()
+// The interpreter, once it is mapped (by `maps`, or as the kernel placed
+// it): the programs walk it from then on.  sys.stdlib_module_names (for the
+// extension modules of a fatal error) is taken once the reader has it.
+void Session::place_python(const std::string &maps)
 {
 	if (!python_)
 		return;
@@ -497,7 +466,7 @@ void Session::place_python()
 		if (uint64_t rt = capture_->python_runtime()) {
 			// The kernel placed it when the module was mapped.
 			place_python_at(*python_, rt, capture_->python_module_type());
-		} else if (::fh::place_python(*python_, maps_)) {
+		} else if (::fh::place_python(*python_, maps)) {
 			capture_->set_python_runtime(python_->runtime_addr,
 						     python_->offsets.module_type);
 		}
@@ -518,7 +487,10 @@ void Session::handle(Event &ev)
 	bool user = ev.trigger == FH_TRIGGER_USER_SIGNAL;
 	bool timeout = ev.trigger == FH_TRIGGER_TIMEOUT;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
-	Incident inc;
+	// An incident record is made only for who reads one.
+	bool records = opts_.json || log_dir_;
+	std::vector<IncidentThread> inc_threads;
+	std::vector<std::string> modules;
 	if (ev.comm.empty())
 		ev.comm = comm_;
 	if (python_ && !ev.py_threads.empty()) {
@@ -529,16 +501,16 @@ void Session::handle(Event &ev)
 		if (fatal && !stdlib_ && stdlib_reader_)
 			stdlib_ = stdlib_reader_->names(std::chrono::milliseconds(50));
 		std::vector<PyThreadText> threads = python_threads(ev, *python_);
-		text = fatal ? python_fatal_traceback(ev, *python_, stdlib_ ? &*stdlib_ : nullptr)
-			     : (timeout ? timeout_header(opts_.timeout_us) : std::string()) +
-				       render_python_threads(python_->minor,
-							     python_->offsets.version, threads,
-							     ev.py_threads.size() >= FH_PY_MAX_THREADS);
-		inc.python = python_version(*python_);
-		inc.threads = incident_threads(threads);
 		if (fatal)
-			inc.extension_modules =
-				extension_modules(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
+			modules = extension_modules(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
+		text = (fatal     ? py_fatal_header(ev.sig)
+			: timeout ? timeout_header(opts_.timeout_us)
+				  : std::string()) +
+		       render_python_threads(python_->minor, python_->offsets.version, threads,
+					     ev.py_threads.size() >= FH_PY_MAX_THREADS) +
+		       extension_modules_line(modules);
+		if (records)
+			inc_threads = incident_threads(threads);
 		for (const auto &t : ev.threads)
 			stats.stack_bytes += t.stack.size();
 		warn_unsettled(ev);
@@ -549,9 +521,10 @@ void Session::handle(Event &ev)
 		if (!fatal)
 			tb.header = timeout ? timeout_header(opts_.timeout_us) : std::string();
 		text = render(tb);
-		inc.threads = incident_threads(tb);
+		if (records)
+			inc_threads = incident_threads(tb);
 	}
-	stale_threads_ += fatal || user ? 0 : stats.stale_threads;
+	stale_threads_ += ev.live() ? stats.stale_threads : 0;
 	if (user && ev.default_action)
 		losses += "fh-bpf: pid " + std::to_string(ev.tgid) + " does not handle " +
 			  signal_abbrev(ev.sig) + ": its default action terminates it\n";
@@ -560,13 +533,15 @@ void Session::handle(Event &ev)
 			  std::to_string(ev.tgid) + " alive (it does not handle it)\n";
 	std::string diag = event_summary(ev);
 	losses += event_losses(ev, stats);
-	inc.event = &ev;
-	inc.time_ns = realtime_at(ev.ktime_start);
-	inc.host = host_;
-	inc.kernel = kernel_;
-	inc.meta = meta_;
-	inc.losses = loss_sentences(losses);
-	inc.text = text;
+	Incident inc;
+	if (records) {
+		inc = make_incident(ev, meta_, text);
+		if (python_ && !ev.py_threads.empty())
+			inc.python = python_version(*python_);
+		inc.threads = std::move(inc_threads);
+		inc.extension_modules = std::move(modules);
+		inc.losses = loss_sentences(losses);
+	}
 
 	print_diag(diag);
 	std::string record = opts_.json ? incident_json(inc) + "\n" : text;
@@ -589,7 +564,7 @@ void Session::handle(Event &ev)
 	if (opts_.verbose) {
 		std::string v;
 		char buf[256];
-		bool live = !fatal && !user;
+		bool live = ev.live();
 		double capture_us = (ev.ktime_end - ev.ktime_start) / 1e3;
 		if (live && ev.threads.empty())
 			std::snprintf(buf, sizeof(buf),
@@ -682,22 +657,18 @@ void Session::after_exec()
 		exec_again_ = true; // once the hand-over is done
 		return;
 	}
-	std::string exe;
-	char buf[4096];
-	ssize_t n = readlink(("/proc/" + std::to_string(tgid_) + "/exe").c_str(), buf, sizeof(buf) - 1);
-	if (n > 0)
-		exe.assign(buf, static_cast<size_t>(n));
-	else
+	ProcessMeta meta = read_process_meta(tgid_);
+	std::string exe = meta.exe;
+	if (exe.empty()) // gone already: the executable is mapped first
 		for (const auto &m : parse_maps(maps_))
 			if (!m.path.empty() && m.path[0] == '/') {
-				exe = m.path; // the executable is mapped first
+				exe = m.path;
 				break;
 			}
 	if (exe.empty())
 		return;
 	if (auto info = read_process(tgid_))
 		comm_ = info->comm;
-	ProcessMeta meta = read_process_meta(tgid_);
 	if (!meta.exe.empty())
 		meta_ = std::move(meta);
 	PythonDetection d = detect_python_command(exe);
@@ -711,7 +682,7 @@ void Session::after_exec()
 		// kernel forgot the old place at the exec).  Its standard
 		// library's names are the build's: they stay.
 		python_->placed = false;
-		place_python();
+		place_python(maps_);
 		return;
 	}
 	if (!d.runtime && !python_)
@@ -727,18 +698,9 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	uint64_t t0 = monotonic_ns();
 	CaptureConfig cfg = cfg_;
 	cfg.predecessor = capture_.get();
-	cfg.py_offsets = nullptr;
-	cfg.py_runtime = cfg.py_module_type = 0;
-	cfg.py_place_ino = cfg.py_place_runtime_off = cfg.py_place_module_type_off = 0;
-	cfg.py_place_size = 0;
-	if (next) {
-		cfg.py_offsets = &next->offsets;
-		if (::fh::place_python(*next, maps_)) {
-			cfg.py_runtime = next->runtime_addr;
-			cfg.py_module_type = next->offsets.module_type;
-		}
-		set_placement(cfg, *next);
-	}
+	if (next)
+		::fh::place_python(*next, maps_);
+	set_python(cfg, next ? &*next : nullptr);
 	cfg.live = !next;
 	std::string what = next ? "Python 3." + std::to_string(next->minor) : "a native program";
 	std::unique_ptr<Capture> successor;
@@ -778,7 +740,7 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 		if (!stdlib_)
 			stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
 	}
-	place_python();
+	place_python(maps_);
 	log("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + what + ", " +
 	    (python_ ? "Python" : "native") + " frames from now on (programs loaded in " +
 	    fmt("%.0f ms", (monotonic_ns() - t0) / 1e6) + ")");
@@ -805,7 +767,6 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 				t.flags |= FH_THREAD_HIT;
 	};
 	if (python_ && !python_->placed) {
-		empty_dumps_++;
 		log("pid " + std::to_string(tgid_) + ": its Python interpreter is not mapped yet: "
 		    "nothing to dump");
 		return;
@@ -815,8 +776,7 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 					     refusal ? refusal->tid : 0);
 		decorate(ev);
 		if (ev.py_threads.empty()) {
-			empty_dumps_++;
-			log("pid " + std::to_string(tgid_) +
+				log("pid " + std::to_string(tgid_) +
 			    ": no Python thread state to dump (exiting, or not initialised)");
 			return;
 		}
@@ -829,7 +789,6 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 		if (ev.id == st.event_id)
 			decorate(ev);
 	if (!st.event_id) {
-		empty_dumps_++;
 		log("pid " + std::to_string(tgid_) + ": no thread left to dump (exiting)");
 	}
 	if (opts_.verbose && st.event_id)
@@ -847,7 +806,6 @@ void Session::on_timeout(int pidfd, uint64_t expirations)
 		log(std::to_string(expirations - 1) + " timeout" + (expirations > 2 ? "s" : "") +
 		    " skipped: the previous dump was still being taken");
 	}
-	timeouts_++;
 	live_dump(FH_TRIGGER_TIMEOUT);
 	if (opts_.exit_after && !terminated_) {
 		// faulthandler's exit=True ends the process after the dump.
@@ -897,6 +855,9 @@ void Session::final_report(bool detached)
 		add(tracker_->lost(), "mapping records (perf buffer full)");
 		add(tracker_->malformed(), "malformed mapping records");
 	}
+	if (opts_.verbose && (c.samples || c.retaken))
+		log("live dumps: " + std::to_string(c.samples) + " running threads sampled, " +
+		    std::to_string(c.retaken) + " copied again once they stopped");
 	// One closing line: what was captured, and what was not.
 	std::string how;
 	if (exit_status_) {
@@ -982,8 +943,6 @@ int Session::run()
 		PythonDetection py = detect_python_command(opts_.command[0]);
 		if (py.runtime) {
 			python_ = py.runtime;
-			cfg.py_offsets = &python_->offsets;
-			set_placement(cfg, *python_);
 			if (opts_.verbose)
 				log("Python 3." + std::to_string(python_->minor) + " in " +
 				    python_->module + " (the command's interpreter)");
@@ -997,12 +956,6 @@ int Session::run()
 			python_ = py.runtime;
 			ProcessMemory mem(tgid_);
 			stdlib_ = stdlib_module_names(mem, *python_);
-			cfg.py_runtime = python_->runtime_addr;
-			cfg.py_module_type = python_->offsets.module_type;
-			cfg.py_offsets = &python_->offsets;
-			// Should it exec the same interpreter again, the kernel
-			// places it anew.
-			set_placement(cfg, *python_);
 			if (opts_.verbose)
 				log("Python 3." + std::to_string(python_->minor) + " in " +
 				    python_->module);
@@ -1012,6 +965,7 @@ int Session::run()
 	}
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
+	set_python(cfg, python_ ? &*python_ : nullptr);
 	// Live dumps (--timeout, SIGUSR1 to fh-bpf) of a Python process read
 	// its memory from here; a native one needs the iterator and samplers.
 	cfg.live = !python_;
@@ -1078,7 +1032,6 @@ int Session::run()
 			its.it_interval = its.it_value;
 		if (timerfd_settime(timer.get(), 0, &its, nullptr) != 0)
 			throw sys_error("timerfd_settime", errno);
-		timer_on_ = true;
 	}
 	if (opts_.ready_fd >= 0) {
 		write_all(opts_.ready_fd, "ready\n");
@@ -1141,7 +1094,6 @@ int Session::run()
 					on_timeout(pidfd.get(), expirations);
 				if (terminated_ || !opts_.repeat) {
 					epoll_ctl(ep_.get(), EPOLL_CTL_DEL, timer.get(), nullptr);
-					timer_on_ = false;
 				}
 				break;
 			}
@@ -1191,23 +1143,6 @@ int Session::run()
 
 } // namespace
 
-namespace {
-
-// The incident record of a --dump (--format json).
-Incident dump_incident(const Event &ev, pid_t tgid, const std::string &text)
-{
-	Incident inc;
-	inc.event = &ev;
-	inc.time_ns = realtime_ns();
-	inc.host = host_name();
-	inc.kernel = kernel_release();
-	inc.meta = read_process_meta(tgid);
-	inc.text = text;
-	return inc;
-}
-
-} // namespace
-
 int dump(const Options &opts)
 {
 	pid_t tgid = check_target(opts.pid, opts.verbose);
@@ -1231,7 +1166,7 @@ int dump(const Options &opts)
 		if (opts.json) {
 			if (auto info = read_process(tgid))
 				ev.comm = info->comm;
-			Incident inc = dump_incident(ev, tgid, text);
+			Incident inc = make_incident(ev, read_process_meta(tgid), text);
 			inc.python = python_version(*py.runtime);
 			inc.threads = incident_threads(threads);
 			text = incident_json(inc) + "\n";
@@ -1291,7 +1226,7 @@ int dump(const Options &opts)
 		std::string text = render(tb);
 		std::string losses = event_losses(ev, stats);
 		if (opts.json) {
-			Incident inc = dump_incident(ev, tgid, text);
+			Incident inc = make_incident(ev, read_process_meta(tgid), text);
 			inc.threads = incident_threads(tb);
 			inc.losses = loss_sentences(losses);
 			text = incident_json(inc) + "\n";

@@ -15,11 +15,11 @@
  *
  * A live dump (timeout, on demand) is taken by the task iterator, thread
  * by thread, without stopping the target.  A thread that was running on a
- * CPU has stale saved registers: its record is flagged FH_THREAD_ON_CPU and
- * counted in the end record's samples_wanted, and a later FH_REC_THREAD of
- * the same event replaces it: FH_THREAD_SAMPLED (a timer sample taken in
+ * CPU has stale saved registers: its record is flagged FH_THREAD_ON_CPU,
+ * and a later FH_REC_THREAD of the same event replaces it: FH_THREAD_SAMPLED (a timer sample taken in
  * the thread while it ran) or FH_THREAD_RETAKEN (copied again once it had
- * stopped running).
+ * stopped running).  A live dump has no end record: userspace completes it
+ * from the iterator's tallies (struct fh_live_tally).
  *
  * Only fixed-width types and fixed arrays: the layout is pinned from C++ by
  * static_asserts in userspace/records.cpp.
@@ -117,7 +117,7 @@ struct fh_event_end_record {
 	__u32 nr_threads;    /* thread records submitted */
 	__u32 threads_skipped; /* threads beyond --max-threads */
 	__u32 threads_lost;  /* thread records the ring buffer had no room for */
-	__u32 samples_wanted; /* live: records flagged FH_THREAD_ON_CPU, to be replaced */
+	__u32 reserved;
 };
 
 struct fh_maps_record {

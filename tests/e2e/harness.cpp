@@ -85,7 +85,11 @@ int Target::wait()
 
 void check_same_as_faulthandler(const PyTarget &target, Watcher &watcher)
 {
-	std::string theirs = target.faulthandler_output();
+	check_same_as_faulthandler(target.faulthandler_output(), watcher);
+}
+
+void check_same_as_faulthandler(const std::string &theirs, Watcher &watcher)
+{
 	std::string ours = without_notes(watcher.output());
 	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
 			       << watcher.diagnostics());

@@ -103,6 +103,8 @@ private:
 // The target's own faulthandler output and fh-bpf's (its "fh-bpf:" lines
 // aside) are the same, byte for byte; both are shown when they are not.
 void check_same_as_faulthandler(const PyTarget &target, Watcher &watcher);
+// The same against the text a faulthandler wrote.
+void check_same_as_faulthandler(const std::string &theirs, Watcher &watcher);
 
 // The frames gdb prints for every thread of `crash --auto MODE`, keyed by
 // the role each thread reported; only frames in crash.c.

@@ -161,17 +161,6 @@ struct Fifo {
 	void line() { REQUIRE(write(fd, "x\n", 2) == 2); }
 };
 
-// fh-bpf's traceback equals the target's own faulthandler output.
-void check_same(const std::string &fault_file, Watcher &w)
-{
-	std::string theirs = read_file(fault_file);
-	std::string ours = without_notes(w.output());
-	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours << "\ndiagnostics:\n"
-			       << w.diagnostics());
-	REQUIRE_FALSE(theirs.empty());
-	CHECK(ours == theirs);
-}
-
 } // namespace
 
 TEST_CASE("launch mode through a wrapper that execs Python: the programs are rebuilt for the "
@@ -188,7 +177,7 @@ TEST_CASE("launch mode through a wrapper that execs Python: the programs are reb
 		REQUIRE(w.wait_for_diagnostic("Python frames from now on"));
 		fifo.line();
 		CHECK(w.wait() == 128 + SIGSEGV);
-		check_same(fault, w);
+		check_same_as_faulthandler(read_file(fault), w);
 		unlink(fault.c_str());
 	}
 }
@@ -219,7 +208,7 @@ TEST_CASE("a Python program that execs its own interpreter again: placed anew, P
 		CHECK(*said == "stage2");
 		line.line();
 		CHECK(w.wait() == 128 + SIGSEGV);
-		check_same(fault, w);
+		check_same_as_faulthandler(read_file(fault), w);
 		unlink(fault.c_str());
 	}
 }
@@ -240,7 +229,7 @@ TEST_CASE("-p on a process that execs Python: Python frames after the exec",
 	REQUIRE(st);
 	CHECK(WIFSIGNALED(*st));
 	CHECK(w.wait() == 3);
-	check_same(fault, w);
+	check_same_as_faulthandler(read_file(fault), w);
 	unlink(fault.c_str());
 }
 

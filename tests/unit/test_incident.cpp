@@ -21,16 +21,11 @@ extern "C" {
 }
 
 using namespace fh;
+using fhtest::python_json;
 using fhtest::read_file;
-using fhtest::run_capture;
 using fhtest::temp_path;
 
 namespace {
-
-std::string python_reads(const std::string &json, const std::string &expr)
-{
-	return fhtest::python_json(json, expr);
-}
 
 std::set<std::string> list_dir(const std::string &dir)
 {
@@ -73,7 +68,7 @@ TEST_CASE("JSON strings: escapes, UTF-8 kept, any other byte as the text \\xHH",
 	CHECK(json_string("\xed\xa0\x80") == "\"\\\\xed\\\\xa0\\\\x80\""); // a surrogate
 	// Whatever the bytes, Python reads it back: text as the bytes said.
 	std::string nasty = std::string("\x00\xff\"\\\xe2\x82\xac\n", 8);
-	CHECK(python_reads("[" + json_string(nasty) + "]", "d[0]") ==
+	CHECK(python_json("[" + json_string(nasty) + "]", "d[0]") ==
 	      "'\\x00\\\\xff\"\\\\€\\n'");
 }
 
@@ -121,29 +116,29 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	inc.text = "Fatal error: Segmentation fault\n\n";
 	std::string j = incident_json(inc);
 	CHECK(j.find('\n') == std::string::npos); // one line
-	CHECK(python_reads(j, "d['schema'], d['time'], d['host'], d['trigger']") ==
+	CHECK(python_json(j, "d['schema'], d['time'], d['host'], d['trigger']") ==
 	      "(1, '2025-12-01T10:31:07.123456Z', 'node-7', 'fatal_signal')");
-	CHECK(python_reads(j, "d['pid'], d['ns_pid'], d['tid'], d['comm'], d['uid']") ==
+	CHECK(python_json(j, "d['pid'], d['ns_pid'], d['tid'], d['comm'], d['uid']") ==
 	      "(4242, 12, 4243, 'my app', 1000)");
-	CHECK(python_reads(j, "d['exe'], d['cmdline'], d['cgroup']") ==
+	CHECK(python_json(j, "d['exe'], d['cmdline'], d['cgroup']") ==
 	      "('/usr/bin/app\\\\xff', ['app', '--flag'], '/system.slice/app.service')");
-	CHECK(python_reads(j, "d['signal']") ==
+	CHECK(python_json(j, "d['signal']") ==
 	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'address': '0x10'}");
-	CHECK(python_reads(j, "d['sender']") ==
+	CHECK(python_json(j, "d['sender']") ==
 	      "{'kernel': False, 'pid': 7, 'comm': 'kill', 'uid': 1000}");
-	CHECK(python_reads(j, "d['python'], d['extension_modules']") == "(None, [])");
-	CHECK(python_reads(j, "[(x['pthread'], x['tid'], x['name'], x['current']) for x in "
+	CHECK(python_json(j, "d['python'], d['extension_modules']") == "(None, [])");
+	CHECK(python_json(j, "[(x['pthread'], x['tid'], x['name'], x['current']) for x in "
 			      "d['threads']]") == "[('0x7f0000001000', 4243, 'worker', True)]");
-	CHECK(python_reads(j, "d['threads'][0]['frames'][0]") ==
+	CHECK(python_json(j, "d['threads'][0]['frames'][0]") ==
 	      "{'kind': 'native', 'function': 'poke', 'file': 'x.c', 'line': 9, 'module': "
 	      "'/usr/bin/app', 'offset': '0x1234', 'address': '0x555500001234', 'inlined': True}");
-	CHECK(python_reads(j, "d['threads'][0]['frames'][1]") ==
+	CHECK(python_json(j, "d['threads'][0]['frames'][1]") ==
 	      "{'kind': 'native', 'function': None, 'file': None, 'line': None, 'module': None, "
 	      "'offset': None, 'address': '0x0', 'inlined': False}");
-	CHECK(python_reads(j, "d['lost']") ==
+	CHECK(python_json(j, "d['lost']") ==
 	      "{'threads_skipped': 2, 'threads_lost': 0, 'complete': True, 'notes': ['2 threads "
 	      "beyond --max-threads not captured']}");
-	CHECK(python_reads(j, "d['text']") == "'Fatal error: Segmentation fault\\n\\n'");
+	CHECK(python_json(j, "d['text']") == "'Fatal error: Segmentation fault\\n\\n'");
 
 	// A timeout's record: no signal, no sender; a Python frame.
 	ev.trigger = FH_TRIGGER_TIMEOUT;
@@ -158,9 +153,9 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	inc.threads[0].current = false;
 	inc.python = "3.11.7";
 	j = incident_json(inc);
-	CHECK(python_reads(j, "d['trigger'], d['signal'], d['sender'], d['tid'], d['python']") ==
+	CHECK(python_json(j, "d['trigger'], d['signal'], d['sender'], d['tid'], d['python']") ==
 	      "('timeout', None, None, None, '3.11.7')");
-	CHECK(python_reads(j, "d['threads'][0]['frames']") ==
+	CHECK(python_json(j, "d['threads'][0]['frames']") ==
 	      "[{'kind': 'python', 'function': '<module>', 'file': '/srv/app.py', 'line': 12}]");
 	CHECK(incident_stem(inc) == "20251201T103107.123456Z-my_app-4242-timeout");
 	ev.trigger = FH_TRIGGER_FATAL_SIGNAL;
@@ -225,13 +220,13 @@ TEST_CASE("--log-dir retention: by count and by size, oldest first, the newest k
 							   "20261204T000000.000000Z-app-1-SIGSEGV.txt"});
 	}
 	{
-		// 4096 bytes at most: three of 1500 do not fit, nor does one of 5000,
-		// but the newest stays whatever its size.
+		// 4096 bytes at most: one of 5000 does not fit with anything, but
+		// the newest stays whatever its size.
 		LogDir dir(d, 100, 4096);
 		std::string k1500(1500, 'k'), k5000(5000, 'k');
 		dir.write("20261205T000000.000000Z-app-1-SIGSEGV", "json", k1500);
 		dir.write("20261206T000000.000000Z-app-1-SIGSEGV", "json", k1500);
-		// Five files of 2 bytes and 3000: all fit, none goes.
+		// Three files of 2 bytes and two of 1500 fit: none goes.
 		CHECK(list_dir(d).size() == 5);
 		dir.write("20261207T000000.000000Z-app-1-SIGSEGV", "json", k5000);
 		CHECK(list_dir(d) ==
