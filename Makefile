@@ -62,8 +62,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := capture elf_file error incident keepalive launch linetable log_dir mmap_tracker \
-	     options proc \
+CORE_SRCS := agent capture elf_file error host_tracker incident kernel_info keepalive launch \
+	     linetable log_dir mmap_tracker options proc \
 	     py_report py_traceback py_walk python \
 	     records report signals sink traceback unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))

@@ -3,7 +3,8 @@
  * The CPython walk: every thread state of the interpreter, its frame chain,
  * and, once per event, what each code object on those chains needs to be
  * rendered after the process is gone (filename, name, first line, line
- * table).  Offsets come from userspace (struct fh_py_offsets) as rodata.
+ * table).  Offsets come from userspace (struct fh_py_offsets), one set per
+ * interpreter build.
  *
  * Included by fh.bpf.c.  Target memory is untrusted and changes under us:
  * every read is checked, every loop bounded, and a failed read ends that
@@ -12,63 +13,85 @@
 #include "fh/python.h"
 
 /*
- * py_enabled and the offsets are constants of the loaded programs (a native
- * target's programs have no Python code at all).  Where the interpreter
- * sits is not: a command launched under fh-bpf maps it after the programs
- * are loaded, and an exec moves it.  Userspace or, where told how (the
- * py_place_* constants), the kernel itself sets py_runtime and
- * py_module_type; the exec program clears them.
+ * Every interpreter build userspace has met, by index (struct
+ * fh_py_offsets each), the files that hold one, and the processes where one
+ * is placed.  A process is walked once it is in py_procs with a runtime:
+ * userspace puts it there when it has read where the interpreter is mapped;
+ * the kernel itself when the process execs an interpreter, or maps one from
+ * its start (-p mode follows mmap()), whose file is in py_files.  A native
+ * process costs one failed lookup.
  */
-const volatile __u32 py_enabled = 0;
-const volatile struct fh_py_offsets py = {};
-__u64 py_runtime = 0;	  /* _PyRuntime (3.6: interp_head); 0: not placed yet */
-__u64 py_module_type = 0; /* PyModule_Type; 0: unknown */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FH_PY_MAX_BUILDS);
+	__type(key, __u32);
+	__type(value, struct fh_py_offsets);
+} py_builds SEC(".maps");
 
-/*
- * A launched command's libpython is mapped by its dynamic loader a
- * millisecond after exec, well before userspace may have read its maps:
- * the mmap() of the file places it at once.  The file is known by inode
- * and size (not by device: stat()'s is not the kernel's on btrfs).  Offsets
- * are from the file's first PT_LOAD address; inode 0: nothing to place.
- */
-const volatile __u64 py_place_ino = 0;
-const volatile __u64 py_place_size = 0;
-const volatile __u64 py_place_runtime_off = 0;
-const volatile __u64 py_place_module_type_off = 0;
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FH_PY_MAX_FILES);
+	__type(key, struct fh_py_file_key);
+	__type(value, struct fh_py_file);
+} py_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FH_PY_MAX_PROCS);
+	__type(key, __u32);
+	__type(value, struct fh_py_proc);
+} py_procs SEC(".maps");
+
+static __always_inline const struct fh_py_offsets *py_build(__u32 build)
+{
+	return bpf_map_lookup_elem(&py_builds, &build);
+}
 
 /*
  * Where the module's file offset 0 sits, from any mapping of it (the file
- * is mapped page for page: offset ~ address), when the mapping is of the
- * module: then the runtime is placed.
+ * is mapped page for page: offset ~ address), when the mapping is of a
+ * file in py_files: then the interpreter of the process is placed.  The
+ * file is known by inode and size (not by device: stat()'s is not the
+ * kernel's on btrfs).
  */
 static long py_place_vma(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
 	struct file *file = vma->vm_file;
+	struct fh_py_file_key key = {};
+	struct fh_py_proc proc = {};
+	struct fh_py_file *f;
 	struct inode *inode;
+	__u32 tgid = task->tgid;
 	__u64 base;
 
 	if (!file)
 		return 0;
 	inode = BPF_CORE_READ(file, f_inode);
-	if (BPF_CORE_READ(inode, i_ino) != py_place_ino ||
-	    (__u64)BPF_CORE_READ(inode, i_size) != py_place_size)
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	key.size = (__u64)BPF_CORE_READ(inode, i_size);
+	f = bpf_map_lookup_elem(&py_files, &key);
+	if (!f)
 		return 0;
 	base = vma->vm_start - ((__u64)vma->vm_pgoff << 12);
-	if (py_place_module_type_off)
-		py_module_type = base + py_place_module_type_off;
-	__sync_val_compare_and_swap(&py_runtime, 0, base + py_place_runtime_off);
+	proc.build = f->build;
+	proc.runtime = base + f->runtime_off;
+	proc.module_type = f->module_type_off ? base + f->module_type_off : 0;
+	bpf_map_update_elem(&py_procs, &tgid, &proc, BPF_ANY);
 	return 0;
 }
 
 /*
- * After an mmap() by the target of a file from its start at `addr` (the
- * dynamic loader mapping libpython), or at its exec (the executable, mapped
- * by the kernel, may be the interpreter itself): place the runtime if that
- * file is the module.
+ * After current maps a file from its start at `addr` (the dynamic loader
+ * mapping libpython), or at its exec (the executable, mapped by the kernel,
+ * may be the interpreter itself): place its interpreter if that file holds
+ * one.
  */
 static __always_inline void py_place(__u64 addr)
 {
-	if (!py_enabled || !py_place_ino || py_runtime)
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct fh_py_proc *proc = bpf_map_lookup_elem(&py_procs, &tgid);
+
+	if (proc && proc->runtime)
 		return;
 	bpf_find_vma(bpf_get_current_task_btf(), addr, py_place_vma, &addr, 0);
 }
@@ -156,7 +179,7 @@ static __always_inline bool py_first_sight(__u64 code, __u64 event_id)
  * Copy a str's characters (at most 501, FH_PY_STR_BYTES bytes) to dst;
  * returns the bytes copied, 0 if obj is not a readable str.
  */
-static __always_inline __u32 py_read_str(__u64 obj, __u8 *dst, __u64 *length, __u32 *kind)
+static __always_inline __u32 py_read_str(const struct fh_py_offsets *py, __u64 obj, __u8 *dst, __u64 *length, __u32 *kind)
 {
 	__u64 type, flags = 0, len = 0, data, n;
 	__u32 state = 0;
@@ -165,20 +188,20 @@ static __always_inline __u32 py_read_str(__u64 obj, __u8 *dst, __u64 *length, __
 	*kind = 0;
 	if (!obj)
 		return 0;
-	type = py_ptr(obj + py.object_type);
-	if (!type || bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + py.type_flags)) ||
+	type = py_ptr(obj + py->object_type);
+	if (!type || bpf_probe_read_user(&flags, sizeof(flags), (void *)(type + py->type_flags)) ||
 	    !(flags & PY_TPFLAGS_UNICODE_SUBCLASS))
 		return 0;
-	if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + py.str_state)) ||
-	    bpf_probe_read_user(&len, sizeof(len), (void *)(obj + py.str_length)))
+	if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + py->str_state)) ||
+	    bpf_probe_read_user(&len, sizeof(len), (void *)(obj + py->str_length)))
 		return 0;
 	*kind = (state >> 2) & 7;
 	if (*kind != 1 && *kind != 2 && *kind != 4)
 		return 0;
 	if (state & (1 << 5)) /* compact */
-		data = obj + ((state & (1 << 6)) ? py.str_ascii_data : py.str_compact_data);
+		data = obj + ((state & (1 << 6)) ? py->str_ascii_data : py->str_compact_data);
 	else
-		data = py_ptr(obj + py.str_legacy_data);
+		data = py_ptr(obj + py->str_legacy_data);
 	if (!data)
 		return 0;
 	*length = len;
@@ -190,7 +213,8 @@ static __always_inline __u32 py_read_str(__u64 obj, __u8 *dst, __u64 *length, __
 	return n;
 }
 
-static __always_inline void py_send_code(__u64 code, __u64 event_id)
+static __always_inline void py_send_code(const struct fh_py_offsets *py, __u64 code,
+					 __u64 event_id)
 {
 	__u32 zero = 0;
 	struct fh_py_code_record *rec = bpf_map_lookup_elem(&py_code_scratch, &zero);
@@ -205,9 +229,9 @@ static __always_inline void py_send_code(__u64 code, __u64 event_id)
 	rec->flags = 0;
 	rec->firstlineno = 0;
 	bpf_probe_read_user(&rec->firstlineno, sizeof(rec->firstlineno),
-			    (void *)(code + py.code_firstlineno));
+			    (void *)(code + py->code_firstlineno));
 
-	got = py_read_str(py_ptr(code + py.code_filename), rec->data, &rec->filename_length,
+	got = py_read_str(py, py_ptr(code + py->code_filename), rec->data, &rec->filename_length,
 			  &rec->filename_kind);
 	if (got > FH_PY_STR_BYTES)
 		got = FH_PY_STR_BYTES;
@@ -216,7 +240,7 @@ static __always_inline void py_send_code(__u64 code, __u64 event_id)
 	rec->filename_bytes = got;
 	off = got;
 
-	got = py_read_str(py_ptr(code + py.code_name), rec->data + off, &rec->name_length,
+	got = py_read_str(py, py_ptr(code + py->code_name), rec->data + off, &rec->name_length,
 			  &rec->name_kind);
 	if (got > FH_PY_STR_BYTES)
 		got = FH_PY_STR_BYTES;
@@ -227,15 +251,15 @@ static __always_inline void py_send_code(__u64 code, __u64 event_id)
 
 	rec->linetable_bytes = 0;
 	rec->linetable_size = 0;
-	table = py_ptr(code + py.code_linetable);
-	if (table && !bpf_probe_read_user(&size, sizeof(size), (void *)(table + py.bytes_size)) &&
+	table = py_ptr(code + py->code_linetable);
+	if (table && !bpf_probe_read_user(&size, sizeof(size), (void *)(table + py->bytes_size)) &&
 	    (__s64)size >= 0) {
 		rec->linetable_size = size;
 		n = size < FH_PY_LINETABLE_BYTES ? size : FH_PY_LINETABLE_BYTES;
 		if (off > 2 * FH_PY_STR_BYTES)
 			off = 2 * FH_PY_STR_BYTES;
 		if (n == 0 || !bpf_probe_read_user(rec->data + off, n,
-						   (void *)(table + py.bytes_data))) {
+						   (void *)(table + py->bytes_data))) {
 			rec->linetable_bytes = n;
 			rec->flags |= FH_PY_CODE_LINETABLE;
 			off += n;
@@ -254,17 +278,19 @@ struct py_frame_walk {
 	__u64 event_id;
 	__u32 n;
 	__u32 flags;
+	__u32 build;
 };
 
 static long py_frame_step(__u32 i, void *ctx)
 {
 	struct py_frame_walk *w = ctx;
+	const struct fh_py_offsets *py = py_build(w->build);
 	struct fh_py_thread_record *rec;
 	struct fh_py_frame *f;
 	__u32 zero = 0;
 	__u64 code, idx;
 
-	if (!w->frame)
+	if (!w->frame || !py)
 		return 1;
 	if (i >= FH_PY_MAX_FRAMES) {
 		w->flags |= FH_PY_THREAD_MORE_FRAMES;
@@ -278,28 +304,28 @@ static long py_frame_step(__u32 i, void *ctx)
 	idx = i;
 	asm volatile("%0 &= %1" : "+r"(idx) : "i"(FH_PY_MAX_FRAMES - 1));
 	f = &rec->frames[idx];
-	code = py_ptr(w->frame + py.frame_code);
-	if (py.flags & FH_PY_TAGGED_EXECUTABLE)
+	code = py_ptr(w->frame + py->frame_code);
+	if (py->flags & FH_PY_TAGGED_EXECUTABLE)
 		code &= ~7ULL;
 	f->code = code;
 	f->lasti = -1;
 	f->owner = 0;
-	if (py.frame_kind == FH_PY_FRAME_OBJECT) {
-		bpf_probe_read_user(&f->lasti, sizeof(f->lasti), (void *)(w->frame + py.frame_lasti));
+	if (py->frame_kind == FH_PY_FRAME_OBJECT) {
+		bpf_probe_read_user(&f->lasti, sizeof(f->lasti), (void *)(w->frame + py->frame_lasti));
 	} else {
-		__u64 instr = py_ptr(w->frame + py.frame_instr_ptr);
-		__s64 index = ((__s64)instr - (__s64)(code + py.code_adaptive)) >> 1;
+		__u64 instr = py_ptr(w->frame + py->frame_instr_ptr);
+		__s64 index = ((__s64)instr - (__s64)(code + py->code_adaptive)) >> 1;
 
 		if (instr && index >= -1 && index < (1 << 24))
 			f->lasti = (__s32)index;
-		bpf_probe_read_user(&f->owner, 1, (void *)(w->frame + py.frame_owner));
+		bpf_probe_read_user(&f->owner, 1, (void *)(w->frame + py->frame_owner));
 	}
 	w->n = i + 1;
 	/* Shim frames (owner >= owner_skip_min) carry no code of interest. */
-	if (code && !(py_has(py.owner_skip_min) && f->owner >= py.owner_skip_min) &&
+	if (code && !(py_has(py->owner_skip_min) && f->owner >= py->owner_skip_min) &&
 	    py_first_sight(code, w->event_id))
-		py_send_code(code, w->event_id);
-	w->frame = py_ptr(w->frame + py.frame_back);
+		py_send_code(py, code, w->event_id);
+	w->frame = py_ptr(w->frame + py->frame_back);
 	return 0;
 }
 
@@ -308,17 +334,19 @@ struct py_thread_walk {
 	__u64 event_id;
 	__u32 index;
 	__u32 gc;
+	__u32 build;
 };
 
 static long py_thread_step(__u32 i, void *ctx)
 {
 	struct py_thread_walk *w = ctx;
+	const struct fh_py_offsets *py = py_build(w->build);
 	struct fh_py_thread_record *rec;
 	struct py_frame_walk fw = {};
 	__u32 zero = 0;
 	__u64 size;
 
-	if (!w->tstate)
+	if (!w->tstate || !py)
 		return 1;
 	rec = bpf_map_lookup_elem(&py_thread_scratch, &zero);
 	if (!rec)
@@ -326,21 +354,22 @@ static long py_thread_step(__u32 i, void *ctx)
 	rec->hdr.kind = FH_REC_PY_THREAD;
 	rec->hdr.event_id = w->event_id;
 	rec->tstate = w->tstate;
-	rec->thread_id = py_ptr(w->tstate + py.tstate_thread_id);
+	rec->thread_id = py_ptr(w->tstate + py->tstate_thread_id);
 	rec->native_thread_id = 0;
-	if (py_has(py.tstate_native_thread_id))
+	if (py_has(py->tstate_native_thread_id))
 		bpf_probe_read_user(&rec->native_thread_id, sizeof(rec->native_thread_id),
-				    (void *)(w->tstate + py.tstate_native_thread_id));
+				    (void *)(w->tstate + py->tstate_native_thread_id));
 	rec->index = w->index;
 	rec->flags = w->gc ? FH_PY_THREAD_GC : 0;
 
-	if (py.frame_kind == FH_PY_FRAME_OBJECT)
-		fw.frame = py_ptr(w->tstate + py.tstate_frame);
-	else if (py_has(py.tstate_current_frame))
-		fw.frame = py_ptr(w->tstate + py.tstate_current_frame);
+	if (py->frame_kind == FH_PY_FRAME_OBJECT)
+		fw.frame = py_ptr(w->tstate + py->tstate_frame);
+	else if (py_has(py->tstate_current_frame))
+		fw.frame = py_ptr(w->tstate + py->tstate_current_frame);
 	else
-		fw.frame = py_ptr(py_ptr(w->tstate + py.tstate_cframe) + py.cframe_current_frame);
+		fw.frame = py_ptr(py_ptr(w->tstate + py->tstate_cframe) + py->cframe_current_frame);
 	fw.event_id = w->event_id;
+	fw.build = w->build;
 	bpf_loop(FH_PY_MAX_FRAMES + 1, py_frame_step, &fw, 0);
 
 	rec = bpf_map_lookup_elem(&py_thread_scratch, &zero);
@@ -355,7 +384,7 @@ static long py_thread_step(__u32 i, void *ctx)
 	if (bpf_ringbuf_output(&records, rec, size, BPF_RB_NO_WAKEUP))
 		__sync_fetch_and_add(&counters.py_lost, 1);
 
-	w->tstate = py_ptr(w->tstate + py.tstate_next);
+	w->tstate = py_ptr(w->tstate + py->tstate_next);
 	w->index++;
 	return 0;
 }
@@ -369,6 +398,9 @@ struct py_dict_walk {
 	__u64 entries;
 	__u64 n;
 	__u64 event_id;
+	__u64 module_type;
+	__u32 build;
+	__u32 reserved;
 	__u32 entry_size;
 	__u32 key_off;
 	__u32 value_off;
@@ -378,15 +410,16 @@ struct py_dict_walk {
 static long py_module_step(__u32 i, void *ctx)
 {
 	struct py_dict_walk *w = ctx;
+	const struct fh_py_offsets *py = py_build(w->build);
 	struct fh_py_module_record *rec;
 	__u64 entry, value, def, size;
 	__u32 zero = 0;
 
-	if (i >= w->n)
+	if (i >= w->n || !py)
 		return 1;
 	entry = w->entries + (__u64)i * w->entry_size;
 	value = py_ptr(entry + w->value_off);
-	if (!value || py_ptr(value + py.object_type) != py_module_type)
+	if (!value || py_ptr(value + py->object_type) != w->module_type)
 		return 0;
 	def = py_ptr(value + PY_MODULE_MD_DEF);
 	if (!def || !py_ptr(def + PY_MODULEDEF_METHODS))
@@ -398,7 +431,8 @@ static long py_module_step(__u32 i, void *ctx)
 	rec->hdr.event_id = w->event_id;
 	rec->index = w->found++;
 	rec->reserved = 0;
-	rec->bytes = py_read_str(py_ptr(entry + w->key_off), rec->data, &rec->length, &rec->kind);
+	rec->bytes = py_read_str(py, py_ptr(entry + w->key_off), rec->data, &rec->length,
+				 &rec->kind);
 	size = sizeof(*rec) - sizeof(rec->data) + rec->bytes;
 	if (size > sizeof(*rec))
 		size = sizeof(*rec);
@@ -408,18 +442,20 @@ static long py_module_step(__u32 i, void *ctx)
 	return 0;
 }
 
-static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
+static __always_inline void capture_py_modules(const struct fh_py_offsets *py,
+					       const struct fh_py_proc *proc, __u64 interp,
+					       __u64 event_id)
 {
 	struct py_dict_walk w = {};
 	__u64 modules, keys, n = 0;
 
-	if (!py_has(py.interp_modules) || !py_module_type || ((py.version >> 16) & 0xff) < 10)
+	if (!py_has(py->interp_modules) || !proc->module_type || ((py->version >> 16) & 0xff) < 10)
 		return;
-	modules = py_ptr(interp + py.interp_modules);
+	modules = py_ptr(interp + py->interp_modules);
 	keys = modules ? py_ptr(modules + 32) : 0; /* ma_keys */
 	if (!keys || py_ptr(modules + 40))	   /* ma_values: a split table */
 		return;
-	if (((py.version >> 16) & 0xff) == 10) {
+	if (((py->version >> 16) & 0xff) == 10) {
 		/* dk_size, then dk_indices at 40 sized by dk_size */
 		__u64 size = py_ptr(keys + 8), ib;
 
@@ -450,6 +486,8 @@ static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
 	}
 	w.n = n < FH_PY_MAX_MODULES ? n : FH_PY_MAX_MODULES;
 	w.event_id = event_id;
+	w.module_type = proc->module_type;
+	w.build = proc->build;
 	bpf_loop(FH_PY_MAX_MODULES, py_module_step, &w, 0);
 }
 
@@ -459,29 +497,39 @@ static __always_inline void capture_py_modules(__u64 interp, __u64 event_id)
  */
 static __always_inline void capture_python(__u64 event_id, bool fatal)
 {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	const struct fh_py_offsets *py;
 	struct py_thread_walk w = {};
-	__u64 interp, runtime = py_runtime;
+	struct fh_py_proc proc, *p;
+	__u64 interp, runtime;
 	__s32 gc = 0;
 
-	if (!py_enabled || !runtime)
+	p = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!p || !p->runtime)
 		return;
-	if (py.flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
+	proc = *p; /* userspace may change it meanwhile */
+	py = py_build(proc.build);
+	if (!py || !py->version)
+		return;
+	runtime = proc.runtime;
+	if (py->flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
 		interp = py_ptr(runtime);
 	} else {
 		/* interpreters.main follows interpreters.head */
-		interp = py_ptr(runtime + py.runtime_interpreters_head + 8);
+		interp = py_ptr(runtime + py->runtime_interpreters_head + 8);
 		if (!interp)
-			interp = py_ptr(runtime + py.runtime_interpreters_head);
+			interp = py_ptr(runtime + py->runtime_interpreters_head);
 	}
 	if (!interp)
 		return;
-	if (py_has(py.interp_gc_collecting))
-		bpf_probe_read_user(&gc, sizeof(gc), (void *)(interp + py.interp_gc_collecting));
-	w.tstate = py_ptr(interp + py.interp_threads_head);
+	if (py_has(py->interp_gc_collecting))
+		bpf_probe_read_user(&gc, sizeof(gc), (void *)(interp + py->interp_gc_collecting));
+	w.tstate = py_ptr(interp + py->interp_threads_head);
 	w.event_id = event_id;
 	w.gc = gc != 0;
+	w.build = proc.build;
 	bpf_loop(FH_PY_MAX_THREADS, py_thread_step, &w, 0);
 	/* Only a fatal error's text lists the extension modules. */
 	if (fatal)
-		capture_py_modules(interp, event_id);
+		capture_py_modules(py, &proc, interp, event_id);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -159,17 +160,16 @@ Capture::Capture(const CaptureConfig &cfg)
 	skel_->rodata->sig_mask = cfg.sig_mask;
 	skel_->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
 	skel_->rodata->user_signal = cfg.user_signal;
-	if (cfg.py_offsets) {
-		skel_->rodata->py_enabled = 1;
-		std::memcpy(const_cast<fh_py_offsets *>(&skel_->rodata->py), cfg.py_offsets,
-			    sizeof(fh_py_offsets));
-		skel_->bss->py_runtime = cfg.py_runtime;
-		skel_->bss->py_module_type = cfg.py_module_type;
-		skel_->rodata->py_place_ino = cfg.py_place_ino;
-		skel_->rodata->py_place_size = cfg.py_place_size;
-		skel_->rodata->py_place_runtime_off = cfg.py_place_runtime_off;
-		skel_->rodata->py_place_module_type_off = cfg.py_place_module_type_off;
+	skel_->rodata->agent_tgid = static_cast<__u32>(getpid());
+	uint32_t scope = 0;
+	if (!cfg.tgid) {
+		scope |= cfg.scope.comms.empty() ? 0 : FH_SCOPE_COMM;
+		scope |= cfg.scope.exclude_comms.empty() ? 0 : FH_SCOPE_EXCLUDE_COMM;
+		scope |= cfg.scope.uids.empty() ? 0 : FH_SCOPE_UID;
+		scope |= cfg.scope.cgroup_ids.empty() ? 0 : FH_SCOPE_CGROUP;
 	}
+	skel_->rodata->scope_flags = scope;
+	tgid_ = cfg.tgid;
 	int err = 0;
 	if (const Capture *pred = cfg.predecessor) {
 		generation_ = pred->generation_ + 1;
@@ -203,6 +203,12 @@ Capture::Capture(const CaptureConfig &cfg)
 		skel_->progs.on_sys_exit, skel_->progs.on_exec, skel_->progs.prefault_ring};
 	for (auto *p : signal_progs)
 		bpf_program__set_autoload(p, cfg.signals);
+	// System-wide, mappings come from perf records: a sys_exit program
+	// would slow every system call of the host.  A fork inherits its
+	// parent's interpreter.
+	if (!cfg.tgid)
+		bpf_program__set_autoload(skel_->progs.on_sys_exit, false);
+	bpf_program__set_autoload(skel_->progs.on_fork, cfg.signals && !cfg.tgid);
 	bpf_program__set_autoload(skel_->progs.live_dump, cfg.live);
 	bpf_program__set_autoload(skel_->progs.live_sample, cfg.live);
 	bpf_program__set_autoattach(skel_->progs.live_dump, false);
@@ -212,6 +218,12 @@ Capture::Capture(const CaptureConfig &cfg)
 	if (err) {
 		fh_bpf::destroy(skel_);
 		explain_failure("loading the BPF programs failed", -err);
+	}
+	try {
+		fill_tables(cfg);
+	} catch (...) {
+		fh_bpf::destroy(skel_);
+		throw;
 	}
 	ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.records), on_record, this, nullptr);
 	if (!ring_) {
@@ -245,6 +257,77 @@ Capture::Capture(const CaptureConfig &cfg)
 		release();
 		explain_failure("attaching the BPF programs failed", -err);
 	}
+}
+
+namespace {
+
+void update(int fd, const void *key, const void *value, const char *what)
+{
+	if (bpf_map_update_elem(fd, key, value, BPF_ANY) != 0)
+		throw sys_error(std::string("filling the BPF map of ") + what, errno);
+}
+
+} // namespace
+
+void Capture::fill_tables(const CaptureConfig &cfg)
+{
+	uint8_t include = FH_SCOPE_INCLUDE, exclude = FH_SCOPE_EXCLUDE;
+	int comms = bpf_map__fd(skel_->maps.scope_comms);
+	auto comm_key = [](const std::string &name) {
+		std::array<char, FH_COMM_LEN> key{};
+		std::memcpy(key.data(), name.data(), std::min(name.size(), key.size() - 1));
+		return key;
+	};
+	for (const auto &c : cfg.scope.comms)
+		update(comms, comm_key(c).data(), &include, "process names");
+	for (const auto &c : cfg.scope.exclude_comms)
+		update(comms, comm_key(c).data(), &exclude, "process names");
+	for (uint32_t uid : cfg.scope.uids)
+		update(bpf_map__fd(skel_->maps.scope_uids), &uid, &include, "uids");
+	for (uint64_t id : cfg.scope.cgroup_ids)
+		update(bpf_map__fd(skel_->maps.scope_cgroups), &id, &include, "cgroups");
+	if (cfg.py_offsets) {
+		add_python_build(0, *cfg.py_offsets);
+		if (cfg.py_place_ino)
+			add_python_file({cfg.py_place_ino, cfg.py_place_size},
+					{0, 0, cfg.py_place_runtime_off, cfg.py_place_module_type_off});
+		if (cfg.py_runtime)
+			set_python_runtime(cfg.py_runtime, cfg.py_module_type);
+	}
+}
+
+void Capture::add_python_build(uint32_t build, const fh_py_offsets &offsets)
+{
+	if (build >= FH_PY_MAX_BUILDS)
+		throw Error("too many Python builds (at most " + std::to_string(FH_PY_MAX_BUILDS) + ")",
+			    ENOSPC);
+	update(bpf_map__fd(skel_->maps.py_builds), &build, &offsets, "Python builds");
+}
+
+void Capture::add_python_file(const fh_py_file_key &key, const fh_py_file &file)
+{
+	update(bpf_map__fd(skel_->maps.py_files), &key, &file, "Python files");
+}
+
+void Capture::place_python(pid_t tgid, const fh_py_proc &proc)
+{
+	uint32_t key = static_cast<uint32_t>(tgid);
+	update(bpf_map__fd(skel_->maps.py_procs), &key, &proc, "Python processes");
+}
+
+void Capture::forget_python(pid_t tgid)
+{
+	uint32_t key = static_cast<uint32_t>(tgid);
+	bpf_map_delete_elem(bpf_map__fd(skel_->maps.py_procs), &key);
+}
+
+std::optional<fh_py_proc> Capture::python_of(pid_t tgid) const
+{
+	uint32_t key = static_cast<uint32_t>(tgid);
+	fh_py_proc proc{};
+	if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.py_procs), &key, &proc) != 0)
+		return std::nullopt;
+	return proc;
 }
 
 void Capture::prefault_ring()
@@ -315,19 +398,20 @@ void Capture::activate()
 
 void Capture::set_python_runtime(uint64_t runtime, uint64_t module_type)
 {
-	// The module type first: a walk that sees the runtime sees it too.
-	__atomic_store_n(&skel_->bss->py_module_type, module_type, __ATOMIC_RELEASE);
-	__atomic_store_n(&skel_->bss->py_runtime, runtime, __ATOMIC_RELEASE);
+	// One update: a walk sees both or neither.
+	place_python(tgid_, {0, 0, runtime, module_type});
 }
 
 uint64_t Capture::python_runtime() const
 {
-	return __atomic_load_n(&skel_->bss->py_runtime, __ATOMIC_ACQUIRE);
+	auto p = python_of(tgid_);
+	return p ? p->runtime : 0;
 }
 
 uint64_t Capture::python_module_type() const
 {
-	return __atomic_load_n(&skel_->bss->py_module_type, __ATOMIC_ACQUIRE);
+	auto p = python_of(tgid_);
+	return p ? p->module_type : 0;
 }
 
 Counters Capture::counters() const
@@ -341,6 +425,8 @@ Counters Capture::counters() const
 	out.maps_lost = c.maps_lost;
 	out.senders_lost = c.senders_lost;
 	out.py_lost = c.py_lost;
+	out.cmdlines_lost = c.cmdlines_lost;
+	out.out_of_scope = c.out_of_scope;
 	out.samples = c.samples;
 	out.retaken = c.retaken;
 	out.live_lost = c.live_lost;
@@ -357,6 +443,8 @@ Counters &Counters::operator+=(const Counters &o)
 	maps_lost += o.maps_lost;
 	senders_lost += o.senders_lost;
 	py_lost += o.py_lost;
+	cmdlines_lost += o.cmdlines_lost;
+	out_of_scope += o.out_of_scope;
 	samples += o.samples;
 	retaken += o.retaken;
 	live_lost += o.live_lost;

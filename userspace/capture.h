@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,11 +14,24 @@ struct fh_bpf;
 struct ring_buffer;
 struct bpf_link;
 struct fh_py_offsets;
+struct fh_py_file_key;
+struct fh_py_file;
+struct fh_py_proc;
 
 namespace fh {
 
+// --system-wide's filters: each one given must match (a cgroup's
+// descendants match it); an excluded name never does.
+struct Scope {
+	std::vector<std::string> comms;	 // the group leader's name
+	std::vector<std::string> exclude_comms;
+	std::vector<uint32_t> uids;	 // real uid
+	std::vector<uint64_t> cgroup_ids; // cgroup v2 ids (directory inodes)
+};
+
 struct CaptureConfig {
-	pid_t tgid = 0;
+	pid_t tgid = 0; // 0: every process in scope
+	Scope scope;	// tgid 0 only
 	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
 	uint32_t max_threads = 0;
 	uint32_t ring_threads = 0; // threads whose records the ring holds at once
@@ -52,6 +66,8 @@ struct Counters {
 	uint64_t maps_lost = 0;
 	uint64_t senders_lost = 0;
 	uint64_t py_lost = 0;	  // Python thread or code records without ring room
+	uint64_t cmdlines_lost = 0; // argument records without ring room
+	uint64_t out_of_scope = 0;  // watched signals of processes out of scope
 	uint64_t samples = 0;	  // live: threads sampled while they ran
 	uint64_t retaken = 0;	  // live: threads copied again once they stopped
 	uint64_t live_lost = 0;	  // live: thread records without ring room
@@ -120,6 +136,14 @@ public:
 	uint64_t python_runtime() const;
 	uint64_t python_module_type() const;
 
+	// The programs' tables of interpreters (--system-wide fills them as
+	// it meets builds and processes; -p through the config).
+	void add_python_build(uint32_t build, const fh_py_offsets &offsets);
+	void add_python_file(const fh_py_file_key &key, const fh_py_file &file);
+	void place_python(pid_t tgid, const fh_py_proc &proc);
+	void forget_python(pid_t tgid);
+	std::optional<fh_py_proc> python_of(pid_t tgid) const;
+
 	// Capture every thread of the running target now (cfg.live), without
 	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT, _DEMAND, or
 	// _USER_SIGNAL for a refused one) is completed into out, with any other
@@ -139,10 +163,12 @@ private:
 	static int on_record(void *ctx, void *data, size_t size);
 	void release() noexcept; // what the destructor frees; safe to call twice
 	void prefault_ring();
+	void fill_tables(const CaptureConfig &cfg);
 	void open_samplers();
 	void run_iterator(Assembler &assembler, Assembler::Output &out);
 
 	struct fh_bpf *skel_ = nullptr;
+	pid_t tgid_ = 0;
 	struct ring_buffer *ring_ = nullptr;
 	Assembler *assembler_ = nullptr;
 	Assembler::Output *out_ = nullptr;

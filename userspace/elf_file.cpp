@@ -100,6 +100,21 @@ std::optional<uint64_t> ElfFile::first_load_vaddr() const
 	return lowest;
 }
 
+std::vector<ElfFile::Segment> ElfFile::loads() const
+{
+	std::vector<Segment> out;
+	size_t n;
+	if (elf_getphdrnum(elf_, &n) != 0)
+		return out;
+	for (size_t i = 0; i < n && out.size() < 64; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf_, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD &&
+		    ph.p_memsz >= ph.p_filesz && ph.p_vaddr + ph.p_memsz >= ph.p_vaddr)
+			out.push_back({ph.p_vaddr, ph.p_offset, ph.p_filesz, ph.p_memsz, ph.p_flags});
+	}
+	return out;
+}
+
 std::optional<std::vector<uint8_t>> ElfFile::read(uint64_t vaddr, size_t len) const
 {
 	for (Elf_Scn *scn = elf_nextscn(elf_, nullptr); scn; scn = elf_nextscn(elf_, scn)) {

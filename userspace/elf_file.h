@@ -40,6 +40,13 @@ public:
 	// mapping is its start minus this.
 	std::optional<uint64_t> first_load_vaddr() const;
 
+	// The PT_LOAD segments, in file order.
+	struct Segment {
+		uint64_t vaddr = 0, offset = 0, filesz = 0, memsz = 0;
+		uint32_t flags = 0; // PF_R, PF_W, PF_X
+	};
+	std::vector<Segment> loads() const;
+
 	// len bytes at link-time address vaddr, from a section with file
 	// contents (not .bss).
 	std::optional<std::vector<uint8_t>> read(uint64_t vaddr, size_t len) const;

@@ -1,3 +1,4 @@
+#include "agent.h"
 #include "error.h"
 #include "options.h"
 #include "sink.h"
@@ -24,6 +25,8 @@ int main(int argc, char **argv)
 			fh::write_all(STDOUT_FILENO, fh::version_text());
 			return fh::kExitOk;
 		}
+		if (opts.system_wide)
+			return fh::run_agent(opts);
 		return opts.dump ? fh::dump(opts) : fh::watch(opts);
 	} catch (const fh::Error &e) {
 		fh::write_all(STDERR_FILENO, std::string("fh-bpf: ") + e.what() + "\n");

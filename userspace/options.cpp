@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <pwd.h>
 
 extern "C" {
 #include "fh/records.h"
@@ -68,7 +69,72 @@ bool take_value(const std::vector<std::string> &args, size_t &i, const std::stri
 	return false;
 }
 
+uint32_t parse_uid(const std::string &v)
+{
+	uint64_t n;
+	if (parse_u64(v, n)) {
+		if (n >= UINT32_MAX)
+			throw usage("invalid --uid '" + v + "'");
+		return static_cast<uint32_t>(n);
+	}
+	struct passwd pw, *res = nullptr;
+	std::vector<char> buf(16384);
+	if (getpwnam_r(v.c_str(), &pw, buf.data(), buf.size(), &res) != 0 || !res)
+		throw usage("invalid --uid '" + v + "': no such user");
+	return res->pw_uid;
+}
+
+// The signals --signals may add: those that end a process, by a default
+// action or by nature, but not those fh-bpf always watches.
+bool addable_signal(int sig)
+{
+	switch (sig) {
+	case SIGCHLD:
+	case SIGCONT:
+	case SIGSTOP:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+	case SIGURG:
+	case SIGWINCH:
+		return false;
+	default:
+		return sig >= 1 && sig <= 64;
+	}
+}
+
 } // namespace
+
+std::vector<std::string> split_list(const std::string &v);
+
+namespace {
+
+void add_comms(std::vector<std::string> &to, const char *option, const std::string &v)
+{
+	for (const auto &name : split_list(v)) {
+		if (name.empty() || name.size() >= FH_COMM_LEN)
+			throw usage("invalid " + std::string(option) + " '" + name +
+				    "': a process name of 1 to " + std::to_string(FH_COMM_LEN - 1) +
+				    " bytes, as the kernel keeps it (ps -o comm)");
+		to.push_back(name);
+	}
+}
+
+} // namespace
+
+std::vector<std::string> split_list(const std::string &v)
+{
+	std::vector<std::string> out;
+	size_t at = 0;
+	while (at <= v.size()) {
+		size_t comma = v.find(',', at);
+		if (comma == std::string::npos)
+			comma = v.size();
+		out.push_back(v.substr(at, comma - at));
+		at = comma + 1;
+	}
+	return out;
+}
 
 bool parse_size(const std::string &s, uint64_t &out)
 {
@@ -250,6 +316,7 @@ Options parse_options(const std::vector<std::string> &args)
 	o.log_keep = kLogKeepDefault;
 	o.log_max_bytes = kLogMaxBytesDefault;
 	bool have_pid = false;
+	bool user_signal_given = false;
 
 	for (size_t i = 0; i < args.size(); i++) {
 		const std::string &a = args[i];
@@ -270,6 +337,28 @@ Options parse_options(const std::vector<std::string> &args)
 			o.repeat = true;
 		} else if (a == "--exit") {
 			o.exit_after = true;
+		} else if (a == "-a" || a == "--system-wide") {
+			o.system_wide = true;
+		} else if (take_value(args, i, "--comm", v)) {
+			add_comms(o.comms, "--comm", v);
+		} else if (take_value(args, i, "--exclude-comm", v)) {
+			add_comms(o.exclude_comms, "--exclude-comm", v);
+		} else if (take_value(args, i, "--uid", v)) {
+			for (const auto &u : split_list(v))
+				o.uids.push_back(parse_uid(u));
+		} else if (take_value(args, i, "--cgroup", v)) {
+			if (v.empty())
+				throw usage("empty --cgroup");
+			o.cgroups.push_back(v);
+		} else if (take_value(args, i, "--signals", v)) {
+			for (const auto &name : split_list(v)) {
+				auto sig = parse_signal(name);
+				if (!sig || !addable_signal(*sig))
+					throw usage("invalid --signals '" + name +
+						    "': a signal that ends a process (SIGKILL, "
+						    "SIGTERM, SIGXCPU, ...), by name or number");
+				o.extra_signals |= 1ull << (*sig - 1);
+			}
 		} else if (take_value(args, i, "--format", v)) {
 			if (v != "text" && v != "json")
 				throw usage("invalid --format '" + v + "': text or json");
@@ -300,6 +389,7 @@ Options parse_options(const std::vector<std::string> &args)
 			break;
 		} else if (a == "--no-signal") {
 			o.user_signal = 0;
+			user_signal_given = true;
 		} else if (take_value(args, i, "--signal", v)) {
 			auto sig = parse_signal(v);
 			if (!sig || *sig == SIGKILL || *sig == SIGSTOP || *sig == SIGSEGV ||
@@ -308,6 +398,7 @@ Options parse_options(const std::vector<std::string> &args)
 					    "': a signal name or number, not a fatal signal, "
 					    "SIGKILL or SIGSTOP");
 			o.user_signal = *sig;
+			user_signal_given = true;
 		} else if (take_value(args, i, "-p", v) || take_value(args, i, "--pid", v)) {
 			o.pid = parse_pid(v);
 			have_pid = true;
@@ -344,25 +435,43 @@ Options parse_options(const std::vector<std::string> &args)
 				    "' (to start a command under fh-bpf, put it after --)");
 		}
 	}
-	bool launch = !o.command.empty();
-	if (!have_pid && !launch)
-		throw usage("no target: give -p PID, or a command after --");
-	if (have_pid && launch)
-		throw usage("give either -p PID or a command after --, not both");
-	if ((o.repeat || o.exit_after) && !o.timeout_us)
-		throw usage(std::string(o.repeat ? "--repeat" : "--exit") + " needs --timeout");
-	if (o.log_dir.empty() && (o.log_keep != kLogKeepDefault || o.log_max_bytes != kLogMaxBytesDefault))
-		throw usage("--log-keep and --log-max-size need --log-dir");
-	if (o.dump && !o.log_dir.empty())
-		throw usage("--log-dir keeps the incidents of a watch: use -o FILE with --dump");
-	if (o.dump && (o.timeout_us || launch))
-		throw usage(std::string("--dump prints the threads once and exits: it takes no ") +
-			    (launch ? "command" : "--timeout"));
 	if (ring_size_for(o.stack_size, o.max_threads) > kMaxRingSize)
 		throw usage("--max-threads " + std::to_string(o.max_threads) + " with --stack-size " +
 			    std::to_string(o.stack_size) + " needs a ring buffer over " +
 			    std::to_string(kMaxRingSize >> 20) +
 			    " MiB: lower one of them");
+	if (o.log_dir.empty() && (o.log_keep != kLogKeepDefault || o.log_max_bytes != kLogMaxBytesDefault))
+		throw usage("--log-keep and --log-max-size need --log-dir");
+	bool launch = !o.command.empty();
+	bool filters = !o.comms.empty() || !o.exclude_comms.empty() || !o.uids.empty() ||
+		       !o.cgroups.empty();
+	if (o.system_wide) {
+		if (have_pid || launch)
+			throw usage("--system-wide watches every process: it takes no -p PID or "
+				    "command");
+		if (o.dump || o.timeout_us || o.repeat || o.exit_after)
+			throw usage("--system-wide catches fatal signals: --dump and --timeout "
+				    "need one target (-p PID)");
+		if (user_signal_given)
+			throw usage("--system-wide takes no --signal: a user signal is a dump "
+				    "request to one target");
+		o.user_signal = 0;
+		return o;
+	}
+	if (filters)
+		throw usage("--comm, --exclude-comm, --uid and --cgroup choose processes for "
+			    "--system-wide");
+	if (!have_pid && !launch)
+		throw usage("no target: give -p PID, a command after --, or --system-wide");
+	if (have_pid && launch)
+		throw usage("give either -p PID or a command after --, not both");
+	if ((o.repeat || o.exit_after) && !o.timeout_us)
+		throw usage(std::string(o.repeat ? "--repeat" : "--exit") + " needs --timeout");
+	if (o.dump && !o.log_dir.empty())
+		throw usage("--log-dir keeps the incidents of a watch: use -o FILE with --dump");
+	if (o.dump && (o.timeout_us || launch))
+		throw usage(std::string("--dump prints the threads once and exits: it takes no ") +
+			    (launch ? "command" : "--timeout"));
 	return o;
 }
 

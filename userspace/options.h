@@ -26,6 +26,13 @@ struct Options {
 	std::string log_dir;	  // --log-dir: one file per incident there
 	uint32_t log_keep = 0;	  // --log-keep: at most this many files
 	uint64_t log_max_bytes = 0; // --log-max-size: at most this many bytes in all
+	// --system-wide: every process in scope, not one target
+	bool system_wide = false;
+	std::vector<std::string> comms;	 // --comm
+	std::vector<std::string> exclude_comms; // --exclude-comm
+	std::vector<uint32_t> uids;	 // --uid
+	std::vector<std::string> cgroups; // --cgroup, as given
+	uint64_t extra_signals = 0;	 // --signals: bit (sig - 1) added to the fatal five
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;
@@ -33,6 +40,9 @@ struct Options {
 
 // Parse the command line; throws Error(kExitUsage) with a one-line reason.
 Options parse_options(const std::vector<std::string> &args);
+
+// The comma-separated items of an option's value ("a,b" -> {"a", "b"}).
+std::vector<std::string> split_list(const std::string &v);
 
 // Parse "16384", "16K", "1M", "2G" into bytes; false when malformed or too large.
 bool parse_size(const std::string &s, uint64_t &out);

@@ -93,14 +93,18 @@ std::vector<Mapping> parse_maps(const std::string &text)
 	while (std::getline(in, line)) {
 		Mapping m;
 		char perms[8] = {};
-		unsigned long long start, end, offset;
+		unsigned long long start, end, offset, ino = 0;
+		unsigned maj = 0, min = 0;
 		int path_at = 0;
-		if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms,
-				&offset, &path_at) < 4)
+		if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms,
+				&offset, &maj, &min, &ino, &path_at) < 4)
 			continue;
 		m.start = start;
 		m.end = end;
 		m.offset = offset;
+		m.maj = maj;
+		m.min = min;
+		m.ino = ino;
 		m.perms = perms;
 		if (path_at > 0 && static_cast<size_t>(path_at) < line.size())
 			m.path = line.substr(static_cast<size_t>(path_at));

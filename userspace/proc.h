@@ -31,6 +31,8 @@ struct Mapping {
 	uint64_t start = 0;
 	uint64_t end = 0;
 	uint64_t offset = 0;
+	uint32_t maj = 0, min = 0; // the device
+	uint64_t ino = 0;
 	std::string perms;
 	std::string path;
 };

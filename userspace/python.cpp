@@ -321,9 +321,6 @@ std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
 
 namespace {
 
-// CPython in one ELF file; nullopt when the file holds no runtime state.
-// `exe` names the process's executable: its file name may give the version
-// of a libpython that does not say.
 std::optional<PythonRuntime> python_in_file(const std::string &path, const std::string &exe,
 					    std::string &unsupported)
 {
@@ -450,6 +447,45 @@ std::string find_library(const ElfFile &elf, const std::string &elf_path, const 
 }
 
 } // namespace
+
+std::optional<PythonRuntime> detect_python_file(const std::string &path, const std::string &exe,
+					       std::string &unsupported)
+{
+	return python_in_file(path, exe, unsupported);
+}
+
+std::optional<std::set<std::string>> stdlib_names_from_file(const std::string &path)
+{
+	auto elf = ElfFile::open(path);
+	if (!elf)
+		return std::nullopt;
+	// A static array of C strings, NULL-terminated; the linker wrote the
+	// strings' link-time addresses into it.
+	auto sym = elf->symbol("_Py_stdlib_module_names");
+	if (!sym || sym->size < 8 || sym->size > 8 * 4096)
+		return std::nullopt;
+	auto table = elf->read(sym->value, sym->size);
+	if (!table)
+		return std::nullopt;
+	std::set<std::string> names;
+	for (size_t i = 0; i + 8 <= table->size(); i += 8) {
+		uint64_t ptr;
+		std::memcpy(&ptr, table->data() + i, 8);
+		if (!ptr)
+			break;
+		auto bytes = elf->read(ptr, 64);
+		if (!bytes)
+			return std::nullopt;
+		std::string name(reinterpret_cast<const char *>(bytes->data()),
+				 strnlen(reinterpret_cast<const char *>(bytes->data()), bytes->size()));
+		if (name.empty() || name.size() == bytes->size())
+			return std::nullopt; // not what a name looks like: trust none
+		names.insert(name);
+	}
+	if (names.empty())
+		return std::nullopt;
+	return names;
+}
 
 std::string find_program(const std::string &argv0)
 {

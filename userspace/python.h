@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,18 @@ PythonDetection detect_python(const std::string &maps_text);
 // DT_RPATH, LD_LIBRARY_PATH, the system directories).  The runtime is not
 // placed: place_python() does it once the process has mapped the module.
 PythonDetection detect_python_command(const std::string &argv0);
+
+// CPython in one ELF file (an executable or a libpython): its version,
+// offsets and the runtime's link-time address; nullopt when the file holds
+// no interpreter, or one fh-bpf cannot walk (then `unsupported` says why).
+// `exe` names the process's executable: its name may give the version of a
+// libpython whose name does not.
+std::optional<PythonRuntime> detect_python_file(const std::string &path, const std::string &exe,
+						std::string &unsupported);
+
+// sys.stdlib_module_names (3.10+) from the interpreter's file itself, where
+// its symbol table has them (not a stripped build); nullopt otherwise.
+std::optional<std::set<std::string>> stdlib_names_from_file(const std::string &path);
 
 // Where rt's module is mapped in maps_text: fills load_bias, runtime_addr
 // and offsets.module_type; false (and rt unchanged) if it is not mapped.

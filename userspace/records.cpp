@@ -17,7 +17,10 @@ namespace fh {
 
 // The ABI with the BPF programs, pinned.
 static_assert(sizeof(fh_record_header) == 16);
-static_assert(sizeof(fh_event_record) == 104);
+static_assert(sizeof(fh_event_record) == 248);
+static_assert(offsetof(fh_event_record, uid) == 104);
+static_assert(offsetof(fh_event_record, sender_kstack) == 152);
+static_assert(sizeof(fh_cmdline_record) == 24 + FH_CMDLINE_MAX);
 static_assert(offsetof(fh_event_record, fault_addr) == 40);
 static_assert(offsetof(fh_event_record, sender_comm) == 72);
 static_assert(sizeof(fh_thread_record) == 200);
@@ -101,9 +104,25 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		if (r.flags & FH_EVENT_EXTERNAL)
 			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
 					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
-		else if (r.flags & FH_EVENT_KERNEL_SENDER)
-			ev.sender = Sender{0, 0, 0, "", true};
+		else if (r.flags & FH_EVENT_KERNEL_SENDER) {
+			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
+					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), true};
+			uint32_t n = std::min<uint32_t>(r.sender_kstack_len, FH_KSTACK_DEPTH);
+			ev.sender->kstack.assign(r.sender_kstack, r.sender_kstack + n);
+		}
 		ev.default_action = r.flags & FH_EVENT_DEFAULT_ACTION;
+		ev.terminated = r.flags & FH_EVENT_TERMINATED;
+		if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
+			TargetIdentity &id = ev.identity;
+			id.uid = r.uid;
+			id.ns_tgid = r.ns_tgid;
+			id.ns_tid = r.ns_tid;
+			id.pid_ns_level = r.pid_ns_level;
+			id.cgroup_id = r.cgroup_id;
+			id.exe_ino = r.exe_ino;
+			id.start_boottime = r.start_boottime;
+			id.known = true;
+		}
 		ev.record_bytes = len;
 		pending_[ev.id] = std::move(ev);
 		return;
@@ -242,6 +261,37 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		m.name = py_code_points(r.data, r.bytes, static_cast<int>(r.kind), r.length, 501);
 		m.length = r.length;
 		ev->py_modules.push_back(std::move(m));
+		ev->record_bytes += len;
+		return;
+	}
+	case FH_REC_CMDLINE: {
+		constexpr size_t fixed = offsetof(fh_cmdline_record, data);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_cmdline_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		if (r.hdr.size > len || r.len > FH_CMDLINE_MAX || fixed + r.len > r.hdr.size) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		// NUL-separated; a last argument cut short has no NUL.
+		std::string arg;
+		for (uint32_t i = 0; i < r.len; i++) {
+			if (r.data[i] == 0) {
+				ev->identity.cmdline.push_back(std::move(arg));
+				arg.clear();
+			} else {
+				arg += static_cast<char>(r.data[i]);
+			}
+		}
+		if (!arg.empty())
+			ev->identity.cmdline.push_back(std::move(arg));
+		ev->identity.cmdline_truncated = r.full_len > r.len;
 		ev->record_bytes += len;
 		return;
 	}

@@ -73,8 +73,19 @@ std::string event_summary(const Event &ev)
 		std::snprintf(buf, sizeof(buf), " at address 0x%" PRIx64, ev.fault_addr);
 		out += buf;
 	}
+	if (ev.terminated)
+		out += ", which kills without delivery (every thread got SIGKILL)";
 	if (ev.sender && ev.sender->kernel) {
 		out += ", sent by the kernel";
+		if (!ev.sender->kernel_function.empty())
+			out += " (" + ev.sender->kernel_function + ")";
+		if (!ev.sender->kernel_what.empty())
+			out += ": " + ev.sender->kernel_what;
+		if (ev.sender->tgid && ev.sender->tgid != ev.tgid) {
+			std::snprintf(buf, sizeof(buf), ", in the context of pid %u (%s)",
+				      ev.sender->tgid, ev.sender->comm.c_str());
+			out += buf;
+		}
 	} else if (ev.sender) {
 		std::snprintf(buf, sizeof(buf), ", sent by pid %u (%s), uid %u", ev.sender->tgid,
 			      ev.sender->comm.c_str(), ev.sender->uid);

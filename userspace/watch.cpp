@@ -965,6 +965,7 @@ int Session::run()
 	}
 	for (int sig : kFatalSignals)
 		cfg.sig_mask |= 1ull << (sig - 1);
+	cfg.sig_mask |= opts_.extra_signals;
 	set_python(cfg, python_ ? &*python_ : nullptr);
 	// Live dumps (--timeout, SIGUSR1 to fh-bpf) of a Python process read
 	// its memory from here; a native one needs the iterator and samplers.

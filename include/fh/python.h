@@ -73,4 +73,35 @@ struct fh_py_offsets {
 	__u64 module_type;    /* address of PyModule_Type in the target; 0: unknown */
 };
 
+/*
+ * The programs' tables of interpreters (maps py_builds, py_files, py_procs):
+ * every build met so far by index, the files that hold one, the processes
+ * where one is placed.
+ */
+#define FH_PY_MAX_BUILDS 32
+#define FH_PY_MAX_FILES 256
+#define FH_PY_MAX_PROCS 16384
+
+/* A file that holds an interpreter, known by inode and size. */
+struct fh_py_file_key {
+	__u64 ino;
+	__u64 size;
+};
+
+/* Offsets from the file's first PT_LOAD address (its offset 0 mapped). */
+struct fh_py_file {
+	__u32 build;
+	__u32 reserved;
+	__u64 runtime_off;
+	__u64 module_type_off; /* 0: unknown */
+};
+
+/* Where a process's interpreter is (keyed by tgid). */
+struct fh_py_proc {
+	__u32 build;
+	__u32 reserved;
+	__u64 runtime;	   /* _PyRuntime (3.6: interp_head); 0: not placed yet */
+	__u64 module_type; /* PyModule_Type; 0: unknown */
+};
+
 #endif /* FH_PYTHON_H */

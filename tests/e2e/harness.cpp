@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <regex>
+#include <set>
 #include <sstream>
 
 namespace fhtest {
@@ -330,5 +331,89 @@ CrashRun run_crash(const std::string &mode, int threads, std::vector<std::string
 	run.threads = target.threads();
 	return run;
 }
+
+int crash_marker(const std::string &name)
+{
+	static const auto m = markers(source_dir() + "/tests/targets/crash.c");
+	return m.at(name);
+}
+
+// What a parked worker's stack must show, innermost first.
+std::vector<std::pair<std::string, int>> parked_frames(const std::string &role)
+{
+	static const std::map<std::string, std::pair<std::string, std::string>> park = {
+		{"sleep", {"park_sleep", "park_sleep"}},
+		{"futex", {"park_futex", "park_futex"}},
+		{"read", {"park_read", "park_read"}},
+	};
+	auto [fn, m] = park.at(role);
+	return {{fn, crash_marker(m)}};
+}
+
+// Checks shared by every crash: header, every thread present once with the
+// right pthread id, the right current thread, parked workers where they
+// were parked; returns the current thread.
+const ParsedThread &check_common(const CrashRun &run, int sig, const std::string &header,
+				 const std::string &current_role)
+{
+	INFO("traceback:\n" << run.text << "\ndiagnostics:\n" << run.diagnostics);
+	REQUIRE(WIFSIGNALED(run.target_status));
+	REQUIRE(WTERMSIG(run.target_status) == sig);
+	if (run.fh_status >= 0)
+		REQUIRE(run.fh_status == 3);
+	CHECK(run.tb.header == header);
+	CHECK(run.tb.unparsed.empty());
+	REQUIRE(run.tb.threads.size() == run.threads.size());
+
+	std::set<unsigned long> seen;
+	const ParsedThread *current = nullptr;
+	for (const auto &t : run.tb.threads) {
+		const TargetThread *tt = nullptr;
+		for (const auto &x : run.threads)
+			if (x.pthread == t.pthread)
+				tt = &x;
+		INFO("thread 0x" << std::hex << t.pthread);
+		REQUIRE(tt != nullptr);
+		CHECK(seen.insert(t.pthread).second);
+		CHECK_FALSE(t.frames.empty());
+		if (t.current) {
+			CHECK(current == nullptr);
+			current = &t;
+			CHECK(tt->role == current_role);
+		} else if (tt->role != "main") {
+			auto ours = frames_in(t.frames, "tests/targets/crash.c");
+			CHECK(is_subsequence(parked_frames(tt->role), ours));
+			REQUIRE_FALSE(ours.empty());
+			CHECK(ours.back().first == "worker_main");
+		}
+	}
+	REQUIRE(current != nullptr);
+	// The current thread is printed first.
+	CHECK(run.tb.threads.front().current);
+	return *current;
+}
+
+// gdb's frames in crash.c, per role, must appear in ours in the same order
+// with the same lines.  gdb hides an inlined call whose first instruction
+// faulted; fh-bpf shows it, so ours may hold more.
+void check_against_gdb(const CrashRun &run, const std::string &mode, int threads)
+{
+	auto gdb = gdb_frames_by_role(mode, threads);
+	REQUIRE(gdb.count("main"));
+	for (const auto &t : run.tb.threads) {
+		std::string role;
+		for (const auto &x : run.threads)
+			if (x.pthread == t.pthread)
+				role = x.role;
+		auto ours = frames_in(t.frames, "tests/targets/crash.c");
+		const auto &theirs = gdb[role];
+		INFO("role " << role << "\nours:\n" << Catch::Detail::stringify(ours) << "\ngdb:\n"
+			     << Catch::Detail::stringify(theirs));
+		REQUIRE_FALSE(theirs.empty());
+		CHECK(is_subsequence(theirs, ours));
+		CHECK(ours.size() <= theirs.size() + 1);
+	}
+}
+
 
 } // namespace fhtest

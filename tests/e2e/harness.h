@@ -141,4 +141,23 @@ FhRun run_fh(std::vector<std::string> args, const std::string &input = "",
 std::string fh_bpf_path();
 std::string crash_path();
 
+// The line of an "@name" marker comment in tests/targets/crash.c.
+int crash_marker(const std::string &name);
+
+// What a parked worker's stack must show (role sleep, futex, read),
+// innermost first: function and marker line in crash.c.
+std::vector<std::pair<std::string, int>> parked_frames(const std::string &role);
+
+// Checks shared by every crash: the target died of sig, header, every
+// thread present once with the right pthread id, the right current thread,
+// parked workers where they were parked; returns the current thread.
+// fh_status < 0: fh-bpf's exit is checked by the caller.
+const ParsedThread &check_common(const CrashRun &run, int sig, const std::string &header,
+				 const std::string &current_role);
+
+// gdb's frames in crash.c, per role, appear in ours in the same order with
+// the same lines (gdb hides an inlined call whose first instruction
+// faulted; fh-bpf shows it, so ours may hold one more).
+void check_against_gdb(const CrashRun &run, const std::string &mode, int threads);
+
 } // namespace fhtest

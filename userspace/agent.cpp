@@ -1,0 +1,493 @@
+#include "agent.h"
+
+#include "capture.h"
+#include "error.h"
+#include "host_tracker.h"
+#include "incident.h"
+#include "kernel_info.h"
+#include "log_dir.h"
+#include "proc.h"
+#include "py_report.h"
+#include "py_walk.h"
+#include "python.h"
+#include "records.h"
+#include "report.h"
+#include "signals.h"
+#include "sink.h"
+#include "unwinder.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "fh/python.h"
+#include "fh/records.h"
+}
+
+namespace fh {
+
+namespace {
+
+constexpr int kFatalSignals[] = {SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL};
+// The ring holds this many threads' records by default: a burst of
+// single-threaded crashers, or a few big processes, between two reads.
+constexpr uint32_t kAgentRingThreads = 512;
+
+enum Tag : uint32_t { kRing, kTracker, kSignal, kTimer };
+
+uint64_t monotonic_ns()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void log(const std::string &msg) { write_all(STDERR_FILENO, "fh-bpf: " + msg + "\n"); }
+
+bool python_named(const std::string &path)
+{
+	std::string base = path.substr(path.rfind('/') + 1);
+	return base.find("python") != std::string::npos;
+}
+
+// An interpreter build met on the host: its offsets are in the programs'
+// py_builds at `index`.
+struct Build {
+	PythonRuntime rt; // not placed: the file's own addresses
+	PythonPlacement place;
+	std::optional<std::set<std::string>> stdlib; // sys.stdlib_module_names (3.10+)
+	std::set<pid_t> readers; // live processes it may be read from
+};
+
+class Agent {
+public:
+	explicit Agent(const Options &opts) : opts_(opts), sink_(opts.output) {}
+	int run();
+
+private:
+	void start();
+	void iterate(); // one pass of the loop: read everything, handle it
+	void place(const HostTracker::Change &c);
+	void handle(Event &ev);
+	void name_kernel_sender(Sender &s);
+	void read_stdlib_names();
+	void rearm_timer();
+	void final_report();
+
+	const Options &opts_;
+	Sink sink_;
+	std::unique_ptr<LogDir> log_dir_;
+	std::unique_ptr<HostTracker> tracker_;
+	std::unique_ptr<Capture> capture_;
+	Assembler assembler_;
+	CgroupNames cgroups_;
+	std::optional<KernelSymbols> ksyms_;
+	std::vector<Build> builds_;
+	// A file met, by "dev:ino:size": its build, or none (not Python).
+	std::map<std::string, std::optional<uint32_t>> files_;
+	UniqueFd ep_, sigfd_, timer_;
+	static constexpr uint64_t kEagerNs = 2'000'000'000;
+	uint64_t eager_until_ = 0;
+	bool timer_eager_ = true; // so that the first rearm sets it
+	uint64_t incidents_ = 0;
+	uint64_t log_failed_ = 0;
+	uint64_t unsupported_ = 0; // interpreters met that fh-bpf cannot walk
+	std::set<std::string> said_; // messages said once
+};
+
+void Agent::start()
+{
+	probe_support();
+	if (!opts_.log_dir.empty())
+		log_dir_ = std::make_unique<LogDir>(opts_.log_dir, opts_.log_keep, opts_.log_max_bytes);
+
+	CaptureConfig cfg;
+	cfg.tgid = 0;
+	cfg.scope.comms = opts_.comms;
+	cfg.scope.exclude_comms = opts_.exclude_comms;
+	cfg.scope.uids = opts_.uids;
+	for (const auto &path : opts_.cgroups) {
+		std::string why;
+		auto id = cgroups_.id_of(path, why);
+		if (!id)
+			throw Error("--cgroup " + path + ": " + why, ENOENT, kExitUsage);
+		cfg.scope.cgroup_ids.push_back(*id);
+	}
+	cfg.stack_size = opts_.stack_size;
+	cfg.max_threads = opts_.max_threads;
+	cfg.ring_threads = opts_.max_threads_given ? opts_.max_threads : kAgentRingThreads;
+	for (int sig : kFatalSignals)
+		cfg.sig_mask |= 1ull << (sig - 1);
+	cfg.sig_mask |= opts_.extra_signals;
+	cfg.capture_handled = opts_.handled;
+	cfg.user_signal = 0;
+	cfg.verbose = opts_.verbose;
+
+	// The mappings first, so that none made while the programs load is
+	// missed; then what /proc shows of the processes already running.
+	uint64_t t0 = monotonic_ns();
+	tracker_ = std::make_unique<HostTracker>();
+	capture_ = std::make_unique<Capture>(cfg);
+	tracker_->seed_from_proc();
+	tracker_->drain();
+	for (const auto &c : tracker_->take_changes())
+		place(c);
+	tracker_->advance(monotonic_ns());
+	if (opts_.verbose)
+		log("watching every process" +
+		    std::string(opts_.comms.empty() && opts_.exclude_comms.empty() &&
+					opts_.uids.empty() && opts_.cgroups.empty()
+				? ""
+				: " in scope") +
+		    ": " + std::to_string(tracker_->processes()) + " known, " +
+		    std::to_string(builds_.size()) + " Python builds; armed in " +
+		    std::to_string((monotonic_ns() - t0) / 1000000) + " ms");
+}
+
+// A new mapping or an exec: the interpreter, if the file holds one, is
+// placed in the programs' table at once (the process may crash any
+// moment).  Files are looked at once each.
+void Agent::place(const HostTracker::Change &c)
+{
+	if (c.exec || !python_named(c.m.path) || !(c.m.prot & PROT_EXEC))
+		return;
+	std::string host = tracker_->host_path(c.pid, c.m.path);
+	struct stat st;
+	if (stat(host.c_str(), &st) != 0)
+		return;
+	std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+			  std::to_string(st.st_size);
+	auto it = files_.find(key);
+	if (it == files_.end()) {
+		std::string unsupported;
+		std::optional<uint32_t> index;
+		auto rt = detect_python_file(host, host, unsupported);
+		auto place = rt ? python_placement(*rt) : std::nullopt;
+		if (rt && place && builds_.size() < FH_PY_MAX_BUILDS) {
+			index = static_cast<uint32_t>(builds_.size());
+			capture_->add_python_build(*index, rt->offsets);
+			// The kernel places the next processes that exec it.
+			capture_->add_python_file({place->ino, place->size},
+						  {*index, 0, place->runtime_off,
+						   place->module_type_off});
+			rt->module = host;
+			builds_.push_back({*rt, *place, std::nullopt, {}});
+			if (rt->minor >= 10)
+				builds_.back().stdlib = stdlib_names_from_file(host);
+			if (opts_.verbose)
+				log("Python 3." + std::to_string(rt->minor) + " in " + c.m.path);
+		} else if (!unsupported.empty() || (rt && !place)) {
+			unsupported_++;
+			if (said_.insert(c.m.path).second)
+				log((unsupported.empty() ? "cannot place the interpreter of " + c.m.path
+							 : unsupported) +
+				    ": its processes get native frames");
+		} else if (rt) {
+			unsupported_++;
+			if (said_.insert("builds").second)
+				log("more than " + std::to_string(FH_PY_MAX_BUILDS) +
+				    " Python builds: the next get native frames");
+		}
+		it = files_.emplace(key, index).first;
+	}
+	if (!it->second)
+		return;
+	Build &b = builds_[*it->second];
+	// The file is mapped page for page: its offset 0 sits at start - pgoff.
+	uint64_t base = c.m.start - c.m.pgoff;
+	fh_py_proc proc{};
+	proc.build = *it->second;
+	proc.runtime = base + b.place.runtime_off;
+	proc.module_type = b.place.module_type_off ? base + b.place.module_type_off : 0;
+	capture_->place_python(c.pid, proc);
+	if (b.rt.minor >= 10 && !b.stdlib) {
+		// Readable once the interpreter has started, a few
+		// milliseconds from now: looked for every 2 ms for a while.
+		b.readers.insert(c.pid);
+		eager_until_ = monotonic_ns() + kEagerNs;
+	}
+}
+
+// sys.stdlib_module_names exists once an interpreter has started: read
+// once per build, from any live process of it.
+void Agent::read_stdlib_names()
+{
+	for (auto &b : builds_) {
+		if (b.stdlib || b.readers.empty())
+			continue;
+		for (auto it = b.readers.begin(); it != b.readers.end() && !b.stdlib;) {
+			auto proc = capture_->python_of(*it);
+			if (!proc || kill(*it, 0) != 0) {
+				it = b.readers.erase(it);
+				continue;
+			}
+			PythonRuntime rt = b.rt;
+			place_python_at(rt, proc->runtime, proc->module_type);
+			ProcessMemory mem(*it);
+			b.stdlib = stdlib_module_names(mem, rt);
+			++it;
+		}
+		if (b.stdlib)
+			b.readers.clear();
+	}
+}
+
+void Agent::name_kernel_sender(Sender &s)
+{
+	if (s.kstack.empty())
+		return;
+	if (!ksyms_) {
+		auto text = read_proc_file("/proc/kallsyms", 64u << 20);
+		ksyms_.emplace(text ? *text : std::string());
+	}
+	std::vector<std::string> names;
+	for (uint64_t a : s.kstack)
+		names.push_back(ksyms_->name(a));
+	KernelSender k = describe_kernel_sender(names);
+	s.kernel_function = k.function;
+	s.kernel_what = k.what;
+}
+
+void Agent::handle(Event &ev)
+{
+	ReportStats stats;
+	std::string text;
+	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
+	bool records = opts_.json || log_dir_;
+	std::vector<IncidentThread> inc_threads;
+	std::vector<std::string> modules;
+	std::string python;
+	if (ev.sender && ev.sender->kernel)
+		name_kernel_sender(*ev.sender);
+
+	std::optional<fh_py_proc> proc;
+	if (!ev.py_threads.empty())
+		proc = capture_->python_of(static_cast<pid_t>(ev.tgid));
+	if (proc && proc->build < builds_.size()) {
+		Build &b = builds_[proc->build];
+		PythonRuntime rt = b.rt;
+		place_python_at(rt, proc->runtime, proc->module_type);
+		std::vector<PyThreadText> threads = python_threads(ev, rt);
+		if (fatal)
+			modules = extension_modules(ev, rt, b.stdlib ? &*b.stdlib : nullptr);
+		text = (fatal ? py_fatal_header(ev.sig) : std::string()) +
+		       render_python_threads(rt.minor, rt.offsets.version, threads,
+					     ev.py_threads.size() >= FH_PY_MAX_THREADS) +
+		       extension_modules_line(modules);
+		if (records)
+			inc_threads = incident_threads(threads);
+		python = python_version(rt);
+	} else {
+		Unwinder unwinder(static_cast<pid_t>(ev.tgid));
+		try {
+			unwinder.report_maps(tracker_->maps_text(static_cast<pid_t>(ev.tgid)));
+		} catch (const Error &e) {
+			if (opts_.verbose)
+				log("pid " + std::to_string(ev.tgid) + ": " + e.what());
+		}
+		Traceback tb = build_traceback(ev, unwinder, stats);
+		text = render(tb);
+		if (records)
+			inc_threads = incident_threads(tb);
+	}
+	std::string losses = event_losses(ev, stats);
+	std::string diag = event_summary(ev);
+
+	Incident inc;
+	if (records) {
+		ProcessMeta meta;
+		meta.exe = tracker_->exe(static_cast<pid_t>(ev.tgid));
+		meta.cmdline = ev.identity.cmdline;
+		if (ev.identity.known) {
+			meta.uid = ev.identity.uid;
+			meta.ns_pid = ev.identity.ns_tgid;
+			if (auto cg = cgroups_.path(ev.identity.cgroup_id))
+				meta.cgroup = *cg;
+		}
+		inc = make_incident(ev, meta, text);
+		inc.python = python;
+		inc.threads = std::move(inc_threads);
+		inc.extension_modules = std::move(modules);
+		inc.losses = loss_sentences(losses);
+	}
+	write_all(STDERR_FILENO, diag);
+	std::string record = opts_.json ? incident_json(inc) + "\n" : diag + text;
+	try {
+		sink_.write(record);
+	} catch (const Error &e) {
+		log(e.what());
+	}
+	if (!losses.empty()) {
+		write_all(STDERR_FILENO, losses);
+		if (!sink_.is_stderr() && !opts_.json)
+			sink_.write(losses);
+	}
+	if (log_dir_) {
+		try {
+			log_dir_->write(incident_stem(inc), opts_.json ? "json" : "txt",
+					opts_.json ? record : diag + text + losses);
+		} catch (const Error &e) {
+			log_failed_++;
+			log(std::string("--log-dir: ") + e.what());
+		}
+	}
+	incidents_++;
+}
+
+void Agent::iterate()
+{
+	// Records stamped up to t are all readable by now: once the events
+	// read below are handled, the mappings may move on to t.  (An event
+	// not read yet was stamped after t.)
+	uint64_t t = monotonic_ns();
+	Assembler::Output out;
+	capture_->consume(assembler_, out);
+	tracker_->drain();
+	for (const auto &c : tracker_->take_changes())
+		place(c);
+	for (auto &ev : out.events) {
+		tracker_->advance(ev.ktime_start);
+		handle(ev);
+	}
+	tracker_->advance(t);
+	rearm_timer();
+}
+
+// The timer runs every second, or every 2 ms while records stamped after
+// the last pass wait, or while an interpreter's stdlib names are looked
+// for.
+void Agent::rearm_timer()
+{
+	bool eager = tracker_->queued();
+	if (monotonic_ns() < eager_until_)
+		for (const auto &b : builds_)
+			eager |= !b.stdlib && !b.readers.empty();
+	if (eager == timer_eager_)
+		return;
+	timer_eager_ = eager;
+	struct itimerspec its = {};
+	if (eager) {
+		its.it_value.tv_nsec = 2'000'000;
+		its.it_interval.tv_nsec = 2'000'000;
+	} else {
+		its.it_value.tv_sec = 1;
+		its.it_interval.tv_sec = 1;
+	}
+	timerfd_settime(timer_.get(), 0, &its, nullptr);
+}
+
+void Agent::final_report()
+{
+	Counters c = capture_->counters();
+	std::string s;
+	auto add = [&](uint64_t n, const char *what) {
+		if (n)
+			s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+	};
+	add(c.events_lost, "captures (ring buffer full)");
+	add(c.threads_lost, "thread records (ring buffer full)");
+	add(c.ends_lost, "capture ends (ring buffer full)");
+	add(c.py_lost, "Python thread or code records (ring buffer full)");
+	add(c.cmdlines_lost, "argument records (ring buffer full)");
+	add(c.senders_lost, "senders (table full)");
+	add(tracker_->lost(), "mapping records (perf buffer full: frames may be unresolved)");
+	add(log_failed_, "incident files not written");
+	if (!s.empty())
+		log("lost: " + s);
+	std::string summary = "system-wide watch ended: " + std::to_string(incidents_) +
+			      (incidents_ == 1 ? " incident" : " incidents");
+	if (c.out_of_scope)
+		summary += "; " + std::to_string(c.out_of_scope) +
+			   " watched signals of processes out of scope";
+	log(summary);
+}
+
+int Agent::run()
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, nullptr);
+	sigfd_ = UniqueFd(signalfd(-1, &mask, SFD_CLOEXEC));
+	timer_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+	ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+	if (!sigfd_ || !timer_ || !ep_)
+		throw sys_error("setting up the event loop", errno);
+
+	start();
+
+	auto add = [&](int fd, uint32_t tag) {
+		struct epoll_event e = {};
+		e.events = EPOLLIN;
+		e.data.u32 = tag;
+		if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &e) != 0)
+			throw sys_error("epoll_ctl", errno);
+	};
+	add(capture_->fd(), kRing);
+	for (int fd : tracker_->fds())
+		add(fd, kTracker);
+	add(sigfd_.get(), kSignal);
+	add(timer_.get(), kTimer);
+	rearm_timer();
+	if (opts_.ready_fd >= 0) {
+		write_all(opts_.ready_fd, "ready\n");
+		close(opts_.ready_fd);
+	}
+
+	for (bool done = false; !done;) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(ep_.get(), evs, 8, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			throw sys_error("epoll_wait", errno);
+		}
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.u32 == kSignal) {
+				struct signalfd_siginfo si;
+				if (read(sigfd_.get(), &si, sizeof(si)) == sizeof(si))
+					done = true;
+			} else if (evs[i].data.u32 == kTimer) {
+				uint64_t expirations;
+				if (read(timer_.get(), &expirations, sizeof(expirations)) > 0)
+					read_stdlib_names();
+			}
+		}
+		iterate();
+	}
+	// Stopped: every capture the programs finished is in the ring.
+	iterate();
+	for (auto &ev : assembler_.take_incomplete())
+		handle(ev);
+	final_report();
+	return kExitOk;
+}
+
+} // namespace
+
+int run_agent(const Options &opts)
+{
+	Agent agent(opts);
+	return agent.run();
+}
+
+} // namespace fh

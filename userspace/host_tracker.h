@@ -1,0 +1,140 @@
+#pragma once
+
+#include "proc.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace fh {
+
+// The code mappings of every process on the host, for --system-wide: what
+// /proc showed at start, then what the kernel reports as it happens --
+// PERF_RECORD_MMAP2 of each executable mapping, exec (COMM with the exec
+// flag), fork and exit -- from a dummy software event on each CPU.  The
+// kernel writes each record inside mmap() itself, so a process that starts
+// and crashes a few milliseconds later is known in full, though it is gone
+// before anyone could read its /proc/PID/maps.
+//
+// Records are kept in time order and applied up to a given time
+// (advance()): a capture is symbolized with the mappings its process had
+// when it was taken, even when the process exited and its pid was reused
+// since.  Only executable mappings are reported (data mappings would cost
+// every malloc'ed arena a record); the rest of each ELF file's segments is
+// filled in from its program headers.
+//
+// Paths are the process's own (its mount namespace): each process keeps
+// its root directory open (/proc/PID/root, taken while it lives), and its
+// files are opened through it.
+class HostTracker {
+public:
+	explicit HostTracker(size_t pages_per_cpu = 256);
+	~HostTracker();
+	HostTracker(const HostTracker &) = delete;
+	HostTracker &operator=(const HostTracker &) = delete;
+
+	// Readable when records wait (each record wakes the reader: a
+	// process that maps its interpreter is placed at once).
+	const std::vector<int> &fds() const { return fds_; }
+
+	// Every process /proc lists now (call once the events are on).
+	void seed_from_proc();
+
+	// Read the waiting records into the queue (not applied yet), opening
+	// the root of each process that appears while it still lives.
+	void drain();
+
+	// Apply the queued records stamped up to t (CLOCK_MONOTONIC ns).
+	void advance(uint64_t t_ns);
+	bool queued() const { return !queue_.empty(); }
+
+	struct Mapping {
+		uint64_t start = 0, end = 0, pgoff = 0;
+		uint32_t maj = 0, min = 0;
+		uint64_t ino = 0;
+		uint32_t prot = 0;
+		std::string path; // in the process's mount namespace
+	};
+
+	// A mapping or an exec, as drained (before advance()): the moment to
+	// look for an interpreter.
+	struct Change {
+		pid_t pid = 0;
+		bool exec = false; // the process exec'd (m is empty)
+		Mapping m;
+	};
+	std::vector<Change> take_changes();
+
+	// The process's mappings in /proc/PID/maps format, its files' paths
+	// made openable from here; empty when it is unknown.
+	std::string maps_text(pid_t pid);
+
+	// A path of the process's made openable from here ("/proc/self/fd/N/..."
+	// when its root is not ours); empty when its root is unknown.
+	std::string host_path(pid_t pid, const std::string &path) const;
+
+	// The executable's path, as the process sees it; empty if unknown.
+	std::string exe(pid_t pid) const;
+
+	bool known(pid_t pid) const { return procs_.count(pid) != 0; }
+	size_t processes() const { return procs_.size(); }
+
+	uint64_t lost() const { return lost_; }
+	uint64_t malformed() const { return malformed_; }
+
+	// Apply one record now (the bytes of a perf record, header included,
+	// with a u64 time last).  Public for tests.
+	void apply(const uint8_t *rec, size_t len);
+
+private:
+	struct Root {
+		UniqueFd fd;
+		bool ours = false; // the same directory as fh-bpf's root
+	};
+	struct Process {
+		std::map<uint64_t, Mapping> maps; // by start, never overlapping
+		bool complete = false;		  // from /proc: every mapping, not just code
+		std::shared_ptr<Root> root;
+		std::string exe;
+	};
+	struct Buffer {
+		int fd = -1;
+		void *base = nullptr;
+		size_t size = 0;
+	};
+	struct Queued {
+		uint64_t time;
+		std::vector<uint8_t> bytes;
+	};
+	struct Segments {
+		std::vector<std::pair<uint64_t, uint64_t>> loads; // (vaddr, offset) page-aligned
+		std::vector<std::pair<uint64_t, uint64_t>> sizes; // (memsz, flags)
+		bool ok = false;
+	};
+
+	void release() noexcept;
+	void read_buffer(Buffer &b);
+	void note(const uint8_t *rec, size_t len); // at drain: roots, changes
+	std::shared_ptr<Root> open_root(pid_t pid);
+	const Segments &segments(pid_t pid, const Mapping &m);
+	static void add(Process &p, Mapping m);
+
+	std::vector<Buffer> buffers_;
+	std::vector<int> fds_;
+	std::vector<Queued> queue_; // sorted by time
+	std::unordered_map<pid_t, Process> procs_;
+	std::unordered_map<pid_t, std::shared_ptr<Root>> new_roots_; // opened at drain
+	std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<Root>> roots_; // by (dev, ino)
+	std::map<std::string, Segments> segments_; // by "ino:path"
+	std::vector<Change> changes_;
+	uint64_t our_root_dev_ = 0, our_root_ino_ = 0;
+	uint64_t lost_ = 0;
+	uint64_t malformed_ = 0;
+};
+
+} // namespace fh
