@@ -62,10 +62,10 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := agent capture elf_file error host_tracker incident kernel_info keepalive launch \
+CORE_SRCS := agent capture elf_file error flood host_tracker incident kernel_info keepalive launch \
 	     linetable log_dir mmap_tracker options proc \
 	     py_report py_traceback py_walk python \
-	     records report signals sink traceback unwinder watch
+	     records report signals sink syslog traceback unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
 
 $(OUT)/obj/capture.o: $(OUT)/fh.skel.h

@@ -15,6 +15,7 @@ packages=(
 	catch2
 	libc6-dbg gdb elfutils
 	python3
+	rsyslog # the --syslog tests relay through two rsyslogd of their own
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -2,6 +2,7 @@
 
 #include "capture.h"
 #include "error.h"
+#include "flood.h"
 #include "host_tracker.h"
 #include "incident.h"
 #include "kernel_info.h"
@@ -14,6 +15,7 @@
 #include "report.h"
 #include "signals.h"
 #include "sink.h"
+#include "syslog.h"
 #include "unwinder.h"
 
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cctype>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -78,7 +81,10 @@ struct Build {
 
 class Agent {
 public:
-	explicit Agent(const Options &opts) : opts_(opts), sink_(opts.output) {}
+	explicit Agent(const Options &opts)
+		: opts_(opts), sink_(opts.output), flood_(opts.process_rate, opts.comm_rate)
+	{
+	}
 	int run();
 
 private:
@@ -90,10 +96,13 @@ private:
 	void read_stdlib_names();
 	void rearm_timer();
 	void final_report();
+	void flush_summaries(bool force);
 
 	const Options &opts_;
 	Sink sink_;
 	std::unique_ptr<LogDir> log_dir_;
+	std::unique_ptr<SyslogSink> syslog_;
+	FloodControl flood_;
 	std::unique_ptr<HostTracker> tracker_;
 	std::unique_ptr<Capture> capture_;
 	Assembler assembler_;
@@ -117,6 +126,8 @@ void Agent::start()
 	probe_support();
 	if (!opts_.log_dir.empty())
 		log_dir_ = std::make_unique<LogDir>(opts_.log_dir, opts_.log_keep, opts_.log_max_bytes);
+	if (!opts_.syslog_socket.empty())
+		syslog_ = std::make_unique<SyslogSink>(opts_.syslog_socket, opts_.syslog_max);
 
 	CaptureConfig cfg;
 	cfg.tgid = 0;
@@ -274,6 +285,10 @@ void Agent::handle(Event &ev)
 	std::vector<IncidentThread> inc_threads;
 	std::vector<std::string> modules;
 	std::string python;
+	// A crash loop is held back before it costs any symbolizing.
+	if (!flood_.admit(static_cast<pid_t>(ev.tgid), ev.comm,
+			  fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger), monotonic_ns()))
+		return;
 	if (ev.sender && ev.sender->kernel)
 		name_kernel_sender(*ev.sender);
 
@@ -311,6 +326,7 @@ void Agent::handle(Event &ev)
 	std::string diag = event_summary(ev);
 
 	Incident inc;
+	records |= syslog_ != nullptr; // its name ties the parts of a record together
 	if (records) {
 		ProcessMeta meta;
 		meta.exe = tracker_->exe(static_cast<pid_t>(ev.tgid));
@@ -348,7 +364,60 @@ void Agent::handle(Event &ev)
 			log(std::string("--log-dir: ") + e.what());
 		}
 	}
+	if (syslog_)
+		syslog_->send(fatal ? kSyslogCrit : kSyslogNotice, "incident",
+			      incident_sd(ev, incident_stem(inc)),
+			      opts_.json ? incident_json(inc) : diag + text + losses);
 	incidents_++;
+}
+
+// What flood control held back, once per window: on stderr, in the output,
+// as a record of its own in the log directory and syslog.
+void Agent::flush_summaries(bool force)
+{
+	for (const auto &s : flood_.take_summaries(monotonic_ns(), force)) {
+		std::string line = FloodControl::describe(s);
+		log(line);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
+			       static_cast<uint64_t>(ts.tv_nsec);
+		std::string json = "{\"schema\":" + std::to_string(kIncidentSchema) +
+				   ",\"time\":" + json_string(utc_time(now)) +
+				   ",\"trigger\":\"suppressed\",\"comm\":" + json_string(s.comm) +
+				   ",\"suppressed\":" + std::to_string(s.suppressed) + ",\"pids\":[";
+		for (size_t i = 0; i < s.pids.size(); i++)
+			json += (i ? "," : "") + std::to_string(s.pids[i]);
+		json += "],\"what\":{";
+		bool first = true;
+		for (const auto &[what, n] : s.what) {
+			json += (first ? "" : ",") + json_string(what) + ":" + std::to_string(n);
+			first = false;
+		}
+		json += "},\"seconds\":" + std::to_string((s.last_ns - s.first_ns) / 1000000000ull) +
+			",\"text\":" + json_string(line) + "}";
+		std::string record = opts_.json ? json + "\n" : "fh-bpf: " + line + "\n";
+		try {
+			if (!sink_.is_stderr() || opts_.json)
+				sink_.write(record);
+		} catch (const Error &e) {
+			log(e.what());
+		}
+		std::string stem = file_stem(now, s.comm, 0, "suppressed");
+		if (log_dir_) {
+			try {
+				log_dir_->write(stem, opts_.json ? "json" : "txt", record);
+			} catch (const Error &e) {
+				log_failed_++;
+				log(std::string("--log-dir: ") + e.what());
+			}
+		}
+		if (syslog_)
+			syslog_->send(kSyslogWarning, "suppressed",
+				      {{"incident", stem}, {"comm", s.comm},
+				       {"suppressed", std::to_string(s.suppressed)}},
+				      opts_.json ? json : line);
+	}
 }
 
 void Agent::iterate()
@@ -409,10 +478,15 @@ void Agent::final_report()
 	add(c.senders_lost, "senders (table full)");
 	add(tracker_->lost(), "mapping records (perf buffer full: frames may be unresolved)");
 	add(log_failed_, "incident files not written");
+	if (syslog_)
+		add(syslog_->failed(), "syslog records (the daemon did not take them)");
 	if (!s.empty())
 		log("lost: " + s);
 	std::string summary = "system-wide watch ended: " + std::to_string(incidents_) +
 			      (incidents_ == 1 ? " incident" : " incidents");
+	if (flood_.suppressed_total())
+		summary += "; " + std::to_string(flood_.suppressed_total()) +
+			   " held back by the rate limits";
 	if (c.out_of_scope)
 		summary += "; " + std::to_string(c.out_of_scope) +
 			   " watched signals of processes out of scope";
@@ -468,8 +542,10 @@ int Agent::run()
 					done = true;
 			} else if (evs[i].data.u32 == kTimer) {
 				uint64_t expirations;
-				if (read(timer_.get(), &expirations, sizeof(expirations)) > 0)
+				if (read(timer_.get(), &expirations, sizeof(expirations)) > 0) {
 					read_stdlib_names();
+					flush_summaries(false);
+				}
 			}
 		}
 		iterate();
@@ -478,6 +554,7 @@ int Agent::run()
 	iterate();
 	for (auto &ev : assembler_.take_incomplete())
 		handle(ev);
+	flush_summaries(true);
 	final_report();
 	return kExitOk;
 }

@@ -210,26 +210,32 @@ std::string trigger_name(uint32_t trigger)
 	}
 }
 
-std::string incident_stem(const Incident &inc)
+std::string file_stem(uint64_t realtime_ns, const std::string &comm, uint32_t pid,
+		      const std::string &what)
 {
-	const Event &ev = *inc.event;
-	std::string t = utc_time(inc.time_ns); // 2026-12-01T10:31:07.123456Z
+	std::string t = utc_time(realtime_ns); // 2026-12-01T10:31:07.123456Z
 	std::string stamp;
 	for (char c : t)
 		if (c != '-' && c != ':')
 			stamp += c;
-	std::string comm;
-	for (char c : ev.comm)
-		comm += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+	std::string name;
+	for (char c : comm)
+		name += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
 			 c == '-')
 				? c
 				: '_';
-	if (comm.empty())
-		comm = "unknown";
+	if (name.empty())
+		name = "unknown";
+	return stamp + "-" + name + "-" + std::to_string(pid) + "-" + what;
+}
+
+std::string incident_stem(const Incident &inc)
+{
+	const Event &ev = *inc.event;
 	bool signal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL;
 	std::string what = signal ? signal_abbrev(ev.sig)
 				  : ev.trigger == FH_TRIGGER_TIMEOUT ? "timeout" : "dump";
-	return stamp + "-" + comm + "-" + std::to_string(ev.tgid) + "-" + what;
+	return file_stem(inc.time_ns, ev.comm, ev.tgid, what);
 }
 
 std::string incident_json(const Incident &inc)
@@ -258,6 +264,10 @@ std::string incident_json(const Incident &inc)
 	o += inc.meta.ns_pid ? std::to_string(*inc.meta.ns_pid) : "null";
 	key("tid");
 	o += ev.hit_tid ? std::to_string(ev.hit_tid) : "null";
+	key("ns_tid");
+	o += ev.identity.ns_tid ? std::to_string(ev.identity.ns_tid) : "null";
+	key("pid_namespace_level");
+	o += ev.identity.known ? std::to_string(ev.identity.pid_ns_level) : "null";
 	str("comm", ev.comm);
 	key("exe");
 	o += inc.meta.exe.empty() ? "null" : json_string(inc.meta.exe);
@@ -275,7 +285,8 @@ std::string incident_json(const Incident &inc)
 	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
 		o += "{\"number\":" + std::to_string(ev.sig) + ",\"name\":" +
 		     json_string(signal_abbrev(ev.sig)) +
-		     ",\"code\":" + json_string(si_code_name(ev.sig, ev.si_code)) + ",\"address\":";
+		     ",\"code\":" + json_string(si_code_name(ev.sig, ev.si_code)) +
+		     ",\"delivered\":" + (ev.terminated ? "false" : "true") + ",\"address\":";
 		if (signal_has_fault_address(ev.sig, ev.si_code))
 			hex(o, ev.fault_addr);
 		else
@@ -287,8 +298,14 @@ std::string incident_json(const Incident &inc)
 	key("sender");
 	if (!ev.sender)
 		o += "null";
-	else if (ev.sender->kernel)
-		o += "{\"kernel\":true}";
+	else if (ev.sender->kernel) {
+		const Sender &k = *ev.sender;
+		o += "{\"kernel\":true,\"function\":" +
+		     (k.kernel_function.empty() ? "null" : json_string(k.kernel_function)) +
+		     ",\"cause\":" + (k.kernel_what.empty() ? "null" : json_string(k.kernel_what)) +
+		     ",\"context_pid\":" + (k.tgid ? std::to_string(k.tgid) : "null") +
+		     ",\"context_comm\":" + (k.tgid ? json_string(k.comm) : "null") + "}";
+	}
 	else
 		o += "{\"kernel\":false,\"pid\":" + std::to_string(ev.sender->tgid) +
 		     ",\"comm\":" + json_string(ev.sender->comm) +

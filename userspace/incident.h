@@ -66,7 +66,7 @@ struct Incident {
 	std::string text;		 // the faulthandler text
 };
 
-inline constexpr int kIncidentSchema = 1;
+inline constexpr int kIncidentSchema = 2;
 
 // The incident of `ev`, rendered as `text`, of a process `meta` describes:
 // its time (from the capture's stamp), host and kernel filled in; threads,
@@ -88,6 +88,10 @@ std::string utc_time(uint64_t realtime_ns);
 // A file name stem: "20261201T103107.123456Z-crash-4242-SIGSEGV" (the
 // trigger for a dump: "timeout", "dump"); only [A-Za-z0-9._-] in it.
 std::string incident_stem(const Incident &inc);
+
+// The same from its parts: UTC time, command name, pid, what happened.
+std::string file_stem(uint64_t realtime_ns, const std::string &comm, uint32_t pid,
+		      const std::string &what);
 
 // The trigger's name in records: "fatal_signal", "user_signal", "timeout",
 // "demand".

@@ -52,8 +52,7 @@ KernelSender describe_kernel_sender(const std::vector<std::string> &functions)
 	// The functions that carry a signal to its target, and the tracing
 	// ones around the capture: the sender is the first caller past them.
 	static const std::set<std::string> plumbing = {
-		"bpf_trace_run5", "bpf_trace_run6", "__bpf_trace_signal_generate",
-		"__traceiter_signal_generate", "__send_signal_locked", "send_signal_locked",
+		"__send_signal_locked", "send_signal_locked",
 		"__send_signal", "send_signal", "do_send_sig_info", "send_sig_info", "send_sig",
 		"group_send_sig_info", "__group_send_sig_info", "force_sig_info_to_task",
 		"force_sig_info", "force_sig", "force_sig_fault", "force_sig_fault_to_task",
@@ -87,7 +86,10 @@ KernelSender describe_kernel_sender(const std::vector<std::string> &functions)
 	};
 	KernelSender s;
 	for (const auto &f : functions) {
-		if (f.empty() || plumbing.count(f))
+		// fh-bpf's own program, and the tracing that ran it
+		if (f.empty() || plumbing.count(f) || f.rfind("bpf_prog_", 0) == 0 ||
+		    f.rfind("bpf_trace_run", 0) == 0 || f.rfind("__bpf_trace_", 0) == 0 ||
+		    f.rfind("__traceiter_", 0) == 0)
 			continue;
 		if (s.function.empty())
 			s.function = f;

@@ -109,6 +109,15 @@ std::vector<std::string> split_list(const std::string &v);
 
 namespace {
 
+Rate rate_value(const char *option, const std::string &v)
+{
+	Rate r;
+	if (!parse_rate(v, r))
+		throw usage("invalid " + std::string(option) + " '" + v +
+			    "': N/SECONDS (10/60), N/1m, N/1h, or 0 for no limit");
+	return r;
+}
+
 void add_comms(std::vector<std::string> &to, const char *option, const std::string &v)
 {
 	for (const auto &name : split_list(v)) {
@@ -317,6 +326,8 @@ Options parse_options(const std::vector<std::string> &args)
 	o.log_max_bytes = kLogMaxBytesDefault;
 	bool have_pid = false;
 	bool user_signal_given = false;
+	bool rate_given = false;
+	bool syslog_max_given = false;
 
 	for (size_t i = 0; i < args.size(); i++) {
 		const std::string &a = args[i];
@@ -350,6 +361,27 @@ Options parse_options(const std::vector<std::string> &args)
 			if (v.empty())
 				throw usage("empty --cgroup");
 			o.cgroups.push_back(v);
+		} else if (a == "--syslog") {
+			if (o.syslog_socket.empty())
+				o.syslog_socket = "/dev/log";
+		} else if (take_value(args, i, "--syslog-socket", v)) {
+			if (v.empty() || v.size() >= 108)
+				throw usage("invalid --syslog-socket '" + v +
+					    "': a unix socket path of 1 to 107 bytes");
+			o.syslog_socket = v;
+		} else if (take_value(args, i, "--syslog-max-size", v)) {
+			uint64_t n;
+			if (!parse_size(v, n) || n < 1024 || n > 256 * 1024)
+				throw usage("invalid --syslog-max-size '" + v +
+					    "': expected 1K to 256K bytes");
+			o.syslog_max = n;
+			syslog_max_given = true;
+		} else if (take_value(args, i, "--rate-limit", v)) {
+			o.comm_rate = rate_value("--rate-limit", v);
+			rate_given = true;
+		} else if (take_value(args, i, "--process-rate-limit", v)) {
+			o.process_rate = rate_value("--process-rate-limit", v);
+			rate_given = true;
 		} else if (take_value(args, i, "--signals", v)) {
 			for (const auto &name : split_list(v)) {
 				auto sig = parse_signal(name);
@@ -445,6 +477,8 @@ Options parse_options(const std::vector<std::string> &args)
 	bool launch = !o.command.empty();
 	bool filters = !o.comms.empty() || !o.exclude_comms.empty() || !o.uids.empty() ||
 		       !o.cgroups.empty();
+	if (syslog_max_given && o.syslog_socket.empty())
+		throw usage("--syslog-max-size needs --syslog");
 	if (o.system_wide) {
 		if (have_pid || launch)
 			throw usage("--system-wide watches every process: it takes no -p PID or "
@@ -458,6 +492,9 @@ Options parse_options(const std::vector<std::string> &args)
 		o.user_signal = 0;
 		return o;
 	}
+	if (rate_given)
+		throw usage("--rate-limit and --process-rate-limit hold back a flood of "
+			    "incidents from many processes: --system-wide only");
 	if (filters)
 		throw usage("--comm, --exclude-comm, --uid and --cgroup choose processes for "
 			    "--system-wide");

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "flood.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -33,6 +35,12 @@ struct Options {
 	std::vector<uint32_t> uids;	 // --uid
 	std::vector<std::string> cgroups; // --cgroup, as given
 	uint64_t extra_signals = 0;	 // --signals: bit (sig - 1) added to the fatal five
+	std::string syslog_socket;	 // --syslog, --syslog-socket: empty: no syslog
+	uint64_t syslog_max = 8192;	 // --syslog-max-size: bytes a record, parts beyond
+	// --rate-limit (per command name), --process-rate-limit; --system-wide
+	// only.
+	Rate comm_rate{10, 60'000'000'000ull};
+	Rate process_rate{3, 60'000'000'000ull};
 	int ready_fd = -1;
 	bool help = false;
 	bool version = false;
