@@ -311,6 +311,7 @@ void Agent::handle(Event &ev)
 		python = python_version(rt);
 	} else {
 		Unwinder unwinder(static_cast<pid_t>(ev.tgid));
+		unwinder.set_display_prefix(tracker_->root_prefix(static_cast<pid_t>(ev.tgid)));
 		try {
 			unwinder.report_maps(tracker_->maps_text(static_cast<pid_t>(ev.tgid)));
 		} catch (const Error &e) {

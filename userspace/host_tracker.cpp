@@ -78,6 +78,8 @@ HostTracker::HostTracker(size_t pages_per_cpu)
 		our_root_dev_ = st.st_dev;
 		our_root_ino_ = st.st_ino;
 	}
+	if (stat("/proc/self/ns/mnt", &st) == 0)
+		our_mnt_ns_ = st.st_ino;
 	int ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
 		throw Error("cannot count the CPUs", -ncpus);
@@ -146,11 +148,17 @@ std::shared_ptr<HostTracker::Root> HostTracker::open_root(pid_t pid)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return nullptr;
-	auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+	// The same directory is another tree in another mount namespace.
+	struct stat ns;
+	std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/mnt";
+	if (stat(ns_path.c_str(), &ns) != 0)
+		return nullptr;
+	RootKey key{static_cast<uint64_t>(ns.st_ino), static_cast<uint64_t>(st.st_dev),
+		    static_cast<uint64_t>(st.st_ino)};
 	auto &slot = roots_[key];
 	if (!slot) {
 		slot = std::make_shared<Root>();
-		slot->ours = key.first == our_root_dev_ && key.second == our_root_ino_;
+		slot->ours = key[0] == our_mnt_ns_ && key[1] == our_root_dev_ && key[2] == our_root_ino_;
 		if (!slot->ours)
 			slot->fd = std::move(owned);
 	}
@@ -446,12 +454,17 @@ void HostTracker::add(Process &p, Mapping m)
 		p.maps.emplace(m.start, std::move(m));
 }
 
-std::string HostTracker::host_path(pid_t pid, const std::string &path) const
+std::string HostTracker::root_prefix(pid_t pid) const
 {
 	auto it = procs_.find(pid);
 	if (it == procs_.end() || !it->second.root || it->second.root->ours)
-		return path; // unknown root: the host's is the best guess
-	return "/proc/self/fd/" + std::to_string(it->second.root->fd.get()) + path;
+		return ""; // unknown root: the host's is the best guess
+	return "/proc/self/fd/" + std::to_string(it->second.root->fd.get());
+}
+
+std::string HostTracker::host_path(pid_t pid, const std::string &path) const
+{
+	return root_prefix(pid) + path;
 }
 
 std::string HostTracker::exe(pid_t pid) const

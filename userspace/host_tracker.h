@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -78,6 +79,9 @@ public:
 	// when its root is not ours); empty when its root is unknown.
 	std::string host_path(pid_t pid, const std::string &path) const;
 
+	// What host_path() puts before the process's paths ("" for ours).
+	std::string root_prefix(pid_t pid) const;
+
 	// The executable's path, as the process sees it; empty if unknown.
 	std::string exe(pid_t pid) const;
 
@@ -129,10 +133,11 @@ private:
 	std::vector<Queued> queue_; // sorted by time
 	std::unordered_map<pid_t, Process> procs_;
 	std::unordered_map<pid_t, std::shared_ptr<Root>> new_roots_; // opened at drain
-	std::map<std::pair<uint64_t, uint64_t>, std::shared_ptr<Root>> roots_; // by (dev, ino)
+	using RootKey = std::array<uint64_t, 3>; // mount namespace, dev, ino
+	std::map<RootKey, std::shared_ptr<Root>> roots_;
 	std::map<std::string, Segments> segments_; // by "ino:path"
 	std::vector<Change> changes_;
-	uint64_t our_root_dev_ = 0, our_root_ino_ = 0;
+	uint64_t our_root_dev_ = 0, our_root_ino_ = 0, our_mnt_ns_ = 0;
 	uint64_t lost_ = 0;
 	uint64_t malformed_ = 0;
 };

@@ -114,9 +114,11 @@ std::vector<std::string> split_message(const std::string &msg, size_t max_bytes)
 	size_t at = 0;
 	while (msg.size() - at > max_bytes) {
 		size_t cut = at + max_bytes;
+		// Before a newline, which then starts the next part: daemons
+		// drop a newline that ends a message.
 		size_t nl = msg.rfind('\n', cut - 1);
-		if (nl != std::string::npos && nl >= at + max_bytes * 3 / 4) {
-			cut = nl + 1;
+		if (nl != std::string::npos && nl > at && nl >= at + max_bytes * 3 / 4) {
+			cut = nl;
 		} else {
 			// Back to the start of a UTF-8 character.
 			while (cut > at + 1 && (static_cast<unsigned char>(msg[cut]) & 0xc0) == 0x80)
@@ -164,7 +166,10 @@ bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const
 	std::string head = rfc5424_record(kSyslogDaemon, severity, time, host_, getpid(), msgid, sd,
 					  "");
 	size_t room = max_bytes_ > head.size() + 64 ? max_bytes_ - head.size() - 48 : 256;
-	std::vector<std::string> parts = split_message(msg, room);
+	std::string body = msg;
+	while (!body.empty() && body.back() == '\n')
+		body.pop_back(); // a message ends without one
+	std::vector<std::string> parts = split_message(body, room);
 	bool ok = true;
 	for (size_t i = 0; i < parts.size(); i++) {
 		SdParams p = sd;

@@ -35,15 +35,17 @@ std::string rfc5424_record(int facility, int severity, const std::string &time,
 			   const std::string &host, uint32_t procid, const std::string &msgid,
 			   const SdParams &sd, const std::string &msg);
 
-// A message cut into parts of at most max_bytes each (at a newline when
-// one is near the end, never inside a UTF-8 character).
+// A message cut into parts of at most max_bytes each: before a newline
+// near the end (the newline starts the next part: syslog daemons drop one
+// that ends a message), else never inside a UTF-8 character.
 std::vector<std::string> split_message(const std::string &msg, size_t max_bytes);
 
 // --syslog: incidents as RFC 5424 records on the local syslog socket (a
 // unix datagram socket, /dev/log by default), for the host's syslog daemon
 // to store and forward.  A record longer than max_bytes (the receiver's
 // message size limit: rsyslog's default is 8 KiB) is sent in parts, each
-// with part="K" parts="N" in its structured data.
+// with part="K" parts="N" in its structured data; a message's final
+// newline is not sent.
 class SyslogSink {
 public:
 	SyslogSink(const std::string &socket_path, size_t max_bytes);

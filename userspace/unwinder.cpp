@@ -237,7 +237,11 @@ std::string Unwinder::module_path(Dwfl_Module *mod) const
 {
 	const char *name = dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr,
 					    nullptr, nullptr);
-	return name ? name : "";
+	std::string path = name ? name : "";
+	// As the process sees it, not as it was opened from here.
+	if (!display_prefix_.empty() && path.compare(0, display_prefix_.size(), display_prefix_) == 0)
+		path.erase(0, display_prefix_.size());
+	return path;
 }
 
 std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)

@@ -60,6 +60,10 @@ public:
 
 	size_t module_count() const;
 
+	// The maps' paths start with `prefix` (the process's root opened from
+	// here, another mount namespace's): frames name them without it.
+	void set_display_prefix(const std::string &prefix) { display_prefix_ = prefix; }
+
 private:
 	using Registers = std::array<uint64_t, kNrRegs>;
 	static constexpr int kRegSp = 7;
@@ -72,6 +76,7 @@ private:
 	std::string module_path(Dwfl_Module *mod) const;
 
 	pid_t tgid_;
+	std::string display_prefix_;
 	std::unique_ptr<Dwfl, DwflDeleter> dwfl_;
 	bool attached_ = false;
 	// The thread being unwound and its initial registers, for the callbacks.

@@ -235,7 +235,7 @@ TEST_CASE("system-wide: processes that crash a few milliseconds after they start
 	  "symbolized in full",
 	  "[e2e][system][short]")
 {
-	Watcher agent(0, {"-a", "--comm", "crash"});
+	Watcher agent(0, {"-a", "--comm", "crash", "--rate-limit", "0", "--process-rate-limit", "0"});
 	std::vector<pid_t> pids;
 	for (int i = 0; i < 20; i++) {
 		pids.push_back(start_crasher("segv", 1 + i % 3));
@@ -254,7 +254,8 @@ TEST_CASE("system-wide: a burst of 200 crashes in a second: every incident writt
 	  "[e2e][system][burst]")
 {
 	std::string dir = temp_path("incidents");
-	Watcher agent(0, {"-a", "--comm", "crash", "--format", "json", "--log-dir", dir});
+	Watcher agent(0, {"-a", "--comm", "crash", "--format", "json", "--log-dir", dir,
+			  "--rate-limit", "0"});
 	std::set<pid_t> pids;
 	for (int i = 0; i < 200; i++)
 		pids.insert(start_crasher("segv", 1));
@@ -291,4 +292,144 @@ TEST_CASE("system-wide: a burst of 200 crashes in a second: every incident writt
 	closedir(d);
 	CHECK(files == pids.size());
 	CHECK(seen == pids);
+}
+
+TEST_CASE("system-wide: a crash loop is held back by the rate limit, and every held-back "
+	  "incident is counted",
+	  "[e2e][system][flood]")
+{
+	std::string dir = temp_path("incidents");
+	Watcher agent(0, {"-a", "--comm", "crash", "--rate-limit", "5/1h", "--log-dir", dir});
+	for (int i = 0; i < 30; i++)
+		reap(start_crasher("segv", 1));
+	auto incidents = stop_agent(agent);
+	std::string diag = agent.diagnostics();
+	INFO(diag);
+	CHECK(incidents.size() == 5);
+	CHECK(diag.find("held back 25 incidents of crash (SIGSEGV 25)") != std::string::npos);
+	CHECK(diag.find("5 incidents; 25 held back by the rate limits") != std::string::npos);
+	// The summary is a file of its own beside the five incidents.
+	size_t files = 0, summaries = 0;
+	DIR *d = opendir(dir.c_str());
+	REQUIRE(d);
+	while (struct dirent *e = readdir(d)) {
+		std::string name = e->d_name;
+		if (name[0] == '.')
+			continue;
+		files++;
+		if (name.find("-crash-0-suppressed.txt") != std::string::npos) {
+			summaries++;
+			CHECK(read_file(dir + "/" + name).find("held back 25 incidents") !=
+			      std::string::npos);
+		}
+	}
+	closedir(d);
+	CHECK(files == 6);
+	CHECK(summaries == 1);
+}
+
+TEST_CASE("system-wide: --signals names who killed a process: SIGTERM, SIGKILL, the OOM killer",
+	  "[e2e][system][signals]")
+{
+	SECTION("SIGTERM and SIGKILL from another process")
+	{
+		Watcher agent(0, {"-a", "--comm", "crash", "--signals", "SIGTERM,SIGKILL"});
+		Target term("wait", 3), killed("wait", 1);
+		REQUIRE(kill(term.pid(), SIGTERM) == 0);
+		REQUIRE(kill(killed.pid(), SIGKILL) == 0);
+		int st1 = term.wait(), st2 = killed.wait();
+		CHECK((WIFSIGNALED(st1) && WTERMSIG(st1) == SIGTERM));
+		CHECK((WIFSIGNALED(st2) && WTERMSIG(st2) == SIGKILL));
+		auto incidents = stop_agent(agent);
+		REQUIRE(incidents.size() == 2);
+		std::string me = "sent by pid " + std::to_string(getpid()) + " (";
+		const std::string *t = incident_of(incidents, term.pid());
+		const std::string *k = incident_of(incidents, killed.pid());
+		REQUIRE(t);
+		REQUIRE(k);
+		CHECK(t->find("SIGTERM (SI_USER), which kills without delivery") != std::string::npos);
+		CHECK(t->find(me) != std::string::npos);
+		CHECK(k->find("SIGKILL (SI_USER)") != std::string::npos);
+		CHECK(k->find(me) != std::string::npos);
+		// Every thread, where it was parked.
+		CrashRun run;
+		run.text = without_notes(*t);
+		run.tb = parse_traceback(run.text);
+		run.threads = term.threads();
+		run.target_status = st1;
+		run.fh_status = -1;
+		check_common(run, SIGTERM, "Fatal error: Terminated", "main");
+	}
+	SECTION("the OOM killer, in a memory cgroup")
+	{
+		std::string mem = "/sys/fs/cgroup/memory";
+		struct stat st;
+		REQUIRE(stat(mem.c_str(), &st) == 0); // cgroup v1 memory controller
+		std::string cg = mem + "/fh-bpf-oom-" + std::to_string(getpid());
+		REQUIRE(mkdir(cg.c_str(), 0755) == 0);
+		{
+			std::ofstream f(cg + "/memory.limit_in_bytes");
+			f << (32 << 20) << "\n";
+		}
+		Watcher agent(0, {"-a", "--comm", "python3", "--signals", "SIGKILL", "--format", "json"});
+		SpawnOptions o;
+		o.stdout_path = "/dev/null";
+		pid_t pid = spawn({"/bin/sh", "-c",
+				   "echo $$ > " + cg + "/cgroup.procs && exec python3 -c '\n"
+				   "x = []\nwhile True: x.append(bytearray(1 << 20))'"},
+				  o);
+		int status = reap(pid);
+		rmdir(cg.c_str());
+		CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+		REQUIRE(kill(agent.pid(), SIGTERM) == 0);
+		REQUIRE(agent.wait() == 0);
+		std::string json = agent.output();
+		INFO(agent.diagnostics() << json);
+		REQUIRE(json.find('\n') == json.size() - 1); // one incident
+		CHECK(python_json(json, "d['pid']") == std::to_string(pid));
+		CHECK(python_json(json, "d['signal']['name']") == "'SIGKILL'");
+		CHECK(python_json(json, "d['sender']['kernel']") == "True");
+		CHECK(python_json(json, "d['sender']['cause']") == "'the OOM killer'");
+		CHECK(python_json(json, "'oom_kill_process' in d['sender']['function']") == "True");
+		CHECK(python_json(json, "d['python'] is not None") == "True");
+		CHECK(python_json(json, "d['threads'][0]['frames'][0]['line']") == "3");
+	}
+}
+
+TEST_CASE("system-wide: a crash in a container (its own pid and mount namespaces): binaries "
+	  "found through its root, host and namespace pids",
+	  "[e2e][system][container]")
+{
+	// The crasher runs from a tmpfs mounted in the container's mount
+	// namespace only: from the host, its path is an empty directory.
+	std::string dir = temp_path("container-root");
+	REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+	Watcher agent(0, {"-a", "--comm", "crash", "--format", "json"});
+	SpawnOptions o;
+	o.stdout_path = "/dev/null";
+	o.stderr_path = temp_path("container.err");
+	pid_t pid = spawn({"/usr/bin/unshare", "--pid", "--mount", "--fork", "--mount-proc", "/bin/sh", "-c",
+			   "mount -t tmpfs none " + dir + " && cp " + crash_path() + " " + dir +
+				   "/crash && " + dir + "/crash --auto --threads 2 segv; true"},
+			  o);
+	int status = reap(pid);
+	REQUIRE(kill(agent.pid(), SIGTERM) == 0);
+	REQUIRE(agent.wait() == 0);
+	std::string json = agent.output();
+	INFO(agent.diagnostics() << json << "\ncontainer: status " << status << ", stderr:\n"
+				 << read_file(o.stderr_path));
+	REQUIRE_FALSE(json.empty());
+	REQUIRE(json.find('\n') == json.size() - 1);
+	CHECK(python_json(json, "d['ns_pid'] < 10") == "True"); // sh is 1 there, then mount, cp
+	CHECK(python_json(json, "d['pid'] != d['ns_pid']") == "True");
+	CHECK(python_json(json, "d['pid_namespace_level']") == "1");
+	CHECK(python_json(json, "d['exe']") == "'" + dir + "/crash'");
+	CHECK(python_json(json, "[f['function'] for f in d['threads'][0]['frames']][:4]") ==
+	      "['poke', 'crash_leaf', 'crash_mid', 'main']");
+	CHECK(python_json(json, "d['threads'][0]['frames'][0]['module']") == "'" + dir + "/crash'");
+	CHECK(python_json(json, "d['threads'][0]['frames'][0]['line']") ==
+	      std::to_string(crash_marker("poke")));
+	struct stat st;
+	CHECK(stat((dir + "/crash").c_str(), &st) != 0); // never visible from here
+	rmdir(dir.c_str());
 }
