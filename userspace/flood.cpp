@@ -19,9 +19,9 @@ bool parse_rate(const std::string &s, Rate &out)
 		if (!w.empty() && (w.back() == 's' || w.back() == 'm' || w.back() == 'h')) {
 			mult = w.back() == 'h' ? 3600 : w.back() == 'm' ? 60 : 1;
 			w.pop_back();
+			if (w.empty())
+				w = "1"; // "5/m": five a minute
 		}
-		if (w.empty())
-			w = "1";
 		if (w.size() > 7 || w.find_first_not_of("0123456789") != std::string::npos)
 			return false;
 		window_s = std::strtoull(w.c_str(), nullptr, 10) * mult;

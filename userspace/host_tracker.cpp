@@ -71,15 +71,8 @@ std::string maps_line(uint64_t start, uint64_t end, uint32_t prot, uint64_t pgof
 
 } // namespace
 
-HostTracker::HostTracker(size_t pages_per_cpu)
+HostTracker::HostTracker(size_t pages_per_cpu) : HostTracker(Offline{})
 {
-	struct stat st;
-	if (stat("/", &st) == 0) {
-		our_root_dev_ = st.st_dev;
-		our_root_ino_ = st.st_ino;
-	}
-	if (stat("/proc/self/ns/mnt", &st) == 0)
-		our_mnt_ns_ = st.st_ino;
 	int ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
 		throw Error("cannot count the CPUs", -ncpus);
@@ -122,6 +115,17 @@ HostTracker::HostTracker(size_t pages_per_cpu)
 		buffers_.push_back({fd, base, pages * kPage});
 		fds_.push_back(fd);
 	}
+}
+
+HostTracker::HostTracker(Offline)
+{
+	struct stat st;
+	if (stat("/", &st) == 0) {
+		our_root_dev_ = st.st_dev;
+		our_root_ino_ = st.st_ino;
+	}
+	if (stat("/proc/self/ns/mnt", &st) == 0)
+		our_mnt_ns_ = st.st_ino;
 }
 
 HostTracker::~HostTracker() { release(); }

@@ -35,6 +35,9 @@ namespace fh {
 class HostTracker {
 public:
 	explicit HostTracker(size_t pages_per_cpu = 256);
+	// No perf events: records come through apply() only (tests).
+	struct Offline {};
+	explicit HostTracker(Offline);
 	~HostTracker();
 	HostTracker(const HostTracker &) = delete;
 	HostTracker &operator=(const HostTracker &) = delete;

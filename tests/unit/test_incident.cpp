@@ -117,16 +117,44 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	std::string j = incident_json(inc);
 	CHECK(j.find('\n') == std::string::npos); // one line
 	CHECK(python_json(j, "d['schema'], d['time'], d['host'], d['trigger']") ==
-	      "(1, '2025-12-01T10:31:07.123456Z', 'node-7', 'fatal_signal')");
+	      "(2, '2025-12-01T10:31:07.123456Z', 'node-7', 'fatal_signal')");
 	CHECK(python_json(j, "d['pid'], d['ns_pid'], d['tid'], d['comm'], d['uid']") ==
 	      "(4242, 12, 4243, 'my app', 1000)");
 	CHECK(python_json(j, "d['exe'], d['cmdline'], d['cgroup']") ==
 	      "('/usr/bin/app\\\\xff', ['app', '--flag'], '/system.slice/app.service')");
 	CHECK(python_json(j, "d['signal']") ==
-	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'address': '0x10'}");
+	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'delivered': True, "
+	      "'address': '0x10'}");
 	CHECK(python_json(j, "d['sender']") ==
 	      "{'kernel': False, 'pid': 7, 'comm': 'kill', 'uid': 1000}");
 	CHECK(python_json(j, "d['python'], d['extension_modules']") == "(None, [])");
+	// Not captured at a signal (no identity): its namespace facts are unknown.
+	CHECK(python_json(j, "d['ns_tid'], d['pid_namespace_level']") == "(None, None)");
+
+	// Killed without delivery, by the kernel's OOM killer in the context of
+	// another process.
+	ev.terminated = true;
+	ev.sig = 9;
+	ev.si_code = 0x80;
+	ev.sender = Sender{99, 99, 0, "hog", true};
+	ev.sender->kernel_function = "oom_kill_process";
+	ev.sender->kernel_what = "the OOM killer";
+	ev.identity.known = true;
+	ev.identity.ns_tid = 3;
+	ev.identity.pid_ns_level = 1;
+	std::string k = incident_json(inc);
+	CHECK(python_json(k, "d['signal']") ==
+	      "{'number': 9, 'name': 'SIGKILL', 'code': 'SI_KERNEL', 'delivered': False, "
+	      "'address': None}");
+	CHECK(python_json(k, "d['sender']") ==
+	      "{'kernel': True, 'function': 'oom_kill_process', 'cause': 'the OOM killer', "
+	      "'context_pid': 99, 'context_comm': 'hog'}");
+	CHECK(python_json(k, "d['ns_tid'], d['pid_namespace_level']") == "(3, 1)");
+	ev.terminated = false;
+	ev.sig = 11;
+	ev.si_code = 1;
+	ev.sender = Sender{7, 7, 1000, "kill", false};
+	ev.identity = {};
 	CHECK(python_json(j, "[(x['pthread'], x['tid'], x['name'], x['current']) for x in "
 			      "d['threads']]") == "[('0x7f0000001000', 4243, 'worker', True)]");
 	CHECK(python_json(j, "d['threads'][0]['frames'][0]") ==

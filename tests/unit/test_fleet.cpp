@@ -1,0 +1,308 @@
+// The fleet agent's parts that need no kernel: rate limits, syslog records,
+// kernel senders, the host-wide mapping tracker fed synthetic perf records,
+// and the command line of --system-wide.
+#include <catch2/catch.hpp>
+
+#include "elf_file.h"
+#include "error.h"
+#include "flood.h"
+#include "host_tracker.h"
+#include "kernel_info.h"
+#include "options.h"
+#include "support.h"
+#include "syslog.h"
+#include "unwinder.h"
+
+#include <linux/perf_event.h>
+#include <sys/mman.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+using namespace fh;
+
+namespace {
+
+constexpr uint64_t kSec = 1000000000ull;
+
+int usage_status(std::vector<std::string> args)
+{
+	try {
+		parse_options(args);
+	} catch (const Error &e) {
+		return e.status();
+	}
+	return -1;
+}
+
+// A perf record: header, body, then the sample_id time.
+std::vector<uint8_t> perf_record(uint32_t type, uint16_t misc, const void *body, size_t len,
+				 uint64_t time)
+{
+	size_t size = (sizeof(perf_event_header) + len + 8 + 7) / 8 * 8;
+	std::vector<uint8_t> r(size, 0);
+	perf_event_header h = {type, misc, static_cast<uint16_t>(size)};
+	std::memcpy(r.data(), &h, sizeof(h));
+	std::memcpy(r.data() + sizeof(h), body, len);
+	std::memcpy(r.data() + size - 8, &time, 8);
+	return r;
+}
+
+std::vector<uint8_t> mmap2(uint32_t pid, uint64_t addr, uint64_t len, uint64_t pgoff,
+			   const std::string &path, uint64_t time)
+{
+	struct {
+		uint32_t pid, tid;
+		uint64_t addr, len, pgoff;
+		uint32_t maj, min;
+		uint64_t ino, ino_generation;
+		uint32_t prot, flags;
+		char name[256];
+	} b = {};
+	b.pid = b.tid = pid;
+	b.addr = addr;
+	b.len = len;
+	b.pgoff = pgoff;
+	b.ino = 1234;
+	b.prot = PROT_READ | PROT_EXEC;
+	b.flags = MAP_PRIVATE;
+	std::strncpy(b.name, path.c_str(), sizeof(b.name) - 1);
+	size_t body = offsetof(decltype(b), name) + (path.size() + 8) / 8 * 8;
+	return perf_record(PERF_RECORD_MMAP2, 0, &b, body, time);
+}
+
+std::vector<uint8_t> task(uint32_t type, uint32_t pid, uint32_t ppid, uint64_t time,
+			  uint32_t tid = 0)
+{
+	uint32_t b[6] = {pid, ppid, tid ? tid : pid, ppid, 0, 0};
+	return perf_record(type, 0, b, sizeof(b), time);
+}
+
+std::vector<uint8_t> exec_comm(uint32_t pid, uint64_t time)
+{
+	struct {
+		uint32_t pid, tid;
+		char comm[16];
+	} b = {pid, pid, "prog"};
+	return perf_record(PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, &b, sizeof(b), time);
+}
+
+void feed(HostTracker &t, const std::vector<uint8_t> &r) { t.apply(r.data(), r.size()); }
+
+} // namespace
+
+TEST_CASE("rates: N/window, in seconds, minutes or hours; 0 is no limit", "[fleet]")
+{
+	Rate r;
+	REQUIRE(parse_rate("10/60", r));
+	CHECK((r.count == 10 && r.window_ns == 60 * kSec));
+	REQUIRE(parse_rate("5", r));
+	CHECK((r.count == 5 && r.window_ns == 60 * kSec));
+	REQUIRE(parse_rate("100/1h", r));
+	CHECK(r.window_ns == 3600 * kSec);
+	REQUIRE(parse_rate("3/30s", r));
+	CHECK(r.window_ns == 30 * kSec);
+	REQUIRE(parse_rate("2/m", r));
+	CHECK(r.window_ns == 60 * kSec);
+	REQUIRE(parse_rate("0", r));
+	CHECK(r.count == 0);
+	for (const char *bad : {"", "x", "5/0", "-1", "5/", "1/2d", "5/x", "10000000000"})
+		CHECK_FALSE(parse_rate(bad, r));
+}
+
+TEST_CASE("flood control: per name and per process, refilled in time, all held back counted",
+	  "[fleet]")
+{
+	FloodControl f({2, 60 * kSec}, {3, 60 * kSec});
+	uint64_t t = 1000 * kSec;
+	// One process: its own limit (2) first.
+	CHECK(f.admit(10, "svc", "SIGSEGV", t));
+	CHECK(f.admit(10, "svc", "SIGSEGV", t));
+	CHECK_FALSE(f.admit(10, "svc", "SIGSEGV", t));
+	// Another process of the same name: the name's limit (3).
+	CHECK(f.admit(11, "svc", "SIGSEGV", t));
+	CHECK_FALSE(f.admit(12, "svc", "SIGABRT", t));
+	CHECK(f.admit(13, "other", "SIGSEGV", t)); // names apart
+	CHECK(f.suppressed_total() == 2);
+	CHECK(f.take_summaries(t + kSec, false).empty()); // the window has not passed
+	// A third of the window gives the name one incident again.
+	CHECK(f.admit(14, "svc", "SIGSEGV", t + 20 * kSec));
+	CHECK_FALSE(f.admit(15, "svc", "SIGSEGV", t + 20 * kSec));
+	auto s = f.take_summaries(t + 61 * kSec, false);
+	REQUIRE(s.size() == 1);
+	CHECK(s[0].comm == "svc");
+	CHECK(s[0].suppressed == 3);
+	CHECK(s[0].pids == std::vector<pid_t>{10, 12, 15});
+	CHECK(s[0].what.at("SIGSEGV") == 2);
+	CHECK(s[0].what.at("SIGABRT") == 1);
+	CHECK(FloodControl::describe(s[0]) ==
+	      "held back 3 incidents of svc (SIGABRT 1, SIGSEGV 2) over 20.0 s: pids 10, 12, 15");
+	CHECK(f.take_summaries(t + 62 * kSec, true).empty());
+	FloodControl none({0, kSec}, {0, kSec});
+	for (int i = 0; i < 1000; i++)
+		CHECK(none.admit(1, "x", "SIGSEGV", t));
+}
+
+TEST_CASE("RFC 5424 records: header fields, structured data escaped, parts", "[fleet]")
+{
+	CHECK(rfc5424_record(kSyslogDaemon, kSyslogCrit, "2026-12-01T10:31:07.123456Z", "web-1", 42,
+			     "incident", {{"pid", "7"}, {"comm", "a\"b]c\\d"}}, "Fatal error") ==
+	      "<26>1 2026-12-01T10:31:07.123456Z web-1 fh-bpf 42 incident [fh@32473 pid=\"7\" "
+	      "comm=\"a\\\"b\\]c\\\\d\"] Fatal error");
+	// Not printable ASCII in a header field: dropped; empty: "-".
+	CHECK(rfc5424_record(kSyslogDaemon, kSyslogNotice, "t", "h o\xc3\xa9st", 1, "", {}, "") ==
+	      "<29>1 t host fh-bpf 1 - -");
+
+	std::string text;
+	for (int i = 0; i < 200; i++)
+		text += "  File \"x.py\", line " + std::to_string(i) + " in f\xc3\xa9\n";
+	auto parts = split_message(text, 500);
+	REQUIRE(parts.size() > 1);
+	std::string joined;
+	for (size_t i = 0; i < parts.size(); i++) {
+		CHECK(parts[i].size() <= 500);
+		if (i + 1 < parts.size())
+			CHECK(parts[i].back() != '\n'); // a newline starts the next part
+		if (i)
+			CHECK(parts[i][0] == '\n');
+		joined += parts[i];
+	}
+	CHECK(joined == text);
+	// No newline near: cut between UTF-8 characters, never inside one.
+	std::string wide;
+	for (int i = 0; i < 300; i++)
+		wide += "\xe2\x82\xac"; // U+20AC, three bytes
+	for (const auto &p : split_message(wide, 100)) {
+		CHECK(p.size() % 3 == 0);
+		CHECK(p.size() <= 100);
+	}
+}
+
+TEST_CASE("kernel senders are named past the signal plumbing", "[fleet]")
+{
+	KernelSymbols k("ffffffff81000000 T do_send_sig_info\n"
+			"ffffffff81000200 t __send_signal_locked\n"
+			"ffffffff81000400 T __oom_kill_process\n"
+			"ffffffff81000800 T oom_kill_process\n"
+			"ffffffff81000a00 d some_data\n"
+			"ffffffffc0000000 t bpf_prog_0123456789abcdef_on_signal_generate [bpf]\n"
+			"garbage line\n");
+	CHECK(k.name(0xffffffff81000210) == "__send_signal_locked");
+	CHECK(k.name(0xffffffff81000a10) == "oom_kill_process"); // data symbols are not functions
+	CHECK(k.name(0x1000).empty());
+	std::vector<std::string> stack;
+	for (uint64_t a : {0xffffffffc0000010ull, 0xffffffff81000210ull, 0xffffffff81000010ull,
+			   0xffffffff81000410ull, 0xffffffff81000810ull})
+		stack.push_back(k.name(a));
+	KernelSender s = describe_kernel_sender(stack);
+	CHECK(s.function == "__oom_kill_process");
+	CHECK(s.what == "the OOM killer");
+	s = describe_kernel_sender({"send_signal_locked", "it_real_fn", "__hrtimer_run_queues"});
+	CHECK(s.function == "it_real_fn");
+	CHECK(s.what == "an interval timer (SIGALRM)");
+	s = describe_kernel_sender({"send_signal_locked", "mystery_fn"});
+	CHECK(s.function == "mystery_fn");
+	CHECK(s.what.empty());
+}
+
+TEST_CASE("host tracker: a process known only from perf records is symbolized; fork, exec, "
+	  "exit and time order",
+	  "[fleet]")
+{
+	char abs[PATH_MAX];
+	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
+	std::string exe = abs;
+	auto elf = ElfFile::open(exe);
+	REQUIRE(elf);
+	auto loads = elf->loads();
+	REQUIRE(loads.size() >= 2);
+	const ElfFile::Segment *text = nullptr;
+	for (const auto &l : loads)
+		if (l.flags & 1 /* PF_X */)
+			text = &l;
+	REQUIRE(text);
+	auto main_sym = elf->symbol("main");
+	REQUIRE(main_sym);
+	const uint64_t base = 0x555500000000;
+	uint64_t text_start = base + (text->vaddr & ~0xfffull);
+
+	HostTracker t{HostTracker::Offline{}};
+	// Only the code mapping was reported: the other segments come from
+	// the file's program headers.
+	feed(t, mmap2(100, text_start, (text->memsz + 0xfff) & ~0xfffull, text->offset & ~0xfffull,
+		       exe, 10));
+	std::string maps = t.maps_text(100);
+	INFO(maps);
+	CHECK(std::count(maps.begin(), maps.end(), '\n') == static_cast<long>(loads.size()));
+	char first[64];
+	std::snprintf(first, sizeof(first), "%lx-", static_cast<unsigned long>(base));
+	CHECK(maps.compare(0, std::strlen(first), first) == 0);
+	CHECK(t.exe(100) == exe);
+	Unwinder u(100);
+	u.report_maps(maps);
+	auto frames = u.symbolize(base + main_sym->value + 1, false);
+	REQUIRE_FALSE(frames.empty());
+	CHECK(frames.back().function == "main");
+
+	// A fork has its parent's mappings; an exec starts afresh; an exit
+	// forgets the process.
+	feed(t, task(PERF_RECORD_FORK, 101, 100, 20));
+	CHECK(t.maps_text(101) == maps);
+	feed(t, exec_comm(101, 30));
+	CHECK(t.maps_text(101).empty());
+	CHECK(t.exe(101).empty());
+	feed(t, task(PERF_RECORD_EXIT, 100, 1, 40));
+	CHECK_FALSE(t.known(100));
+	CHECK(t.maps_text(100).empty());
+	// A thread's fork and exit change nothing.
+	feed(t, mmap2(102, text_start, 0x1000, text->offset & ~0xfffull, exe, 50));
+	feed(t, task(PERF_RECORD_FORK, 102, 102, 60, 103));
+	feed(t, task(PERF_RECORD_EXIT, 102, 102, 70, 103));
+	CHECK(t.known(102));
+}
+
+TEST_CASE("--system-wide command lines", "[fleet][options]")
+{
+	Options o = parse_options({"-a", "--comm", "nginx,python3", "--comm", "redis-server",
+				   "--exclude-comm", "sshd", "--uid", "0,1000", "--cgroup",
+				   "/system.slice/x.service", "--signals", "SIGTERM,KILL,24",
+				   "--rate-limit", "20/1m", "--process-rate-limit", "0", "--syslog"});
+	CHECK(o.system_wide);
+	CHECK(o.comms == std::vector<std::string>{"nginx", "python3", "redis-server"});
+	CHECK(o.exclude_comms == std::vector<std::string>{"sshd"});
+	CHECK(o.uids == std::vector<uint32_t>{0, 1000});
+	CHECK(o.cgroups == std::vector<std::string>{"/system.slice/x.service"});
+	CHECK(o.extra_signals == ((1ull << 14) | (1ull << 8) | (1ull << 23)));
+	CHECK((o.comm_rate.count == 20 && o.comm_rate.window_ns == 60 * kSec));
+	CHECK(o.process_rate.count == 0);
+	CHECK(o.syslog_socket == "/dev/log");
+	CHECK(o.user_signal == 0);
+	o = parse_options({"--system-wide"});
+	CHECK((o.comm_rate.count == 10 && o.process_rate.count == 3));
+	o = parse_options({"-p", "1", "--signals", "SIGTERM", "--syslog-socket", "/run/x.sock"});
+	CHECK(o.extra_signals == (1ull << 14));
+	CHECK(o.syslog_socket == "/run/x.sock");
+
+	for (auto bad : std::vector<std::vector<std::string>>{
+		     {"-a", "-p", "1"},
+		     {"-a", "--", "true"},
+		     {"-a", "--timeout", "1"},
+		     {"-a", "--dump"},
+		     {"-a", "--signal", "USR2"},
+		     {"-p", "1", "--comm", "x"},
+		     {"-p", "1", "--rate-limit", "5"},
+		     {"-a", "--comm", "a-name-of-16-chr"},
+		     {"-a", "--comm", ""},
+		     {"-a", "--uid", "no-such-user-here"},
+		     {"-a", "--signals", "SIGCHLD"},
+		     {"-a", "--signals", "SIGNOPE"},
+		     {"-a", "--rate-limit", "5/0"},
+		     {"-a", "--syslog-max-size", "2K"},
+		     {"-a", "--syslog", "--syslog-max-size", "512"},
+		     {"-a", "--cgroup", ""},
+	     }) {
+		INFO(Catch::Detail::stringify(bad));
+		CHECK(usage_status(bad) == kExitUsage);
+	}
+}
