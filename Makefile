@@ -134,8 +134,13 @@ demo: $(OUT)/fh-bpf $(OUT)/targets/crash
 bench: $(OUT)/fh-bpf $(TARGET_BINS)
 	$(Q)bench/run.sh $(OUT)
 
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+
 install: $(OUT)/fh-bpf
 	install -D -m 0755 $(OUT)/fh-bpf $(DESTDIR)$(PREFIX)/bin/fh-bpf
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/fh-bpf.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/fh-bpf.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/fh-bpf.service
 
 $(OUT) $(OUT)/obj $(OUT)/targets $(OUT)/tests/unit $(OUT)/tests/e2e:
 	$(Q)mkdir -p $@

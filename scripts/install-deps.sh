@@ -16,6 +16,7 @@ packages=(
 	libc6-dbg gdb elfutils
 	python3
 	rsyslog # the --syslog tests relay through two rsyslogd of their own
+	systemd # systemd-analyze checks the unit make install writes
 )
 
 export DEBIAN_FRONTEND=noninteractive

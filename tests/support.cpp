@@ -92,7 +92,9 @@ pid_t spawn(const std::vector<std::string> &argv, const SpawnOptions &opts)
 		int fd = open(opts.stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 1);
 	}
-	if (!opts.stderr_path.empty()) {
+	if (!opts.stderr_path.empty() && opts.stderr_path == opts.stdout_path) {
+		dup2(1, 2); // one file, one offset
+	} else if (!opts.stderr_path.empty()) {
 		int fd = open(opts.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 2);
 	}
@@ -162,12 +164,12 @@ std::string temp_path(const std::string &stem)
 	       "-" + stem;
 }
 
-std::string run_capture(const std::vector<std::string> &argv, int *status)
+std::string run_capture(const std::vector<std::string> &argv, int *status, bool with_stderr)
 {
 	std::string out = temp_path("capture.out");
 	SpawnOptions o;
 	o.stdout_path = out;
-	o.stderr_path = "/dev/null";
+	o.stderr_path = with_stderr ? out : "/dev/null";
 	pid_t pid = spawn(argv, o);
 	auto st = wait_exit(pid, 120000);
 	if (!st) {

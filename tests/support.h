@@ -50,7 +50,8 @@ std::string read_file(const std::string &path);
 std::string temp_path(const std::string &stem);
 
 // Run a command, return its stdout (stderr discarded).
-std::string run_capture(const std::vector<std::string> &argv, int *status = nullptr);
+std::string run_capture(const std::vector<std::string> &argv, int *status = nullptr,
+			bool with_stderr = false);
 
 // A traceback as printed in faulthandler's format.
 struct ParsedFrame {

@@ -15,6 +15,7 @@
 #include "report.h"
 #include "signals.h"
 #include "sink.h"
+#include "syslog.h"
 #include "unwinder.h"
 
 #include <linux/types.h>
@@ -299,6 +300,7 @@ private:
 	std::unique_ptr<MmapTracker> tracker_; // launch mode: mappings as they are made
 	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
 	std::unique_ptr<LogDir> log_dir_;      // --log-dir
+	std::unique_ptr<SyslogSink> syslog_;   // --syslog
 	ProcessMeta meta_;		       // for incident records
 	uint64_t log_failed_ = 0;	       // incident files that could not be written
 	Sink sink_;
@@ -488,7 +490,7 @@ void Session::handle(Event &ev)
 	bool timeout = ev.trigger == FH_TRIGGER_TIMEOUT;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
 	// An incident record is made only for who reads one.
-	bool records = opts_.json || log_dir_;
+	bool records = opts_.json || log_dir_ || syslog_;
 	std::vector<IncidentThread> inc_threads;
 	std::vector<std::string> modules;
 	if (ev.comm.empty())
@@ -561,6 +563,10 @@ void Session::handle(Event &ev)
 			log(std::string("--log-dir: ") + e.what());
 		}
 	}
+	if (syslog_)
+		syslog_->send(fatal ? kSyslogCrit : kSyslogNotice, "incident",
+			      incident_sd(ev, incident_stem(inc)),
+			      opts_.json ? incident_json(inc) : diag + text + losses);
 	if (opts_.verbose) {
 		std::string v;
 		char buf[256];
@@ -841,6 +847,8 @@ void Session::final_report(bool detached)
 	add(stale_threads_, "running threads never sampled (stale frames)");
 	add(timeouts_skipped_, "timeouts (a dump was still being taken)");
 	add(log_failed_, "incident files (could not be written)");
+	if (syslog_)
+		add(syslog_->failed(), "syslog records (the daemon did not take them)");
 	add(assembler_.malformed(), "malformed records");
 	add(assembler_.orphans(), "records of events never begun");
 	add(c.unassembled, "records outside the event loop");
@@ -908,6 +916,8 @@ int Session::run()
 	cfg.verbose = opts_.verbose;
 	if (!opts_.log_dir.empty())
 		log_dir_ = std::make_unique<LogDir>(opts_.log_dir, opts_.log_keep, opts_.log_max_bytes);
+	if (!opts_.syslog_socket.empty())
+		syslog_ = std::make_unique<SyslogSink>(opts_.syslog_socket, opts_.syslog_max);
 	if (launch_) {
 		comm_ = opts_.command[0].substr(opts_.command[0].rfind('/') + 1).substr(0, 15);
 		// Until its exec is seen: what it is about to be (the held

@@ -240,3 +240,46 @@ TEST_CASE("a target that exits while fh-bpf attaches: a clear error", "[cli]")
 	CHECK(contains(text, "exited while fh-bpf was attaching"));
 	CHECK(WIFEXITED(t.wait()));
 }
+
+TEST_CASE("make install: the binary and a systemd unit that systemd accepts, whose command "
+	  "line fh-bpf accepts",
+	  "[cli][install]")
+{
+	std::string prefix = temp_path("prefix"), units = temp_path("units");
+	int status = -1;
+	std::string out = run_capture({"/usr/bin/make", "-s", "-C", source_dir(), "install",
+				       "OUT=" + build_dir(), "DESTDIR=", "PREFIX=" + prefix,
+				       "SYSTEMD_UNIT_DIR=" + units},
+				      &status, true);
+	INFO(out);
+	REQUIRE(status == 0);
+	std::string unit = units + "/fh-bpf.service";
+	std::string text = read_file(unit);
+	REQUIRE_FALSE(text.empty());
+	CHECK(text.find("ExecStart=" + prefix + "/bin/fh-bpf --system-wide") != std::string::npos);
+	CHECK(text.find("@BINDIR@") == std::string::npos);
+	// systemd's own check (with the installed binary in place): nothing to say.
+	std::string verify =
+		run_capture({"/usr/bin/systemd-analyze", "verify", unit}, &status, true);
+	INFO(verify);
+	CHECK(status == 0);
+	CHECK(verify.find("fh-bpf.service") == std::string::npos);
+	// Its command line is one fh-bpf takes.
+	size_t at = text.find("\nExecStart=");
+	REQUIRE(at != std::string::npos);
+	std::string line = text.substr(at + 11, text.find('\n', at + 1) - at - 11);
+	std::istringstream words(line);
+	std::vector<std::string> args;
+	for (std::string w; words >> w;)
+		args.push_back(w);
+	REQUIRE(args.size() > 1);
+	args.erase(args.begin());
+	args.push_back("--help");
+	FhRun r = run_fh(args);
+	CHECK(r.status == 0);
+	args.pop_back();
+	args.push_back("--bogus-option");
+	r = run_fh(args);
+	CHECK(r.status == 2);
+	CHECK(r.err.find("unknown option '--bogus-option'") != std::string::npos);
+}
