@@ -278,6 +278,7 @@ void Agent::name_kernel_sender(Sender &s)
 
 void Agent::handle(Event &ev)
 {
+	uint64_t t0 = monotonic_ns(), t_maps = 0;
 	ReportStats stats;
 	std::string text;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
@@ -318,6 +319,7 @@ void Agent::handle(Event &ev)
 			if (opts_.verbose)
 				log("pid " + std::to_string(ev.tgid) + ": " + e.what());
 		}
+		t_maps = monotonic_ns();
 		Traceback tb = build_traceback(ev, unwinder, stats);
 		text = render(tb);
 		if (records)
@@ -370,6 +372,17 @@ void Agent::handle(Event &ev)
 			      incident_sd(ev, incident_stem(inc)),
 			      opts_.json ? incident_json(inc) : diag + text + losses);
 	incidents_++;
+	if (opts_.verbose) {
+		uint64_t t1 = monotonic_ns();
+		char buf[256];
+		std::snprintf(buf, sizeof(buf),
+			      "timing: pid %u, %zu threads, kernel capture %.1f us, mappings %.2f ms, "
+			      "handled in %.2f ms, signal to written %.2f ms",
+			      ev.tgid, ev.threads.size(), (ev.ktime_end - ev.ktime_start) / 1e3,
+			      t_maps ? (t_maps - t0) / 1e6 : 0.0, (t1 - t0) / 1e6,
+			      (t1 - ev.ktime_start) / 1e6);
+		log(buf);
+	}
 }
 
 // What flood control held back, once per window: on stderr, in the output,

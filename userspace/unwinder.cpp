@@ -258,6 +258,30 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 	base.module = module_path(mod);
 	base.module_offset = pc - start;
 
+	// Another process may have had the same file and offset symbolized
+	// already (a crash loop, many processes of one program): its frames
+	// serve without loading the file's debug information again.
+	std::string key;
+	const unsigned char *id = nullptr;
+	GElf_Addr id_vaddr;
+	int id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
+	if (id_len > 0) {
+		static const char digits[] = "0123456789abcdef";
+		for (int i = 0; i < id_len; i++) {
+			key += digits[id[i] >> 4];
+			key += digits[id[i] & 15];
+		}
+		key += ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
+		if (auto it = shared_frames().find(key); it != shared_frames().end()) {
+			std::vector<Frame> out = it->second;
+			for (auto &f : out) {
+				f.pc = pc;
+				f.module = base.module;
+			}
+			return out;
+		}
+	}
+
 	GElf_Off sym_off = 0;
 	GElf_Sym sym;
 	if (const char *name = dwfl_module_addrinfo(mod, lookup, &sym_off, &sym, nullptr, nullptr,
@@ -335,7 +359,18 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 		f.line = line;
 		out.push_back(std::move(f));
 	}
+	if (!key.empty()) {
+		if (shared_frames().size() >= kMaxShared)
+			shared_frames().clear();
+		shared_frames().emplace(key, out);
+	}
 	return out;
+}
+
+std::unordered_map<std::string, std::vector<Frame>> &Unwinder::shared_frames()
+{
+	static std::unordered_map<std::string, std::vector<Frame>> frames;
+	return frames;
 }
 
 void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool first_is_return,

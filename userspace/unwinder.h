@@ -86,6 +86,10 @@ private:
 	// (pc << 1 | return_address) -> frames; bounded by kMaxCached.
 	std::unordered_map<uint64_t, std::vector<Frame>> cache_;
 	static constexpr size_t kMaxCached = 1 << 16;
+	// Across every Unwinder of this process, by the file's build id and
+	// the offset in it: "<build id>:<offset>[r]" -> frames; bounded.
+	static std::unordered_map<std::string, std::vector<Frame>> &shared_frames();
+	static constexpr size_t kMaxShared = 1 << 18;
 };
 
 } // namespace fh
