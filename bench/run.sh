@@ -10,6 +10,7 @@
 #   bench/run.sh OUT live [THREADS [DUMPS]]     figure 9 (all of 1, 10, 100, 1000 without THREADS)
 #   bench/run.sh OUT throughput                 figure 10
 #   bench/run.sh OUT peers                      figure 11 (bpftrace, BCC)
+#   bench/run.sh OUT system                     figures 12-15 (the --system-wide agent)
 #
 # OUT is the build directory (default: build).  Run as root from anywhere; the
 # reproduce commands printed are relative to the repository root.  Raw logs
@@ -150,6 +151,7 @@ FH=$OUTR/fh-bpf
 CRASH=$OUTR/targets/crash
 FAULT_LOOP=$OUTR/bench/fault_loop
 COUNT_LOOP=$OUTR/bench/count_loop
+SIGNAL_LOOP=$OUTR/bench/signal_loop
 RES=bench/results
 SELF="bench/run.sh $OUTR"
 GNU_TIME=
@@ -326,6 +328,12 @@ preflight()
 	mkdir -p "$OUT/bench" "$RES"
 	build_bench_target bench/fault_loop.c "$FAULT_LOOP"
 	build_bench_target bench/count_loop.c "$COUNT_LOOP"
+	build_bench_target bench/signal_loop.c "$SIGNAL_LOOP"
+	# bpftrace finds tracepoints in tracefs.
+	if [[ ! -d /sys/kernel/tracing/events ]]; then
+		mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
+			note "tracefs could not be mounted: bpftrace's tracepoints will be missing"
+	fi
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/fh-bench.XXXXXX")
 	ulimit -c 0 # the targets die of SIGSEGV; keep their cores out of the tree
 }
@@ -1224,6 +1232,222 @@ bench_throughput()
 	fi
 }
 
+# --- figures 12-15: the system-wide agent ----------------------------------
+#
+# 12. Idle cost: fh-bpf -a armed on this host while nothing crashes: its
+#     CPU time (utime + stime from /proc/PID/stat) and the run time of its
+#     BPF programs (kernel.bpf_stats_enabled) over IDLE_SECONDS.
+# 13. A workload that raises and handles SIGNALS signals (bench/signal_loop:
+#     each one generated, delivered and handled: both signal tracepoints
+#     fire), ns a signal, SYSTEM_RUNS runs each alternating: no agent,
+#     fh-bpf -a, and a bpftrace one-liner that watches signal_generate for
+#     SIGSEGV (the cheapest peer that sees crashes).  Slowdown of medians.
+# 14. Crash -> incident written: fh-bpf -a --comm crash -v, then
+#     CRASHES runs of `crash --auto --threads 4 segv` one after the other
+#     (each a process never seen before that crashes ~2 ms after exec);
+#     "signal to written" of each timing line (BPF stamp at the signal to
+#     the record written), the first cold, the median of the others.
+# 15. A burst: BURST crashers started at once under fh-bpf -a --comm crash
+#     --format json --log-dir DIR; wall time from the first start to the
+#     last record written, records written and lost, and the share of
+#     frames symbolized (a function name) over every frame of every record.
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
+SIGNALS=${BENCH_SIGNALS:-1000000}
+SYSTEM_RUNS=${BENCH_SYSTEM_RUNS:-7}
+CRASHES=21
+BURST=200
+
+# agent_start DIR ARGS...: fh-bpf -a ARGS, armed; AGENT_PID; its stderr on
+# the fifo DIR/aerr (agent_fd), copied to DIR/agent.err by expect.
+agent_start()
+{
+	local d=$1 aready_fd='' aerr_fd=''
+	shift
+	rm -f "$d/aready" "$d/aerr"
+	open_fifos "$d" aready aerr
+	(exec 4>"$d/aready" 2>"$d/aerr" && close_fifo_fds &&
+		exec "${PIN_WATCHER[@]}" "$FH" -a --ready-fd 4 "$@") &
+	AGENT_PID=$!
+	CHILDREN+=("$AGENT_PID")
+	expect "$aready_fd" '^ready$' "$AGENT_PID" "fh-bpf -a"
+	close_fds "$aready_fd"
+	agent_fd=$aerr_fd
+}
+
+# agent_stop: SIGTERM, then its last lines up to "watch ended"; AGENT_LOST:
+# its "lost:" line, if it said one.
+agent_stop()
+{
+	kill -TERM "$AGENT_PID"
+	AGENT_LOST=
+	while :; do
+		expect "$agent_fd" '' "$AGENT_PID" "fh-bpf -a"
+		[[ $LINE == 'fh-bpf: lost: '* ]] && AGENT_LOST=${LINE#fh-bpf: lost: }
+		[[ $LINE == *'system-wide watch ended'* ]] && break
+	done
+	reap "$AGENT_PID"
+	close_fds "$agent_fd"
+}
+
+# cpu_ms PID: utime + stime so far, in ms.
+cpu_ms()
+{
+	local stat hz
+	stat=$(cat "/proc/$1/stat") || return 1
+	stat=${stat##*) }
+	hz=$(getconf CLK_TCK)
+	awk -v s="$stat" -v hz="$hz" 'BEGIN { split(s, f, " "); print (f[12] + f[13]) * 1000 / hz }'
+}
+
+# agent_bpf: "RUNS NS" summed over the newest fh-bpf signal and process programs.
+agent_bpf()
+{
+	bpftool prog show --json 2>/dev/null | python3 -c '
+import json, sys
+names = {"on_signal_generate", "on_signal_deliver", "on_exec", "on_fork"}
+newest = {}
+for p in json.load(sys.stdin):
+    if p.get("name") in names and p["id"] > newest.get(p["name"], {"id": -1})["id"]:
+        newest[p["name"]] = p
+print(sum(p.get("run_cnt", 0) for p in newest.values()),
+      sum(p.get("run_time_ns", 0) for p in newest.values()))'
+}
+
+# signal_run: one run of signal_loop; NS: ns a signal.
+signal_run()
+{
+	local d cpid in_fd='' cout_fd=''
+	d=$(mktemp -d "$TMP/sig.XXXX")
+	open_fifos "$d" in cout
+	(exec <"$d/in" >"$d/cout" && close_fifo_fds && exec "${PIN_TARGET[@]}" "$SIGNAL_LOOP" "$SIGNALS") &
+	cpid=$!
+	CHILDREN+=("$cpid")
+	expect "$cout_fd" '^ready$' "$cpid" signal_loop
+	echo go >&"$in_fd"
+	expect "$cout_fd" '^ns ' "$cpid" signal_loop
+	NS=${LINE#ns }
+	close_fds "$in_fd"
+	reap "$cpid"
+	close_fds "$cout_fd"
+}
+
+bench_system()
+{
+	local d c0 c1 b0 b1 t0 wall
+	d=$(mktemp -d "$TMP/system.XXXX")
+	echo "[system-wide agent] $FH -a: every process of this host in scope"
+
+	agent_start "$d" -o "$d/idle.incidents"
+	sysctl -q -w kernel.bpf_stats_enabled=1
+	c0=$(cpu_ms "$AGENT_PID")
+	read -r _ b0 <<<"$(agent_bpf)"
+	t0=${EPOCHREALTIME/./}
+	sleep "$IDLE_SECONDS" # the window measured, not a synchronisation
+	c1=$(cpu_ms "$AGENT_PID")
+	read -r _ b1 <<<"$(agent_bpf)"
+	wall=$(ms_since "$t0")
+	sysctl -q -w kernel.bpf_stats_enabled=0
+	agent_stop
+	local cpu_pct bpf_pct
+	cpu_pct=$(awk -v c=$((${c1%.*} - ${c0%.*})) -v w="$wall" 'BEGIN { printf "%.3f", c * 100 / w }')
+	bpf_pct=$(awk -v b=$((b1 - b0)) -v w="$wall" 'BEGIN { printf "%.4f", b / 1e6 * 100 / w }')
+	echo "  idle ${IDLE_SECONDS} s: fh-bpf $(f1 "$(awk -v a="$c1" -v b="$c0" 'BEGIN { print a - b }')") ms of CPU" \
+		"($cpu_pct % of one CPU); its BPF programs $(awk -v b=$((b1 - b0)) 'BEGIN { printf "%.1f", b / 1e3 }') us ($bpf_pct %)"
+	row 12 "system-wide, idle: fh-bpf CPU" "" "$cpu_pct %" "" "" "$SELF system"
+	row 12 "system-wide, idle: its BPF programs" "" "$bpf_pct %" "" "" "$SELF system"
+
+	local base=() agent=() peer=() i b a p
+	local bt_prog='tracepoint:signal:signal_generate /args->sig == 11/ { printf("%d\n", args->pid); }'
+	for ((i = 1; i <= SYSTEM_RUNS; i++)); do
+		signal_run
+		base+=("$NS")
+		agent_start "$d" -o "$d/signals.incidents"
+		signal_run
+		agent+=("$NS")
+		agent_stop
+		if command -v bpftrace >/dev/null; then
+			local bpid bout_fd=''
+			rm -f "$d/bout"
+			open_fifos "$d" bout
+			(exec >"$d/bout" 2>&1 && close_fifo_fds && exec bpftrace -e "$bt_prog") &
+			bpid=$!
+			CHILDREN+=("$bpid")
+			expect "$bout_fd" '^Attaching' "$bpid" bpftrace
+			signal_run
+			peer+=("$NS")
+			kill -INT "$bpid"
+			reap "$bpid"
+			close_fds "$bout_fd"
+		fi
+	done
+	b=$(lines "${base[@]}" | median)
+	a=$(lines "${agent[@]}" | median)
+	local slow
+	slow=$(awk -v b="$b" -v a="$a" 'BEGIN { printf "%.2f", (a - b) * 100 / b }')
+	echo "  $SIGNALS signals raised and handled ($SIGNAL_LOOP), ns a signal, $SYSTEM_RUNS runs each, alternating:"
+	echo "    no agent   : median $(f1 "$b") ns  ($(lines "${base[@]}" | awk '{ printf "%.1f ", $1 }')), spread $(lines "${base[@]}" | spread) %"
+	echo "    fh-bpf -a  : median $(f1 "$a") ns  ($(lines "${agent[@]}" | awk '{ printf "%.1f ", $1 }')) -> slowdown $slow %"
+	row 13 "system-wide, 10^6 signals: slowdown" "" "$slow %" "<= 1 %" "$(verdict "$slow" 1)" "$SELF system"
+	if ((${#peer[@]})); then
+		p=$(lines "${peer[@]}" | median)
+		echo "    bpftrace   : median $(f1 "$p") ns  ($(lines "${peer[@]}" | awk '{ printf "%.1f ", $1 }')) -> slowdown" \
+			"$(awk -v b="$b" -v a="$p" 'BEGIN { printf "%.2f", (a - b) * 100 / b }') %   bpftrace -e '$bt_prog'"
+		row 13 "bpftrace signal_generate one-liner: slowdown" "" "$(awk -v b="$b" -v a="$p" 'BEGIN { printf "%.2f", (a - b) * 100 / b }') %" "" "" "$SELF system"
+	fi
+
+	# 14. one crash at a time
+	agent_start "$d" --comm crash -v --rate-limit 0 -o "$d/crashes.incidents"
+	local lat=() pid
+	for ((i = 0; i < CRASHES; i++)); do
+		"${PIN_TARGET[@]}" "$CRASH" --auto --threads 4 segv >/dev/null 2>&1 &
+		pid=$!
+		wait "$pid" 2>/dev/null || true
+		expect "$agent_fd" "^fh-bpf: timing: pid $pid," "$AGENT_PID" "fh-bpf -a" 
+		lat+=("$(sed -E 's/.*signal to written ([0-9.]+) ms.*/\1/' <<<"$LINE")")
+	done
+	agent_stop
+	echo "  crash -> incident written (4 threads, a process never seen before): cold $(f2 "${lat[0]}") ms," \
+		"then median $(lines "${lat[@]:1}" | median) ms ($(lines "${lat[@]:1}" | range2))"
+	row 14 "system-wide: crash -> incident written, cold" 4 "$(f2 "${lat[0]}") ms" "" "" "$SELF system"
+	row 14 "system-wide: crash -> incident written, warm" 4 "$(f2 "$(lines "${lat[@]:1}" | median)") ms" "" "" "$SELF system"
+
+	# 15. a burst
+	rm -rf "$d/burst"
+	agent_start "$d" --comm crash -v --rate-limit 0 --format json --log-dir "$d/burst" -o "$d/burst.out"
+	local pids=() n
+	t0=${EPOCHREALTIME/./}
+	for ((i = 0; i < BURST; i++)); do
+		"$CRASH" --auto --threads 1 segv >/dev/null 2>&1 &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	local started
+	started=$(ms_since "$t0")
+	for ((n = 0; n < BURST; n++)); do
+		expect "$agent_fd" '^fh-bpf: timing: ' "$AGENT_PID" "fh-bpf -a"
+	done
+	wall=$(ms_since "$t0")
+	agent_stop
+	local lost=${AGENT_LOST:-none} files share
+	files=$(find "$d/burst" -name '*.json' | wc -l)
+	share=$(cat "$d"/burst/*.json | python3 -c '
+import json, sys
+n = k = 0
+for line in sys.stdin:
+    for t in json.loads(line)["threads"]:
+        for f in t["frames"]:
+            n += 1
+            k += f["function"] is not None
+print("%.1f %% (%d of %d)" % (k * 100 / n, k, n) if n else "no frames")')
+	echo "  burst of $BURST crashers started in $(f1 "$started") ms: $files records written in $(f1 "$wall") ms, lost: $lost;" \
+		"frames symbolized: $share"
+	row 15 "system-wide burst: $BURST crashes to records" 1 "$(f1 "$wall") ms" "" "" "$SELF system"
+	row 15 "system-wide burst: records written" 1 "$files of $BURST" "" "" "$SELF system"
+	row 15 "short-lived crashers: frames symbolized" 1 "${share%% (*}" "" "" "$SELF system"
+	echo "  reproduce: $SELF system"
+	echo
+}
+
 summary()
 {
 	local fig what n val aim ok repro r w=46 fmt dashes
@@ -1268,6 +1492,7 @@ all)
 		bench_live "$n"
 	done
 	bench_throughput
+	bench_system
 	other_tools
 	echo
 	summary
@@ -1314,6 +1539,10 @@ throughput)
 	;;
 peers)
 	other_tools
+	summary
+	;;
+system)
+	bench_system
 	summary
 	;;
 *) usage ;;

@@ -206,9 +206,15 @@ Capture::Capture(const CaptureConfig &cfg)
 	// System-wide, mappings come from perf records: a sys_exit program
 	// would slow every system call of the host.  A fork inherits its
 	// parent's interpreter.
-	if (!cfg.tgid)
+	// The same for the delivery of every signal: the processes it is
+	// there for are captured when they exit instead.
+	if (!cfg.tgid) {
 		bpf_program__set_autoload(skel_->progs.on_sys_exit, false);
+		bpf_program__set_autoload(skel_->progs.on_signal_deliver, false);
+	}
 	bpf_program__set_autoload(skel_->progs.on_fork, cfg.signals && !cfg.tgid);
+	bpf_program__set_autoload(skel_->progs.on_process_exit, cfg.signals && !cfg.tgid);
+	skel_->rodata->exit_capture = cfg.tgid ? 0 : 1;
 	bpf_program__set_autoload(skel_->progs.live_dump, cfg.live);
 	bpf_program__set_autoload(skel_->progs.live_sample, cfg.live);
 	bpf_program__set_autoattach(skel_->progs.live_dump, false);

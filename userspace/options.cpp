@@ -220,6 +220,7 @@ std::string usage_text()
 	return R"(Usage: fh-bpf -p PID [options]
        fh-bpf [options] -- COMMAND [ARGS...]
        fh-bpf -p PID --dump [-o FILE]
+       fh-bpf --system-wide [filters] [options]
 
 Print a traceback of every thread of a process, in Python faulthandler's
 format, from outside it: when it receives a fatal signal (SIGSEGV, SIGFPE,
@@ -240,6 +241,26 @@ Target:
                          N ended it).  A terminal's Ctrl-C reaches COMMAND;
                          a SIGINT, SIGTERM or SIGHUP sent to fh-bpf by a
                          process outside its process group is passed on
+  -a, --system-wide      every process of the host (a host agent): each one
+                         that dies of a fatal signal leaves an incident,
+                         processes started after fh-bpf included (their
+                         mappings are followed from their exec, so one that
+                         crashes milliseconds after it starts is symbolized
+                         in full), Python ones with Python frames, those in
+                         containers through their own root.  Runs until
+                         SIGINT or SIGTERM, which first write out every
+                         incident already captured
+
+Filters (--system-wide; each one given must match; repeatable, or a comma
+list):
+      --comm NAME        processes whose name (ps -o comm, 15 bytes at
+                         most) is NAME
+      --exclude-comm NAME  not those
+      --uid UID          processes whose real uid is UID (a number or a
+                         user name)
+      --cgroup PATH      processes in the cgroup v2 PATH (below the cgroup2
+                         mount, such as /system.slice/nginx.service, or the
+                         directory itself) or in one below it
 
 Triggers (a fatal signal always is one):
       --timeout SEC      dump every thread after SEC seconds (such as 2 or
@@ -259,6 +280,12 @@ Triggers (a fatal signal always is one):
                          (refusing that signal), and otherwise dumps every
                          thread before the target dies
       --no-signal        no dump on a user signal
+      --signals LIST     also capture these signals (SIGKILL, SIGTERM,
+                         SIGXCPU, ...): who killed a process is named (a
+                         process's pid, name and uid, or the kernel: the OOM
+                         killer, a CPU time limit, ...).  Those whose
+                         default action ends the process without a core dump
+                         are captured as the kernel kills its threads
       --handled          also capture fatal signals the target catches with
                          a handler of its own (by default only those that
                          take the default action, which kills the process)
@@ -293,6 +320,22 @@ Output:
       --log-max-size SIZE
                          and at most SIZE bytes of them (K, M, G; default
                          256M): the oldest go first
+      --syslog           also send each incident to the local syslog daemon
+                         (/dev/log) as an RFC 5424 record: structured data
+                         [fh@32473 incident= pid= comm= signal= ...], the
+                         text (or JSON) as message
+      --syslog-socket PATH  the same, to the unix datagram socket PATH
+      --syslog-max-size SIZE
+                         bytes a record at most (default 8K, rsyslog's own
+                         limit); a longer incident goes in parts, each with
+                         part= and parts=
+      --rate-limit N[/T] with --system-wide: at most N incidents of one
+                         process name in any T (seconds, or with s, m, h;
+                         default 10/60); the ones held back are counted and
+                         summarised once per T, in the output, the log
+                         directory and syslog.  0: no limit
+      --process-rate-limit N[/T]
+                         the same per process (default 3/60)
   -v, --verbose          report signal details, timings and per-thread
                          capture facts; write them to FILE too with -o
       --ready-fd FD      write "ready\n" to FD and close it once armed (for
@@ -305,7 +348,8 @@ taken are read from a timer sample in the thread; blocked ones from the
 registers they saved.  Nothing is stopped.
 
 Exit status:
-  0    the watch ended without a fatal signal (target exited, or detached)
+  0    the watch ended without a fatal signal (target exited, or detached);
+       --system-wide: stopped by SIGINT or SIGTERM
   1    a runtime failure (attaching, reading the target, writing output)
   2    invalid command line
   3    the target received a fatal signal; its tracebacks were printed

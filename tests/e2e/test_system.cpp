@@ -77,6 +77,29 @@ void check_segv_chain(const std::string &incident)
 		CHECK(f.raw.find("???") == std::string::npos);
 }
 
+// The fields the README's incident schema table documents (first column),
+// and the keys it gives the signal object ("`{number, name, ...}`").
+std::set<std::string> documented_fields(std::string *signal_keys)
+{
+	std::string readme = read_file(source_dir() + "/README.md");
+	size_t from = readme.find("### Incident records");
+	size_t to = readme.find("\n### ", from + 1);
+	REQUIRE(from != std::string::npos);
+	std::istringstream in(readme.substr(from, to - from));
+	std::set<std::string> fields;
+	for (std::string line; std::getline(in, line);) {
+		if (line.compare(0, 3, "| `") != 0)
+			continue;
+		std::string first = line.substr(2, line.find('|', 2) - 2);
+		for (size_t at = first.find('`'); at != std::string::npos;
+		     at = first.find('`', first.find('`', at + 1) + 1))
+			fields.insert(first.substr(at + 1, first.find('`', at + 1) - at - 1));
+		if (line.compare(0, 15, "| `signal` | `{") == 0)
+			*signal_keys = line.substr(15, line.find("}`") - 15);
+	}
+	return fields;
+}
+
 std::string comm_of(const std::string &path)
 {
 	return path.substr(path.rfind('/') + 1).substr(0, 15);
@@ -292,6 +315,19 @@ TEST_CASE("system-wide: a burst of 200 crashes in a second: every incident writt
 		want += std::string(want.size() > 1 ? ", " : "") + "(" + std::to_string(pid) +
 			", 'SIGSEGV', ('poke', 'crash_leaf', 'crash_mid', 'main'))";
 	want += "]";
+	// Every record has the fields the README documents, and no other.
+	std::string signal_keys;
+	auto fields = documented_fields(&signal_keys);
+	REQUIRE(fields.erase("frames") == 1); // each thread's, documented with them
+	std::string keys = "[";
+	for (const auto &f : fields)
+		keys += std::string(keys.size() > 1 ? ", " : "") + "'" + f + "'";
+	keys += "]";
+	CHECK(python_json(all, "sorted(set().union(*[x.keys() for x in d]))") == keys);
+	CHECK(python_json(all, "all(x.keys() == d[0].keys() for x in d)") == "True");
+	CHECK(python_json(all, "', '.join(d[0]['signal'].keys())") == "'" + signal_keys + "'");
+	CHECK(python_json(all, "sorted(d[0]['threads'][0]['frames'][0].keys())") ==
+	      "['address', 'file', 'function', 'inlined', 'kind', 'line', 'module', 'offset']");
 	CHECK(python_json(all, "sorted((x['pid'], x['signal']['name'], "
 			       "tuple(f['function'] for f in x['threads'][0]['frames'][:4])) for x in d)") ==
 	      want);
@@ -363,6 +399,35 @@ TEST_CASE("system-wide: --signals names who killed a process: SIGTERM, SIGKILL, 
 		run.target_status = st1;
 		run.fh_status = -1;
 		check_common(run, SIGTERM, "Fatal error: Terminated", "main");
+	}
+	SECTION("a fatal signal sent from outside: native, and Python whose faulthandler raises it "
+		"again")
+	{
+		const PythonBuild &py = python_interpreters().front();
+		Watcher agent(0, {"-a", "--comm", "crash", "--comm", comm_of(py.path)});
+		Target native("wait", 4);
+		REQUIRE(kill(native.pid(), SIGSEGV) == 0);
+		CrashRun run;
+		run.target_status = native.wait();
+		PyTarget python(py, "wait", 2);
+		REQUIRE(kill(python.pid(), SIGSEGV) == 0);
+		int st = python.wait();
+		CHECK((WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV));
+		auto incidents = stop_agent(agent);
+		REQUIRE(incidents.size() == 2);
+		std::string me = "sent by pid " + std::to_string(getpid()) + " (";
+		const std::string *n = incident_of(incidents, native.pid());
+		const std::string *p = incident_of(incidents, python.pid());
+		REQUIRE(n);
+		REQUIRE(p);
+		CHECK(n->find("SIGSEGV (SI_USER), " + me) != std::string::npos);
+		CHECK(p->find(me) != std::string::npos);
+		run.text = without_notes(*n);
+		run.tb = parse_traceback(run.text);
+		run.threads = native.threads();
+		run.fh_status = -1;
+		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+		CHECK(without_notes(*p) == python.faulthandler_output());
 	}
 	SECTION("the OOM killer, in a memory cgroup")
 	{
