@@ -301,8 +301,11 @@ void HostTracker::note(const uint8_t *rec, size_t len)
 		Mmap2Body m;
 		std::memcpy(&m, body, sizeof(m));
 		pid_t pid = static_cast<pid_t>(m.pid);
-		if (!procs_.count(pid) && !new_roots_.count(pid))
+		if (!procs_.count(pid) && !new_roots_.count(pid)) {
+			if (new_roots_.size() > 65536)
+				new_roots_.clear(); // exits lost: bounded all the same
 			new_roots_[pid] = open_root(pid);
+		}
 		const char *name = reinterpret_cast<const char *>(body + sizeof(m));
 		size_t name_max = body_len - sizeof(m) - sizeof(uint64_t);
 		Change c;
