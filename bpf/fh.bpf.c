@@ -751,25 +751,27 @@ static __always_inline int terminated(struct task_struct *self, struct sender_ke
 				      struct kernel_siginfo *info)
 {
 	struct fh_event_record *ev;
-	struct sender *s;
+	struct sender s, *found;
 
-	s = bpf_map_lookup_elem(&pending_senders, key);
-	if (!s || !s->terminates)
+	found = bpf_map_lookup_elem(&pending_senders, key);
+	if (!found || !found->terminates)
 		return 0;
-	ev = begin_event(self->group_leader, s->receiver ? s->receiver : self->pid, s->sig, info);
-	if (ev) {
-		ev->sig = s->sig;
-		ev->si_code = s->si_code;
-		ev->fault_addr = 0;
-		ev->trigger = s->sig == user_signal ? FH_TRIGGER_USER_SIGNAL
-						    : FH_TRIGGER_FATAL_SIGNAL;
-		ev->flags |= s->sig == user_signal ? FH_EVENT_DEFAULT_ACTION : FH_EVENT_TERMINATED;
-		if (!s->self)
-			set_sender(ev, s);
-	}
-	bpf_map_delete_elem(&pending_senders, key);
-	if (ev)
-		capture_process(ev, ev->tid);
+	/* Threads take SIGKILL, or exit, on several CPUs at once: the one
+	 * whose delete succeeds captures them all. */
+	s = *found;
+	if (bpf_map_delete_elem(&pending_senders, key) != 0)
+		return 1;
+	ev = begin_event(self->group_leader, s.receiver ? s.receiver : self->pid, s.sig, info);
+	if (!ev)
+		return 1;
+	ev->sig = s.sig;
+	ev->si_code = s.si_code;
+	ev->fault_addr = 0;
+	ev->trigger = s.sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL;
+	ev->flags |= s.sig == user_signal ? FH_EVENT_DEFAULT_ACTION : FH_EVENT_TERMINATED;
+	if (!s.self)
+		set_sender(ev, &s);
+	capture_process(ev, ev->tid);
 	return 1;
 }
 
@@ -842,7 +844,7 @@ static __always_inline void exited(struct task_struct *p)
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct sender_key key = { .tgid = p->tgid, .sig = 0 };
 	struct fh_event_record *ev;
-	struct sender *s;
+	struct sender s, *found;
 	int code;
 
 	if (terminated(self, &key, NULL))
@@ -851,17 +853,18 @@ static __always_inline void exited(struct task_struct *p)
 	if (!watched_signal(code))
 		return;
 	key.sig = code;
-	s = bpf_map_lookup_elem(&pending_senders, &key);
-	if (!s)
+	found = bpf_map_lookup_elem(&pending_senders, &key);
+	if (!found)
 		return; /* raised by the process itself: captured already */
-	ev = begin_event(self->group_leader, s->receiver ? s->receiver : self->pid, code, NULL);
-	if (ev) {
-		ev->si_code = s->si_code;
-		set_sender(ev, s);
-	}
-	bpf_map_delete_elem(&pending_senders, &key);
-	if (ev)
-		capture_process(ev, ev->tid);
+	s = *found;
+	if (bpf_map_delete_elem(&pending_senders, &key) != 0)
+		return; /* another thread's exit took it */
+	ev = begin_event(self->group_leader, s.receiver ? s.receiver : self->pid, code, NULL);
+	if (!ev)
+		return;
+	ev->si_code = s.si_code;
+	set_sender(ev, &s);
+	capture_process(ev, ev->tid);
 }
 
 SEC("tp_btf/sched_process_exit")

@@ -71,9 +71,10 @@ TEST_CASE("--format json and --log-dir on a native crash: the record says what t
 	REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
 	std::string pid = std::to_string(target.pid());
 	CHECK(python_json(out, "d['schema'], d['trigger'], d['pid'], d['comm'], d['tid']") ==
-	      "(1, 'fatal_signal', " + pid + ", 'crash', " + pid + ")");
+	      "(2, 'fatal_signal', " + pid + ", 'crash', " + pid + ")");
 	CHECK(python_json(out, "d['signal']") ==
-	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'address': '0x0'}");
+	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'delivered': True, "
+	      "'address': '0x0'}");
 	CHECK(python_json(out, "d['exe']") == "'" + canonical(crash_path()) + "'");
 	CHECK(python_json(out, "d['cmdline'][0], d['cmdline'][-1]") ==
 	      "('" + crash_path() + "', 'segv')");

@@ -30,7 +30,13 @@ std::vector<std::string> stop_agent(Watcher &agent)
 	REQUIRE(kill(agent.pid(), SIGTERM) == 0);
 	INFO(agent.diagnostics());
 	REQUIRE(agent.wait() == 0);
-	return split_dumps(agent.output(), "fh-bpf: pid ");
+	auto incidents = split_dumps(agent.output(), "fh-bpf: pid ");
+	// What each incident is, for a test that finds more or fewer.
+	std::string heads;
+	for (const auto &i : incidents)
+		heads += i.substr(0, i.find('\n')) + "\n";
+	UNSCOPED_INFO("incidents:\n" << heads);
+	return incidents;
 }
 
 // `crash --auto MODE`: it starts its threads and crashes at once.
