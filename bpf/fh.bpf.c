@@ -767,6 +767,11 @@ static __always_inline int terminated(struct task_struct *self, struct sender_ke
 	ev->sig = s.sig;
 	ev->si_code = s.si_code;
 	ev->fault_addr = 0;
+	/* Stamped when the signal was sent: the process's mappings of then
+	 * are the ones to symbolize with (some of its threads may be gone
+	 * by now, and their exits recorded). */
+	if (exit_capture && s.ktime)
+		ev->ktime_ns = s.ktime;
 	ev->trigger = s.sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL;
 	ev->flags |= s.sig == user_signal ? FH_EVENT_DEFAULT_ACTION : FH_EVENT_TERMINATED;
 	if (!s.self)
@@ -863,6 +868,8 @@ static __always_inline void exited(struct task_struct *p)
 	if (!ev)
 		return;
 	ev->si_code = s.si_code;
+	if (s.ktime)
+		ev->ktime_ns = s.ktime; /* as in terminated() */
 	set_sender(ev, &s);
 	capture_process(ev, ev->tid);
 }

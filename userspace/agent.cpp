@@ -376,7 +376,7 @@ void Agent::handle(Event &ev)
 		uint64_t t1 = monotonic_ns();
 		char buf[256];
 		std::snprintf(buf, sizeof(buf),
-			      "timing: pid %u, %zu threads, kernel capture %.1f us, mappings %.2f ms, "
+			      "timing: pid %u, %zu threads, signal to captured %.1f us, mappings %.2f ms, "
 			      "handled in %.2f ms, signal to written %.2f ms",
 			      ev.tgid, ev.threads.size(), (ev.ktime_end - ev.ktime_start) / 1e3,
 			      t_maps ? (t_maps - t0) / 1e6 : 0.0, (t1 - t0) / 1e6,
