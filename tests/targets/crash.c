@@ -90,8 +90,8 @@ volatile unsigned long spins;
 
 NOINLINE static void park_spin(void)
 {
-	for (;;)
-		spins++; /* @park_spin */
+	/* One line: a sample anywhere in the loop is at the marker. */
+	for (;;) spins++; /* @park_spin */
 }
 
 NOINLINE static void park_read(void)
