@@ -1,5 +1,6 @@
 #pragma once
 
+#include "perf_records.h"
 #include "proc.h"
 
 #include <sys/types.h>
@@ -44,7 +45,7 @@ public:
 
 	// Readable when records wait (each record wakes the reader: a
 	// process that maps its interpreter is placed at once).
-	const std::vector<int> &fds() const { return fds_; }
+	const std::vector<int> &fds() const;
 
 	// Every process /proc lists now (call once the events are on).
 	void seed_from_proc();
@@ -57,13 +58,7 @@ public:
 	void advance(uint64_t t_ns);
 	bool queued() const { return !queue_.empty(); }
 
-	struct Mapping {
-		uint64_t start = 0, end = 0, pgoff = 0;
-		uint32_t maj = 0, min = 0;
-		uint64_t ino = 0;
-		uint32_t prot = 0;
-		std::string path; // in the process's mount namespace
-	};
+	using Mapping = FileMapping; // paths in the process's mount namespace
 
 	// A mapping or an exec, as drained (before advance()): the moment to
 	// look for an interpreter.
@@ -92,7 +87,7 @@ public:
 	size_t processes() const { return procs_.size(); }
 
 	uint64_t lost() const { return lost_; }
-	uint64_t malformed() const { return malformed_; }
+	uint64_t malformed() const;
 
 	// Apply one record now (the bytes of a perf record, header included,
 	// with a u64 time last).  Public for tests.
@@ -109,36 +104,24 @@ private:
 		std::shared_ptr<Root> root;
 		std::string exe;
 	};
-	struct Buffer {
-		int fd = -1;
-		void *base = nullptr;
-		size_t size = 0;
-	};
-	struct Queued {
-		uint64_t time;
-		std::vector<uint8_t> bytes;
-	};
-	struct Segments {
-		std::vector<std::pair<uint64_t, uint64_t>> loads; // (vaddr, offset) page-aligned
-		std::vector<std::pair<uint64_t, uint64_t>> sizes; // (memsz, flags)
-		bool ok = false;
+	// A PT_LOAD segment, page-aligned: where it sits in the file and in
+	// memory (before the load bias), what of it the file backs.
+	struct Segment {
+		uint64_t vaddr, offset, size;
+		uint32_t prot;
 	};
 
-	void release() noexcept;
-	void read_buffer(Buffer &b);
 	void note(const uint8_t *rec, size_t len); // at drain: roots, changes
 	std::shared_ptr<Root> open_root(pid_t pid);
-	const Segments &segments(pid_t pid, const Mapping &m);
-	static void add(Process &p, Mapping m);
+	const std::vector<Segment> &segments(pid_t pid, const FileMapping &m);
 
-	std::vector<Buffer> buffers_;
-	std::vector<int> fds_;
-	std::vector<Queued> queue_; // sorted by time
+	std::unique_ptr<PerfRecordBuffers> buffers_; // none when Offline
+	std::vector<PerfRecordBuffers::Record> queue_; // sorted by time
 	std::unordered_map<pid_t, Process> procs_;
 	std::unordered_map<pid_t, std::shared_ptr<Root>> new_roots_; // opened at drain
 	using RootKey = std::array<uint64_t, 3>; // mount namespace, dev, ino
 	std::map<RootKey, std::shared_ptr<Root>> roots_;
-	std::map<std::string, Segments> segments_; // by "ino:path"
+	std::map<std::string, std::vector<Segment>> segments_; // by "dev:ino:path"
 	std::vector<Change> changes_;
 	uint64_t our_root_dev_ = 0, our_root_ino_ = 0, our_mnt_ns_ = 0;
 	uint64_t lost_ = 0;

@@ -1,23 +1,22 @@
 #pragma once
 
-#include "proc.h"
+#include "perf_records.h"
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <map>
 #include <string>
-#include <vector>
 
 namespace fh {
 
 // The file mappings of a process as the kernel reports them while they are
 // made: perf PERF_RECORD_MMAP2 records of a dummy software event, one per
 // CPU, inherited by every thread (not by child processes), enabled by the
-// process's exec.  The
-// kernel writes each record inside mmap() itself, so the mappings of a
-// process that crashes a millisecond after it starts, and is gone by the
-// time anyone could read /proc/PID/maps, are known in full.
+// process's exec.  The kernel writes each record inside mmap() itself, so
+// the mappings of a process that crashes a millisecond after it starts,
+// and is gone by the time anyone could read /proc/PID/maps, are known in
+// full.
 //
 // perf reports no munmap: a mapping stays until another one covers its
 // range.  An exec (PERF_RECORD_COMM with the exec flag) starts afresh.
@@ -25,12 +24,9 @@ class MmapTracker {
 public:
 	// Opens the events on `pid` before it execs; throws Error.
 	explicit MmapTracker(pid_t pid, size_t pages_per_cpu = 64);
-	~MmapTracker();
-	MmapTracker(const MmapTracker &) = delete;
-	MmapTracker &operator=(const MmapTracker &) = delete;
 
 	// Readable when a buffer is half full: poll it so none overflows.
-	const std::vector<int> &fds() const { return fds_; }
+	const std::vector<int> &fds() const { return buffers_.fds(); }
 
 	// Read and apply every record waiting.
 	void drain();
@@ -41,40 +37,18 @@ public:
 	// Records the kernel could not write (buffer full): the mappings may
 	// then be incomplete.
 	uint64_t lost() const { return lost_; }
-	uint64_t malformed() const { return malformed_; }
-
-	struct Mapping {
-		uint64_t start = 0;
-		uint64_t end = 0;
-		uint64_t pgoff = 0;
-		uint32_t maj = 0, min = 0;
-		uint64_t ino = 0;
-		uint32_t prot = 0, flags = 0;
-		std::string path;
-	};
+	uint64_t malformed() const { return malformed_ + buffers_.malformed(); }
 
 	// Apply one record (the bytes of a perf record, header included, with a
 	// u64 time last).  Public for tests.
 	void apply(const uint8_t *rec, size_t len);
 
 private:
-	struct Buffer {
-		int fd = -1;
-		void *base = nullptr;
-		size_t size = 0; // data area, a power of two
-	};
-	struct Pending {
-		uint64_t time;
-		std::vector<uint8_t> bytes;
-	};
-	void release() noexcept; // what the destructor frees; safe to call twice
-	void read_buffer(Buffer &b, std::vector<Pending> &out);
-	void add(Mapping m);
+	static perf_event_attr attr();
 
 	uint32_t pid_;
-	std::vector<Buffer> buffers_;
-	std::vector<int> fds_;
-	std::map<uint64_t, Mapping> maps_; // by start address, never overlapping
+	PerfRecordBuffers buffers_;
+	std::map<uint64_t, FileMapping> maps_; // by start address, never overlapping
 	uint64_t lost_ = 0;
 	uint64_t malformed_ = 0;
 };
