@@ -63,7 +63,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 # --- userspace ---------------------------------------------------------------
 CORE_SRCS := agent capture elf_file error flood host_tracker incident kernel_info keepalive launch \
-	     linetable log_dir mmap_tracker options perf_records proc \
+	     linetable log_dir mmap_tracker options outputs perf_records proc \
 	     py_report py_traceback py_walk python \
 	     records report signals sink syslog traceback unwinder watch
 CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))

@@ -6,7 +6,6 @@
 #include "host_tracker.h"
 #include "incident.h"
 #include "kernel_info.h"
-#include "log_dir.h"
 #include "proc.h"
 #include "py_report.h"
 #include "py_walk.h"
@@ -15,7 +14,7 @@
 #include "report.h"
 #include "signals.h"
 #include "sink.h"
-#include "syslog.h"
+#include "outputs.h"
 #include "unwinder.h"
 
 #include <signal.h>
@@ -100,8 +99,7 @@ private:
 
 	const Options &opts_;
 	Sink sink_;
-	std::unique_ptr<LogDir> log_dir_;
-	std::unique_ptr<SyslogSink> syslog_;
+	std::unique_ptr<IncidentCopies> copies_; // --log-dir, --syslog
 	FloodControl flood_;
 	std::unique_ptr<HostTracker> tracker_;
 	std::unique_ptr<Capture> capture_;
@@ -116,7 +114,6 @@ private:
 	uint64_t eager_until_ = 0;
 	bool timer_eager_ = true; // so that the first rearm sets it
 	uint64_t incidents_ = 0;
-	uint64_t log_failed_ = 0;
 	uint64_t unsupported_ = 0; // interpreters met that fh-bpf cannot walk
 	std::set<std::string> said_; // messages said once
 };
@@ -124,10 +121,7 @@ private:
 void Agent::start()
 {
 	probe_support();
-	if (!opts_.log_dir.empty())
-		log_dir_ = std::make_unique<LogDir>(opts_.log_dir, opts_.log_keep, opts_.log_max_bytes);
-	if (!opts_.syslog_socket.empty())
-		syslog_ = std::make_unique<SyslogSink>(opts_.syslog_socket, opts_.syslog_max);
+	copies_ = std::make_unique<IncidentCopies>(opts_);
 
 	CaptureConfig cfg;
 	cfg.tgid = 0;
@@ -282,7 +276,7 @@ void Agent::handle(Event &ev)
 	ReportStats stats;
 	std::string text;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
-	bool records = opts_.json || log_dir_;
+	bool records = opts_.json || copies_->any();
 	std::vector<IncidentThread> inc_threads;
 	std::vector<std::string> modules;
 	std::string python;
@@ -329,7 +323,6 @@ void Agent::handle(Event &ev)
 	std::string diag = event_summary(ev);
 
 	Incident inc;
-	records |= syslog_ != nullptr; // its name ties the parts of a record together
 	if (records) {
 		ProcessMeta meta;
 		meta.exe = tracker_->exe(static_cast<pid_t>(ev.tgid));
@@ -358,19 +351,7 @@ void Agent::handle(Event &ev)
 		if (!sink_.is_stderr() && !opts_.json)
 			sink_.write(losses);
 	}
-	if (log_dir_) {
-		try {
-			log_dir_->write(incident_stem(inc), opts_.json ? "json" : "txt",
-					opts_.json ? record : diag + text + losses);
-		} catch (const Error &e) {
-			log_failed_++;
-			log(std::string("--log-dir: ") + e.what());
-		}
-	}
-	if (syslog_)
-		syslog_->send(fatal ? kSyslogCrit : kSyslogNotice, "incident",
-			      incident_sd(ev, incident_stem(inc)),
-			      opts_.json ? incident_json(inc) : diag + text + losses);
+	copies_->write(ev, inc, opts_.json, diag + text + losses, diag + text + losses);
 	incidents_++;
 	if (opts_.verbose) {
 		uint64_t t1 = monotonic_ns();
@@ -418,19 +399,11 @@ void Agent::flush_summaries(bool force)
 			log(e.what());
 		}
 		std::string stem = file_stem(now, s.comm, 0, "suppressed");
-		if (log_dir_) {
-			try {
-				log_dir_->write(stem, opts_.json ? "json" : "txt", record);
-			} catch (const Error &e) {
-				log_failed_++;
-				log(std::string("--log-dir: ") + e.what());
-			}
-		}
-		if (syslog_)
-			syslog_->send(kSyslogWarning, "suppressed",
-				      {{"incident", stem}, {"comm", s.comm},
-				       {"suppressed", std::to_string(s.suppressed)}},
-				      opts_.json ? json : line);
+		copies_->write_other(stem, opts_.json ? "json" : "txt", record, kSyslogWarning,
+				     "suppressed",
+				     {{"incident", stem}, {"comm", s.comm},
+				      {"suppressed", std::to_string(s.suppressed)}},
+				     opts_.json ? json : line);
 	}
 }
 
@@ -479,23 +452,14 @@ void Agent::rearm_timer()
 void Agent::final_report()
 {
 	Counters c = capture_->counters();
-	std::string s;
-	auto add = [&](uint64_t n, const char *what) {
-		if (n)
-			s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + what;
-	};
-	add(c.events_lost, "captures (ring buffer full)");
-	add(c.threads_lost, "thread records (ring buffer full)");
-	add(c.ends_lost, "capture ends (ring buffer full)");
-	add(c.py_lost, "Python thread or code records (ring buffer full)");
-	add(c.cmdlines_lost, "argument records (ring buffer full)");
-	add(c.senders_lost, "senders (table full)");
-	add(tracker_->lost(), "mapping records (perf buffer full: frames may be unresolved)");
-	add(log_failed_, "incident files not written");
-	if (syslog_)
-		add(syslog_->failed(), "syslog records (the daemon did not take them)");
-	if (!s.empty())
-		log("lost: " + s);
+	LossList lost;
+	add_capture_losses(lost, c, assembler_);
+	lost.add(tracker_->lost(), "mapping records (perf buffer full: frames may be unresolved)");
+	lost.add(tracker_->malformed(), "malformed mapping records");
+	copies_->add_losses(lost);
+	lost.add(unsupported_, "interpreters met that fh-bpf cannot walk (native frames)");
+	if (!lost.empty())
+		log("lost: " + lost.text());
 	std::string summary = "system-wide watch ended: " + std::to_string(incidents_) +
 			      (incidents_ == 1 ? " incident" : " incidents");
 	if (flood_.suppressed_total())

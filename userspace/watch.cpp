@@ -5,7 +5,6 @@
 #include "incident.h"
 #include "keepalive.h"
 #include "launch.h"
-#include "log_dir.h"
 #include "mmap_tracker.h"
 #include "proc.h"
 #include "py_report.h"
@@ -15,7 +14,7 @@
 #include "report.h"
 #include "signals.h"
 #include "sink.h"
-#include "syslog.h"
+#include "outputs.h"
 #include "unwinder.h"
 
 #include <linux/types.h>
@@ -299,10 +298,8 @@ private:
 	Launch *launch_;
 	std::unique_ptr<MmapTracker> tracker_; // launch mode: mappings as they are made
 	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
-	std::unique_ptr<LogDir> log_dir_;      // --log-dir
-	std::unique_ptr<SyslogSink> syslog_;   // --syslog
-	ProcessMeta meta_;		       // for incident records
-	uint64_t log_failed_ = 0;	       // incident files that could not be written
+	std::unique_ptr<IncidentCopies> copies_; // --log-dir, --syslog
+	ProcessMeta meta_;			 // for incident records
 	Sink sink_;
 	Unwinder unwinder_;
 	Assembler assembler_;
@@ -490,7 +487,7 @@ void Session::handle(Event &ev)
 	bool timeout = ev.trigger == FH_TRIGGER_TIMEOUT;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
 	// An incident record is made only for who reads one.
-	bool records = opts_.json || log_dir_ || syslog_;
+	bool records = opts_.json || copies_->any();
 	std::vector<IncidentThread> inc_threads;
 	std::vector<std::string> modules;
 	if (ev.comm.empty())
@@ -554,19 +551,7 @@ void Session::handle(Event &ev)
 		if (!sink_.is_stderr() && !opts_.json)
 			sink_.write(losses);
 	}
-	if (log_dir_) {
-		try {
-			log_dir_->write(incident_stem(inc), opts_.json ? "json" : "txt",
-					opts_.json ? record : text + losses);
-		} catch (const Error &e) {
-			log_failed_++;
-			log(std::string("--log-dir: ") + e.what());
-		}
-	}
-	if (syslog_)
-		syslog_->send(fatal ? kSyslogCrit : kSyslogNotice, "incident",
-			      incident_sd(ev, incident_stem(inc)),
-			      opts_.json ? incident_json(inc) : diag + text + losses);
+	copies_->write(ev, inc, opts_.json, text + losses, diag + text + losses);
 	if (opts_.verbose) {
 		std::string v;
 		char buf[256];
@@ -832,36 +817,21 @@ void Session::final_report(bool detached)
 		handle(ev);
 	Counters c = capture_->counters();
 	c += retired_;
-	std::string lost;
-	auto add = [&](uint64_t n, const char *what) {
-		if (n)
-			lost += (lost.empty() ? "" : ", ") + std::to_string(n) + " " + what;
-	};
-	add(c.events_lost, "events (ring buffer full)");
-	add(c.ends_lost, "event end records");
-	add(c.threads_lost, "thread records");
-	add(c.maps_lost, "mapping changes");
-	add(c.senders_lost, "signal senders");
-	add(c.py_lost, "Python thread or code records (ring buffer full)");
-	add(c.live_lost, "live thread records (ring buffer full)");
-	add(stale_threads_, "running threads never sampled (stale frames)");
-	add(timeouts_skipped_, "timeouts (a dump was still being taken)");
-	add(log_failed_, "incident files (could not be written)");
-	if (syslog_)
-		add(syslog_->failed(), "syslog records (the daemon did not take them)");
-	add(assembler_.malformed(), "malformed records");
-	add(assembler_.orphans(), "records of events never begun");
-	add(c.unassembled, "records outside the event loop");
-	add(maps_refresh_failed_, "maps refreshes (process gone)");
+	LossList lost;
+	add_capture_losses(lost, c, assembler_);
+	lost.add(stale_threads_, "running threads never sampled (stale frames)");
+	lost.add(timeouts_skipped_, "timeouts (a dump was still being taken)");
+	copies_->add_losses(lost);
+	lost.add(maps_refresh_failed_, "maps refreshes (process gone)");
 	if (keepalive_) {
 		refusals_seen_ += keepalive_->take().size(); // refused at the very end
 		uint64_t refused = keepalive_->refused();
-		add(refused > refusals_seen_ ? refused - refusals_seen_ : 0,
-		    "refused user signals not dumped (ring full)");
+		lost.add(refused > refusals_seen_ ? refused - refusals_seen_ : 0,
+			 "refused user signals not dumped (ring full)");
 	}
 	if (tracker_) {
-		add(tracker_->lost(), "mapping records (perf buffer full)");
-		add(tracker_->malformed(), "malformed mapping records");
+		lost.add(tracker_->lost(), "mapping records (perf buffer full)");
+		lost.add(tracker_->malformed(), "malformed mapping records");
 	}
 	if (opts_.verbose && (c.samples || c.retaken))
 		log("live dumps: " + std::to_string(c.samples) + " running threads sampled, " +
@@ -876,7 +846,7 @@ void Session::final_report(bool detached)
 	log(std::string(detached ? "detached from" : "target exited:") + " pid " +
 	    std::to_string(tgid_) + how + ", " + std::to_string(events_printed_) +
 	    (events_printed_ == 1 ? " event" : " events") + " printed; " +
-	    (lost.empty() ? "none dropped" : "lost: " + lost));
+	    (lost.empty() ? "none dropped" : "lost: " + lost.text()));
 }
 
 int Session::run()
@@ -914,10 +884,7 @@ int Session::run()
 		cfg.ring_threads = std::min<uint32_t>(
 			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
 	cfg.verbose = opts_.verbose;
-	if (!opts_.log_dir.empty())
-		log_dir_ = std::make_unique<LogDir>(opts_.log_dir, opts_.log_keep, opts_.log_max_bytes);
-	if (!opts_.syslog_socket.empty())
-		syslog_ = std::make_unique<SyslogSink>(opts_.syslog_socket, opts_.syslog_max);
+	copies_ = std::make_unique<IncidentCopies>(opts_);
 	if (launch_) {
 		comm_ = opts_.command[0].substr(opts_.command[0].rfind('/') + 1).substr(0, 15);
 		// Until its exec is seen: what it is about to be (the held

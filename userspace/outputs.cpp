@@ -1,0 +1,84 @@
+#include "outputs.h"
+
+#include "capture.h"
+#include "error.h"
+#include "event.h"
+#include "incident.h"
+#include "records.h"
+#include "sink.h"
+
+#include <linux/types.h>
+#include <unistd.h>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+void LossList::add(uint64_t n, const std::string &what)
+{
+	if (n)
+		text_ += (text_.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+}
+
+void add_capture_losses(LossList &l, const Counters &c, const Assembler &a)
+{
+	l.add(c.events_lost, "events (ring buffer full)");
+	l.add(c.ends_lost, "event end records");
+	l.add(c.threads_lost, "thread records");
+	l.add(c.maps_lost, "mapping changes");
+	l.add(c.senders_lost, "signal senders");
+	l.add(c.py_lost, "Python thread or code records (ring buffer full)");
+	l.add(c.cmdlines_lost, "argument records (ring buffer full)");
+	l.add(c.live_lost, "live thread records (ring buffer full)");
+	l.add(a.malformed(), "malformed records");
+	l.add(a.orphans(), "records of events never begun");
+	l.add(c.unassembled, "records outside the event loop");
+}
+
+IncidentCopies::IncidentCopies(const Options &opts)
+{
+	if (!opts.log_dir.empty())
+		log_dir_ = std::make_unique<LogDir>(opts.log_dir, opts.log_keep, opts.log_max_bytes);
+	if (!opts.syslog_socket.empty())
+		syslog_ = std::make_unique<SyslogSink>(opts.syslog_socket, opts.syslog_max);
+}
+
+void IncidentCopies::write(const Event &ev, const Incident &inc, bool json,
+			   const std::string &file_text, const std::string &message)
+{
+	if (!any())
+		return;
+	std::string stem = incident_stem(inc);
+	std::string line = json ? incident_json(inc) : std::string();
+	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
+	write_other(stem, json ? "json" : "txt", json ? line + "\n" : file_text,
+		    fatal ? kSyslogCrit : kSyslogNotice, "incident", incident_sd(ev, stem),
+		    json ? line : message);
+}
+
+void IncidentCopies::write_other(const std::string &stem, const std::string &ext,
+				 const std::string &content, int severity, const std::string &msgid,
+				 const SdParams &sd, const std::string &message)
+{
+	if (log_dir_) {
+		try {
+			log_dir_->write(stem, ext, content);
+		} catch (const Error &e) {
+			files_failed_++;
+			write_all(STDERR_FILENO, std::string("fh-bpf: --log-dir: ") + e.what() + "\n");
+		}
+	}
+	if (syslog_)
+		syslog_->send(severity, msgid, sd, message);
+}
+
+void IncidentCopies::add_losses(LossList &l) const
+{
+	l.add(files_failed_, "incident files (could not be written)");
+	if (syslog_)
+		l.add(syslog_->failed(), "syslog records (the daemon did not take them)");
+}
+
+} // namespace fh
