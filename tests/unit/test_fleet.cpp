@@ -9,6 +9,7 @@
 #include "host_tracker.h"
 #include "kernel_info.h"
 #include "options.h"
+#include "usage_status.h"
 #include "support.h"
 #include "syslog.h"
 #include "unwinder.h"
@@ -25,16 +26,6 @@ using namespace fh;
 namespace {
 
 constexpr uint64_t kSec = 1000000000ull;
-
-int usage_status(std::vector<std::string> args)
-{
-	try {
-		parse_options(args);
-	} catch (const Error &e) {
-		return e.status();
-	}
-	return -1;
-}
 
 // A perf record: header, body, then the sample_id time.
 std::vector<uint8_t> perf_record(uint32_t type, uint16_t misc, const void *body, size_t len,

@@ -3,23 +3,10 @@
 
 #include "error.h"
 #include "options.h"
+#include "usage_status.h"
 #include "signals.h"
 
 using namespace fh;
-
-namespace {
-
-int usage_status(std::vector<std::string> args)
-{
-	try {
-		parse_options(args);
-	} catch (const Error &e) {
-		return e.status();
-	}
-	return -1;
-}
-
-} // namespace
 
 TEST_CASE("defaults and accepted spellings", "[options]")
 {
