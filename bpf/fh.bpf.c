@@ -452,8 +452,6 @@ static __always_inline void fill_identity(struct fh_event_record *ev, struct tas
 	ev->ns_tgid = ns_pid(leader, &ev->pid_ns_level);
 	ev->ns_tid = hit ? ns_pid(hit, NULL) : 0;
 	ev->cgroup_id = BPF_CORE_READ(task_cgroup(leader), kn, id);
-	ev->exe_ino = BPF_CORE_READ(leader, mm, exe_file, f_inode, i_ino);
-	ev->start_boottime = leader->start_boottime;
 }
 
 /*

@@ -321,12 +321,6 @@ void Capture::place_python(pid_t tgid, const fh_py_proc &proc)
 	update(bpf_map__fd(skel_->maps.py_procs), &key, &proc, "Python processes");
 }
 
-void Capture::forget_python(pid_t tgid)
-{
-	uint32_t key = static_cast<uint32_t>(tgid);
-	bpf_map_delete_elem(bpf_map__fd(skel_->maps.py_procs), &key);
-}
-
 std::optional<fh_py_proc> Capture::python_of(pid_t tgid) const
 {
 	uint32_t key = static_cast<uint32_t>(tgid);

@@ -141,7 +141,6 @@ public:
 	void add_python_build(uint32_t build, const fh_py_offsets &offsets);
 	void add_python_file(const fh_py_file_key &key, const fh_py_file &file);
 	void place_python(pid_t tgid, const fh_py_proc &proc);
-	void forget_python(pid_t tgid);
 	std::optional<fh_py_proc> python_of(pid_t tgid) const;
 
 	// Capture every thread of the running target now (cfg.live), without

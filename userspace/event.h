@@ -81,8 +81,6 @@ struct TargetIdentity {
 	uint32_t ns_tid = 0;
 	uint32_t pid_ns_level = 0; // 0: the host's
 	uint64_t cgroup_id = 0;	   // cgroup v2 id (0: unknown)
-	uint64_t exe_ino = 0;
-	uint64_t start_boottime = 0;
 	std::vector<std::string> cmdline;
 	bool cmdline_truncated = false;
 	bool known = false; // filled in from a signal capture

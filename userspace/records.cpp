@@ -17,9 +17,9 @@ namespace fh {
 
 // The ABI with the BPF programs, pinned.
 static_assert(sizeof(fh_record_header) == 16);
-static_assert(sizeof(fh_event_record) == 248);
+static_assert(sizeof(fh_event_record) == 232);
 static_assert(offsetof(fh_event_record, uid) == 104);
-static_assert(offsetof(fh_event_record, sender_kstack) == 152);
+static_assert(offsetof(fh_event_record, sender_kstack) == 136);
 static_assert(sizeof(fh_cmdline_record) == 24 + FH_CMDLINE_MAX);
 static_assert(offsetof(fh_event_record, fault_addr) == 40);
 static_assert(offsetof(fh_event_record, sender_comm) == 72);
@@ -119,8 +119,6 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			id.ns_tid = r.ns_tid;
 			id.pid_ns_level = r.pid_ns_level;
 			id.cgroup_id = r.cgroup_id;
-			id.exe_ino = r.exe_ino;
-			id.start_boottime = r.start_boottime;
 			id.known = true;
 		}
 		ev.record_bytes = len;

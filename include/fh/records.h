@@ -108,8 +108,6 @@ struct fh_event_record {
 	__u32 ns_tid;	    /* the hit thread's, there */
 	__u32 pid_ns_level; /* 0: the host's namespace */
 	__u64 cgroup_id;    /* cgroup v2 (the directory's inode number) */
-	__u64 exe_ino;	    /* the executable's inode, 0: none */
-	__u64 start_boottime; /* the process's start, ns since boot */
 	/* FH_EVENT_KERNEL_SENDER: where the kernel generated the signal */
 	__u32 sender_kstack_len; /* frames in sender_kstack */
 	__u32 reserved2;
