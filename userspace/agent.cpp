@@ -294,15 +294,12 @@ void Agent::handle(Event &ev)
 		Build &b = builds_[proc->build];
 		PythonRuntime rt = b.rt;
 		place_python_at(rt, proc->runtime, proc->module_type);
-		std::vector<PyThreadText> threads = python_threads(ev, rt);
-		if (fatal)
-			modules = extension_modules(ev, rt, b.stdlib ? &*b.stdlib : nullptr);
-		text = (fatal ? py_fatal_header(ev.sig) : std::string()) +
-		       render_python_threads(rt.minor, rt.offsets.version, threads,
-					     ev.py_threads.size() >= FH_PY_MAX_THREADS) +
-		       extension_modules_line(modules);
+		PythonText p = python_text(ev, rt, b.stdlib ? &*b.stdlib : nullptr,
+					   fatal ? py_fatal_header(ev.sig) : std::string());
+		text = std::move(p.text);
+		modules = std::move(p.modules);
 		if (records)
-			inc_threads = incident_threads(threads);
+			inc_threads = incident_threads(p.threads);
 		python = python_version(rt);
 	} else {
 		Unwinder unwinder(static_cast<pid_t>(ev.tgid));

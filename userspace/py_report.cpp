@@ -114,4 +114,18 @@ std::string extension_modules_line(const std::vector<std::string> &names)
 	return line + " (total: " + std::to_string(names.size()) + ")\n";
 }
 
+PythonText python_text(const Event &ev, const PythonRuntime &rt,
+		       const std::set<std::string> *stdlib, const std::string &header)
+{
+	PythonText p;
+	p.threads = python_threads(ev, rt);
+	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL)
+		p.modules = extension_modules(ev, rt, stdlib);
+	p.text = header +
+		 render_python_threads(rt.minor, rt.offsets.version, p.threads,
+				       ev.py_threads.size() >= FH_PY_MAX_THREADS) +
+		 extension_modules_line(p.modules);
+	return p;
+}
+
 } // namespace fh

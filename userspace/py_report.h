@@ -25,4 +25,15 @@ std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime 
 // threads; empty when there is none.
 std::string extension_modules_line(const std::vector<std::string> &names);
 
+// An event's whole faulthandler text: `header`, the threads, and for a
+// fatal signal the extension modules (the standard library's left out
+// when stdlib is given); with the threads and modules it was made of.
+struct PythonText {
+	std::string text;
+	std::vector<PyThreadText> threads;
+	std::vector<std::string> modules;
+};
+PythonText python_text(const Event &ev, const PythonRuntime &rt,
+		       const std::set<std::string> *stdlib, const std::string &header);
+
 } // namespace fh

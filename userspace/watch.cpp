@@ -499,17 +499,14 @@ void Session::handle(Event &ev)
 		// A read under way when the process crashed may still finish.
 		if (fatal && !stdlib_ && stdlib_reader_)
 			stdlib_ = stdlib_reader_->names(std::chrono::milliseconds(50));
-		std::vector<PyThreadText> threads = python_threads(ev, *python_);
-		if (fatal)
-			modules = extension_modules(ev, *python_, stdlib_ ? &*stdlib_ : nullptr);
-		text = (fatal     ? py_fatal_header(ev.sig)
-			: timeout ? timeout_header(opts_.timeout_us)
-				  : std::string()) +
-		       render_python_threads(python_->minor, python_->offsets.version, threads,
-					     ev.py_threads.size() >= FH_PY_MAX_THREADS) +
-		       extension_modules_line(modules);
+		PythonText p = python_text(ev, *python_, stdlib_ ? &*stdlib_ : nullptr,
+					   fatal     ? py_fatal_header(ev.sig)
+					   : timeout ? timeout_header(opts_.timeout_us)
+						     : std::string());
+		text = std::move(p.text);
+		modules = std::move(p.modules);
 		if (records)
-			inc_threads = incident_threads(threads);
+			inc_threads = incident_threads(p.threads);
 		for (const auto &t : ev.threads)
 			stats.stack_bytes += t.stack.size();
 		warn_unsettled(ev);
@@ -1137,16 +1134,14 @@ int dump(const Options &opts)
 				    ESRCH);
 		warn_unsettled(ev);
 		Sink sink(opts.output);
-		std::vector<PyThreadText> threads = python_threads(ev, *py.runtime);
-		std::string text = render_python_threads(py.runtime->minor, py.runtime->offsets.version,
-							 threads,
-							 ev.py_threads.size() >= FH_PY_MAX_THREADS);
+		PythonText p = python_text(ev, *py.runtime, nullptr, "");
+		std::string text = p.text;
 		if (opts.json) {
 			if (auto info = read_process(tgid))
 				ev.comm = info->comm;
 			Incident inc = make_incident(ev, read_process_meta(tgid), text);
 			inc.python = python_version(*py.runtime);
-			inc.threads = incident_threads(threads);
+			inc.threads = incident_threads(p.threads);
 			text = incident_json(inc) + "\n";
 		}
 		sink.write(text);
