@@ -115,13 +115,19 @@ std::vector<std::string> split_message(const std::string &msg, size_t max_bytes)
 	while (msg.size() - at > max_bytes) {
 		size_t cut = at + max_bytes;
 		// Before a newline, which then starts the next part: daemons
-		// drop a newline that ends a message.
+		// drop a newline that ends a message. Before the first of a run
+		// of them (the blank line between two threads), so the part
+		// does not end with one either.
 		size_t nl = msg.rfind('\n', cut - 1);
+		while (nl != std::string::npos && nl > at && msg[nl - 1] == '\n')
+			nl--;
 		if (nl != std::string::npos && nl > at && nl >= at + max_bytes * 3 / 4) {
 			cut = nl;
 		} else {
-			// Back to the start of a UTF-8 character.
-			while (cut > at + 1 && (static_cast<unsigned char>(msg[cut]) & 0xc0) == 0x80)
+			// Back to the start of a UTF-8 character, and not just
+			// after a newline.
+			while (cut > at + 1 && ((static_cast<unsigned char>(msg[cut]) & 0xc0) == 0x80 ||
+						msg[cut - 1] == '\n'))
 				cut--;
 		}
 		parts.push_back(msg.substr(at, cut - at));

@@ -160,6 +160,22 @@ TEST_CASE("RFC 5424 records: header fields, structured data escaped, parts", "[f
 		joined += parts[i];
 	}
 	CHECK(joined == text);
+	// Blank lines between thread blocks: whatever the size, no part but the
+	// last ends with a newline, however the cut falls.
+	std::string blocks;
+	for (int i = 0; i < 20; i++)
+		blocks += "Thread 0x" + std::to_string(i) + ":\n  File \"x.py\", line 1 in f\n\n";
+	for (size_t max = 16; max < 120; max++) {
+		auto ps = split_message(blocks, max);
+		std::string all;
+		for (size_t i = 0; i < ps.size(); i++) {
+			CHECK(ps[i].size() <= max);
+			if (i + 1 < ps.size())
+				CHECK(ps[i].back() != '\n');
+			all += ps[i];
+		}
+		CHECK(all == blocks);
+	}
 	// No newline near: cut between UTF-8 characters, never inside one.
 	std::string wide;
 	for (int i = 0; i < 300; i++)
