@@ -152,6 +152,7 @@ CRASH=$OUTR/targets/crash
 FAULT_LOOP=$OUTR/bench/fault_loop
 COUNT_LOOP=$OUTR/bench/count_loop
 SIGNAL_LOOP=$OUTR/bench/signal_loop
+SIGNAL_TOGGLE=$OUTR/bench/signal_toggle
 RES=bench/results
 SELF="bench/run.sh $OUTR"
 GNU_TIME=
@@ -329,6 +330,7 @@ preflight()
 	build_bench_target bench/fault_loop.c "$FAULT_LOOP"
 	build_bench_target bench/count_loop.c "$COUNT_LOOP"
 	build_bench_target bench/signal_loop.c "$SIGNAL_LOOP"
+	build_bench_target bench/signal_toggle.c "$SIGNAL_TOGGLE"
 	# bpftrace finds tracepoints in tracefs.
 	if [[ ! -d /sys/kernel/tracing/events ]]; then
 		mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
@@ -1242,6 +1244,11 @@ bench_throughput()
 #     fire), ns a signal, SYSTEM_RUNS runs each alternating: no agent,
 #     fh-bpf -a, and a bpftrace one-liner that watches signal_generate for
 #     SIGSEGV (the cheapest peer that sees crashes).  Slowdown of medians.
+#     Whole runs seconds apart differ here by 10 % and more, so the same
+#     signals again, alternated finely (bench/signal_toggle): rounds of
+#     SIGNALS/TOGGLE_ROUNDS signals with no program on signal_generate,
+#     with fh-bpf's (a reference taken while the agent ran) and with one
+#     that does nothing (the floor: the kernel's call of any program).
 # 14. Crash -> incident written: fh-bpf -a --comm crash -v, then
 #     CRASHES runs of `crash --auto --threads 4 segv` one after the other
 #     (each a process never seen before that crashes ~2 ms after exec);
@@ -1254,6 +1261,8 @@ bench_throughput()
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
 SIGNALS=${BENCH_SIGNALS:-1000000}
 SYSTEM_RUNS=${BENCH_SYSTEM_RUNS:-11}
+TOGGLE_ROUNDS=${BENCH_TOGGLE_ROUNDS:-200}
+TOGGLE_CHUNK=$((SIGNALS / TOGGLE_ROUNDS))
 CRASHES=21
 BURST=200
 
@@ -1311,6 +1320,54 @@ for p in json.load(sys.stdin):
         newest[p["name"]] = p
 print(sum(p.get("run_cnt", 0) for p in newest.values()),
       sum(p.get("run_time_ns", 0) for p in newest.values()))'
+}
+
+# toggle_run DIR: fh-bpf -a armed, a reference taken to its signal_generate
+# program by bench/signal_toggle, the agent stopped (its link goes, the
+# program stays), then TOGGLE_ROUNDS rounds of TOGGLE_CHUNK signals in each
+# of three states: no program, fh-bpf's, an empty one. TOGGLE_OUT: the
+# "round OFF FH EMPTY" lines.
+toggle_run()
+{
+	local d=$1 tpid id in_fd='' tout_fd=''
+	agent_start "$d" -o "$d/toggle.incidents"
+	id=$(bpftool prog show --json | python3 -c '
+import json, sys
+ids = [p["id"] for p in json.load(sys.stdin) if p.get("name") == "on_signal_generate"]
+print(max(ids) if ids else "")')
+	[[ -n $id ]] || die "fh-bpf -a: no on_signal_generate program loaded"
+	rm -f "$d/in" "$d/tout"
+	open_fifos "$d" in tout
+	(exec <"$d/in" >"$d/tout" && close_fifo_fds &&
+		exec "${PIN_TARGET[@]}" "$SIGNAL_TOGGLE" "$id" "$TOGGLE_ROUNDS" "$TOGGLE_CHUNK") &
+	tpid=$!
+	CHILDREN+=("$tpid")
+	expect "$tout_fd" '^ready$' "$tpid" signal_toggle
+	agent_stop
+	echo go >&"$in_fd"
+	TOGGLE_OUT=()
+	while ((${#TOGGLE_OUT[@]} < TOGGLE_ROUNDS)); do
+		expect "$tout_fd" '^round ' "$tpid" signal_toggle
+		TOGGLE_OUT+=("${LINE#round }")
+	done
+	close_fds "$in_fd"
+	reap "$tpid"
+	close_fds "$tout_fd"
+}
+
+# paired A B: over TOGGLE_OUT ("OFF FH EMPTY" a round), "MEDIAN SUMS SE" of
+# what column A costs more than column B, in % of a signal with no program:
+# the median over the rounds, over the sums, and the standard error of the
+# rounds' mean.
+paired()
+{
+	local rs
+	rs=$(lines "${TOGGLE_OUT[@]}" | awk -v a="$1" -v b="$2" '{ print ($a - $b) * 100 / $1 }')
+	printf '%s %s\n' "$(f2 "$(median <<<"$rs")")" "$(lines "${TOGGLE_OUT[@]}" | awk -v a="$1" -v b="$2" -v rs="$rs" '
+		{ off += $1; sa += $a; sb += $b }
+		END { n = split(rs, r, "\n"); for (i = 1; i <= n; i++) { m += r[i] }; m /= n
+		      for (i = 1; i <= n; i++) { v += (r[i] - m) ^ 2 }
+		      printf "%.2f %.2f", (sa - sb) * 100 / off, sqrt(v / (n - 1) / n) }')"
 }
 
 # signal_run: one run of signal_loop; NS: ns a signal.
@@ -1391,6 +1448,14 @@ bench_system()
 	sysctl -q -w kernel.bpf_stats_enabled=0
 	agent_stop
 	per=$(awk -v r=$((r1 - r0)) -v s="$SIGNALS" 'BEGIN { printf "%.1f", r / s }')
+	# The same SIGNALS signals with and without fh-bpf's program, in
+	# chunks a few ms apart, and with a program that does nothing.
+	toggle_run "$d"
+	local fh_med fh_tot fh_se em_med em_tot em_se dif_med dif_tot dif_se off_ns
+	read -r fh_med fh_tot fh_se <<<"$(paired 2 1)"
+	read -r em_med em_tot em_se <<<"$(paired 3 1)"
+	read -r dif_med dif_tot dif_se <<<"$(paired 2 3)"
+	off_ns=$(lines "${TOGGLE_OUT[@]}" | awk '{ print $1 }' | median)
 	b=$(lines "${base[@]}" | median)
 	a=$(lines "${agent[@]}" | median)
 	local slow
@@ -1401,7 +1466,16 @@ bench_system()
 	local share
 	share=$(awk -v p="$per" -v b="$b" 'BEGIN { printf "%.2f", p * 100 / b }')
 	echo "    its BPF programs: $per ns a signal ($((n1 - n0)) runs; with the statistics' own clock reads) = $share % of a signal"
-	row 13 "system-wide, 10^6 signals: slowdown" "" "$slow %" "<= 1 %" "$(verdict "$slow" 1)" "$SELF system"
+	echo "  the same signals in $TOGGLE_ROUNDS rounds of $TOGGLE_CHUNK in each state, order random each round," \
+		"no program $(f1 "$off_ns") ns a signal ($SIGNAL_TOGGLE; median of the rounds' slowdowns, of the sums, standard error):"
+	echo "    fh-bpf's signal_generate program: $fh_med %  (sums $fh_tot %, se $fh_se %)"
+	echo "    a program that does nothing     : $em_med %  (sums $em_tot %, se $em_se %)" \
+		"-> what the kernel's call of any program costs here"
+	echo "    fh-bpf's program beyond that    : $dif_med %  (sums $dif_tot %, se $dif_se %)"
+	row 13 "system-wide, 10^6 signals: slowdown, whole runs" "" "$slow %" "<= 1 %" "$(verdict "$slow" 1)" "$SELF system"
+	row 13 "system-wide, 10^6 signals: slowdown, alternated" "" "$fh_med % (se $fh_se)" "<= 1 %" "$(verdict "$fh_med" 1)" "$SELF system"
+	row 13 "an empty program on signal_generate: slowdown" "" "$em_med % (se $em_se)" "" "" "$SELF system"
+	row 13 "fh-bpf's program beyond the empty one" "" "$dif_med % (se $dif_se)" "" "" "$SELF system"
 	row 13 "system-wide, 10^6 signals: BPF ns a signal" "" "$per ns ($share %)" "" "" "$SELF system"
 	if ((${#peer[@]})); then
 		p=$(lines "${peer[@]}" | median)
