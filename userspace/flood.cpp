@@ -1,6 +1,7 @@
 #include "flood.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 
@@ -25,8 +26,8 @@ bool parse_rate(const std::string &s, Rate &out)
 		if (w.size() > 7 || w.find_first_not_of("0123456789") != std::string::npos)
 			return false;
 		window_s = std::strtoull(w.c_str(), nullptr, 10) * mult;
-		if (window_s == 0)
-			return false;
+		if (window_s == 0 || window_s > UINT64_MAX / 1000000000ull)
+			return false; // nothing, or more ns than 64 bits hold
 	}
 	out.count = static_cast<uint32_t>(std::strtoul(n.c_str(), nullptr, 10));
 	out.window_ns = window_s * 1000000000ull;
@@ -60,6 +61,8 @@ bool FloodControl::admit(pid_t pid, const std::string &comm, const std::string &
 			 uint64_t now)
 {
 	std::string pkey = std::to_string(pid);
+	prune(by_process_, process_, now, prune_process_);
+	prune(by_comm_, comm_, now, prune_comm_);
 	// Both must have room; only then is a token taken from each.
 	if (take(by_process_, pkey, process_, now, false) && take(by_comm_, comm, comm_, now, false)) {
 		take(by_process_, pkey, process_, now, true);
@@ -73,14 +76,34 @@ bool FloodControl::admit(pid_t pid, const std::string &comm, const std::string &
 	}
 	s.suppressed++;
 	s.last_ns = now;
-	if (s.pids.size() < 10 && std::find(s.pids.begin(), s.pids.end(), pid) == s.pids.end())
-		s.pids.push_back(pid);
+	if (std::find(s.pids.begin(), s.pids.end(), pid) == s.pids.end()) {
+		if (s.pids.size() < 10)
+			s.pids.push_back(pid);
+		else
+			s.more_pids = true;
+	}
 	s.what[what]++;
 	total_++;
-	// Buckets of processes long gone need not be kept: bounded.
-	if (by_process_.size() > 65536)
-		by_process_.clear();
 	return false;
+}
+
+// A bucket a whole window untouched is full again: the same as none, so it
+// goes. Looked at once a window, and when the map has doubled since the
+// last look: a host whose processes (and names: any process may rename
+// itself) keep changing keeps buckets for about one window's worth of them.
+void FloodControl::prune(std::map<std::string, Bucket> &buckets, const Rate &r, uint64_t now,
+			 Pruning &p)
+{
+	if (buckets.size() < p.at && now - p.last_ns < r.window_ns)
+		return;
+	for (auto it = buckets.begin(); it != buckets.end();) {
+		if (now >= it->second.last_ns && now - it->second.last_ns >= r.window_ns)
+			it = buckets.erase(it);
+		else
+			++it;
+	}
+	p.at = std::max<size_t>(kPruneMin, 2 * buckets.size());
+	p.last_ns = now;
 }
 
 std::vector<FloodControl::Summary> FloodControl::take_summaries(uint64_t now, bool force)
@@ -113,7 +136,7 @@ std::string FloodControl::describe(const Summary &s)
 	out += ": pids";
 	for (size_t i = 0; i < s.pids.size(); i++)
 		out += (i ? ", " : " ") + std::to_string(s.pids[i]);
-	if (s.pids.size() >= 10)
+	if (s.more_pids)
 		out += ", ...";
 	return out;
 }

@@ -36,6 +36,7 @@ public:
 		uint64_t suppressed = 0;
 		uint64_t first_ns = 0, last_ns = 0; // CLOCK_MONOTONIC
 		std::vector<pid_t> pids;	   // the first few
+		bool more_pids = false;		   // and others
 		std::map<std::string, uint64_t> what; // "SIGSEGV" -> count
 	};
 	// The summaries of what was held back, once `window` has passed since
@@ -43,6 +44,7 @@ public:
 	std::vector<Summary> take_summaries(uint64_t now_ns, bool force);
 
 	uint64_t suppressed_total() const { return total_; }
+	size_t buckets() const { return by_process_.size() + by_comm_.size(); }
 
 	// "held back 57 incidents of crash (SIGSEGV 57) in 60 s: pids 12, 13, ..."
 	static std::string describe(const Summary &s);
@@ -55,11 +57,19 @@ private:
 	};
 	bool take(std::map<std::string, Bucket> &buckets, const std::string &key, const Rate &r,
 		  uint64_t now, bool commit);
+	static constexpr size_t kPruneMin = 1024;
+	struct Pruning {
+		size_t at = kPruneMin; // size that prompts a look
+		uint64_t last_ns = 0;
+	};
+	static void prune(std::map<std::string, Bucket> &buckets, const Rate &r, uint64_t now,
+			  Pruning &p);
 
 	Rate process_, comm_;
 	std::map<std::string, Bucket> by_process_, by_comm_;
 	std::map<std::string, Summary> pending_;
 	uint64_t total_ = 0;
+	Pruning prune_process_, prune_comm_;
 };
 
 } // namespace fh

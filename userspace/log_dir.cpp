@@ -5,12 +5,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -20,11 +22,29 @@ namespace fh {
 namespace {
 
 constexpr const char *kTempPrefix = ".fh-bpf-tmp-";
+constexpr size_t kStampLength = 23; // 20261201T103107.123456Z
 
 bool ends_with(const std::string &s, const char *suffix)
 {
 	size_t n = std::strlen(suffix);
 	return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+// The "-N" write() adds to a name taken (a stem itself ends with a signal,
+// "timeout" or "dump"), or 0.
+uint64_t name_suffix(const std::string &name)
+{
+	size_t dot = name.rfind('.');
+	size_t dash = name.rfind('-', dot);
+	if (dot == std::string::npos || dash == std::string::npos || dot - dash < 2 || dot - dash > 5)
+		return 0;
+	uint64_t n = 0;
+	for (size_t i = dash + 1; i < dot; i++) {
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+		n = n * 10 + static_cast<uint64_t>(name[i] - '0');
+	}
+	return n;
 }
 
 } // namespace
@@ -46,10 +66,31 @@ LogDir::LogDir(const std::string &dir, uint32_t keep, uint64_t max_bytes)
 {
 	if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
 		throw sys_error("creating the log directory " + dir, errno);
-	dir_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-	if (!dir_)
-		throw sys_error("opening the log directory " + dir, errno);
-	// What an fh-bpf that died mid-write left: never an incident.
+	dir_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (!dir_) {
+		int e = errno;
+		if (e == ELOOP || e == ENOTDIR)
+			throw Error("the log directory " + dir +
+					    " is a symbolic link or not a directory: give the directory itself",
+				    e);
+		throw sys_error("opening the log directory " + dir, e);
+	}
+	// Root writes and deletes files there: only in a directory no one else
+	// can write to (plant files in, or swap for another).
+	struct stat st;
+	if (fstat(dir_.get(), &st) != 0)
+		throw sys_error("reading the log directory " + dir, errno);
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		char mode[8];
+		std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+		throw Error("the log directory " + dir + " is owned by uid " +
+				    std::to_string(st.st_uid) + " with mode " + mode +
+				    ": it must be fh-bpf's user's own and writable by it alone (chmod go-w)",
+			    EPERM);
+	}
+	owner_ = st.st_uid;
+	// What an fh-bpf that died mid-write left: never an incident. Another
+	// one still running may be writing its own.
 	int fd = dup(dir_.get());
 	DIR *d = fd >= 0 ? fdopendir(fd) : nullptr;
 	if (!d) {
@@ -58,9 +99,15 @@ LogDir::LogDir(const std::string &dir, uint32_t keep, uint64_t max_bytes)
 		throw sys_error("reading the log directory " + dir, errno);
 	}
 	rewinddir(d);
-	while (struct dirent *e = readdir(d))
-		if (std::strncmp(e->d_name, kTempPrefix, std::strlen(kTempPrefix)) == 0)
-			unlinkat(dir_.get(), e->d_name, 0);
+	size_t prefix = std::strlen(kTempPrefix);
+	while (struct dirent *e = readdir(d)) {
+		if (std::strncmp(e->d_name, kTempPrefix, prefix) != 0)
+			continue;
+		long pid = std::strtol(e->d_name + prefix, nullptr, 10);
+		if (pid > 0 && pid != getpid() && kill(static_cast<pid_t>(pid), 0) == 0)
+			continue;
+		unlinkat(dir_.get(), e->d_name, 0);
+	}
 	closedir(d);
 }
 
@@ -82,8 +129,8 @@ std::string LogDir::write(const std::string &stem, const std::string &ext,
 	// Into place, never over anything: a name taken gets a suffix.
 	for (int n = 0; n < 1000; n++) {
 		std::string name = stem + (n ? "-" + std::to_string(n) : "") + "." + ext;
-		if (renameat2(dir_.get(), temp.c_str(), dir_.get(), name.c_str(), RENAME_NOREPLACE) ==
-		    0) {
+		if (place(temp, name)) {
+			fsync(dir_.get()); // the name, too, survives a crash of the host
 			retain(name);
 			return name;
 		}
@@ -97,6 +144,25 @@ std::string LogDir::write(const std::string &stem, const std::string &ext,
 	throw Error("no free name for an incident file in " + path_, EEXIST);
 }
 
+// renameat2(RENAME_NOREPLACE), or where the file system has no such rename
+// (some network and FUSE ones), a hard link (which never replaces either)
+// and the temporary name's removal. false with errno EEXIST: name taken.
+bool LogDir::place(const std::string &temp, const std::string &name)
+{
+	if (!no_rename2_) {
+		if (renameat2(dir_.get(), temp.c_str(), dir_.get(), name.c_str(), RENAME_NOREPLACE) ==
+		    0)
+			return true;
+		if (errno != EINVAL && errno != ENOSYS)
+			return false;
+		no_rename2_ = true;
+	}
+	if (linkat(dir_.get(), temp.c_str(), dir_.get(), name.c_str(), 0) != 0)
+		return false;
+	unlinkat(dir_.get(), temp.c_str(), 0);
+	return true;
+}
+
 void LogDir::retain(const std::string &newest)
 {
 	int fd = dup(dir_.get());
@@ -107,23 +173,36 @@ void LogDir::retain(const std::string &newest)
 		return;
 	}
 	rewinddir(d); // the descriptor's offset is shared with dir_'s
-	std::vector<std::pair<std::string, uint64_t>> files; // name, size
+	struct File {
+		std::string name;
+		uint64_t size;
+		uint64_t suffix;
+	};
+	std::vector<File> files;
 	uint64_t total = 0;
 	while (struct dirent *e = readdir(d)) {
 		std::string name = e->d_name;
 		struct stat st;
 		if (!is_incident_file(name) ||
 		    fstatat(dir_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode))
+		    !S_ISREG(st.st_mode) || st.st_uid != owner_)
 			continue;
-		files.emplace_back(name, static_cast<uint64_t>(st.st_size));
+		files.push_back({name, static_cast<uint64_t>(st.st_size), name_suffix(name)});
 		total += static_cast<uint64_t>(st.st_size);
 	}
 	closedir(d);
-	// The names sort by time: the oldest first.
-	std::sort(files.begin(), files.end());
+	// The oldest first: by the time in the name, then by the suffix a name
+	// taken got ("-1" after none, "-10" after "-9").
+	std::sort(files.begin(), files.end(), [](const File &a, const File &b) {
+		int c = a.name.compare(0, kStampLength, b.name, 0, kStampLength);
+		if (c != 0)
+			return c < 0;
+		if (a.suffix != b.suffix)
+			return a.suffix < b.suffix;
+		return a.name < b.name;
+	});
 	size_t count = files.size();
-	for (const auto &[name, size] : files) {
+	for (const auto &[name, size, suffix] : files) {
 		if (count <= keep_ && total <= max_bytes_)
 			break;
 		if (name == newest)

@@ -2,6 +2,8 @@
 
 #include "proc.h"
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 
@@ -11,13 +13,16 @@ namespace fh {
 // collection.  Each file is written completely or not at all: into a
 // temporary file (created 0600, O_EXCL, no symlink followed), synced, then
 // renamed to its name, never replacing a file that is there (a name taken
-// gets a "-1", "-2"... suffix).  Retention: after each write, the oldest of
-// fh-bpf's files go until at most `keep` remain and they take at most
+// gets a "-1", "-2"... suffix; the directory is synced too).  Retention:
+// after each write, the oldest of fh-bpf's files (its user's, by the time
+// in their names) go until at most `keep` remain and they take at most
 // `max_bytes` (the newest always stays).
 class LogDir {
 public:
 	// Opens (creating it 0700 if it does not exist) the directory; throws
-	// Error.  Temporary files an earlier fh-bpf left there are removed.
+	// Error, also when it is a symbolic link, not this user's, or writable
+	// by others.  Temporary files of an fh-bpf no longer running are
+	// removed.
 	LogDir(const std::string &dir, uint32_t keep, uint64_t max_bytes);
 
 	// Write one incident file named STEM.EXT; returns its name.  Throws
@@ -29,6 +34,7 @@ public:
 	uint64_t removed() const { return removed_; } // by retention
 
 private:
+	bool place(const std::string &temp, const std::string &name);
 	void retain(const std::string &newest);
 
 	std::string path_;
@@ -37,6 +43,8 @@ private:
 	uint64_t max_bytes_;
 	uint64_t removed_ = 0;
 	uint64_t serial_ = 0;
+	uid_t owner_ = 0;
+	bool no_rename2_ = false;
 };
 
 // Whether a name is one of the incident files LogDir writes.

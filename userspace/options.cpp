@@ -326,9 +326,9 @@ Output:
                          text (or JSON) as message
       --syslog-socket PATH  the same, to the unix datagram socket PATH
       --syslog-max-size SIZE
-                         bytes a record at most (default 8K, rsyslog's own
-                         limit); a longer incident goes in parts, each with
-                         part= and parts=
+                         bytes a record at most, 1K to 64K (default 8K,
+                         rsyslog's own limit); a longer incident goes in
+                         parts, each with part= and parts=
       --rate-limit N[/T] with --system-wide: at most N incidents of one
                          process name in any T (seconds, or with s, m, h;
                          default 10/60); the ones held back are counted and
@@ -415,9 +415,9 @@ Options parse_options(const std::vector<std::string> &args)
 			o.syslog_socket = v;
 		} else if (take_value(args, i, "--syslog-max-size", v)) {
 			uint64_t n;
-			if (!parse_size(v, n) || n < 1024 || n > 256 * 1024)
+			if (!parse_size(v, n) || n < 1024 || n > 64 * 1024)
 				throw usage("invalid --syslog-max-size '" + v +
-					    "': expected 1K to 256K bytes");
+					    "': expected 1K to 64K bytes");
 			o.syslog_max = n;
 			syslog_max_given = true;
 		} else if (take_value(args, i, "--rate-limit", v)) {

@@ -16,6 +16,7 @@ extern "C" {
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 namespace fh {
@@ -32,13 +33,49 @@ std::string header_field(const std::string &s, size_t n)
 	return out.empty() ? "-" : out;
 }
 
+// The length of the valid UTF-8 sequence at s[i], or 0.
+size_t utf8_length(const std::string &s, size_t i)
+{
+	auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+	unsigned char c = b(i);
+	size_t n = c < 0x80 ? 1
+		   : (c & 0xe0) == 0xc0 ? 2
+		   : (c & 0xf0) == 0xe0 ? 3
+		   : (c & 0xf8) == 0xf0 ? 4
+					: 0;
+	if (!n || i + n > s.size())
+		return 0;
+	uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+	for (size_t k = 1; k < n; k++) {
+		if ((b(i + k) & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (b(i + k) & 0x3f);
+	}
+	static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0; // overlong, beyond Unicode, or a surrogate
+	return n;
+}
+
+// A PARAM-VALUE: UTF-8 (a name the kernel cut at 15 bytes may end inside a
+// character; a process may name itself anything), '"', '\\' and ']'
+// escaped. A byte that is not part of valid UTF-8, and a control
+// character, become U+FFFD.
 std::string sd_value(const std::string &v)
 {
 	std::string out;
-	for (char c : v) {
+	for (size_t i = 0; i < v.size();) {
+		size_t n = utf8_length(v, i);
+		unsigned char c = static_cast<unsigned char>(v[i]);
+		if (!n || c < 0x20 || c == 0x7f) {
+			out += "\xef\xbf\xbd";
+			i += n ? n : 1;
+			continue;
+		}
 		if (c == '"' || c == '\\' || c == ']')
 			out += '\\';
-		out += c;
+		out.append(v, i, n);
+		i += n;
 	}
 	return out;
 }
@@ -185,7 +222,7 @@ bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const
 		}
 		std::string rec =
 			rfc5424_record(kSyslogDaemon, severity, time, host_, getpid(), msgid, p, parts[i]);
-		bool sent = false;
+		bool sent = false, full = false;
 		for (int attempt = 0; attempt < 2 && !sent; attempt++) {
 			if (!fd_ && !connect_socket())
 				break;
@@ -193,15 +230,22 @@ bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const
 			do {
 				n = ::send(fd_.get(), rec.data(), rec.size(), MSG_NOSIGNAL);
 			} while (n < 0 && errno == EINTR);
-			if (n == static_cast<ssize_t>(rec.size()))
+			if (n == static_cast<ssize_t>(rec.size())) {
 				sent = true;
-			else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-				fd_ = UniqueFd(); // the daemon restarted: connect again
-			else
+			} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+				full = true; // a second without room
 				break;
+			} else if (n < 0 && (errno == ECONNREFUSED || errno == ENOTCONN ||
+					     errno == ECONNRESET || errno == EPIPE || errno == ENOENT)) {
+				fd_ = UniqueFd(); // the daemon restarted: connect again
+			} else {
+				break; // EMSGSIZE and the like: this record will not go
+			}
 		}
 		if (!sent)
 			ok = false;
+		if (full)
+			break; // the other parts would wait a second each: all lost
 	}
 	(ok ? sent_ : failed_)++;
 	return ok;

@@ -98,7 +98,11 @@ TEST_CASE("rates: N/window, in seconds, minutes or hours; 0 is no limit", "[flee
 	CHECK(r.window_ns == 60 * kSec);
 	REQUIRE(parse_rate("0", r));
 	CHECK(r.count == 0);
-	for (const char *bad : {"", "x", "5/0", "-1", "5/", "1/2d", "5/x", "10000000000"})
+	REQUIRE(parse_rate("1/5124095h", r)); // 584 years: still fits in 64 bits of ns
+	CHECK(r.window_ns == 5124095ull * 3600 * kSec);
+	// More nanoseconds than 64 bits hold is an error, not a short window.
+	for (const char *bad :
+	     {"", "x", "5/0", "-1", "5/", "1/2d", "5/x", "10000000000", "1/5124096h"})
 		CHECK_FALSE(parse_rate(bad, r));
 }
 
@@ -130,6 +134,32 @@ TEST_CASE("flood control: per name and per process, refilled in time, all held b
 	CHECK(FloodControl::describe(s[0]) ==
 	      "held back 3 incidents of svc (SIGABRT 1, SIGSEGV 2) over 20.0 s: pids 10, 12, 15");
 	CHECK(f.take_summaries(t + 62 * kSec, true).empty());
+	// Ten pids are named; "..." only when there were more.
+	FloodControl g({1, 60 * kSec}, {0, kSec});
+	for (pid_t p = 100; p < 110; p++) {
+		CHECK(g.admit(p, "loop", "SIGSEGV", t));
+		CHECK_FALSE(g.admit(p, "loop", "SIGSEGV", t));
+	}
+	auto ten = g.take_summaries(t, true);
+	REQUIRE(ten.size() == 1);
+	CHECK_THAT(FloodControl::describe(ten[0]),
+		   Catch::EndsWith("pids 100, 101, 102, 103, 104, 105, 106, 107, 108, 109"));
+	CHECK(g.admit(110, "loop", "SIGSEGV", t));
+	for (pid_t p = 100; p <= 110; p++)
+		CHECK_FALSE(g.admit(p, "loop", "SIGSEGV", t));
+	CHECK_THAT(FloodControl::describe(g.take_summaries(t, true).at(0)),
+		   Catch::EndsWith(", 109, ..."));
+
+	// Names and pids that keep changing (any process may rename itself)
+	// cost a window's worth of buckets, not more: a full one goes.
+	FloodControl churn({5, 60 * kSec}, {5, 60 * kSec});
+	for (int i = 0; i < 20000; i++)
+		CHECK(churn.admit(1000 + i, "n" + std::to_string(i), "SIGSEGV", t));
+	CHECK(churn.buckets() == 40000);
+	for (int i = 0; i < 100; i++)
+		CHECK(churn.admit(50000 + i, "m" + std::to_string(i), "SIGSEGV", t + 61 * kSec));
+	CHECK(churn.buckets() == 200);
+
 	FloodControl none({0, kSec}, {0, kSec});
 	for (int i = 0; i < 1000; i++)
 		CHECK(none.admit(1, "x", "SIGSEGV", t));
@@ -141,6 +171,14 @@ TEST_CASE("RFC 5424 records: header fields, structured data escaped, parts", "[f
 			     "incident", {{"pid", "7"}, {"comm", "a\"b]c\\d"}}, "Fatal error") ==
 	      "<26>1 2026-12-01T10:31:07.123456Z web-1 fh-bpf 42 incident [fh@32473 pid=\"7\" "
 	      "comm=\"a\\\"b\\]c\\\\d\"] Fatal error");
+	// A PARAM-VALUE is UTF-8: each byte of a name cut inside a character,
+	// of what is not UTF-8 (an overlong form) and a control character
+	// become U+FFFD; valid characters stay.
+	CHECK(rfc5424_record(kSyslogDaemon, kSyslogCrit, "t", "h", 1, "m",
+			     {{"comm", "caf\xc3\xa9-\xe2\x82"}, {"x", "a\nb\xff" "c\xc0\xaf" "d"}},
+			     "") ==
+	      "<26>1 t h fh-bpf 1 m [fh@32473 comm=\"caf\xc3\xa9-\xef\xbf\xbd\xef\xbf\xbd\" "
+	      "x=\"a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd" "d\"]");
 	// Not printable ASCII in a header field: dropped; empty: "-".
 	CHECK(rfc5424_record(kSyslogDaemon, kSyslogNotice, "t", "h o\xc3\xa9st", 1, "", {}, "") ==
 	      "<29>1 t host fh-bpf 1 - -");

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <set>
@@ -195,8 +196,16 @@ TEST_CASE("--log-dir: 0600 files written whole, never over anything, stale tempo
 	  "[incident][logdir]")
 {
 	std::string d = fresh_dir();
-	// What a dead fh-bpf left, and a file that is not ours.
-	for (const char *name : {".fh-bpf-tmp-1-0", "notes.txt"}) {
+	// What a dead fh-bpf left, what a running one is writing, and a file
+	// that is not ours.
+	pid_t dead = fork();
+	REQUIRE(dead >= 0);
+	if (dead == 0)
+		_exit(0);
+	REQUIRE(waitpid(dead, nullptr, 0) == dead);
+	std::string stale = ".fh-bpf-tmp-" + std::to_string(dead) + "-0";
+	std::string live = ".fh-bpf-tmp-" + std::to_string(getppid()) + "-3";
+	for (const std::string &name : {stale, live, std::string("notes.txt")}) {
 		int fd = open((d + "/" + name).c_str(), O_WRONLY | O_CREAT, 0600);
 		REQUIRE(fd >= 0);
 		close(fd);
@@ -213,7 +222,9 @@ TEST_CASE("--log-dir: 0600 files written whole, never over anything, stale tempo
 	REQUIRE(symlink(victim.c_str(), (d + "/" + stem + ".txt").c_str()) == 0);
 
 	LogDir dir(d, 100, 1 << 20);
-	CHECK(list_dir(d).count(".fh-bpf-tmp-1-0") == 0);
+	CHECK(list_dir(d).count(stale) == 0);
+	CHECK(list_dir(d).count(live) == 1);
+	REQUIRE(unlink((d + "/" + live).c_str()) == 0);
 	std::string a = dir.write(stem, "txt", "first\n");
 	std::string b = dir.write(stem, "txt", "second\n");
 	CHECK(a == stem + "-1.txt");
@@ -260,6 +271,20 @@ TEST_CASE("--log-dir retention: by count and by size, oldest first, the newest k
 		CHECK(list_dir(d) ==
 		      std::set<std::string>{"20261207T000000.000000Z-app-1-SIGSEGV.json"});
 	}
+	{
+		// Names of the same microsecond: the one without a suffix is the
+		// oldest, then -1, -2, ..., -10 after -9.
+		remove_dir(d);
+		d = fresh_dir();
+		const std::string stem = "20261208T000000.000000Z-app-1-SIGSEGV";
+		LogDir all(d, 100, 1 << 20);
+		for (int i = 0; i < 12; i++)
+			all.write(stem, "txt", "x\n");
+		LogDir dir(d, 3, 1 << 20);
+		CHECK(dir.write(stem, "txt", "x\n") == stem + "-12.txt");
+		CHECK(list_dir(d) == std::set<std::string>{stem + "-10.txt", stem + "-11.txt",
+							   stem + "-12.txt"});
+	}
 	CHECK_FALSE(is_incident_file("notes.txt"));
 	CHECK_FALSE(is_incident_file("20261207T000000.000000Z-app.log"));
 	CHECK(is_incident_file("20261207T000000.000000Z-app-1-SIGSEGV.json"));
@@ -275,4 +300,24 @@ TEST_CASE("--log-dir: a directory that cannot be used is a clear error", "[incid
 	CHECK_THROWS_AS(LogDir(file, 10, 1 << 20), Error);
 	CHECK_THROWS_AS(LogDir(file + "/sub", 10, 1 << 20), Error);
 	unlink(file.c_str());
+	// Root writes and deletes there: not through a symbolic link, not in a
+	// directory others may write to.
+	std::string d = fresh_dir();
+	std::string link = temp_path("logdir-link");
+	REQUIRE(symlink(d.c_str(), link.c_str()) == 0);
+	auto message = [](const std::string &dir) {
+		try {
+			LogDir l(dir, 10, 1 << 20);
+		} catch (const Error &e) {
+			return std::string(e.what());
+		}
+		return std::string("no error");
+	};
+	CHECK_THAT(message(link), Catch::Contains("is a symbolic link"));
+	REQUIRE(chmod(d.c_str(), 0770) == 0);
+	CHECK_THAT(message(d), Catch::Contains("with mode 0770") && Catch::Contains("chmod go-w"));
+	REQUIRE(chmod(d.c_str(), 0755) == 0);
+	CHECK(message(d) == "no error");
+	unlink(link.c_str());
+	remove_dir(d);
 }
