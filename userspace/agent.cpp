@@ -173,7 +173,7 @@ void Agent::place(const HostTracker::Change &c)
 {
 	if (c.exec || !python_named(c.m.path) || !(c.m.prot & PROT_EXEC))
 		return;
-	std::string host = tracker_->host_path(c.pid, c.m.path);
+	const std::string &host = c.host_path;
 	struct stat st;
 	if (stat(host.c_str(), &st) != 0)
 		return;
@@ -420,6 +420,7 @@ void Agent::iterate()
 		handle(ev);
 	}
 	tracker_->advance(t);
+	tracker_->sweep(t);
 	rearm_timer();
 }
 
@@ -453,6 +454,7 @@ void Agent::final_report()
 	add_capture_losses(lost, c, assembler_);
 	lost.add(tracker_->lost(), "mapping records (perf buffer full: frames may be unresolved)");
 	lost.add(tracker_->malformed(), "malformed mapping records");
+	lost.add(tracker_->roots_dropped(), "new processes' roots let go (their files looked for on the host)");
 	copies_->add_losses(lost);
 	lost.add(unsupported_, "interpreters met that fh-bpf cannot walk (native frames)");
 	if (!lost.empty())

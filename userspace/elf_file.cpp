@@ -3,18 +3,61 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstring>
 
 namespace fh {
 
+int open_target_file(const std::string &path)
+{
+	static const std::string kRoots = "/proc/self/fd/";
+	int found = -1;
+	if (path.compare(0, kRoots.size(), kRoots) == 0) {
+		size_t slash = path.find('/', kRoots.size());
+		std::string n = path.substr(kRoots.size(), slash - kRoots.size());
+		if (slash == std::string::npos || n.empty() ||
+		    n.find_first_not_of("0123456789") != std::string::npos || n.size() > 9) {
+			errno = EINVAL;
+			return -1;
+		}
+		struct open_how how = {};
+		how.flags = O_PATH | O_CLOEXEC;
+		how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+		found = static_cast<int>(syscall(SYS_openat2, std::stoi(n), path.c_str() + slash + 1,
+						 &how, sizeof(how)));
+	} else {
+		found = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+	}
+	if (found < 0)
+		return -1;
+	struct stat st;
+	if (fstat(found, &st) != 0 || !S_ISREG(st.st_mode)) {
+		::close(found);
+		errno = EINVAL;
+		return -1;
+	}
+	// The file found, opened for reading through its O_PATH descriptor.
+	std::string again = "/proc/self/fd/" + std::to_string(found);
+	int fd = ::open(again.c_str(), O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	::close(found);
+	errno = e;
+	return fd;
+}
+
 std::optional<ElfFile> ElfFile::open(const std::string &path)
 {
 	static const bool version_ok = elf_version(EV_CURRENT) != EV_NONE;
 	if (!version_ok)
 		return std::nullopt;
-	int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	int fd = open_target_file(path);
 	if (fd < 0)
 		return std::nullopt;
 	ElfFile f;

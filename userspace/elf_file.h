@@ -11,6 +11,14 @@ struct Elf;
 
 namespace fh {
 
+// Open a file a target process named (a mapping's path, as host_path()
+// gives it) for reading, as root, without trusting it: only a regular file
+// is opened (a FIFO would block, a device's open may act), found without
+// its driver being called (O_PATH), and a path under "/proc/self/fd/N/"
+// (a container's root) is resolved inside that root, its symbolic links
+// and ".." included. -1 with errno on failure (EINVAL: not a regular file).
+int open_target_file(const std::string &path);
+
 // Read-only view of an ELF file on disk (libelf; every offset is checked
 // against the file): symbols, sections, segments, and bytes at a virtual
 // address.  The file is untrusted input: failures are nullopt, not crashes.

@@ -58,6 +58,26 @@ perf_event_attr host_attr()
 	return a;
 }
 
+// Whether /proc lists a thread of the process besides its leader.
+bool other_threads(pid_t pid)
+{
+	std::string path = "/proc/" + std::to_string(pid) + "/task";
+	DIR *d = opendir(path.c_str());
+	if (!d)
+		return false;
+	bool others = false;
+	while (struct dirent *e = readdir(d)) {
+		char *end;
+		long tid = std::strtol(e->d_name, &end, 10);
+		if (!*end && tid > 0 && tid != pid) {
+			others = true;
+			break;
+		}
+	}
+	closedir(d);
+	return others;
+}
+
 } // namespace
 
 HostTracker::HostTracker(size_t pages_per_cpu) : HostTracker(Offline{})
@@ -108,13 +128,52 @@ std::shared_ptr<HostTracker::Root> HostTracker::open_root(pid_t pid)
 	RootKey key{static_cast<uint64_t>(ns.st_ino), static_cast<uint64_t>(st.st_dev),
 		    static_cast<uint64_t>(st.st_ino)};
 	auto &slot = roots_[key];
-	if (!slot) {
-		slot = std::make_shared<Root>();
-		slot->ours = key[0] == our_mnt_ns_ && key[1] == our_root_dev_ && key[2] == our_root_ino_;
-		if (!slot->ours)
-			slot->fd = std::move(owned);
+	if (auto held = slot.lock())
+		return held;
+	auto root = std::make_shared<Root>();
+	root->ours = key[0] == our_mnt_ns_ && key[1] == our_root_dev_ && key[2] == our_root_ino_;
+	if (!root->ours)
+		root->fd = std::move(owned);
+	slot = root;
+	// Roots no process holds any more (containers gone) close: their
+	// entries go when the table has doubled since the last look.
+	if (roots_.size() >= sweep_roots_at_) {
+		for (auto it = roots_.begin(); it != roots_.end();)
+			it = it->second.expired() ? roots_.erase(it) : std::next(it);
+		sweep_roots_at_ = std::max<size_t>(64, 2 * roots_.size());
 	}
-	return slot;
+	return root;
+}
+
+std::string HostTracker::prefix_of(const std::shared_ptr<Root> &root)
+{
+	if (!root || root->ours)
+		return ""; // unknown root: the host's is the best guess
+	return "/proc/self/fd/" + std::to_string(root->fd.get());
+}
+
+void HostTracker::sweep(uint64_t now_ns)
+{
+	if (lost_ == swept_lost_ && missing_.empty())
+		return;
+	if (last_sweep_ns_ && now_ns - last_sweep_ns_ < 60000000000ull)
+		return;
+	last_sweep_ns_ = now_ns;
+	swept_lost_ = lost_;
+	std::set<pid_t> missing;
+	for (auto it = procs_.begin(); it != procs_.end();) {
+		std::string dir = "/proc/" + std::to_string(it->first);
+		struct stat st;
+		if (stat(dir.c_str(), &st) == 0 || errno != ENOENT) {
+			++it;
+		} else if (missing_.count(it->first)) {
+			it = procs_.erase(it); // gone a minute: its exit was lost
+		} else {
+			missing.insert(it->first); // its capture may still be on its way
+			++it;
+		}
+	}
+	missing_ = std::move(missing);
 }
 
 void HostTracker::seed_from_proc()
@@ -209,16 +268,27 @@ void HostTracker::note(const uint8_t *rec, size_t len)
 {
 	if (auto pid = parse_exec(rec, len)) {
 		new_roots_[static_cast<pid_t>(*pid)] = open_root(static_cast<pid_t>(*pid));
-		changes_.push_back({static_cast<pid_t>(*pid), true, {}});
+		changes_.push_back({static_cast<pid_t>(*pid), true, {}, {}, {}});
 	} else if (auto m = parse_mmap2(rec, len)) {
 		pid_t pid = static_cast<pid_t>(m->pid);
 		if (!procs_.count(pid) && !new_roots_.count(pid)) {
-			if (new_roots_.size() > 65536)
+			if (new_roots_.size() > 65536) {
+				lost_roots_ += new_roots_.size();
 				new_roots_.clear(); // exits lost: bounded all the same
+			}
 			new_roots_[pid] = open_root(pid);
 		}
-		if (!m->m.path.empty() && m->m.path[0] == '/')
-			changes_.push_back({pid, false, std::move(m->m)});
+		if (!m->m.path.empty() && m->m.path[0] == '/') {
+			// The root it has now: one opened at drain (new, or
+			// exec'd and not applied yet), else the one it had.
+			std::shared_ptr<Root> root;
+			if (auto it = new_roots_.find(pid); it != new_roots_.end())
+				root = it->second;
+			else if (auto p = procs_.find(pid); p != procs_.end())
+				root = p->second.root;
+			std::string path = prefix_of(root) + m->m.path;
+			changes_.push_back({pid, false, std::move(m->m), std::move(path), root});
+		}
 	}
 }
 
@@ -262,7 +332,10 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 			p.maps.clear(); // a new program
 			p.complete = false;
 			p.exe.clear();
-			p.root = root_for(static_cast<pid_t>(*pid));
+			// Gone before its root could be taken: the one it had
+			// (from its parent) is the best guess.
+			if (auto r = root_for(static_cast<pid_t>(*pid)))
+				p.root = std::move(r);
 		}
 		return;
 	case PERF_RECORD_FORK:
@@ -279,7 +352,9 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 			auto parent = procs_.find(static_cast<pid_t>(t.ppid));
 			if (parent != procs_.end())
 				procs_[static_cast<pid_t>(t.pid)] = parent->second;
-		} else if (t.pid == t.tid) { // the process is gone when its leader is
+		} else if (t.pid == t.tid && !other_threads(static_cast<pid_t>(t.pid))) {
+			// The process is gone when its leader is, unless the leader
+			// only ended its own thread (pthread_exit from main).
 			procs_.erase(static_cast<pid_t>(t.pid));
 			new_roots_.erase(static_cast<pid_t>(t.pid));
 		}
@@ -296,9 +371,7 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 std::string HostTracker::root_prefix(pid_t pid) const
 {
 	auto it = procs_.find(pid);
-	if (it == procs_.end() || !it->second.root || it->second.root->ours)
-		return ""; // unknown root: the host's is the best guess
-	return "/proc/self/fd/" + std::to_string(it->second.root->fd.get());
+	return it == procs_.end() ? "" : prefix_of(it->second.root);
 }
 
 std::string HostTracker::host_path(pid_t pid, const std::string &path) const
@@ -329,6 +402,12 @@ const std::vector<HostTracker::Segment> &HostTracker::segments(pid_t pid, const 
 			s.push_back({vaddr, l.offset & kPageMask, page_up(l.vaddr + l.filesz) - vaddr,
 				     prot});
 		}
+	if (s.empty()) {
+		// Not readable (yet, or through this root): not remembered.
+		static std::vector<Segment> none;
+		none.clear();
+		return none;
+	}
 	if (segments_.size() > 4096)
 		segments_.clear(); // bounded; refilled on demand
 	return segments_.emplace(key, std::move(s)).first->second;
@@ -342,9 +421,17 @@ std::string HostTracker::maps_text(pid_t pid)
 	Process &p = it->second;
 	std::map<uint64_t, std::string> lines; // by start address
 	std::set<std::string> placed;	       // files whose segments are in
+	// From /proc, a file has all its mappings; one mapped since (dlopen)
+	// has only its code, as the perf record gave it.
+	std::set<std::string> whole;
+	if (p.complete)
+		for (const auto &[start, m] : p.maps)
+			if (!(m.prot & PROT_EXEC))
+				whole.insert(std::to_string(m.ino) + ":" + m.path);
 	for (const auto &[start, m] : p.maps) {
 		std::string path = m.path[0] == '/' ? host_path(pid, m.path) : m.path;
-		if (p.complete || !(m.prot & PROT_EXEC)) {
+		std::string file = std::to_string(m.ino) + ":" + m.path;
+		if (!(m.prot & PROT_EXEC) || whole.count(file)) {
 			lines[m.start] = maps_line(m, path);
 			continue;
 		}
@@ -358,7 +445,7 @@ std::string HostTracker::maps_text(pid_t pid)
 			lines[m.start] = maps_line(m, path);
 			continue;
 		}
-		if (!placed.insert(std::to_string(m.ino) + ":" + m.path).second)
+		if (!placed.insert(file).second)
 			continue;
 		uint64_t bias = m.start - (of->vaddr + (m.pgoff - of->offset));
 		for (const auto &s : segs) {

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -66,6 +67,10 @@ public:
 		pid_t pid = 0;
 		bool exec = false; // the process exec'd (m is empty)
 		Mapping m;
+		// m's path made openable from here, through the root the
+		// process had when the change was drained (held open by `root`).
+		std::string host_path;
+		std::shared_ptr<const void> root;
 	};
 	std::vector<Change> take_changes();
 
@@ -85,8 +90,16 @@ public:
 
 	bool known(pid_t pid) const { return procs_.count(pid) != 0; }
 	size_t processes() const { return procs_.size(); }
+	size_t roots() const { return roots_.size(); }
+
+	// After lost records (a lost exit leaves its process behind): forget
+	// processes gone for a whole sweep, at most once a minute.
+	void sweep(uint64_t now_ns);
 
 	uint64_t lost() const { return lost_; }
+	// Roots of new processes let go unapplied (their exits were lost):
+	// those processes' files are looked for on the host.
+	uint64_t roots_dropped() const { return lost_roots_; }
 	uint64_t malformed() const;
 
 	// Apply one record now (the bytes of a perf record, header included,
@@ -113,6 +126,7 @@ private:
 
 	void note(const uint8_t *rec, size_t len); // at drain: roots, changes
 	std::shared_ptr<Root> open_root(pid_t pid);
+	static std::string prefix_of(const std::shared_ptr<Root> &root);
 	const std::vector<Segment> &segments(pid_t pid, const FileMapping &m);
 
 	std::unique_ptr<PerfRecordBuffers> buffers_; // none when Offline
@@ -120,11 +134,15 @@ private:
 	std::unordered_map<pid_t, Process> procs_;
 	std::unordered_map<pid_t, std::shared_ptr<Root>> new_roots_; // opened at drain
 	using RootKey = std::array<uint64_t, 3>; // mount namespace, dev, ino
-	std::map<RootKey, std::shared_ptr<Root>> roots_;
+	std::map<RootKey, std::weak_ptr<Root>> roots_; // held by the processes
+	size_t sweep_roots_at_ = 64;
+	uint64_t swept_lost_ = 0, last_sweep_ns_ = 0;
+	std::set<pid_t> missing_; // gone at the last sweep
 	std::map<std::string, std::vector<Segment>> segments_; // by "dev:ino:path"
 	std::vector<Change> changes_;
 	uint64_t our_root_dev_ = 0, our_root_ino_ = 0, our_mnt_ns_ = 0;
 	uint64_t lost_ = 0;
+	uint64_t lost_roots_ = 0;
 	uint64_t malformed_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "unwinder.h"
 
+#include "elf_file.h"
+
 #include "error.h"
 
 #include <cxxabi.h>
@@ -18,10 +20,41 @@ void DwflDeleter::operator()(Dwfl *d) const { dwfl_end(d); }
 
 namespace {
 
-char *debuginfo_path = nullptr;
+// Separate debug information is looked for under /usr/lib/debug only (by
+// build id, then by path), never beside the binary: that directory is its
+// owner's, and fh-bpf opens what it finds there as root.
+char debuginfo_dirs[] = "/usr/lib/debug";
+char *debuginfo_path = debuginfo_dirs;
+
+// A module's file, opened as any file a target names (open_target_file):
+// never a FIFO or a device, a container's paths inside its root. A file
+// deleted since it was mapped is left to libdw (it reads the image from
+// the live process).
+int find_target_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		    char **file_name, Elf **elfp)
+{
+	if (name && name[0] == '/') {
+		std::string path(name);
+		static const std::string kDeleted = " (deleted)";
+		if (path.size() <= kDeleted.size() ||
+		    path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) != 0) {
+			int fd = open_target_file(path);
+			if (fd < 0)
+				return -1;
+			*file_name = strdup(name);
+			if (!*file_name) {
+				close(fd);
+				return -1;
+			}
+			*elfp = nullptr;
+			return fd;
+		}
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
 
 const Dwfl_Callbacks kDwflCallbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
+	.find_elf = find_target_elf,
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 	.section_address = nullptr,
 	.debuginfo_path = &debuginfo_path,

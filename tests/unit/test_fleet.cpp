@@ -14,12 +14,21 @@
 #include "syslog.h"
 #include "unwinder.h"
 
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
 
 using namespace fh;
 
@@ -305,6 +314,125 @@ TEST_CASE("host tracker: a process known only from perf records is symbolized; f
 	feed(t, task(PERF_RECORD_FORK, 102, 102, 60, 103));
 	feed(t, task(PERF_RECORD_EXIT, 102, 102, 70, 103));
 	CHECK(t.known(102));
+}
+
+TEST_CASE("host tracker: a library mapped after /proc was read, a main thread that ends "
+	  "alone, exits lost",
+	  "[fleet]")
+{
+	char abs[PATH_MAX];
+	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
+	std::string lib = abs;
+	auto elf = ElfFile::open(lib);
+	REQUIRE(elf);
+	auto loads = elf->loads();
+	const ElfFile::Segment *text = nullptr;
+	for (const auto &l : loads)
+		if (l.flags & 1 /* PF_X */)
+			text = &l;
+	REQUIRE(text);
+	pid_t self = getpid();
+	HostTracker t{HostTracker::Offline{}};
+	t.seed_from_proc(); // this process among them, every mapping
+	REQUIRE(t.known(self));
+	// dlopen: perf reports the code mapping alone; its other segments
+	// are placed from the file, not left out.
+	const uint64_t base = 0x7e0000000000;
+	feed(t, mmap2(static_cast<uint32_t>(self), base + (text->vaddr & ~0xfffull),
+		       (text->memsz + 0xfff) & ~0xfffull, text->offset & ~0xfffull, lib, 10));
+	std::string maps = t.maps_text(static_cast<pid_t>(self));
+	INFO(maps);
+	size_t lines = 0; // of the mapping reported (inode 1234)
+	std::string reported = " 1234 " + lib;
+	for (size_t at = maps.find(reported); at != std::string::npos;
+	     at = maps.find(reported, at + 1))
+		lines++;
+	CHECK(lines == loads.size());
+	char first[64];
+	std::snprintf(first, sizeof(first), "\n%lx-", static_cast<unsigned long>(base));
+	CHECK(maps.find(first) != std::string::npos); // the ELF header's segment, at the base
+
+	// The main thread ending while another runs is not the process's end.
+	std::mutex m;
+	std::condition_variable cv;
+	bool done = false;
+	std::thread other([&] {
+		std::unique_lock<std::mutex> l(m);
+		cv.wait(l, [&] { return done; });
+	});
+	feed(t, task(PERF_RECORD_EXIT, static_cast<uint32_t>(self), 1, 20));
+	CHECK(t.known(self));
+	{
+		std::lock_guard<std::mutex> l(m);
+		done = true;
+	}
+	cv.notify_one();
+	other.join();
+	feed(t, task(PERF_RECORD_EXIT, static_cast<uint32_t>(self), 1, 30));
+	CHECK_FALSE(t.known(self));
+
+	// Records lost (an exit among them): a process gone is forgotten by
+	// the sweep a minute after it was first seen missing, not before.
+	pid_t gone = fork();
+	REQUIRE(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	REQUIRE(waitpid(gone, nullptr, 0) == gone);
+	feed(t, mmap2(static_cast<uint32_t>(gone), base, 0x1000, 0, lib, 40));
+	uint64_t lost[2] = {0, 3}; // id, count
+	feed(t, perf_record(PERF_RECORD_LOST, 0, lost, sizeof(lost), 50));
+	CHECK(t.lost() == 3);
+	t.sweep(100 * kSec);
+	CHECK(t.known(gone));
+	t.sweep(130 * kSec);
+	CHECK(t.known(gone));
+	t.sweep(161 * kSec);
+	CHECK_FALSE(t.known(gone));
+}
+
+TEST_CASE("files a target names: regular files only, a container's inside its root", "[fleet]")
+{
+	std::string d = fhtest::temp_path("target-files");
+	REQUIRE(mkdir(d.c_str(), 0700) == 0);
+	REQUIRE(mkfifo((d + "/fifo").c_str(), 0600) == 0);
+	{
+		std::ofstream(d + "/inside.txt") << "inside";
+	}
+	REQUIRE(symlink("/inside.txt", (d + "/abs").c_str()) == 0);
+	REQUIRE(symlink("../../../../../../inside.txt", (d + "/up").c_str()) == 0);
+	REQUIRE(symlink("/proc/self/root/etc/hostname", (d + "/magic").c_str()) == 0);
+	auto read_fd = [](int fd) {
+		char buf[64] = {};
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+	};
+	// A FIFO would block an open for reading; a device's open may act.
+	errno = 0;
+	CHECK(open_target_file(d + "/fifo") == -1);
+	CHECK(errno == EINVAL);
+	CHECK(open_target_file("/dev/null") == -1);
+	CHECK(open_target_file(d) == -1);
+	int fd = open_target_file(d + "/inside.txt");
+	REQUIRE(fd >= 0);
+	CHECK(read_fd(fd) == "inside");
+	// Through a root: its absolute links and ".." stay inside it.
+	int root = open(d.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	REQUIRE(root >= 0);
+	std::string in = "/proc/self/fd/" + std::to_string(root);
+	fd = open_target_file(in + "/abs");
+	REQUIRE(fd >= 0);
+	CHECK(read_fd(fd) == "inside");
+	fd = open_target_file(in + "/up");
+	REQUIRE(fd >= 0);
+	CHECK(read_fd(fd) == "inside");
+	CHECK(open_target_file(in + "/magic") == -1); // not out through /proc
+	CHECK(open_target_file(in + "/fifo") == -1);
+	CHECK(open_target_file("/proc/self/fd/x/abs") == -1);
+	close(root);
+	for (const char *n : {"fifo", "inside.txt", "abs", "up", "magic"})
+		unlink((d + "/" + n).c_str());
+	rmdir(d.c_str());
 }
 
 TEST_CASE("--system-wide command lines", "[fleet][options]")
