@@ -62,7 +62,9 @@ std::optional<ElfFile> ElfFile::open(const std::string &path)
 		return std::nullopt;
 	ElfFile f;
 	f.fd_ = UniqueFd(fd);
-	f.elf_ = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+	// Read, not mapped: a target's owner may truncate the file while it is
+	// read, which would be SIGBUS in a mapping.
+	f.elf_ = elf_begin(fd, ELF_C_READ, nullptr);
 	if (!f.elf_ || elf_kind(f.elf_) != ELF_K_ELF || gelf_getclass(f.elf_) != ELFCLASS64)
 		return std::nullopt;
 	return f;

@@ -5,6 +5,9 @@
 #include "error.h"
 
 #include <cxxabi.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -27,9 +30,11 @@ char debuginfo_dirs[] = "/usr/lib/debug";
 char *debuginfo_path = debuginfo_dirs;
 
 // A module's file, opened as any file a target names (open_target_file):
-// never a FIFO or a device, a container's paths inside its root. A file
-// deleted since it was mapped is left to libdw (it reads the image from
-// the live process).
+// never a FIFO or a device, a container's paths inside its root; read, not
+// mapped (a truncation while it is read is an error, not SIGBUS). Not a file
+// that replaced the one mapped (same device, another inode: an upgrade),
+// whose symbols would be wrong. A file deleted since it was mapped is left
+// to libdw (it reads the image from the live process).
 int find_target_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
 		    char **file_name, Elf **elfp)
 {
@@ -41,12 +46,21 @@ int find_target_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 			int fd = open_target_file(path);
 			if (fd < 0)
 				return -1;
+			struct stat st;
+			const auto *want =
+				userdata && *userdata ? static_cast<const MappedFileId *>(*userdata) : nullptr;
+			if (fstat(fd, &st) != 0 ||
+			    (want && want->ino && static_cast<uint64_t>(st.st_dev) == want->dev &&
+			     static_cast<uint64_t>(st.st_ino) != want->ino)) {
+				close(fd);
+				return -1;
+			}
 			*file_name = strdup(name);
 			if (!*file_name) {
 				close(fd);
 				return -1;
 			}
-			*elfp = nullptr;
+			*elfp = elf_begin(fd, ELF_C_READ, nullptr);
 			return fd;
 		}
 	}
@@ -227,6 +241,20 @@ void Unwinder::report_maps(const std::string &maps_text)
 	if (dwfl_report_end(dwfl_.get(), nullptr, nullptr) != 0 || rc < 0)
 		throw Error("libdw: reporting the target's mappings: " +
 			    (rc > 0 ? std::string(std::strerror(rc)) : dwfl_error()));
+	// What each module's file must be (find_target_elf checks it).
+	for (const auto &m : parse_maps(maps_text))
+		if (!m.path.empty() && m.path[0] == '/')
+			files_[m.path] = {makedev(m.maj, m.min), m.ino};
+	dwfl_getmodules(
+		dwfl_.get(),
+		[](Dwfl_Module *, void **userdata, const char *name, Dwarf_Addr, void *arg) -> int {
+			auto *files = static_cast<std::map<std::string, MappedFileId> *>(arg);
+			auto it = name ? files->find(name) : files->end();
+			if (it != files->end() && !*userdata)
+				*userdata = &it->second;
+			return DWARF_CB_OK;
+		},
+		&files_, 0);
 	cache_.clear();
 	if (!attached_ && module_count() > 0) {
 		if (!dwfl_attach_state(dwfl_.get(), nullptr, tgid_, &Callbacks::table, this))

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -19,6 +20,11 @@ namespace fh {
 
 struct DwflDeleter {
 	void operator()(Dwfl *d) const;
+};
+
+// A mapped file's device and inode, as a maps line gives them.
+struct MappedFileId {
+	uint64_t dev = 0, ino = 0;
 };
 
 // Unwinds captured threads with DWARF CFI and symbolizes their frames, using
@@ -77,6 +83,9 @@ private:
 
 	pid_t tgid_;
 	std::string display_prefix_;
+	// Each mapped file's device and inode as the maps text gave them, by
+	// path; a module's userdata points to its entry (never erased).
+	std::map<std::string, MappedFileId> files_;
 	std::unique_ptr<Dwfl, DwflDeleter> dwfl_;
 	bool attached_ = false;
 	// The thread being unwound and its initial registers, for the callbacks.

@@ -9,6 +9,7 @@
 #include "host_tracker.h"
 #include "kernel_info.h"
 #include "options.h"
+#include "perf_records.h"
 #include "usage_status.h"
 #include "support.h"
 #include "syslog.h"
@@ -18,6 +19,7 @@
 #include <linux/perf_event.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -430,6 +432,54 @@ TEST_CASE("files a target names: regular files only, a container's inside its ro
 	CHECK(open_target_file(in + "/fifo") == -1);
 	CHECK(open_target_file("/proc/self/fd/x/abs") == -1);
 	close(root);
+
+	// A file that replaced the one mapped (same device, another inode: an
+	// upgrade) would give wrong names: its frames are unknown instead.
+	char abs[PATH_MAX];
+	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
+	struct stat st;
+	REQUIRE(stat(abs, &st) == 0);
+	auto elf = ElfFile::open(abs);
+	REQUIRE(elf);
+	auto main_sym = elf->symbol("main");
+	REQUIRE(main_sym);
+	auto name_at = [&](uint64_t ino) {
+		std::string maps;
+		const uint64_t base = 0x555500000000;
+		for (const auto &l : elf->loads()) {
+			FileMapping m;
+			m.start = base + (l.vaddr & ~0xfffull);
+			m.end = base + ((l.vaddr + l.memsz + 0xfff) & ~0xfffull);
+			m.pgoff = l.offset & ~0xfffull;
+			m.prot = (l.flags & 4 ? PROT_READ : 0) | (l.flags & 1 ? PROT_EXEC : 0);
+			m.flags = MAP_PRIVATE;
+			m.maj = major(st.st_dev);
+			m.min = minor(st.st_dev);
+			m.ino = ino;
+			maps += maps_line(m, abs);
+		}
+		// And libc as this process maps it: a module libdw does find.
+		for (const auto &m : parse_maps(read_maps(getpid())))
+			if (m.path.find("/libc.so") != std::string::npos) {
+				FileMapping lm;
+				lm.start = m.start;
+				lm.end = m.end;
+				lm.pgoff = m.offset;
+				lm.prot = (m.perms[0] == 'r' ? PROT_READ : 0) |
+					  (m.perms[2] == 'x' ? PROT_EXEC : 0);
+				lm.flags = MAP_PRIVATE;
+				lm.maj = m.maj;
+				lm.min = m.min;
+				lm.ino = m.ino;
+				maps += maps_line(lm, m.path);
+			}
+		Unwinder u(100);
+		u.report_maps(maps);
+		auto frames = u.symbolize(base + main_sym->value + 1, false);
+		return frames.empty() ? std::string() : frames.back().function;
+	};
+	CHECK(name_at(st.st_ino) == "main");
+	CHECK(name_at(st.st_ino + 1) != "main");
 	for (const char *n : {"fifo", "inside.txt", "abs", "up", "magic"})
 		unlink((d + "/" + n).c_str());
 	rmdir(d.c_str());
