@@ -612,6 +612,58 @@ static __always_inline void set_sender(struct fh_event_record *ev, struct sender
 	__builtin_memcpy(ev->sender_comm, s->comm, sizeof(ev->sender_comm));
 }
 
+/* What begin_event() reads of a siginfo, for emit_event()'s arguments. */
+static __always_inline __u32 info_code(struct kernel_siginfo *info)
+{
+	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
+	if ((__u64)info > 1)
+		return BPF_CORE_READ(info, si_code);
+	return (__u64)info ? 0x80 /* SI_KERNEL */ : SI_USER;
+}
+
+static __always_inline __u64 info_addr(struct kernel_siginfo *info)
+{
+	return (__u64)info > 1 ? (__u64)BPF_CORE_READ(info, _sifields._sigfault._addr) : 0;
+}
+
+/*
+ * An event of current's process, for a signal: its record (hit_tid, sig,
+ * si_code, flags, the fault address, stamped ktime or now, the sender s
+ * names, if any), the arguments and every thread.  One global function,
+ * verified once for every path of a program that captures a signal,
+ * instead of once for each inlined copy: that is most of the programs'
+ * load time.
+ */
+__noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u64 ktime,
+			  struct sender *s)
+{
+	struct task_struct *self = bpf_get_current_task_btf();
+	struct fh_event_record *ev;
+
+	ev = begin_event(self->group_leader, (__u32)tid_sig, (int)(tid_sig >> 32), NULL);
+	if (!ev)
+		return 0;
+	ev->si_code = (__u32)code_flags;
+	ev->flags |= (__u32)(code_flags >> 32);
+	ev->fault_addr = fault_addr;
+	if (ktime)
+		ev->ktime_ns = ktime;
+	if (s)
+		set_sender(ev, s);
+	capture_process(ev, (__u32)tid_sig);
+	return 0;
+}
+
+static __always_inline __u64 tid_sig(__u32 tid, int sig)
+{
+	return tid | (__u64)(__u32)sig << 32;
+}
+
+static __always_inline __u64 code_flags(__u32 si_code, __u32 flags)
+{
+	return si_code | (__u64)flags << 32;
+}
+
 /*
  * The signals whose default action terminates without a core dump: the
  * kernel does not deliver them as themselves but sends SIGKILL to every
@@ -659,7 +711,6 @@ static __always_inline int signal_generated(void *ctx, int sig, struct kernel_si
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct sender_key key = { .tgid = task->tgid, .sig = sig };
-	struct fh_event_record *ev;
 	struct sender *s;
 
 	/* Ignored, already pending or not queued: nothing new will happen. */
@@ -717,26 +768,26 @@ static __always_inline int signal_generated(void *ctx, int sig, struct kernel_si
 		bpf_map_delete_elem(&pending_senders, &key);
 		return 0;
 	}
-	ev = begin_event(self->group_leader, task->pid, sig, info);
-	if (!ev) {
-		bpf_map_delete_elem(&pending_senders, &key);
-		return 0;
-	}
-	s = bpf_map_lookup_elem(&pending_senders, &key);
-	/* Without the delivery program, a sender of the last second stands
-	 * for one whose signal the handler got. */
-	if (s && (s->handled ||
-		  (exit_capture && bpf_ktime_get_ns() - s->ktime < 1000000000ULL))) {
-		set_sender(ev, s);
-	} else if (sent_by_kernel(info)) {
-		/* The OOM killer, when the victim's own allocation ran it. */
-		struct sender k = {};
+	{
+		struct sender named = {};
+		bool have = false;
 
-		kernel_sender(ctx, &k);
-		set_sender(ev, &k);
+		s = bpf_map_lookup_elem(&pending_senders, &key);
+		/* Without the delivery program, a sender of the last second
+		 * stands for one whose signal the handler got. */
+		if (s && (s->handled ||
+			  (exit_capture && bpf_ktime_get_ns() - s->ktime < 1000000000ULL))) {
+			named = *s;
+			have = true;
+		} else if (sent_by_kernel(info)) {
+			/* The OOM killer, when the victim's own allocation ran it. */
+			kernel_sender(ctx, &named);
+			have = true;
+		}
+		bpf_map_delete_elem(&pending_senders, &key);
+		emit_event(tid_sig(task->pid, sig), code_flags(info_code(info), 0), info_addr(info), 0,
+			   have ? &named : NULL);
 	}
-	bpf_map_delete_elem(&pending_senders, &key);
-	capture_process(ev, task->pid);
 	return 0;
 }
 
@@ -748,7 +799,6 @@ static __always_inline int signal_generated(void *ctx, int sig, struct kernel_si
 static __always_inline int terminated(struct task_struct *self, struct sender_key *key,
 				      struct kernel_siginfo *info)
 {
-	struct fh_event_record *ev;
 	struct sender s, *found;
 
 	found = bpf_map_lookup_elem(&pending_senders, key);
@@ -759,22 +809,13 @@ static __always_inline int terminated(struct task_struct *self, struct sender_ke
 	s = *found;
 	if (bpf_map_delete_elem(&pending_senders, key) != 0)
 		return 1;
-	ev = begin_event(self->group_leader, s.receiver ? s.receiver : self->pid, s.sig, info);
-	if (!ev)
-		return 1;
-	ev->sig = s.sig;
-	ev->si_code = s.si_code;
-	ev->fault_addr = 0;
 	/* Stamped when the signal was sent: the process's mappings of then
-	 * are the ones to symbolize with (some of its threads may be gone
-	 * by now, and their exits recorded). */
-	if (exit_capture && s.ktime)
-		ev->ktime_ns = s.ktime;
-	ev->trigger = s.sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL;
-	ev->flags |= s.sig == user_signal ? FH_EVENT_DEFAULT_ACTION : FH_EVENT_TERMINATED;
-	if (!s.self)
-		set_sender(ev, &s);
-	capture_process(ev, ev->tid);
+	 * are the ones to symbolize with (some of its threads may be gone by
+	 * now, and their exits recorded). */
+	emit_event(tid_sig(s.receiver ? s.receiver : self->pid, s.sig),
+		   code_flags(s.si_code, s.sig == user_signal ? FH_EVENT_DEFAULT_ACTION
+							: FH_EVENT_TERMINATED),
+		   0, exit_capture ? s.ktime : 0, s.self ? NULL : &s);
 	return 1;
 }
 
@@ -784,7 +825,6 @@ static __always_inline int signal_delivered(int sig, struct kernel_siginfo *info
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct sender_key key = { .tgid = self->tgid, .sig = sig };
 	struct sender_key terminator = { .tgid = self->tgid, .sig = 0 };
-	struct fh_event_record *ev;
 	struct sender *s;
 
 	if (sig == 9 /* SIGKILL */) {
@@ -803,16 +843,13 @@ static __always_inline int signal_delivered(int sig, struct kernel_siginfo *info
 	if (!s)
 		return 0; /* raised by the process itself: captured already */
 	if (sig == user_signal) {
-		ev = begin_event(self->group_leader, self->pid, sig, info);
-		if (ev) {
-			if (!s->self)
-				set_sender(ev, s);
-			if (ka->sa.sa_handler == 0)
-				ev->flags |= FH_EVENT_DEFAULT_ACTION;
-		}
+		struct sender named = *s;
+
 		bpf_map_delete_elem(&pending_senders, &key);
-		if (ev)
-			capture_process(ev, self->pid);
+		emit_event(tid_sig(self->pid, sig),
+			   code_flags(info_code(info),
+				      ka->sa.sa_handler == 0 ? FH_EVENT_DEFAULT_ACTION : 0),
+			   info_addr(info), 0, named.self ? NULL : &named);
 		return 0;
 	}
 	if (!capture_handled && ka->sa.sa_handler != 0 /* SIG_DFL */) {
@@ -821,17 +858,16 @@ static __always_inline int signal_delivered(int sig, struct kernel_siginfo *info
 		return 0;
 	}
 
-	ev = begin_event(self->group_leader, self->pid, sig, info);
-	if (!ev) {
+	{
+		struct sender named = *s;
+
 		bpf_map_delete_elem(&pending_senders, &key);
-		return 0;
+		/* Delivered as itself after all: the threads' SIGKILLs that
+		 * follow are not another capture. */
+		bpf_map_delete_elem(&pending_senders, &terminator);
+		emit_event(tid_sig(self->pid, sig), code_flags(info_code(info), 0), info_addr(info),
+			   0, &named);
 	}
-	set_sender(ev, s);
-	bpf_map_delete_elem(&pending_senders, &key);
-	/* Delivered as itself after all: the threads' SIGKILLs that follow
-	 * are not another capture. */
-	bpf_map_delete_elem(&pending_senders, &terminator);
-	capture_process(ev, self->pid);
 	return 0;
 }
 
@@ -846,7 +882,6 @@ static __always_inline void exited(struct task_struct *p)
 {
 	struct task_struct *self = bpf_get_current_task_btf();
 	struct sender_key key = { .tgid = p->tgid, .sig = 0 };
-	struct fh_event_record *ev;
 	struct sender s, *found;
 	int code;
 
@@ -862,14 +897,8 @@ static __always_inline void exited(struct task_struct *p)
 	s = *found;
 	if (bpf_map_delete_elem(&pending_senders, &key) != 0)
 		return; /* another thread's exit took it */
-	ev = begin_event(self->group_leader, s.receiver ? s.receiver : self->pid, code, NULL);
-	if (!ev)
-		return;
-	ev->si_code = s.si_code;
-	if (s.ktime)
-		ev->ktime_ns = s.ktime; /* as in terminated() */
-	set_sender(ev, &s);
-	capture_process(ev, ev->tid);
+	emit_event(tid_sig(s.receiver ? s.receiver : self->pid, code), code_flags(s.si_code, 0), 0,
+		   s.ktime /* as in terminated() */, &s);
 }
 
 SEC("tp_btf/sched_process_exit")

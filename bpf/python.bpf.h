@@ -42,6 +42,14 @@ struct {
 	__type(value, struct fh_py_proc);
 } py_procs SEC(".maps");
 
+/*
+ * Whether this object walks interpreters at all: system-wide (any process
+ * may be one), or a -p target that is Python.  A constant of the loaded
+ * programs: for a native target the walk is dead code, never verified,
+ * which is most of the programs' load time.
+ */
+const volatile __u32 py_walk = 0;
+
 static __always_inline const struct fh_py_offsets *py_build(__u32 build)
 {
 	return bpf_map_lookup_elem(&py_builds, &build);
@@ -89,8 +97,11 @@ static long py_place_vma(struct task_struct *task, struct vm_area_struct *vma, v
 static __always_inline void py_place(__u64 addr)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct fh_py_proc *proc = bpf_map_lookup_elem(&py_procs, &tgid);
+	struct fh_py_proc *proc;
 
+	if (!py_walk)
+		return;
+	proc = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (proc && proc->runtime)
 		return;
 	bpf_find_vma(bpf_get_current_task_btf(), addr, py_place_vma, &addr, 0);
@@ -504,6 +515,8 @@ static __always_inline void capture_python(__u64 event_id, bool fatal)
 	__u64 interp, runtime;
 	__s32 gc = 0;
 
+	if (!py_walk)
+		return;
 	p = bpf_map_lookup_elem(&py_procs, &tgid);
 	if (!p || !p->runtime)
 		return;

@@ -30,6 +30,7 @@
 #include <cctype>
 #include <cinttypes>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -449,6 +450,9 @@ void Agent::rearm_timer()
 
 void Agent::final_report()
 {
+	// No capture is to come: every record read counts (its losses too).
+	tracker_->drain();
+	tracker_->advance(UINT64_MAX);
 	Counters c = capture_->counters();
 	LossList lost;
 	add_capture_losses(lost, c, assembler_);

@@ -215,6 +215,7 @@ Capture::Capture(const CaptureConfig &cfg)
 	bpf_program__set_autoload(skel_->progs.on_fork, cfg.signals && !cfg.tgid);
 	bpf_program__set_autoload(skel_->progs.on_process_exit, cfg.signals && !cfg.tgid);
 	skel_->rodata->exit_capture = cfg.tgid ? 0 : 1;
+	skel_->rodata->py_walk = !cfg.tgid || cfg.py_offsets ? 1 : 0;
 	bpf_program__set_autoload(skel_->progs.live_dump, cfg.live);
 	bpf_program__set_autoload(skel_->progs.live_sample, cfg.live);
 	bpf_program__set_autoattach(skel_->progs.live_dump, false);
