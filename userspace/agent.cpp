@@ -1,4 +1,5 @@
 #include "agent.h"
+#include "clock.h"
 
 #include "capture.h"
 #include "error.h"
@@ -55,13 +56,6 @@ constexpr uint32_t kAgentRingThreads = 512;
 
 enum Tag : uint32_t { kRing, kTracker, kSignal, kTimer };
 
-uint64_t monotonic_ns()
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 void log(const std::string &msg) { write_all(STDERR_FILENO, "fh-bpf: " + msg + "\n"); }
 
 bool python_named(const std::string &path)
@@ -96,6 +90,8 @@ private:
 	void read_stdlib_names();
 	void rearm_timer();
 	void final_report();
+	template <typename F> void guarded(F f);
+	static constexpr uint64_t kStaleNs = 1'000'000'000;
 	void flush_summaries(bool force);
 
 	const Options &opts_;
@@ -113,8 +109,10 @@ private:
 	UniqueFd ep_, sigfd_, timer_;
 	static constexpr uint64_t kEagerNs = 2'000'000'000;
 	uint64_t eager_until_ = 0;
-	bool timer_eager_ = true; // so that the first rearm sets it
+	std::optional<bool> timer_eager_; // none: not armed yet
 	uint64_t incidents_ = 0;
+	uint64_t unwritten_ = 0;   // incidents the output could not take
+	uint64_t unhandled_ = 0;   // events or mappings that failed to be handled
 	uint64_t unsupported_ = 0; // interpreters met that fh-bpf cannot walk
 	std::set<std::string> said_; // messages said once
 };
@@ -337,18 +335,21 @@ void Agent::handle(Event &ev)
 		inc.extension_modules = std::move(modules);
 		inc.losses = loss_sentences(losses);
 	}
-	write_all(STDERR_FILENO, diag);
+	// The header line names the process: on stderr, and in a text record
+	// (once, when the record goes to stderr too).
+	if (!sink_.is_stderr() || opts_.json)
+		write_all(STDERR_FILENO, diag);
 	std::string record = opts_.json ? incident_json(inc) + "\n" : diag + text;
+	if (!losses.empty() && !opts_.json)
+		record += losses;
 	try {
 		sink_.write(record);
 	} catch (const Error &e) {
+		unwritten_++;
 		log(e.what());
 	}
-	if (!losses.empty()) {
+	if (!losses.empty() && (!sink_.is_stderr() || opts_.json))
 		write_all(STDERR_FILENO, losses);
-		if (!sink_.is_stderr() && !opts_.json)
-			sink_.write(losses);
-	}
 	copies_->write(ev, inc, opts_.json, diag + text + losses, diag + text + losses);
 	incidents_++;
 	if (opts_.verbose) {
@@ -357,7 +358,8 @@ void Agent::handle(Event &ev)
 		std::snprintf(buf, sizeof(buf),
 			      "timing: pid %u, %zu threads, signal to captured %.1f us, mappings %.2f ms, "
 			      "handled in %.2f ms, signal to written %.2f ms",
-			      ev.tgid, ev.threads.size(), (ev.ktime_end - ev.ktime_start) / 1e3,
+			      ev.tgid, ev.threads.size(),
+			      ev.ktime_end > ev.ktime_start ? (ev.ktime_end - ev.ktime_start) / 1e3 : 0.0,
 			      t_maps ? (t_maps - t0) / 1e6 : 0.0, (t1 - t0) / 1e6,
 			      (t1 - ev.ktime_start) / 1e6);
 		log(buf);
@@ -371,10 +373,7 @@ void Agent::flush_summaries(bool force)
 	for (const auto &s : flood_.take_summaries(monotonic_ns(), force)) {
 		std::string line = FloodControl::describe(s);
 		log(line);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
-			       static_cast<uint64_t>(ts.tv_nsec);
+		uint64_t now = clock_ns(CLOCK_REALTIME);
 		std::string json = "{\"schema\":" + std::to_string(kIncidentSchema) +
 				   ",\"time\":" + json_string(utc_time(now)) +
 				   ",\"trigger\":\"suppressed\",\"comm\":" + json_string(s.comm) +
@@ -415,14 +414,30 @@ void Agent::iterate()
 	capture_->consume(assembler_, out);
 	tracker_->drain();
 	for (const auto &c : tracker_->take_changes())
-		place(c);
+		guarded([&] { place(c); });
+	// A capture whose end record the full ring had no room for is all
+	// there a second later: handled as it is, not held until exit.
+	for (auto &ev : assembler_.take_stale(t > kStaleNs ? t - kStaleNs : 0))
+		out.events.push_back(std::move(ev));
 	for (auto &ev : out.events) {
 		tracker_->advance(ev.ktime_start);
-		handle(ev);
+		guarded([&] { handle(ev); });
 	}
 	tracker_->advance(t);
 	tracker_->sweep(t);
 	rearm_timer();
+}
+
+// What one process's mapping or capture brings (a file, a render) must not
+// end the watch of the host: said, counted, and the loop goes on.
+template <typename F> void Agent::guarded(F f)
+{
+	try {
+		f();
+	} catch (const std::exception &e) {
+		unhandled_++;
+		log(std::string("internal error, the watch goes on: ") + e.what());
+	}
 }
 
 // The timer runs every second, or every 2 ms while records stamped after
@@ -434,7 +449,7 @@ void Agent::rearm_timer()
 	if (monotonic_ns() < eager_until_)
 		for (const auto &b : builds_)
 			eager |= !b.stdlib && !b.readers.empty();
-	if (eager == timer_eager_)
+	if (timer_eager_ && eager == *timer_eager_)
 		return;
 	timer_eager_ = eager;
 	struct itimerspec its = {};
@@ -445,7 +460,8 @@ void Agent::rearm_timer()
 		its.it_value.tv_sec = 1;
 		its.it_interval.tv_sec = 1;
 	}
-	timerfd_settime(timer_.get(), 0, &its, nullptr);
+	if (timerfd_settime(timer_.get(), 0, &its, nullptr) != 0)
+		throw sys_error("arming the timer", errno);
 }
 
 void Agent::final_report()
@@ -460,6 +476,8 @@ void Agent::final_report()
 	lost.add(tracker_->malformed(), "malformed mapping records");
 	lost.add(tracker_->roots_dropped(), "new processes' roots let go (their files looked for on the host)");
 	copies_->add_losses(lost);
+	lost.add(unwritten_, "incidents the output could not take");
+	lost.add(unhandled_, "events or mappings fh-bpf failed to handle (said above)");
 	lost.add(unsupported_, "interpreters met that fh-bpf cannot walk (native frames)");
 	if (!lost.empty())
 		log("lost: " + lost.text());
@@ -519,8 +537,18 @@ int Agent::run()
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == kSignal) {
 				struct signalfd_siginfo si;
-				if (read(sigfd_.get(), &si, sizeof(si)) == sizeof(si))
+				if (read(sigfd_.get(), &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo != SIGHUP) {
 					done = true;
+				} else if (!sink_.is_stderr()) {
+					// After log rotation: a new file at -o's path.
+					try {
+						sink_.reopen();
+					} catch (const Error &e) {
+						log(e.what());
+					}
+				}
 			} else if (evs[i].data.u32 == kTimer) {
 				uint64_t expirations;
 				if (read(timer_.get(), &expirations, sizeof(expirations)) > 0) {
@@ -531,10 +559,14 @@ int Agent::run()
 		}
 		iterate();
 	}
-	// Stopped: every capture the programs finished is in the ring.
+	// Stopped: no program starts a capture any more, and once the ones
+	// running are done, every record they wrote is in the ring.
+	capture_->deactivate();
+	if (!capture_->wait_idle(kStaleNs))
+		log("BPF programs still running after 1 s: their captures may be incomplete");
 	iterate();
 	for (auto &ev : assembler_.take_incomplete())
-		handle(ev);
+		guarded([&] { handle(ev); });
 	flush_summaries(true);
 	final_report();
 	return kExitOk;

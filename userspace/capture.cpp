@@ -1,4 +1,5 @@
 #include "capture.h"
+#include "clock.h"
 
 #include "error.h"
 #include "proc.h"
@@ -397,6 +398,13 @@ void Capture::activate()
 		throw sys_error("activating the BPF programs", errno);
 }
 
+void Capture::deactivate()
+{
+	__u32 zero = 0, none = 0; // no generation is 0
+	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.control), &zero, &none, BPF_ANY) != 0)
+		throw sys_error("stopping the BPF programs", errno);
+}
+
 void Capture::set_python_runtime(uint64_t runtime, uint64_t module_type)
 {
 	// One update: a walk sees both or neither.
@@ -454,13 +462,6 @@ Counters &Counters::operator+=(const Counters &o)
 }
 
 namespace {
-
-uint64_t now_ns()
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 template <typename T> T load(const T &v) { return __atomic_load_n(&v, __ATOMIC_ACQUIRE); }
 template <typename T, typename U> void store(T &v, U x)
@@ -542,7 +543,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 		throw Error("live dumps were not set up for this capture", EINVAL);
 	LiveDumpStats st;
 	auto *bss = skel_->bss;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = monotonic_ns();
 	store(bss->live_mode, 0u); // LIVE_FULL
 	store(bss->live_trigger, trigger);
 	store(bss->live_no_wait, 0u);
@@ -551,7 +552,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 	store(bss->samples_pending, int64_t{0});
 	bss->live_tally = {};
 	run_iterator(assembler, out);
-	uint64_t t1 = now_ns();
+	uint64_t t1 = monotonic_ns();
 	st.iterate_ns = t1 - t0;
 	st.event_id = load(bss->live_event_id);
 	if (!st.event_id) {
@@ -566,7 +567,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
 		uint64_t deadline = t1 + kSampleWindowNs;
 		struct pollfd p = {ring_buffer__epoll_fd(ring_), POLLIN, 0};
-		while (load(bss->samples_pending) > 0 && now_ns() < deadline) {
+		while (load(bss->samples_pending) > 0 && monotonic_ns() < deadline) {
 			poll(&p, 1, 1);
 			consume(assembler, out);
 			if (load(bss->samples_pending) <= 0)
@@ -590,7 +591,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 		store(bss->samples_pending, int64_t{0});
 	}
 	consume(assembler, out);
-	st.sample_ns = now_ns() - t1;
+	st.sample_ns = monotonic_ns() - t1;
 
 	Assembler::LiveEnd end;
 	end.threads_skipped = bss->live_tally.skipped;
@@ -602,9 +603,9 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 
 bool Capture::wait_idle(uint64_t timeout_ns) const
 {
-	uint64_t deadline = now_ns() + timeout_ns;
+	uint64_t deadline = monotonic_ns() + timeout_ns;
 	while (__atomic_load_n(&skel_->bss->inflight, __ATOMIC_SEQ_CST) > 0) {
-		if (now_ns() >= deadline)
+		if (monotonic_ns() >= deadline)
 			return false;
 		struct timespec tick = {0, 50000};
 		nanosleep(&tick, nullptr);

@@ -126,7 +126,11 @@ public:
 	// capture nothing and this one's capture everything.
 	void activate();
 
-	// After a successor's activate(): wait (at most timeout_ns) until no
+	// Stop: from this store on, no program of this capture starts one
+	// (then wait_idle(), and its ring holds all it will ever write).
+	void deactivate();
+
+	// After a successor's activate(), or deactivate(): wait (at most timeout_ns) until no
 	// program of this capture is still running; false on timeout.  Its
 	// ring then holds all it will ever write.
 	bool wait_idle(uint64_t timeout_ns) const;

@@ -1,4 +1,5 @@
 #include "incident.h"
+#include "clock.h"
 
 #include "proc.h"
 #include "py_traceback.h"
@@ -82,13 +83,6 @@ size_t utf8_length(const std::string &s, size_t i)
 } // namespace
 
 namespace {
-
-uint64_t clock_ns(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // The realtime clock at a CLOCK_MONOTONIC instant (a capture's stamp).
 uint64_t realtime_at(uint64_t monotonic)

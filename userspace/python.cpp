@@ -26,9 +26,9 @@ int python_minor_from_path(const std::string &path)
 	static const std::regex re(R"(python3\.(\d+))");
 	std::string base = path.substr(path.rfind('/') + 1);
 	std::smatch m;
-	if (!std::regex_search(base, m, re))
-		return 0;
-	return std::stoi(m[1]);
+	if (!std::regex_search(base, m, re) || m[1].length() > 3)
+		return 0; // a file of any name may be met: no such minor
+	return static_cast<int>(std::strtol(m[1].str().c_str(), nullptr, 10));
 }
 
 namespace {

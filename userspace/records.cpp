@@ -1,4 +1,5 @@
 #include "records.h"
+#include "clock.h"
 
 #include <linux/types.h>
 
@@ -122,6 +123,7 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			id.known = true;
 		}
 		ev.record_bytes = len;
+		arrived_[ev.id] = monotonic_ns();
 		pending_[ev.id] = std::move(ev);
 		return;
 	}
@@ -328,6 +330,24 @@ std::vector<Event> Assembler::take_incomplete()
 	for (auto &[id, ev] : pending_)
 		out.push_back(std::move(ev));
 	pending_.clear();
+	arrived_.clear();
+	return out;
+}
+
+std::vector<Event> Assembler::take_stale(uint64_t before_ns)
+{
+	std::vector<Event> out;
+	for (auto it = pending_.begin(); it != pending_.end();) {
+		auto a = arrived_.find(it->first);
+		if (a != arrived_.end() && a->second >= before_ns) {
+			++it;
+			continue;
+		}
+		if (a != arrived_.end())
+			arrived_.erase(a);
+		out.push_back(std::move(it->second));
+		it = pending_.erase(it);
+	}
 	return out;
 }
 

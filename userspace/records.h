@@ -40,6 +40,11 @@ public:
 
 	// Events whose end record never came (ring full, or target gone).
 	std::vector<Event> take_incomplete();
+	// Those of them whose event record came before `before_ns` (this
+	// process's CLOCK_MONOTONIC, as passed to feed()): a capture's records
+	// follow its event record within milliseconds, so an end record not
+	// there a while later was lost.
+	std::vector<Event> take_stale(uint64_t before_ns);
 
 	// What a live dump's iterator pass counted, in place of an end record.
 	// (Threads whose stale copy was never replaced keep FH_THREAD_ON_CPU.)
@@ -62,6 +67,7 @@ private:
 	Event *pending_event(uint64_t id);
 
 	std::map<uint64_t, Event> pending_;
+	std::map<uint64_t, uint64_t> arrived_; // event id -> when its record came
 	uint64_t malformed_ = 0;
 	uint64_t orphans_ = 0; // thread/end records of an event never begun
 };

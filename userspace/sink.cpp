@@ -29,6 +29,17 @@ Sink::Sink(const std::string &path) : path_(path)
 {
 	if (path.empty())
 		return;
+	file_ = open_file(path);
+}
+
+void Sink::reopen()
+{
+	if (!path_.empty())
+		file_ = open_file(path_); // the old one stays if this throws
+}
+
+UniqueFd Sink::open_file(const std::string &path)
+{
 	// O_NONBLOCK: a FIFO planted at the path must not hang the open; it
 	// is refused below with everything else that is not a regular file.
 	int fd = open(path.c_str(),
@@ -41,7 +52,7 @@ Sink::Sink(const std::string &path) : path_(path)
 			throw Error("refusing to write to " + path + ": not a regular file", e);
 		throw sys_error("opening " + path, e);
 	}
-	file_ = UniqueFd(fd);
+	UniqueFd file(fd);
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		throw sys_error("checking " + path, errno);
@@ -49,6 +60,7 @@ Sink::Sink(const std::string &path) : path_(path)
 		throw Error("refusing to write to " + path + ": not a regular file", EINVAL);
 	if (fcntl(fd, F_SETFL, O_APPEND) != 0)
 		throw sys_error("setting up " + path, errno);
+	return file;
 }
 
 void Sink::write(const std::string &text)

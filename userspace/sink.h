@@ -19,7 +19,13 @@ public:
 	// Write all of text; throws on failure.
 	void write(const std::string &text);
 
+	// Open the path again (a new file there after log rotation); throws,
+	// keeping the old one, on failure.
+	void reopen();
+
 private:
+	static UniqueFd open_file(const std::string &path);
+
 	std::string path_;
 	UniqueFd file_;
 };

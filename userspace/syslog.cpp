@@ -1,4 +1,5 @@
 #include "syslog.h"
+#include "clock.h"
 
 #include "event.h"
 #include "incident.h"
@@ -88,13 +89,6 @@ std::string sd_name(const std::string &n)
 		    out.size() < 32)
 			out += c;
 	return out;
-}
-
-uint64_t realtime_ns()
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 } // namespace
@@ -204,7 +198,7 @@ bool SyslogSink::connect_socket()
 
 bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const std::string &msg)
 {
-	std::string time = utc_time(realtime_ns());
+	std::string time = utc_time(clock_ns(CLOCK_REALTIME));
 	// The header and structured data take their share of each part.
 	std::string head = rfc5424_record(kSyslogDaemon, severity, time, host_, getpid(), msgid, sd,
 					  "");
@@ -227,13 +221,18 @@ bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const
 			if (!fd_ && !connect_socket())
 				break;
 			ssize_t n;
+			// A daemon that stayed full for a second is not waited
+			// for again until it takes a record.
 			do {
-				n = ::send(fd_.get(), rec.data(), rec.size(), MSG_NOSIGNAL);
+				n = ::send(fd_.get(), rec.data(), rec.size(),
+					   MSG_NOSIGNAL | (stalled_ ? MSG_DONTWAIT : 0));
 			} while (n < 0 && errno == EINTR);
 			if (n == static_cast<ssize_t>(rec.size())) {
 				sent = true;
+				stalled_ = false;
 			} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				full = true; // a second without room
+				full = true;
+				stalled_ = true;
 				break;
 			} else if (n < 0 && (errno == ECONNREFUSED || errno == ENOTCONN ||
 					     errno == ECONNRESET || errno == EPIPE || errno == ENOENT)) {

@@ -66,6 +66,7 @@ private:
 	UniqueFd fd_;
 	uint64_t sent_ = 0;
 	uint64_t failed_ = 0;
+	bool stalled_ = false; // the last send found the daemon full a second
 };
 
 } // namespace fh

@@ -1,4 +1,5 @@
 #include "watch.h"
+#include "clock.h"
 
 #include "capture.h"
 #include "error.h"
@@ -51,13 +52,6 @@ namespace fh {
 namespace {
 
 constexpr int kFatalSignals[] = {SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL};
-
-uint64_t monotonic_ns()
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-}
 
 void log(const std::string &msg) { write_all(STDERR_FILENO, "fh-bpf: " + msg + "\n"); }
 

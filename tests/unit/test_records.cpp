@@ -2,6 +2,7 @@
 // counted and dropped, never trusted.
 #include <catch2/catch.hpp>
 
+#include "clock.h"
 #include "records.h"
 
 #include <linux/types.h>
@@ -178,6 +179,18 @@ TEST_CASE("records of an unknown event are orphans; unfinished events are handed
 	REQUIRE(incomplete.size() == 1);
 	CHECK_FALSE(incomplete[0].complete);
 	CHECK(incomplete[0].threads.size() == 1);
+	CHECK(a.take_incomplete().empty());
+
+	// One whose end record the ring had no room for: handed back once its
+	// event record is older than asked, not before.
+	feed(a, event_rec(7, 12), out);
+	feed(a, thread_rec(7, 102, {}), out);
+	CHECK(a.take_stale(0).empty());
+	auto stale = a.take_stale(fh::monotonic_ns() + 1);
+	REQUIRE(stale.size() == 1);
+	CHECK(stale[0].id == 7);
+	CHECK_FALSE(stale[0].complete);
+	CHECK(stale[0].threads.size() == 1);
 	CHECK(a.take_incomplete().empty());
 }
 
