@@ -110,6 +110,9 @@ TEST_CASE("versions from file names", "[python]")
 	CHECK(python_minor_from_path("/usr/bin/python3.11") == 11);
 	CHECK(python_minor_from_path("/x/lib/libpython3.7m.so.1.0") == 7);
 	CHECK(python_minor_from_path("/x/lib/libpython3.13.so") == 13);
+	// Any file may be named so (the agent looks at every process's): no throw.
+	CHECK(python_minor_from_path("/tmp/python3.99999999999") == 0);
+	CHECK(python_minor_from_path("/tmp/python3.") == 0);
 	CHECK(python_minor_from_path("/usr/bin/python3") == 0);
 	CHECK(python_minor_from_path("/usr/lib/libc.so.6") == 0);
 }
