@@ -101,6 +101,7 @@ extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __weak _
 extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __weak __ksym;
 extern struct task_struct *bpf_task_acquire(struct task_struct *p) __weak __ksym;
 extern void bpf_task_release(struct task_struct *p) __weak __ksym;
+extern struct task_struct *bpf_task_from_pid(s32 pid) __weak __ksym;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -129,6 +130,8 @@ struct sender {
 	__u32 receiver;	 /* then: the thread that would have received it, or 0 */
 	char comm[FH_COMM_LEN];
 };
+
+#define SIGNAL_GROUP_EXIT 0x00000004 /* signal_struct.flags: a group exit is under way */
 
 /* External senders between signal_generate and signal_deliver. */
 struct {
@@ -612,6 +615,35 @@ static __always_inline void set_sender(struct fh_event_record *ev, struct sender
 	__builtin_memcpy(ev->sender_comm, s->comm, sizeof(ev->sender_comm));
 }
 
+/*
+ * One capture a death: a process whose fatal signal was captured dies of
+ * it, and a second thread faulting meanwhile (it waited for the siglock
+ * the first one's capture held) is not another incident.  Keyed by tgid,
+ * the process known by its leader's start time (a tgid is reused).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} dying SEC(".maps");
+
+static __always_inline bool dying_captured(struct task_struct *self)
+{
+	__u32 tgid = self->tgid;
+	__u64 start = BPF_CORE_READ(self, group_leader, start_time), *seen;
+
+	if (bpf_map_update_elem(&dying, &tgid, &start, BPF_NOEXIST) == 0)
+		return false;
+	seen = bpf_map_lookup_elem(&dying, &tgid);
+	if (seen && *seen == start) {
+		__sync_fetch_and_add(&counters.repeats, 1);
+		return true;
+	}
+	bpf_map_update_elem(&dying, &tgid, &start, BPF_ANY); /* a tgid reused */
+	return false;
+}
+
 /* What begin_event() reads of a siginfo, for emit_event()'s arguments. */
 static __always_inline __u32 info_code(struct kernel_siginfo *info)
 {
@@ -643,6 +675,14 @@ __noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u
 	ev = begin_event(self->group_leader, (__u32)tid_sig, (int)(tid_sig >> 32), NULL);
 	if (!ev)
 		return 0;
+	if ((__u32)tid_sig != self->pid) {
+		/* The namespace tid of the thread hit, not current's. */
+		struct task_struct *hit = bpf_task_from_pid((__u32)tid_sig);
+
+		ev->ns_tid = hit ? ns_pid(hit, NULL) : 0;
+		if (hit)
+			bpf_task_release(hit);
+	}
 	ev->si_code = (__u32)code_flags;
 	ev->flags |= (__u32)(code_flags >> 32);
 	ev->fault_addr = fault_addr;
@@ -730,7 +770,7 @@ static __always_inline int signal_generated(void *ctx, int sig, struct kernel_si
 
 		s.sig = sig;
 		s.ktime = bpf_ktime_get_ns();
-		s.si_code = (__u64)info > 1 ? BPF_CORE_READ(info, si_code) : 0;
+		s.si_code = info_code(info);
 		if (sig == user_signal && takes_default_action(task, sig)) {
 			s.terminates = 1;
 		} else if (sig != user_signal && terminates_plainly(sig) &&
@@ -768,15 +808,21 @@ static __always_inline int signal_generated(void *ctx, int sig, struct kernel_si
 		bpf_map_delete_elem(&pending_senders, &key);
 		return 0;
 	}
+	if (sig != user_signal && takes_default_action(task, sig) && dying_captured(self)) {
+		bpf_map_delete_elem(&pending_senders, &key);
+		return 0;
+	}
 	{
 		struct sender named = {};
 		bool have = false;
 
 		s = bpf_map_lookup_elem(&pending_senders, &key);
 		/* Without the delivery program, a sender of the last second
-		 * stands for one whose signal the handler got. */
-		if (s && (s->handled ||
-			  (exit_capture && bpf_ktime_get_ns() - s->ktime < 1000000000ULL))) {
+		 * stands for one whose signal the handler got.  Only a signal
+		 * the process raised (a handler's raise()) is the one sent:
+		 * a fault is its own. */
+		if (s && sent_by_user(info) &&
+		    (s->handled || (exit_capture && bpf_ktime_get_ns() - s->ktime < 1000000000ULL))) {
 			named = *s;
 			have = true;
 		} else if (sent_by_kernel(info)) {
@@ -803,6 +849,14 @@ static __always_inline int terminated(struct task_struct *self, struct sender_ke
 
 	found = bpf_map_lookup_elem(&pending_senders, key);
 	if (!found || !found->terminates)
+		return 0;
+	/* Only if the process dies of it: the kernel turned that signal into
+	 * a group exit (complete_signal()).  Not a signal its threads all
+	 * block and read with signalfd or sigwait, whose process then exits
+	 * (exit_group), execs or dumps core: SIGKILL's delivery and the exits
+	 * that follow are not that signal's. */
+	if (!(BPF_CORE_READ(self, signal, flags) & SIGNAL_GROUP_EXIT) ||
+	    (BPF_CORE_READ(self, signal, group_exit_code) & 0x7f) != found->sig)
 		return 0;
 	/* Threads take SIGKILL, or exit, on several CPUs at once: the one
 	 * whose delete succeeds captures them all. */

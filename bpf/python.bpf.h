@@ -193,7 +193,7 @@ static __always_inline bool py_first_sight(__u64 code, __u64 event_id)
 static __always_inline __u32 py_read_str(const struct fh_py_offsets *py, __u64 obj, __u8 *dst, __u64 *length, __u32 *kind)
 {
 	__u64 type, flags = 0, len = 0, data, n;
-	__u32 state = 0;
+	__u32 state = 0, k;
 
 	*length = 0;
 	*kind = 0;
@@ -206,8 +206,8 @@ static __always_inline __u32 py_read_str(const struct fh_py_offsets *py, __u64 o
 	if (bpf_probe_read_user(&state, sizeof(state), (void *)(obj + py->str_state)) ||
 	    bpf_probe_read_user(&len, sizeof(len), (void *)(obj + py->str_length)))
 		return 0;
-	*kind = (state >> 2) & 7;
-	if (*kind != 1 && *kind != 2 && *kind != 4)
+	k = (state >> 2) & 7;
+	if (k != 1 && k != 2 && k != 4)
 		return 0;
 	if (state & (1 << 5)) /* compact */
 		data = obj + ((state & (1 << 6)) ? py->str_ascii_data : py->str_compact_data);
@@ -215,12 +215,14 @@ static __always_inline __u32 py_read_str(const struct fh_py_offsets *py, __u64 o
 		data = py_ptr(obj + py->str_legacy_data);
 	if (!data)
 		return 0;
-	*length = len;
-	n = (len < 501 ? len : 501) * *kind;
+	n = (len < 501 ? len : 501) * k;
 	if (n > FH_PY_STR_BYTES)
 		n = FH_PY_STR_BYTES;
 	if (n && bpf_probe_read_user(dst, n, (void *)data))
 		return 0;
+	/* Only a str read whole says what it is: kind 0 is unreadable. */
+	*kind = k;
+	*length = len;
 	return n;
 }
 
@@ -322,14 +324,21 @@ static long py_frame_step(__u32 i, void *ctx)
 	f->lasti = -1;
 	f->owner = 0;
 	if (py->frame_kind == FH_PY_FRAME_OBJECT) {
-		bpf_probe_read_user(&f->lasti, sizeof(f->lasti), (void *)(w->frame + py->frame_lasti));
+		__s32 lasti;
+
+		/* A failed read zeroes its buffer: -1 (unknown), not 0. */
+		if (!bpf_probe_read_user(&lasti, sizeof(lasti), (void *)(w->frame + py->frame_lasti)))
+			f->lasti = lasti;
 	} else {
 		__u64 instr = py_ptr(w->frame + py->frame_instr_ptr);
 		__s64 index = ((__s64)instr - (__s64)(code + py->code_adaptive)) >> 1;
 
 		if (instr && index >= -1 && index < (1 << 24))
 			f->lasti = (__s32)index;
-		bpf_probe_read_user(&f->owner, 1, (void *)(w->frame + py->frame_owner));
+		__u8 owner;
+
+		if (!bpf_probe_read_user(&owner, 1, (void *)(w->frame + py->frame_owner)))
+			f->owner = owner;
 	}
 	w->n = i + 1;
 	/* Shim frames (owner >= owner_skip_min) carry no code of interest. */

@@ -486,6 +486,9 @@ void Agent::final_report()
 	if (flood_.suppressed_total())
 		summary += "; " + std::to_string(flood_.suppressed_total()) +
 			   " held back by the rate limits";
+	if (c.repeats)
+		summary += "; " + std::to_string(c.repeats) +
+			   " more fatal signals of processes already captured dying (one incident each)";
 	if (c.out_of_scope)
 		summary += "; " + std::to_string(c.out_of_scope) +
 			   " watched signals of processes out of scope";

@@ -436,6 +436,7 @@ Counters Capture::counters() const
 	out.py_lost = c.py_lost;
 	out.cmdlines_lost = c.cmdlines_lost;
 	out.out_of_scope = c.out_of_scope;
+	out.repeats = c.repeats;
 	out.samples = c.samples;
 	out.retaken = c.retaken;
 	out.live_lost = c.live_lost;
@@ -454,6 +455,7 @@ Counters &Counters::operator+=(const Counters &o)
 	py_lost += o.py_lost;
 	cmdlines_lost += o.cmdlines_lost;
 	out_of_scope += o.out_of_scope;
+	repeats += o.repeats;
 	samples += o.samples;
 	retaken += o.retaken;
 	live_lost += o.live_lost;

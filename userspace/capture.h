@@ -68,6 +68,7 @@ struct Counters {
 	uint64_t py_lost = 0;	  // Python thread or code records without ring room
 	uint64_t cmdlines_lost = 0; // argument records without ring room
 	uint64_t out_of_scope = 0;  // watched signals of processes out of scope
+	uint64_t repeats = 0;	    // fatal signals of a process already captured dying
 	uint64_t samples = 0;	  // live: threads sampled while they ran
 	uint64_t retaken = 0;	  // live: threads copied again once they stopped
 	uint64_t live_lost = 0;	  // live: thread records without ring room

@@ -824,6 +824,9 @@ void Session::final_report(bool detached)
 		lost.add(tracker_->lost(), "mapping records (perf buffer full)");
 		lost.add(tracker_->malformed(), "malformed mapping records");
 	}
+	if (c.repeats)
+		log(std::to_string(c.repeats) + " more fatal signal" + (c.repeats == 1 ? "" : "s") +
+		    " of the dying process not captured again (one incident a death)");
 	if (opts_.verbose && (c.samples || c.retaken))
 		log("live dumps: " + std::to_string(c.samples) + " running threads sampled, " +
 		    std::to_string(c.retaken) + " copied again once they stopped");

@@ -259,6 +259,7 @@ struct fh_counters {
 	__u64 live_lost;      /* live: records dropped for want of ring room */
 	__u64 cmdlines_lost;  /* FH_REC_CMDLINE records with no ring room */
 	__u64 out_of_scope;   /* --system-wide: watched signals of processes out of scope */
+	__u64 repeats;	      /* fatal signals of a process already captured dying of one */
 };
 
 /* --system-wide's filters (fh.bpf.c scope_flags, and the scope_* maps). */

@@ -83,6 +83,21 @@ TEST_CASE("launch mode: a crash in main's first instructions is caught, fully sy
 	CHECK(contains(r.err, "killed by SIGSEGV, 1 event printed; none dropped"));
 }
 
+TEST_CASE("five threads faulting at once: one incident, the others counted", "[e2e][launch]")
+{
+	// Each fault after the first waits for the siglock the first one's
+	// capture holds, then raises its own SIGSEGV before the process dies.
+	Run r = launch({}, {crash_path(), "--auto", "--threads", "1", "segvall"});
+	INFO(r.err << r.file);
+	CHECK(r.status == 128 + SIGSEGV);
+	CHECK(contains(r.err, "killed by SIGSEGV, 1 event printed; none dropped"));
+	size_t fatal = 0;
+	for (size_t at = r.file.find("Fatal error: Segmentation fault"); at != std::string::npos;
+	     at = r.file.find("Fatal error: Segmentation fault", at + 1))
+		fatal++;
+	CHECK(fatal == 1);
+}
+
 TEST_CASE("launch mode: standard streams forwarded, exit statuses as a shell reports them",
 	  "[e2e][launch]")
 {

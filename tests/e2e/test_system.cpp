@@ -406,6 +406,17 @@ TEST_CASE("system-wide: --signals names who killed a process: SIGTERM, SIGKILL, 
 		run.fh_status = -1;
 		check_common(run, SIGTERM, "Fatal error: Terminated", "main");
 	}
+	SECTION("a SIGTERM every thread blocks, read with sigwait before a clean exit: no incident")
+	{
+		Watcher agent(0, {"-a", "--comm", "crash", "--signals", "SIGTERM,SIGKILL"});
+		Target daemon("sigwait", 3);
+		REQUIRE(kill(daemon.pid(), SIGTERM) == 0);
+		int st = daemon.wait();
+		CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0));
+		auto incidents = stop_agent(agent);
+		CHECK(incidents.empty());
+		CHECK(agent.diagnostics().find("system-wide watch ended: 0 incidents") != std::string::npos);
+	}
 	SECTION("a fatal signal sent from outside: native, and Python whose faulthandler raises it "
 		"again")
 	{

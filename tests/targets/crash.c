@@ -297,6 +297,30 @@ static int parse_fd(const char *s)
 	return (int)v;
 }
 
+/* segvall: every faulter and main fault at once, released by one barrier. */
+static pthread_barrier_t all_fault;
+
+static void *faulter_main(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&all_fault);
+	crash_mid(NULL); /* @faulter_segv */
+	return NULL;
+}
+
+NOINLINE static void segv_all(int n)
+{
+	if (pthread_barrier_init(&all_fault, NULL, (unsigned)n + 1) != 0)
+		die("pthread_barrier_init");
+	for (int i = 0; i < n; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, faulter_main, NULL) != 0)
+			die("pthread_create");
+	}
+	pthread_barrier_wait(&all_fault);
+	crash_mid(NULL); /* @main_segvall */
+}
+
 int main(int argc, char **argv)
 {
 	int report_fd = -1, go_fd = -1, nthreads = 4, nspinners = 0, autorun = 0;
@@ -325,7 +349,7 @@ int main(int argc, char **argv)
 	if (!mode || nthreads < 1 || nthreads > 10000 || nspinners < 0 || nspinners > 64 ||
 	    (!autorun && (report_fd < 0 || go_fd < 0))) {
 		fprintf(stderr, "usage: crash [--threads N] [--spinners N] (--report FD --go FD | --auto) "
-				"segv|abort|fpe|bus|ill|wait\n");
+				"segv|segvall|abort|fpe|bus|ill|wait|sigwait\n");
 		return 2;
 	}
 	if (!strcmp(mode, "early"))
@@ -343,6 +367,14 @@ int main(int argc, char **argv)
 		sigemptyset(&usr1);
 		sigaddset(&usr1, SIGUSR1);
 		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	}
+
+	if (!strcmp(mode, "sigwait")) {
+		/* Every thread blocks SIGTERM: main reads it with sigwait(). */
+		sigset_t term;
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &term, NULL);
 	}
 
 	nworkers = nthreads - 1 + nspinners;
@@ -380,6 +412,15 @@ int main(int argc, char **argv)
 		wait_for_kill(autorun ? park_pipe[0] : go_fd);
 		return 0;
 	}
+	if (!strcmp(mode, "sigwait")) {
+		/* A daemon's clean stop: SIGTERM read, then exit(0). */
+		sigset_t term;
+		int sig = 0;
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigwait(&term, &sig);
+		return sig == SIGTERM ? 0 : 5;
+	}
 	if (!strcmp(mode, "usr1")) {
 		serve_usr1(go_fd, report);
 		return 0;
@@ -394,6 +435,8 @@ int main(int argc, char **argv)
 		return 0;
 	} else if (!strcmp(mode, "segv")) {
 		crash_mid(NULL); /* @main_segv */
+	} else if (!strcmp(mode, "segvall")) {
+		segv_all(4);
 	} else if (!strcmp(mode, "handled")) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
