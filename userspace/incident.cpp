@@ -59,7 +59,16 @@ void hex(std::string &out, uint64_t v)
 	out += buf;
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0.
+// The realtime clock at a CLOCK_MONOTONIC instant (a capture's stamp).
+uint64_t realtime_at(uint64_t monotonic)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t rt = clock_ns(CLOCK_REALTIME);
+	return monotonic && monotonic <= now ? rt - (now - monotonic) : rt;
+}
+
+} // namespace
+
 size_t utf8_length(const std::string &s, size_t i)
 {
 	unsigned char c = static_cast<unsigned char>(s[i]);
@@ -79,20 +88,6 @@ size_t utf8_length(const std::string &s, size_t i)
 		return 0;
 	return n;
 }
-
-} // namespace
-
-namespace {
-
-// The realtime clock at a CLOCK_MONOTONIC instant (a capture's stamp).
-uint64_t realtime_at(uint64_t monotonic)
-{
-	uint64_t now = clock_ns(CLOCK_MONOTONIC);
-	uint64_t rt = clock_ns(CLOCK_REALTIME);
-	return monotonic && monotonic <= now ? rt - (now - monotonic) : rt;
-}
-
-} // namespace
 
 Incident make_incident(const Event &ev, const ProcessMeta &meta, const std::string &text)
 {

@@ -73,6 +73,10 @@ inline constexpr int kIncidentSchema = 2;
 // Python version, modules and losses left to the caller.
 Incident make_incident(const Event &ev, const ProcessMeta &meta, const std::string &text);
 
+// The length of the valid UTF-8 sequence at s[i] (i < s.size()), or 0:
+// overlong forms, surrogates and values past Unicode are not UTF-8.
+size_t utf8_length(const std::string &s, size_t i);
+
 // The record as one line of JSON (no newline).  Strings are UTF-8; a byte
 // that is not part of valid UTF-8 is written as the text "\xHH" (a
 // backslash, x, two hex digits), so nothing is lost and the JSON stays

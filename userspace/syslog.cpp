@@ -34,30 +34,6 @@ std::string header_field(const std::string &s, size_t n)
 	return out.empty() ? "-" : out;
 }
 
-// The length of the valid UTF-8 sequence at s[i], or 0.
-size_t utf8_length(const std::string &s, size_t i)
-{
-	auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-	unsigned char c = b(i);
-	size_t n = c < 0x80 ? 1
-		   : (c & 0xe0) == 0xc0 ? 2
-		   : (c & 0xf0) == 0xe0 ? 3
-		   : (c & 0xf8) == 0xf0 ? 4
-					: 0;
-	if (!n || i + n > s.size())
-		return 0;
-	uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
-	for (size_t k = 1; k < n; k++) {
-		if ((b(i + k) & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (b(i + k) & 0x3f);
-	}
-	static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0; // overlong, beyond Unicode, or a surrogate
-	return n;
-}
-
 // A PARAM-VALUE: UTF-8 (a name the kernel cut at 15 bytes may end inside a
 // character; a process may name itself anything), '"', '\\' and ']'
 // escaped. A byte that is not part of valid UTF-8, and a control
