@@ -73,7 +73,7 @@ Event *Assembler::pending_event(uint64_t id)
 		orphans_++;
 		return nullptr;
 	}
-	return &it->second;
+	return &it->second.ev;
 }
 
 void Assembler::feed(const void *data, size_t len, Output &out)
@@ -123,8 +123,8 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 			id.known = true;
 		}
 		ev.record_bytes = len;
-		arrived_[ev.id] = monotonic_ns();
-		pending_[ev.id] = std::move(ev);
+		uint64_t id = ev.id;
+		pending_[id] = {std::move(ev), monotonic_ns()};
 		return;
 	}
 	case FH_REC_THREAD: {
@@ -314,7 +314,7 @@ bool Assembler::finish_live(uint64_t id, const LiveEnd &end, Output &out)
 	auto it = pending_.find(id);
 	if (it == pending_.end())
 		return false;
-	Event &ev = it->second;
+	Event &ev = it->second.ev;
 	ev.threads_skipped = end.threads_skipped;
 	ev.threads_lost = end.threads_lost;
 	ev.ktime_end = end.ktime_end;
@@ -327,10 +327,9 @@ bool Assembler::finish_live(uint64_t id, const LiveEnd &end, Output &out)
 std::vector<Event> Assembler::take_incomplete()
 {
 	std::vector<Event> out;
-	for (auto &[id, ev] : pending_)
-		out.push_back(std::move(ev));
+	for (auto &[id, p] : pending_)
+		out.push_back(std::move(p.ev));
 	pending_.clear();
-	arrived_.clear();
 	return out;
 }
 
@@ -338,14 +337,11 @@ std::vector<Event> Assembler::take_stale(uint64_t before_ns)
 {
 	std::vector<Event> out;
 	for (auto it = pending_.begin(); it != pending_.end();) {
-		auto a = arrived_.find(it->first);
-		if (a != arrived_.end() && a->second >= before_ns) {
+		if (it->second.arrived_ns >= before_ns) {
 			++it;
 			continue;
 		}
-		if (a != arrived_.end())
-			arrived_.erase(a);
-		out.push_back(std::move(it->second));
+		out.push_back(std::move(it->second.ev));
 		it = pending_.erase(it);
 	}
 	return out;

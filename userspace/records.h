@@ -66,8 +66,11 @@ private:
 	// never began.
 	Event *pending_event(uint64_t id);
 
-	std::map<uint64_t, Event> pending_;
-	std::map<uint64_t, uint64_t> arrived_; // event id -> when its record came
+	struct Pending {
+		Event ev;
+		uint64_t arrived_ns; // when its event record came
+	};
+	std::map<uint64_t, Pending> pending_;
 	uint64_t malformed_ = 0;
 	uint64_t orphans_ = 0; // thread/end records of an event never begun
 };
