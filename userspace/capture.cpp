@@ -391,19 +391,17 @@ int Capture::consume(Assembler &assembler, Assembler::Output &out)
 
 void Capture::rearm_maps_notify() { skel_->bss->maps_pending = 0; }
 
-void Capture::activate()
+// The generation whose programs capture (`control`): this one's, or 0, none's.
+void Capture::set_control(uint32_t gen, const char *what)
 {
-	__u32 zero = 0, gen = generation_;
-	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.control), &zero, &gen, BPF_ANY) != 0)
-		throw sys_error("activating the BPF programs", errno);
+	__u32 zero = 0, value = gen;
+	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.control), &zero, &value, BPF_ANY) != 0)
+		throw sys_error(what, errno);
 }
 
-void Capture::deactivate()
-{
-	__u32 zero = 0, none = 0; // no generation is 0
-	if (bpf_map_update_elem(bpf_map__fd(skel_->maps.control), &zero, &none, BPF_ANY) != 0)
-		throw sys_error("stopping the BPF programs", errno);
-}
+void Capture::activate() { set_control(generation_, "activating the BPF programs"); }
+
+void Capture::deactivate() { set_control(0, "stopping the BPF programs"); }
 
 void Capture::set_python_runtime(uint64_t runtime, uint64_t module_type)
 {

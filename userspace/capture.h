@@ -164,6 +164,7 @@ public:
 	static constexpr uint64_t kSamplePeriodNs = 100'000;
 
 private:
+	void set_control(uint32_t gen, const char *what);
 	static int on_record(void *ctx, void *data, size_t size);
 	void release() noexcept; // what the destructor frees; safe to call twice
 	void prefault_ring();

@@ -402,12 +402,9 @@ const std::vector<HostTracker::Segment> &HostTracker::segments(pid_t pid, const 
 			s.push_back({vaddr, l.offset & kPageMask, page_up(l.vaddr + l.filesz) - vaddr,
 				     prot});
 		}
-	if (s.empty()) {
-		// Not readable (yet, or through this root): not remembered.
-		static std::vector<Segment> none;
-		none.clear();
-		return none;
-	}
+	static const std::vector<Segment> none;
+	if (s.empty())
+		return none; // not readable (yet, or through this root): not remembered
 	if (segments_.size() > 4096)
 		segments_.clear(); // bounded; refilled on demand
 	return segments_.emplace(key, std::move(s)).first->second;

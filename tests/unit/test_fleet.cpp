@@ -90,6 +90,34 @@ std::vector<uint8_t> exec_comm(uint32_t pid, uint64_t time)
 	return perf_record(PERF_RECORD_COMM, PERF_RECORD_MISC_COMM_EXEC, &b, sizeof(b), time);
 }
 
+// The crash target, a binary with debug information: its absolute path,
+// its ELF, its load segments and the code one of them.
+struct Fixture {
+	std::string path;
+	ElfFile elf;
+	std::vector<ElfFile::Segment> loads;
+	ElfFile::Segment text;
+};
+
+Fixture crash_binary()
+{
+	char abs[PATH_MAX];
+	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
+	auto elf = ElfFile::open(abs);
+	REQUIRE(elf);
+	Fixture f{abs, std::move(*elf), {}, {}};
+	f.loads = f.elf.loads();
+	REQUIRE(f.loads.size() >= 2);
+	bool code = false;
+	for (const auto &l : f.loads)
+		if (l.flags & 1 /* PF_X */) {
+			f.text = l;
+			code = true;
+		}
+	REQUIRE(code);
+	return f;
+}
+
 void feed(HostTracker &t, const std::vector<uint8_t> &r) { t.apply(r.data(), r.size()); }
 
 } // namespace
@@ -266,19 +294,11 @@ TEST_CASE("host tracker: a process known only from perf records is symbolized; f
 	  "exit and time order",
 	  "[fleet]")
 {
-	char abs[PATH_MAX];
-	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
-	std::string exe = abs;
-	auto elf = ElfFile::open(exe);
-	REQUIRE(elf);
-	auto loads = elf->loads();
-	REQUIRE(loads.size() >= 2);
-	const ElfFile::Segment *text = nullptr;
-	for (const auto &l : loads)
-		if (l.flags & 1 /* PF_X */)
-			text = &l;
-	REQUIRE(text);
-	auto main_sym = elf->symbol("main");
+	Fixture crash = crash_binary();
+	const std::string &exe = crash.path;
+	const auto &loads = crash.loads;
+	const ElfFile::Segment *text = &crash.text;
+	auto main_sym = crash.elf.symbol("main");
 	REQUIRE(main_sym);
 	const uint64_t base = 0x555500000000;
 	uint64_t text_start = base + (text->vaddr & ~0xfffull);
@@ -322,17 +342,10 @@ TEST_CASE("host tracker: a library mapped after /proc was read, a main thread th
 	  "alone, exits lost",
 	  "[fleet]")
 {
-	char abs[PATH_MAX];
-	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
-	std::string lib = abs;
-	auto elf = ElfFile::open(lib);
-	REQUIRE(elf);
-	auto loads = elf->loads();
-	const ElfFile::Segment *text = nullptr;
-	for (const auto &l : loads)
-		if (l.flags & 1 /* PF_X */)
-			text = &l;
-	REQUIRE(text);
+	Fixture crash = crash_binary();
+	const std::string &lib = crash.path;
+	const auto &loads = crash.loads;
+	const ElfFile::Segment *text = &crash.text;
 	pid_t self = getpid();
 	HostTracker t{HostTracker::Offline{}};
 	t.seed_from_proc(); // this process among them, every mapping
@@ -435,18 +448,16 @@ TEST_CASE("files a target names: regular files only, a container's inside its ro
 
 	// A file that replaced the one mapped (same device, another inode: an
 	// upgrade) would give wrong names: its frames are unknown instead.
-	char abs[PATH_MAX];
-	REQUIRE(realpath((fhtest::build_dir() + "/targets/crash").c_str(), abs));
+	Fixture crash = crash_binary();
+	const std::string &abs = crash.path;
 	struct stat st;
-	REQUIRE(stat(abs, &st) == 0);
-	auto elf = ElfFile::open(abs);
-	REQUIRE(elf);
-	auto main_sym = elf->symbol("main");
+	REQUIRE(stat(abs.c_str(), &st) == 0);
+	auto main_sym = crash.elf.symbol("main");
 	REQUIRE(main_sym);
 	auto name_at = [&](uint64_t ino) {
 		std::string maps;
 		const uint64_t base = 0x555500000000;
-		for (const auto &l : elf->loads()) {
+		for (const auto &l : crash.loads) {
 			FileMapping m;
 			m.start = base + (l.vaddr & ~0xfffull);
 			m.end = base + ((l.vaddr + l.memsz + 0xfff) & ~0xfffull);
