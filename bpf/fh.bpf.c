@@ -449,11 +449,22 @@ static __always_inline __u32 ns_pid(struct task_struct *task, __u32 *level_out)
 
 /* Who the target is, for a record that outlives it. */
 static __always_inline void fill_identity(struct fh_event_record *ev, struct task_struct *leader,
-					  struct task_struct *hit)
+					  __u32 hit_tid)
 {
+	struct task_struct *self = bpf_get_current_task_btf();
+
 	ev->uid = BPF_CORE_READ(leader, real_cred, uid.val);
 	ev->ns_tgid = ns_pid(leader, &ev->pid_ns_level);
-	ev->ns_tid = hit ? ns_pid(hit, NULL) : 0;
+	/* The thread hit is current, or another of its process's. */
+	if (hit_tid == self->pid) {
+		ev->ns_tid = ns_pid(self, NULL);
+	} else {
+		struct task_struct *hit = bpf_task_from_pid(hit_tid);
+
+		ev->ns_tid = hit ? ns_pid(hit, NULL) : 0;
+		if (hit)
+			bpf_task_release(hit);
+	}
 	ev->cgroup_id = BPF_CORE_READ(task_cgroup(leader), kn, id);
 }
 
@@ -493,32 +504,6 @@ static __always_inline void send_cmdline(__u64 event_id)
 	if (bpf_ringbuf_output(&records, rec, sizeof(*rec) - sizeof(rec->data) + len,
 			       BPF_RB_NO_WAKEUP))
 		__sync_fetch_and_add(&counters.cmdlines_lost, 1);
-}
-
-static __always_inline struct fh_event_record *begin_event(struct task_struct *leader,
-							    __u32 hit_tid, int sig,
-							    struct kernel_siginfo *info)
-{
-	struct fh_event_record *ev;
-
-	__sync_fetch_and_add(&counters.events, 1);
-	ev = new_event(leader, leader->tgid,
-		       sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL);
-	if (!ev) {
-		__sync_fetch_and_add(&counters.events_lost, 1);
-		return NULL;
-	}
-	ev->tid = hit_tid;
-	ev->sig = sig;
-	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
-	if ((__u64)info > 1) {
-		ev->si_code = BPF_CORE_READ(info, si_code);
-		ev->fault_addr = (__u64)BPF_CORE_READ(info, _sifields._sigfault._addr);
-	} else {
-		ev->si_code = (__u64)info ? 0x80 /* SI_KERNEL */ : SI_USER;
-	}
-	fill_identity(ev, leader, bpf_get_current_task_btf());
-	return ev;
 }
 
 /*
@@ -644,7 +629,7 @@ static __always_inline bool dying_captured(struct task_struct *self)
 	return false;
 }
 
-/* What begin_event() reads of a siginfo, for emit_event()'s arguments. */
+/* What an event record says of a siginfo, for emit_event()'s arguments. */
 static __always_inline __u32 info_code(struct kernel_siginfo *info)
 {
 	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are not pointers. */
@@ -669,20 +654,21 @@ static __always_inline __u64 info_addr(struct kernel_siginfo *info)
 __noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u64 ktime,
 			  struct sender *s)
 {
-	struct task_struct *self = bpf_get_current_task_btf();
+	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
+	__u32 hit_tid = (__u32)tid_sig;
+	int sig = (int)(tid_sig >> 32);
 	struct fh_event_record *ev;
 
-	ev = begin_event(self->group_leader, (__u32)tid_sig, (int)(tid_sig >> 32), NULL);
-	if (!ev)
+	__sync_fetch_and_add(&counters.events, 1);
+	ev = new_event(leader, leader->tgid,
+		       sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL);
+	if (!ev) {
+		__sync_fetch_and_add(&counters.events_lost, 1);
 		return 0;
-	if ((__u32)tid_sig != self->pid) {
-		/* The namespace tid of the thread hit, not current's. */
-		struct task_struct *hit = bpf_task_from_pid((__u32)tid_sig);
-
-		ev->ns_tid = hit ? ns_pid(hit, NULL) : 0;
-		if (hit)
-			bpf_task_release(hit);
 	}
+	ev->tid = hit_tid;
+	ev->sig = sig;
+	fill_identity(ev, leader, hit_tid);
 	ev->si_code = (__u32)code_flags;
 	ev->flags |= (__u32)(code_flags >> 32);
 	ev->fault_addr = fault_addr;
@@ -690,7 +676,7 @@ __noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u
 		ev->ktime_ns = ktime;
 	if (s)
 		set_sender(ev, s);
-	capture_process(ev, (__u32)tid_sig);
+	capture_process(ev, hit_tid);
 	return 0;
 }
 

@@ -58,24 +58,18 @@ perf_event_attr host_attr()
 	return a;
 }
 
-// Whether /proc lists a thread of the process besides its leader.
-bool other_threads(pid_t pid)
+// The threads /proc lists for a process (1 if it cannot be read).
+uint32_t proc_threads(pid_t pid)
 {
 	std::string path = "/proc/" + std::to_string(pid) + "/task";
 	DIR *d = opendir(path.c_str());
 	if (!d)
-		return false;
-	bool others = false;
-	while (struct dirent *e = readdir(d)) {
-		char *end;
-		long tid = std::strtol(e->d_name, &end, 10);
-		if (!*end && tid > 0 && tid != pid) {
-			others = true;
-			break;
-		}
-	}
+		return 1;
+	uint32_t n = 0;
+	while (struct dirent *e = readdir(d))
+		n += e->d_name[0] != '.';
 	closedir(d);
-	return others;
+	return n ? n : 1;
 }
 
 } // namespace
@@ -197,6 +191,7 @@ void HostTracker::seed_from_proc()
 		Process p;
 		p.root = open_root(static_cast<pid_t>(pid));
 		p.complete = true;
+		p.threads = proc_threads(static_cast<pid_t>(pid));
 		for (const auto &m : parse_maps(text)) {
 			if (m.path.empty() || m.path[0] != '/')
 				continue;
@@ -331,6 +326,7 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 			Process &p = procs_[static_cast<pid_t>(*pid)];
 			p.maps.clear(); // a new program
 			p.complete = false;
+			p.threads = 1; // the others ended at the exec
 			p.exe.clear();
 			// Gone before its root could be taken: the one it had
 			// (from its parent) is the best guess.
@@ -346,16 +342,21 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 			return;
 		}
 		std::memcpy(&t, rec + sizeof(hdr), sizeof(t));
-		if (hdr.type == PERF_RECORD_FORK) {
-			if (t.pid == t.ppid)
-				return; // a thread
+		auto it = procs_.find(static_cast<pid_t>(t.pid));
+		if (hdr.type == PERF_RECORD_FORK && t.pid == t.ppid) { // a thread
+			if (it != procs_.end())
+				it->second.threads++;
+		} else if (hdr.type == PERF_RECORD_FORK) {
 			auto parent = procs_.find(static_cast<pid_t>(t.ppid));
-			if (parent != procs_.end())
-				procs_[static_cast<pid_t>(t.pid)] = parent->second;
-		} else if (t.pid == t.tid && !other_threads(static_cast<pid_t>(t.pid))) {
-			// The process is gone when its leader is, unless the leader
-			// only ended its own thread (pthread_exit from main).
-			procs_.erase(static_cast<pid_t>(t.pid));
+			if (parent != procs_.end()) {
+				Process &child = procs_[static_cast<pid_t>(t.pid)] = parent->second;
+				child.threads = 1;
+			}
+		} else if (it == procs_.end()) {
+			if (t.pid == t.tid)
+				new_roots_.erase(static_cast<pid_t>(t.pid));
+		} else if (--it->second.threads == 0) { // its last thread
+			procs_.erase(it);
 			new_roots_.erase(static_cast<pid_t>(t.pid));
 		}
 		return;

@@ -116,6 +116,10 @@ private:
 		bool complete = false;		  // from /proc: every mapping, not just code
 		std::shared_ptr<Root> root;
 		std::string exe;
+		// Its live threads, from fork and exit records (counted in /proc
+		// for the processes seeded): it is gone when the last one exits,
+		// not when its leader does (pthread_exit from main).
+		uint32_t threads = 1;
 	};
 	// A PT_LOAD segment, page-aligned: where it sits in the file and in
 	// memory (before the load bias), what of it the file backs.

@@ -25,12 +25,9 @@
 
 #include <cerrno>
 #include <climits>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <mutex>
-#include <thread>
 
 using namespace fh;
 
@@ -367,23 +364,14 @@ TEST_CASE("host tracker: a library mapped after /proc was read, a main thread th
 	std::snprintf(first, sizeof(first), "\n%lx-", static_cast<unsigned long>(base));
 	CHECK(maps.find(first) != std::string::npos); // the ELF header's segment, at the base
 
-	// The main thread ending while another runs is not the process's end.
-	std::mutex m;
-	std::condition_variable cv;
-	bool done = false;
-	std::thread other([&] {
-		std::unique_lock<std::mutex> l(m);
-		cv.wait(l, [&] { return done; });
-	});
+	// The main thread ending while another runs is not the process's end:
+	// its last thread's is.
+	const uint32_t other = 4000000; // a thread this test makes up
+	feed(t, task(PERF_RECORD_FORK, static_cast<uint32_t>(self), static_cast<uint32_t>(self), 15,
+		     other));
 	feed(t, task(PERF_RECORD_EXIT, static_cast<uint32_t>(self), 1, 20));
 	CHECK(t.known(self));
-	{
-		std::lock_guard<std::mutex> l(m);
-		done = true;
-	}
-	cv.notify_one();
-	other.join();
-	feed(t, task(PERF_RECORD_EXIT, static_cast<uint32_t>(self), 1, 30));
+	feed(t, task(PERF_RECORD_EXIT, static_cast<uint32_t>(self), 1, 30, other));
 	CHECK_FALSE(t.known(self));
 
 	// Records lost (an exit among them): a process gone is forgotten by
