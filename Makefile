@@ -63,6 +63,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 # --- userspace ---------------------------------------------------------------
 CORE_SRCS := agent capture elf_file error flood host_tracker incident kernel_info keepalive launch \
+	     printable \
 	     linetable log_dir mmap_tracker options outputs perf_records proc \
 	     py_report py_traceback py_walk python \
 	     records report signals sink syslog traceback unwinder watch

@@ -69,26 +69,6 @@ uint64_t realtime_at(uint64_t monotonic)
 
 } // namespace
 
-size_t utf8_length(const std::string &s, size_t i)
-{
-	unsigned char c = static_cast<unsigned char>(s[i]);
-	size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-	if (n == 0 || i + n > s.size())
-		return 0;
-	uint32_t cp = n == 1 ? c : c & (0x7f >> n);
-	for (size_t k = 1; k < n; k++) {
-		unsigned char d = static_cast<unsigned char>(s[i + k]);
-		if ((d >> 6) != 2)
-			return 0;
-		cp = cp << 6 | (d & 0x3f);
-	}
-	// Overlong forms, surrogates and values past Unicode are not UTF-8.
-	static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-	if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 Incident make_incident(const Event &ev, const ProcessMeta &meta, const std::string &text)
 {
 	// Read once: they do not change while fh-bpf runs.

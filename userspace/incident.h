@@ -1,6 +1,7 @@
 #pragma once
 
 #include "event.h"
+#include "printable.h"
 
 #include <sys/types.h>
 
@@ -72,10 +73,6 @@ inline constexpr int kIncidentSchema = 2;
 // its time (from the capture's stamp), host and kernel filled in; threads,
 // Python version, modules and losses left to the caller.
 Incident make_incident(const Event &ev, const ProcessMeta &meta, const std::string &text);
-
-// The length of the valid UTF-8 sequence at s[i] (i < s.size()), or 0:
-// overlong forms, surrogates and values past Unicode are not UTF-8.
-size_t utf8_length(const std::string &s, size_t i);
 
 // The record as one line of JSON (no newline).  Strings are UTF-8; a byte
 // that is not part of valid UTF-8 is written as the text "\xHH" (a
