@@ -1,5 +1,7 @@
 #include "flood.h"
 
+#include "printable.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -124,7 +126,8 @@ std::vector<FloodControl::Summary> FloodControl::take_summaries(uint64_t now, bo
 std::string FloodControl::describe(const Summary &s)
 {
 	std::string out = "held back " + std::to_string(s.suppressed) +
-			  (s.suppressed == 1 ? " incident of " : " incidents of ") + s.comm + " (";
+			  (s.suppressed == 1 ? " incident of " : " incidents of ") + printable(s.comm) +
+			  " (";
 	bool first = true;
 	for (const auto &[what, n] : s.what) {
 		out += (first ? "" : ", ") + what + " " + std::to_string(n);

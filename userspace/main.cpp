@@ -1,14 +1,33 @@
 #include "agent.h"
 #include "error.h"
 #include "options.h"
+#include "printable.h"
 #include "sink.h"
 #include "watch.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <string>
 #include <vector>
+
+namespace {
+
+// Descriptors up to the hard limit: a host agent holds the root of every
+// containerised process it follows (their files are opened through it), and
+// 1024, the usual soft limit, is soon reached on a busy host.  fh-bpf
+// polls with epoll only, so a descriptor's number never matters.
+void raise_descriptor_limit()
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
@@ -25,14 +44,18 @@ int main(int argc, char **argv)
 			fh::write_all(STDOUT_FILENO, fh::version_text());
 			return fh::kExitOk;
 		}
-		if (opts.system_wide)
+		if (opts.system_wide) {
+			// (Not in launch mode: the command would inherit it.)
+			raise_descriptor_limit();
 			return fh::run_agent(opts);
+		}
 		return opts.dump ? fh::dump(opts) : fh::watch(opts);
 	} catch (const fh::Error &e) {
-		fh::write_all(STDERR_FILENO, std::string("fh-bpf: ") + e.what() + "\n");
+		fh::write_all(STDERR_FILENO, "fh-bpf: " + fh::printable(e.what(), 65536) + "\n");
 		return e.status();
 	} catch (const std::exception &e) {
-		fh::write_all(STDERR_FILENO, std::string("fh-bpf: internal error: ") + e.what() + "\n");
+		fh::write_all(STDERR_FILENO,
+			      "fh-bpf: internal error: " + fh::printable(e.what(), 65536) + "\n");
 		return fh::kExitFailure;
 	}
 }

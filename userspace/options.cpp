@@ -308,7 +308,9 @@ Capture:
 
 Output:
   -o, --output FILE      append every traceback to FILE (created 0600,
-                         symlinks not followed) instead of stderr
+                         symlinks not followed; an existing FILE must be
+                         fh-bpf's user's, writable by it alone, with one
+                         name) instead of stderr
       --format FORMAT    text (faulthandler's, the default) or json: one
                          JSON object a line per incident (schema in the
                          README), its text included

@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include "printable.h"
 #include "signals.h"
 
 #include <linux/types.h>
@@ -56,7 +57,7 @@ std::string event_summary(const Event &ev)
 	if (ev.trigger == FH_TRIGGER_TIMEOUT || ev.trigger == FH_TRIGGER_DEMAND) {
 		size_t n = ev.py_threads.empty() ? ev.threads.size() : ev.py_threads.size();
 		std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s): %s, %zu thread%s\n", ev.tgid,
-			      ev.comm.c_str(),
+			      printable(ev.comm).c_str(),
 			      ev.trigger == FH_TRIGGER_TIMEOUT ? "timeout" : "dump on demand", n,
 			      n == 1 ? "" : "s");
 		return buf;
@@ -66,7 +67,8 @@ std::string event_summary(const Event &ev)
 		if (t.tid == ev.hit_tid)
 			hit_name = t.name;
 	int n = std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s), thread %u (%s): %s (%s)",
-			      ev.tgid, ev.comm.c_str(), ev.hit_tid, hit_name.c_str(),
+			      ev.tgid, printable(ev.comm).c_str(), ev.hit_tid,
+			      printable(hit_name).c_str(),
 			      signal_abbrev(ev.sig).c_str(), si_code_name(ev.sig, ev.si_code).c_str());
 	std::string out(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
 	if (signal_has_fault_address(ev.sig, ev.si_code)) {
@@ -83,12 +85,12 @@ std::string event_summary(const Event &ev)
 			out += ": " + ev.sender->kernel_what;
 		if (ev.sender->tgid && ev.sender->tgid != ev.tgid) {
 			std::snprintf(buf, sizeof(buf), ", in the context of pid %u (%s)",
-				      ev.sender->tgid, ev.sender->comm.c_str());
+				      ev.sender->tgid, printable(ev.sender->comm).c_str());
 			out += buf;
 		}
 	} else if (ev.sender) {
 		std::snprintf(buf, sizeof(buf), ", sent by pid %u (%s), uid %u", ev.sender->tgid,
-			      ev.sender->comm.c_str(), ev.sender->uid);
+			      printable(ev.sender->comm).c_str(), ev.sender->uid);
 		out += buf;
 	}
 	return out + "\n";

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 
 namespace fh {
 
@@ -58,6 +59,21 @@ UniqueFd Sink::open_file(const std::string &path)
 		throw sys_error("checking " + path, errno);
 	if (!S_ISREG(st.st_mode))
 		throw Error("refusing to write to " + path + ": not a regular file", EINVAL);
+	// fh-bpf writes command lines and memory contents there, often as
+	// root: only into a file of its own user's that no one else can write
+	// to (and so read back through, or truncate, or have planted), and
+	// that is not another file's second name.
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) || st.st_nlink > 1) {
+		char mode[8];
+		std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+		throw Error("refusing to write to " + path + ": owned by uid " +
+				    std::to_string(st.st_uid) + " with mode " + mode + " and " +
+				    std::to_string(st.st_nlink) +
+				    (st.st_nlink == 1 ? " link" : " links") +
+				    "; it must be fh-bpf's user's own, writable by it alone "
+				    "(chmod go-w) and have one name",
+			    EPERM);
+	}
 	if (fcntl(fd, F_SETFL, O_APPEND) != 0)
 		throw sys_error("setting up " + path, errno);
 	return file;

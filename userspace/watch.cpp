@@ -16,6 +16,7 @@
 #include "signals.h"
 #include "sink.h"
 #include "outputs.h"
+#include "printable.h"
 #include "unwinder.h"
 
 #include <linux/types.h>
@@ -53,7 +54,12 @@ namespace {
 
 constexpr int kFatalSignals[] = {SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL};
 
-void log(const std::string &msg) { write_all(STDERR_FILENO, "fh-bpf: " + msg + "\n"); }
+// A diagnostic line.  Its parts may be a target's (names, paths): nothing in
+// them may start a line of its own or drive the terminal.
+void log(const std::string &msg)
+{
+	write_all(STDERR_FILENO, "fh-bpf: " + printable(msg, 65536) + "\n");
+}
 
 std::string fmt(const char *f, double v)
 {
@@ -572,7 +578,7 @@ void Session::handle(Event &ev)
 		for (const auto &t : ev.threads) {
 			std::snprintf(buf, sizeof(buf),
 				      "fh-bpf: thread %u (%s) 0x%016" PRIx64 ": %zu stack bytes", t.tid,
-				      t.name.c_str(), t.pthread_id, t.stack.size());
+				      printable(t.name).c_str(), t.pthread_id, t.stack.size());
 			v += buf;
 			if (t.flags & FH_THREAD_STACK_LIMIT)
 				v += ", copy limit reached";

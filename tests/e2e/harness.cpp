@@ -17,9 +17,10 @@ namespace fhtest {
 std::string fh_bpf_path() { return build_dir() + "/fh-bpf"; }
 std::string crash_path() { return build_dir() + "/targets/crash"; }
 
-Target::Target(const std::string &mode, int threads, std::vector<std::string> extra)
+Target::Target(const std::string &mode, int threads, std::vector<std::string> extra, uid_t uid)
 {
 	SpawnOptions o;
+	o.uid = uid;
 	o.fds = {{3, report_.write}, {4, go_.read}};
 	std::vector<std::string> argv = {crash_path(), "--threads", std::to_string(threads),
 					 "--report", "3", "--go", "4"};

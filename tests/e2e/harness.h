@@ -31,7 +31,9 @@ class Target {
 public:
 	// Starts build/targets/crash MODE with `threads` threads and waits for
 	// its report.
-	Target(const std::string &mode, int threads, std::vector<std::string> extra = {});
+	// With a uid, it runs as that user.
+	Target(const std::string &mode, int threads, std::vector<std::string> extra = {},
+	       uid_t uid = static_cast<uid_t>(-1));
 	~Target();
 
 	pid_t pid() const { return pid_; }

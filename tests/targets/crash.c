@@ -1,7 +1,7 @@
 /*
  * Test target: threads parked in known places, then one fatal signal.
  *
- *   crash [--threads N] [--spinners N] [--report FD --go FD | --auto] MODE
+ *   crash [--threads N] [--spinners N] [--name NAME] [--report FD --go FD | --auto] MODE
  *
  * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig |
  *       handled | mapcrash | linger | usr1 | early
@@ -26,7 +26,8 @@
  * thread receives it) and answers each byte on the go fd with "ack N", N
  * the number of SIGUSR1 handled so far, until a 'q' ends it with status 0.
  * "early" dereferences NULL first thing in main, before any thread starts.
- * With --auto (for gdb and the demo) it goes on without waiting.
+ * With --auto (for gdb and the demo) it goes on without waiting.  --name
+ * names the process (and so each thread) NAME, bytes as given, first thing.
  *
  * Lines the tests look for carry a marker comment: "@name".
  */
@@ -41,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,7 +326,7 @@ NOINLINE static void segv_all(int n)
 int main(int argc, char **argv)
 {
 	int report_fd = -1, go_fd = -1, nthreads = 4, nspinners = 0, autorun = 0;
-	const char *mode = NULL, *plugin = NULL;
+	const char *mode = NULL, *plugin = NULL, *name = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--threads") && i + 1 < argc)
@@ -337,6 +339,8 @@ int main(int argc, char **argv)
 			go_fd = parse_fd(argv[++i]);
 		else if (!strcmp(argv[i], "--plugin") && i + 1 < argc)
 			plugin = argv[++i];
+		else if (!strcmp(argv[i], "--name") && i + 1 < argc)
+			name = argv[++i];
 		else if (!strcmp(argv[i], "--auto"))
 			autorun = 1;
 		else if (argv[i][0] != '-' && !mode)
@@ -352,6 +356,8 @@ int main(int argc, char **argv)
 				"segv|segvall|abort|fpe|bus|ill|wait|sigwait\n");
 		return 2;
 	}
+	if (name && prctl(PR_SET_NAME, name, 0, 0, 0) != 0)
+		die("prctl");
 	if (!strcmp(mode, "early"))
 		crash_mid(NULL); /* @main_early */
 	if (pipe(park_pipe) != 0)
