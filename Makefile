@@ -63,7 +63,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 # --- userspace ---------------------------------------------------------------
 CORE_SRCS := agent capture elf_file error flood host_tracker incident kernel_info keepalive launch \
-	     printable \
+	     printable python_builds \
 	     linetable log_dir mmap_tracker options outputs perf_records proc \
 	     py_report py_traceback py_walk python \
 	     records report signals sink syslog traceback unwinder watch
@@ -83,9 +83,15 @@ $(OUT)/fh-bpf: $(OUT)/obj/main.o $(CORE_OBJS)
 # --- tests -------------------------------------------------------------------
 # Targets: -O2 without frame pointers, with debug info, as the issue demands.
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
-TARGETS := crash
+TARGETS := crash hostile_park
 TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so \
-	       $(OUT)/targets/cxx_crash $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so
+	       $(OUT)/targets/cxx_crash $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so \
+	       $(OUT)/targets/hostile_py $(OUT)/targets/libpython3.11.so
+
+# A fake libpython 3.11 for the tests of the agent's bounds (hostile_py maps it).
+$(OUT)/targets/libpython3.11.so: tests/targets/hostile_py_runtime.c | $(OUT)/targets
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -fPIC -shared $< -o $@
 
 $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so: tests/targets/fake_runtime.c | $(OUT)/targets
 	$(call msg,CC,$@)
@@ -150,3 +156,57 @@ clean:
 	rm -rf $(OUT)
 
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/tests/*/*.d)
+
+# --- fuzzing -----------------------------------------------------------------
+# libFuzzer harnesses (tests/fuzz/fuzz_*.cpp) for every parser of untrusted
+# bytes, built with clang++ and ASan/UBSan (UBSan findings abort) into
+# $(OUT)/fuzz.  `make fuzz-smoke` runs each briefly over its seed corpus (part
+# of `make test`); `make fuzz FUZZ_SECONDS=600` runs each longer.
+# `make fuzz-seeds` regenerates the seed corpora in tests/fuzz/corpus.
+.PHONY: fuzz fuzz-build fuzz-smoke fuzz-seeds
+FUZZ_CXX ?= clang++
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -MMD -MP $(FUZZ_SANITIZE) \
+		 -Iinclude -Iuserspace -Itests/fuzz -DFH_VERSION='"$(VERSION)"' \
+		 $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
+FUZZ_SRCS := elf_file error flood incident kernel_info linetable options perf_records printable \
+	     proc py_report py_traceback py_walk python records report signals syslog traceback \
+	     unwinder
+FUZZ_HARNESSES := $(patsubst tests/fuzz/%.cpp,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.cpp))
+
+$(OUT)/fuzz/obj/%.o: userspace/%.cpp | $(OUT)/fuzz/obj
+	$(call msg,FUZZ-CXX,$@)
+	$(Q)$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(OUT)/fuzz/libfh-fuzz.a: $(patsubst %,$(OUT)/fuzz/obj/%.o,$(FUZZ_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.cpp $(OUT)/fuzz/libfh-fuzz.a
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $< $(OUT)/fuzz/libfh-fuzz.a $(LDLIBS) -o $@
+
+$(OUT)/fuzz/make-seeds: tests/fuzz/make_seeds.cpp $(OUT)/fuzz/libfh-fuzz.a
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(FUZZ_CXX) $(FUZZ_CXXFLAGS) $< $(OUT)/fuzz/libfh-fuzz.a $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_HARNESSES)
+
+# `make test` runs the fuzz smoke too (scripts/run-tests.sh).
+test: $(FUZZ_HARNESSES)
+
+fuzz-seeds: $(OUT)/fuzz/make-seeds
+	$(Q)$(OUT)/fuzz/make-seeds tests/fuzz/corpus
+
+fuzz-smoke: $(FUZZ_HARNESSES)
+	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SMOKE_SECONDS) $(OUT)
+
+fuzz: $(FUZZ_HARNESSES)
+	$(Q)tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) --keep $(OUT)
+
+$(OUT)/fuzz/obj:
+	$(Q)mkdir -p $@
+
+-include $(wildcard $(OUT)/fuzz/obj/*.d $(OUT)/fuzz/*.d)

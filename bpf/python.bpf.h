@@ -107,6 +107,31 @@ static __always_inline void py_place(__u64 addr)
 	bpf_find_vma(bpf_get_current_task_btf(), addr, py_place_vma, &addr, 0);
 }
 
+/*
+ * A chain that comes back to an entry already walked (target memory may
+ * hold anything) ends there, flagged (FH_PY_THREAD_*_LOOP, fh/records.h).
+ * Brent's cycle finding: the entry kept is compared with each next one and
+ * moved on at every power of two, so a loop of L entries after M others is
+ * seen within M + 2L steps, at the cost of two words.
+ */
+struct py_loop {
+	__u64 kept;
+	__u32 power;
+	__u32 steps;
+};
+
+static __always_inline bool py_loops(struct py_loop *l, __u64 next)
+{
+	if (next && next == l->kept)
+		return true;
+	if (++l->steps >= l->power) {
+		l->kept = next;
+		l->power = l->power ? l->power * 2 : 1;
+		l->steps = 0;
+	}
+	return false;
+}
+
 #define PY_TPFLAGS_UNICODE_SUBCLASS (1UL << 28)
 #define PY_SEEN_SLOTS 256
 #define PY_SEEN_PROBES 8
@@ -289,6 +314,7 @@ static __always_inline void py_send_code(const struct fh_py_offsets *py, __u64 c
 struct py_frame_walk {
 	__u64 frame;
 	__u64 event_id;
+	struct py_loop loop;
 	__u32 n;
 	__u32 flags;
 	__u32 build;
@@ -346,12 +372,17 @@ static long py_frame_step(__u32 i, void *ctx)
 	    py_first_sight(code, w->event_id))
 		py_send_code(py, code, w->event_id);
 	w->frame = py_ptr(w->frame + py->frame_back);
+	if (py_loops(&w->loop, w->frame)) {
+		w->flags |= FH_PY_THREAD_FRAME_LOOP;
+		return 1;
+	}
 	return 0;
 }
 
 struct py_thread_walk {
 	__u64 tstate;
 	__u64 event_id;
+	struct py_loop loop;
 	__u32 index;
 	__u32 gc;
 	__u32 build;
@@ -364,7 +395,8 @@ static long py_thread_step(__u32 i, void *ctx)
 	struct fh_py_thread_record *rec;
 	struct py_frame_walk fw = {};
 	__u32 zero = 0;
-	__u64 size;
+	__u64 size, next;
+	bool loops;
 
 	if (!w->tstate || !py)
 		return 1;
@@ -390,6 +422,7 @@ static long py_thread_step(__u32 i, void *ctx)
 		fw.frame = py_ptr(py_ptr(w->tstate + py->tstate_cframe) + py->cframe_current_frame);
 	fw.event_id = w->event_id;
 	fw.build = w->build;
+	fw.loop.kept = fw.frame;
 	bpf_loop(FH_PY_MAX_FRAMES + 1, py_frame_step, &fw, 0);
 
 	rec = bpf_map_lookup_elem(&py_thread_scratch, &zero);
@@ -397,6 +430,11 @@ static long py_thread_step(__u32 i, void *ctx)
 		return 1;
 	rec->nframes = fw.n;
 	rec->flags |= fw.flags;
+	/* The next thread state, before this record goes: the list may loop. */
+	next = py_ptr(w->tstate + py->tstate_next);
+	loops = py_loops(&w->loop, next);
+	if (loops)
+		rec->flags |= FH_PY_THREAD_LIST_LOOP;
 	size = sizeof(*rec) - sizeof(rec->frames) + (__u64)fw.n * sizeof(rec->frames[0]);
 	if (size > sizeof(*rec))
 		size = sizeof(*rec);
@@ -404,9 +442,9 @@ static long py_thread_step(__u32 i, void *ctx)
 	if (bpf_ringbuf_output(&records, rec, size, BPF_RB_NO_WAKEUP))
 		__sync_fetch_and_add(&counters.py_lost, 1);
 
-	w->tstate = py_ptr(w->tstate + py->tstate_next);
+	w->tstate = next;
 	w->index++;
-	return 0;
+	return loops ? 1 : 0;
 }
 
 /*
@@ -547,6 +585,7 @@ static __always_inline void capture_python(__u64 event_id, bool fatal)
 	if (py_has(py->interp_gc_collecting))
 		bpf_probe_read_user(&gc, sizeof(gc), (void *)(interp + py->interp_gc_collecting));
 	w.tstate = py_ptr(interp + py->interp_threads_head);
+	w.loop.kept = w.tstate;
 	w.event_id = event_id;
 	w.gc = gc != 0;
 	w.build = proc.build;

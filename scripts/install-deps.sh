@@ -10,6 +10,7 @@ fi
 packages=(
 	make g++ pkg-config
 	clang llvm
+	libclang-rt-14-dev # libFuzzer, ASan and UBSan runtimes for tests/fuzz (clang 14)
 	bpftool libbpf-dev
 	libelf-dev libdw-dev zlib1g-dev
 	catch2

@@ -7,7 +7,10 @@
 # Tier 1 (unit: renderer, record decoding, options, symbolizer on the fixture
 # binary) needs no privileges.  Tier 2 (end-to-end: the real BPF programs
 # against real targets, checked against gdb) needs root; without root it is
-# reported as failed, never silently skipped.
+# reported as failed, never silently skipped.  Tier 3 (fuzz smoke: each
+# libFuzzer harness of tests/fuzz for FUZZ_SMOKE_SECONDS, 15 by default,
+# under ASan/UBSan; `make fuzz-build` builds them) counts one test case a
+# harness; a harness not built counts as failed.  --unit-only runs tier 1.
 set -uo pipefail
 
 unit_only=0
@@ -55,6 +58,17 @@ if [ "$unit_only" = 0 ]; then
 	else
 		run_tier e2e "$build/tests/e2e-tests"
 	fi
+	echo "== fuzz smoke: $build/fuzz"
+	log=$(mktemp)
+	"$top/tests/fuzz/run.sh" --seconds "${FUZZ_SMOKE_SECONDS:-15}" "$build" 2>&1 | tee "$log"
+	if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -1); then
+		passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")))
+		failed=$((failed + $(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")))
+	else
+		echo "fuzz smoke: no summary: counted as failed"
+		failed=$((failed + 1))
+	fi
+	rm -f "$log"
 fi
 
 echo "$passed passed, $failed failed"

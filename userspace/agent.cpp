@@ -11,11 +11,13 @@
 #include "py_report.h"
 #include "py_walk.h"
 #include "python.h"
+#include "python_builds.h"
 #include "records.h"
 #include "report.h"
 #include "signals.h"
 #include "sink.h"
 #include "outputs.h"
+#include "printable.h"
 #include "unwinder.h"
 
 #include <signal.h>
@@ -56,22 +58,12 @@ constexpr uint32_t kAgentRingThreads = 512;
 
 enum Tag : uint32_t { kRing, kTracker, kSignal, kTimer };
 
-void log(const std::string &msg) { write_all(STDERR_FILENO, "fh-bpf: " + msg + "\n"); }
-
-bool python_named(const std::string &path)
+// A diagnostic line: whatever a target put in its parts (printable() is
+// idempotent: parts escaped already stay as they are).
+void log(const std::string &msg)
 {
-	std::string base = path.substr(path.rfind('/') + 1);
-	return base.find("python") != std::string::npos;
+	write_all(STDERR_FILENO, "fh-bpf: " + printable(msg, 65536) + "\n");
 }
-
-// An interpreter build met on the host: its offsets are in the programs'
-// py_builds at `index`.
-struct Build {
-	PythonRuntime rt; // not placed: the file's own addresses
-	PythonPlacement place;
-	std::optional<std::set<std::string>> stdlib; // sys.stdlib_module_names (3.10+)
-	std::set<pid_t> readers; // live processes it may be read from
-};
 
 class Agent {
 public:
@@ -84,10 +76,8 @@ public:
 private:
 	void start();
 	void iterate(); // one pass of the loop: read everything, handle it
-	void place(const HostTracker::Change &c);
 	void handle(Event &ev);
 	void name_kernel_sender(Sender &s);
-	void read_stdlib_names();
 	void rearm_timer();
 	void final_report();
 	template <typename F> void guarded(F f);
@@ -103,18 +93,14 @@ private:
 	Assembler assembler_;
 	CgroupNames cgroups_;
 	std::optional<KernelSymbols> ksyms_;
-	std::vector<Build> builds_;
-	// A file met, by "dev:ino:size": its build, or none (not Python).
-	std::map<std::string, std::optional<uint32_t>> files_;
+	ScopeFilter scope_; // --comm, --uid, --cgroup for placements
+	std::unique_ptr<HostPythons> pythons_;
 	UniqueFd ep_, sigfd_, timer_;
-	static constexpr uint64_t kEagerNs = 2'000'000'000;
-	uint64_t eager_until_ = 0;
 	std::optional<bool> timer_eager_; // none: not armed yet
 	uint64_t incidents_ = 0;
 	uint64_t unwritten_ = 0;   // incidents the output could not take
 	uint64_t unhandled_ = 0;   // events or mappings that failed to be handled
-	uint64_t unsupported_ = 0; // interpreters met that fh-bpf cannot walk
-	std::set<std::string> said_; // messages said once
+	uint64_t cut_ = 0;	    // incidents cut to kIncidentMaxBytes
 };
 
 void Agent::start()
@@ -127,12 +113,20 @@ void Agent::start()
 	cfg.scope.comms = opts_.comms;
 	cfg.scope.exclude_comms = opts_.exclude_comms;
 	cfg.scope.uids = opts_.uids;
+	scope_.comms = opts_.comms;
+	scope_.exclude_comms = opts_.exclude_comms;
+	scope_.uids = opts_.uids;
 	for (const auto &path : opts_.cgroups) {
 		std::string why;
 		auto id = cgroups_.id_of(path, why);
 		if (!id)
 			throw Error("--cgroup " + path + ": " + why, ENOENT, kExitUsage);
 		cfg.scope.cgroup_ids.push_back(*id);
+		auto name = cgroups_.path(*id);
+		if (!name)
+			throw Error("--cgroup " + path + ": not found below " + cgroups_.mount(),
+				    ENOENT, kExitUsage);
+		scope_.cgroups.push_back(*name);
 	}
 	cfg.stack_size = opts_.stack_size;
 	cfg.max_threads = opts_.max_threads;
@@ -149,10 +143,11 @@ void Agent::start()
 	uint64_t t0 = monotonic_ns();
 	tracker_ = std::make_unique<HostTracker>();
 	capture_ = std::make_unique<Capture>(cfg);
+	pythons_ = std::make_unique<HostPythons>(*capture_, scope_, opts_.verbose);
 	tracker_->seed_from_proc();
 	tracker_->drain();
 	for (const auto &c : tracker_->take_changes())
-		place(c);
+		pythons_->place(c);
 	tracker_->advance(monotonic_ns());
 	if (opts_.verbose)
 		log("watching every process" +
@@ -161,96 +156,8 @@ void Agent::start()
 				? ""
 				: " in scope") +
 		    ": " + std::to_string(tracker_->processes()) + " known, " +
-		    std::to_string(builds_.size()) + " Python builds; armed in " +
+		    std::to_string(pythons_->builds()) + " Python builds; armed in " +
 		    std::to_string((monotonic_ns() - t0) / 1000000) + " ms");
-}
-
-// A new mapping or an exec: the interpreter, if the file holds one, is
-// placed in the programs' table at once (the process may crash any
-// moment).  Files are looked at once each.
-void Agent::place(const HostTracker::Change &c)
-{
-	if (c.exec || !python_named(c.m.path) || !(c.m.prot & PROT_EXEC))
-		return;
-	const std::string &host = c.host_path;
-	struct stat st;
-	if (stat(host.c_str(), &st) != 0)
-		return;
-	std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
-			  std::to_string(st.st_size);
-	auto it = files_.find(key);
-	if (it == files_.end()) {
-		std::string unsupported;
-		std::optional<uint32_t> index;
-		auto rt = detect_python_file(host, host, unsupported);
-		auto place = rt ? python_placement(*rt) : std::nullopt;
-		if (rt && place && builds_.size() < FH_PY_MAX_BUILDS) {
-			index = static_cast<uint32_t>(builds_.size());
-			capture_->add_python_build(*index, rt->offsets);
-			// The kernel places the next processes that exec it.
-			capture_->add_python_file({place->ino, place->size},
-						  {*index, 0, place->runtime_off,
-						   place->module_type_off});
-			rt->module = host;
-			builds_.push_back({*rt, *place, std::nullopt, {}});
-			if (rt->minor >= 10)
-				builds_.back().stdlib = stdlib_names_from_file(host);
-			if (opts_.verbose)
-				log("Python 3." + std::to_string(rt->minor) + " in " + c.m.path);
-		} else if (!unsupported.empty() || (rt && !place)) {
-			unsupported_++;
-			if (said_.insert(c.m.path).second)
-				log((unsupported.empty() ? "cannot place the interpreter of " + c.m.path
-							 : unsupported) +
-				    ": its processes get native frames");
-		} else if (rt) {
-			unsupported_++;
-			if (said_.insert("builds").second)
-				log("more than " + std::to_string(FH_PY_MAX_BUILDS) +
-				    " Python builds: the next get native frames");
-		}
-		it = files_.emplace(key, index).first;
-	}
-	if (!it->second)
-		return;
-	Build &b = builds_[*it->second];
-	// The file is mapped page for page: its offset 0 sits at start - pgoff.
-	uint64_t base = c.m.start - c.m.pgoff;
-	fh_py_proc proc{};
-	proc.build = *it->second;
-	proc.runtime = base + b.place.runtime_off;
-	proc.module_type = b.place.module_type_off ? base + b.place.module_type_off : 0;
-	capture_->place_python(c.pid, proc);
-	if (b.rt.minor >= 10 && !b.stdlib) {
-		// Readable once the interpreter has started, a few
-		// milliseconds from now: looked for every 2 ms for a while.
-		b.readers.insert(c.pid);
-		eager_until_ = monotonic_ns() + kEagerNs;
-	}
-}
-
-// sys.stdlib_module_names exists once an interpreter has started: read
-// once per build, from any live process of it.
-void Agent::read_stdlib_names()
-{
-	for (auto &b : builds_) {
-		if (b.stdlib || b.readers.empty())
-			continue;
-		for (auto it = b.readers.begin(); it != b.readers.end() && !b.stdlib;) {
-			auto proc = capture_->python_of(*it);
-			if (!proc || kill(*it, 0) != 0) {
-				it = b.readers.erase(it);
-				continue;
-			}
-			PythonRuntime rt = b.rt;
-			place_python_at(rt, proc->runtime, proc->module_type);
-			ProcessMemory mem(*it);
-			b.stdlib = stdlib_module_names(mem, rt);
-			++it;
-		}
-		if (b.stdlib)
-			b.readers.clear();
-	}
 }
 
 void Agent::name_kernel_sender(Sender &s)
@@ -279,6 +186,8 @@ void Agent::handle(Event &ev)
 	std::vector<IncidentThread> inc_threads;
 	std::vector<std::string> modules;
 	std::string python;
+	std::string notes; // fh-bpf's own lines on what the text left out
+	bool cut = false;
 	// A crash loop is held back before it costs any symbolizing.
 	if (!flood_.admit(static_cast<pid_t>(ev.tgid), ev.comm,
 			  fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger), monotonic_ns()))
@@ -289,17 +198,19 @@ void Agent::handle(Event &ev)
 	std::optional<fh_py_proc> proc;
 	if (!ev.py_threads.empty())
 		proc = capture_->python_of(static_cast<pid_t>(ev.tgid));
-	if (proc && proc->build < builds_.size()) {
-		Build &b = builds_[proc->build];
-		PythonRuntime rt = b.rt;
+	const HostPythons::Build *b = proc ? pythons_->build(proc->build) : nullptr;
+	if (b) {
+		PythonRuntime rt = b->rt;
 		place_python_at(rt, proc->runtime, proc->module_type);
-		PythonText p = python_text(ev, rt, b.stdlib ? &*b.stdlib : nullptr,
+		PythonText p = python_text(ev, rt, b->stdlib ? &*b->stdlib : nullptr,
 					   fatal ? py_fatal_header(ev.sig) : std::string());
 		text = std::move(p.text);
 		modules = std::move(p.modules);
 		if (records)
 			inc_threads = incident_threads(p.threads);
 		python = python_version(rt);
+		notes = std::move(p.notes);
+		cut = p.cut;
 	} else {
 		Unwinder unwinder(static_cast<pid_t>(ev.tgid));
 		unwinder.set_display_prefix(tracker_->root_prefix(static_cast<pid_t>(ev.tgid)));
@@ -307,7 +218,7 @@ void Agent::handle(Event &ev)
 			unwinder.report_maps(tracker_->maps_text(static_cast<pid_t>(ev.tgid)));
 		} catch (const Error &e) {
 			if (opts_.verbose)
-				log("pid " + std::to_string(ev.tgid) + ": " + e.what());
+				log("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));
 		}
 		t_maps = monotonic_ns();
 		Traceback tb = build_traceback(ev, unwinder, stats);
@@ -315,7 +226,10 @@ void Agent::handle(Event &ev)
 		if (records)
 			inc_threads = incident_threads(tb);
 	}
-	std::string losses = event_losses(ev, stats);
+	// Whatever a target's names: bounded before any copy is made.
+	cut |= bound_incident(text, inc_threads, notes);
+	cut_ += cut;
+	std::string losses = notes + event_losses(ev, stats);
 	std::string diag = event_summary(ev);
 
 	Incident inc;
@@ -374,20 +288,7 @@ void Agent::flush_summaries(bool force)
 		std::string line = FloodControl::describe(s);
 		log(line);
 		uint64_t now = clock_ns(CLOCK_REALTIME);
-		std::string json = "{\"schema\":" + std::to_string(kIncidentSchema) +
-				   ",\"time\":" + json_string(utc_time(now)) +
-				   ",\"trigger\":\"suppressed\",\"comm\":" + json_string(s.comm) +
-				   ",\"suppressed\":" + std::to_string(s.suppressed) + ",\"pids\":[";
-		for (size_t i = 0; i < s.pids.size(); i++)
-			json += (i ? "," : "") + std::to_string(s.pids[i]);
-		json += "],\"what\":{";
-		bool first = true;
-		for (const auto &[what, n] : s.what) {
-			json += (first ? "" : ",") + json_string(what) + ":" + std::to_string(n);
-			first = false;
-		}
-		json += "},\"seconds\":" + std::to_string((s.last_ns - s.first_ns) / 1000000000ull) +
-			",\"text\":" + json_string(line) + "}";
+		std::string json = suppressed_json(s, now, line);
 		std::string record = opts_.json ? json + "\n" : "fh-bpf: " + line + "\n";
 		try {
 			if (!sink_.is_stderr() || opts_.json)
@@ -414,7 +315,7 @@ void Agent::iterate()
 	capture_->consume(assembler_, out);
 	tracker_->drain();
 	for (const auto &c : tracker_->take_changes())
-		guarded([&] { place(c); });
+		guarded([&] { pythons_->place(c); });
 	// A capture whose end record the full ring had no room for is all
 	// there a second later: handled as it is, not held until exit.
 	for (auto &ev : assembler_.take_stale(t > kStaleNs ? t - kStaleNs : 0))
@@ -446,9 +347,7 @@ template <typename F> void Agent::guarded(F f)
 void Agent::rearm_timer()
 {
 	bool eager = tracker_->queued();
-	if (monotonic_ns() < eager_until_)
-		for (const auto &b : builds_)
-			eager |= !b.stdlib && !b.readers.empty();
+	eager |= pythons_->reading_soon(monotonic_ns());
 	if (timer_eager_ && eager == *timer_eager_)
 		return;
 	timer_eager_ = eager;
@@ -475,10 +374,17 @@ void Agent::final_report()
 	lost.add(tracker_->lost(), "mapping records (perf buffer full: frames may be unresolved)");
 	lost.add(tracker_->malformed(), "malformed mapping records");
 	lost.add(tracker_->roots_dropped(), "new processes' roots let go (their files looked for on the host)");
+	lost.add(tracker_->roots_refused(),
+		 "processes' roots not held (descriptor limit; their files looked for through "
+		 "/proc/PID/root while they lived, else on the host)");
 	copies_->add_losses(lost);
 	lost.add(unwritten_, "incidents the output could not take");
 	lost.add(unhandled_, "events or mappings fh-bpf failed to handle (said above)");
-	lost.add(unsupported_, "interpreters met that fh-bpf cannot walk (native frames)");
+	lost.add(pythons_->unsupported(), "interpreters met that fh-bpf cannot walk (native frames)");
+	lost.add(cut_, "incidents cut to their size limit (said in each)");
+	lost.add(pythons_->stdlib_given_up(), "Python builds whose standard library names cost too much to read");
+	lost.add(pythons_->unsaid(), "messages not said (the first " +
+					     std::to_string(HostPythons::kNamedMessages) + " were)");
 	if (!lost.empty())
 		log("lost: " + lost.text());
 	std::string summary = "system-wide watch ended: " + std::to_string(incidents_) +
@@ -555,7 +461,7 @@ int Agent::run()
 			} else if (evs[i].data.u32 == kTimer) {
 				uint64_t expirations;
 				if (read(timer_.get(), &expirations, sizeof(expirations)) > 0) {
-					read_stdlib_names();
+					pythons_->read_stdlib_names();
 					flush_summaries(false);
 				}
 			}

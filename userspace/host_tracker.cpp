@@ -6,7 +6,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,20 +106,26 @@ uint64_t HostTracker::malformed() const
 	return malformed_ + (buffers_ ? buffers_->malformed() : 0);
 }
 
+size_t HostTracker::max_roots()
+{
+	// The descriptors roots may take: half, the other half and a reserve
+	// for the rest (programs, maps, perf buffers, the files read, the
+	// output).
+	constexpr rlim_t kReserve = 64;
+	struct rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+		return 0;
+	rlim_t half = lim.rlim_cur / 2;
+	return half > kReserve ? static_cast<size_t>(half - kReserve) : 0;
+}
+
 std::shared_ptr<HostTracker::Root> HostTracker::open_root(pid_t pid)
 {
-	std::string path = "/proc/" + std::to_string(pid) + "/root";
-	int fd = open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return nullptr;
-	UniqueFd owned(fd);
-	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return nullptr;
-	// The same directory is another tree in another mount namespace.
-	struct stat ns;
-	std::string ns_path = "/proc/" + std::to_string(pid) + "/ns/mnt";
-	if (stat(ns_path.c_str(), &ns) != 0)
+	// Which root it is (a directory in a mount namespace), without a
+	// descriptor yet: a known one is shared, ours needs none.
+	std::string dir = "/proc/" + std::to_string(pid);
+	struct stat st, ns;
+	if (stat((dir + "/root").c_str(), &st) != 0 || stat((dir + "/ns/mnt").c_str(), &ns) != 0)
 		return nullptr;
 	RootKey key{static_cast<uint64_t>(ns.st_ino), static_cast<uint64_t>(st.st_dev),
 		    static_cast<uint64_t>(st.st_ino)};
@@ -126,8 +134,34 @@ std::shared_ptr<HostTracker::Root> HostTracker::open_root(pid_t pid)
 		return held;
 	auto root = std::make_shared<Root>();
 	root->ours = key[0] == our_mnt_ns_ && key[1] == our_root_dev_ && key[2] == our_root_ino_;
-	if (!root->ours)
-		root->fd = std::move(owned);
+	if (!root->ours) {
+		// Two descriptors a root: the directory and its namespace.
+		bool room = 2 * *held_roots_ < max_roots();
+		int fd = room ? open((dir + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (fd < 0 && room && errno != EMFILE && errno != ENFILE)
+			return nullptr; // gone
+		if (fd < 0) {
+			// Not held: the process's own /proc/PID/root while it
+			// lives, and nothing shared with others.
+			roots_refused_++;
+			root->pid = pid;
+			return root;
+		}
+		root->fd = UniqueFd(fd);
+		root->held = held_roots_;
+		++*held_roots_;
+		int ns_fd = open((dir + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC);
+		struct stat ns_st;
+		if (ns_fd >= 0 && fstat(ns_fd, &ns_st) == 0 &&
+		    static_cast<uint64_t>(ns_st.st_ino) == key[0])
+			root->mnt_ns = UniqueFd(ns_fd);
+		else if (ns_fd >= 0)
+			close(ns_fd); // it entered another one meanwhile
+		struct stat fd_st;
+		if (fstat(fd, &fd_st) != 0 || static_cast<uint64_t>(fd_st.st_dev) != key[1] ||
+		    static_cast<uint64_t>(fd_st.st_ino) != key[2])
+			return root; // it changed root meanwhile: its own, shared with none
+	}
 	slot = root;
 	// Roots no process holds any more (containers gone) close: their
 	// entries go when the table has doubled since the last look.
@@ -143,6 +177,11 @@ std::string HostTracker::prefix_of(const std::shared_ptr<Root> &root)
 {
 	if (!root || root->ours)
 		return ""; // unknown root: the host's is the best guess
+	if (root->pid) {
+		// Not held: through the process while it lives, else the host.
+		std::string dir = "/proc/" + std::to_string(root->pid) + "/root";
+		return access(dir.c_str(), F_OK) == 0 ? dir : "";
+	}
 	return "/proc/self/fd/" + std::to_string(root->fd.get());
 }
 
@@ -205,8 +244,10 @@ void HostTracker::seed_from_proc()
 			mm.min = m.min;
 			mm.ino = m.ino;
 			mm.path = m.path;
+			// Placed as one seen mapping it: through its root.
 			if (mm.prot & PROT_EXEC)
-				changes_.push_back({static_cast<pid_t>(pid), false, mm});
+				changes_.push_back({static_cast<pid_t>(pid), false, mm,
+						    prefix_of(p.root) + mm.path, p.root});
 			p.maps.emplace(mm.start, std::move(mm));
 		}
 		char buf[4096];
@@ -395,7 +436,10 @@ const std::vector<HostTracker::Segment> &HostTracker::segments(pid_t pid, const 
 	if (it != segments_.end())
 		return it->second;
 	std::vector<Segment> s;
-	if (auto elf = ElfFile::open(host_path(pid, m.path)))
+	// Only the file mapped: not one put over its path since (a bind
+	// mount of a file the process may not read), nor an upgrade.
+	FileIdentity id{makedev(m.maj, m.min), m.ino};
+	if (auto elf = ElfFile::open(host_path(pid, m.path), id))
 		for (const auto &l : elf->loads()) {
 			uint64_t vaddr = l.vaddr & kPageMask;
 			uint32_t prot = (l.flags & 4 ? PROT_READ : 0) | (l.flags & 2 ? PROT_WRITE : 0) |

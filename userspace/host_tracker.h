@@ -33,7 +33,10 @@ namespace fh {
 //
 // Paths are the process's own (its mount namespace): each process keeps
 // its root directory open (/proc/PID/root, taken while it lives), and its
-// files are opened through it.
+// files are opened through it.  The roots held are bounded (a share of the
+// descriptor limit, the rest of fh-bpf's work left room): past that, a
+// process's files are looked for through its /proc/PID/root while it
+// lives, else on the host, and roots_refused() counts it.
 class HostTracker {
 public:
 	explicit HostTracker(size_t pages_per_cpu = 256);
@@ -90,11 +93,19 @@ public:
 
 	bool known(pid_t pid) const { return procs_.count(pid) != 0; }
 	size_t processes() const { return procs_.size(); }
-	size_t roots() const { return roots_.size(); }
+	size_t roots() const { return *held_roots_; } // descriptors held
 
 	// After lost records (a lost exit leaves its process behind): forget
 	// processes gone for a whole sweep, at most once a minute.
 	void sweep(uint64_t now_ns);
+
+	// Processes whose root was not held open (the descriptor limit, or
+	// EMFILE): their files looked for through /proc/PID/root while they
+	// live, else on the host.
+	uint64_t roots_refused() const { return roots_refused_; }
+	// At most this many roots are held now: half the soft RLIMIT_NOFILE,
+	// less a reserve.
+	static size_t max_roots();
 
 	uint64_t lost() const { return lost_; }
 	// Roots of new processes let go unapplied (their exits were lost):
@@ -109,7 +120,21 @@ public:
 private:
 	struct Root {
 		UniqueFd fd;
+		// Its mount namespace, held too: when the namespace's last
+		// process exits, its mounts go with it (a container's overlay
+		// or tmpfs), and the root alone would show what lies under them.
+		UniqueFd mnt_ns;
 		bool ours = false; // the same directory as fh-bpf's root
+		pid_t pid = 0;	   // not held: this live process's /proc/PID/root
+		std::shared_ptr<size_t> held; // the count of roots held, this one in it
+		Root() = default;
+		Root(const Root &) = delete;
+		Root &operator=(const Root &) = delete;
+		~Root()
+		{
+			if (held)
+				--*held;
+		}
 	};
 	struct Process {
 		std::map<uint64_t, Mapping> maps; // by start, never overlapping
@@ -139,6 +164,7 @@ private:
 	std::unordered_map<pid_t, std::shared_ptr<Root>> new_roots_; // opened at drain
 	using RootKey = std::array<uint64_t, 3>; // mount namespace, dev, ino
 	std::map<RootKey, std::weak_ptr<Root>> roots_; // held by the processes
+	std::shared_ptr<size_t> held_roots_ = std::make_shared<size_t>(0); // with a descriptor
 	size_t sweep_roots_at_ = 64;
 	uint64_t swept_lost_ = 0, last_sweep_ns_ = 0;
 	std::set<pid_t> missing_; // gone at the last sweep
@@ -147,6 +173,7 @@ private:
 	uint64_t our_root_dev_ = 0, our_root_ino_ = 0, our_mnt_ns_ = 0;
 	uint64_t lost_ = 0;
 	uint64_t lost_roots_ = 0;
+	uint64_t roots_refused_ = 0;
 	uint64_t malformed_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cinttypes>
 #include <cstdio>
@@ -50,6 +51,18 @@ std::optional<uint32_t> status_number(const std::string &status, const char *fie
 		p = next;
 	}
 	return out;
+}
+
+// The cgroup v2 path in a /proc/PID/cgroup text (its "0::" line).
+std::string cgroup_path(const std::string &text)
+{
+	size_t at = text.find("0::");
+	while (at != std::string::npos && at != 0 && text[at - 1] != '\n')
+		at = text.find("0::", at + 1);
+	if (at == std::string::npos)
+		return {};
+	size_t end = text.find('\n', at);
+	return text.substr(at + 3, end == std::string::npos ? std::string::npos : end - at - 3);
 }
 
 void hex(std::string &out, uint64_t v)
@@ -112,15 +125,47 @@ ProcessMeta read_process_meta(pid_t pid)
 		m.uid = status_number(*status, "\nUid:", false);
 		m.ns_pid = status_number(*status, "\nNSpid:", true);
 	}
-	if (auto cg = read_proc_file(dir + "/cgroup", 65536)) {
-		size_t at = cg->find("0::");
-		if (at == 0 || (at != std::string::npos && (*cg)[at - 1] == '\n')) {
-			size_t end = cg->find('\n', at);
-			m.cgroup = cg->substr(at + 3, end == std::string::npos ? std::string::npos
-										: end - at - 3);
-		}
-	}
+	if (auto cg = read_proc_file(dir + "/cgroup", 65536))
+		m.cgroup = cgroup_path(*cg);
 	return m;
+}
+
+bool ScopeFilter::admits(pid_t pid) const
+{
+	std::string dir = "/proc/" + std::to_string(pid);
+	if (!comms.empty() || !exclude_comms.empty()) {
+		auto comm = read_proc_file(dir + "/comm", 64);
+		if (!comm)
+			return false;
+		if (!comm->empty() && comm->back() == '\n')
+			comm->pop_back();
+		auto has = [&](const std::vector<std::string> &v) {
+			return std::find(v.begin(), v.end(), *comm) != v.end();
+		};
+		if (has(exclude_comms) || (!comms.empty() && !has(comms)))
+			return false;
+	}
+	if (!uids.empty()) {
+		auto status = read_proc_file(dir + "/status", 65536);
+		auto uid = status ? status_number(*status, "\nUid:", false) : std::nullopt;
+		if (!uid || std::find(uids.begin(), uids.end(), *uid) == uids.end())
+			return false;
+	}
+	if (!cgroups.empty()) {
+		auto cg = read_proc_file(dir + "/cgroup", 65536);
+		std::string path = cg ? cgroup_path(*cg) : std::string();
+		if (path.empty())
+			return false;
+		// The cgroup or one below it.
+		bool in = false;
+		for (const auto &c : cgroups)
+			in |= c == "/" || path == c ||
+			      (path.size() > c.size() && path.compare(0, c.size(), c) == 0 &&
+			       path[c.size()] == '/');
+		if (!in)
+			return false;
+	}
+	return true;
 }
 
 std::string json_string(const std::string &s)
@@ -401,6 +446,103 @@ std::vector<std::string> loss_sentences(const std::string &losses)
 			out.push_back(line);
 		i = j + 1;
 	}
+	return out;
+}
+
+size_t cut_text(std::string &text, size_t max_bytes)
+{
+	if (text.size() <= max_bytes)
+		return 0;
+	size_t room = max_bytes > 4 ? max_bytes - 4 : 0;
+	// At a line's end, unless that leaves out more than half the room:
+	// then inside the line, between two UTF-8 characters.
+	size_t end = room ? text.rfind('\n', room - 1) : std::string::npos;
+	if (end != std::string::npos && end + 1 >= room / 2) {
+		end++;
+	} else {
+		end = room;
+		for (int k = 0; k < 3 && end > 0 &&
+				(static_cast<unsigned char>(text[end]) & 0xc0) == 0x80;
+		     k++)
+			end--;
+	}
+	size_t cut = text.size() - end;
+	text.resize(end);
+	text += "...\n";
+	return cut;
+}
+
+namespace {
+
+// A frame's bytes in JSON, its strings without escapes.
+size_t frame_size(const IncidentFrame &f)
+{
+	return 160 + f.file.size() + f.function.size() + f.module.size();
+}
+
+} // namespace
+
+uint64_t cut_threads(std::vector<IncidentThread> &threads, size_t max_bytes)
+{
+	uint64_t cut = 0;
+	size_t used = 0, keep = 0;
+	for (; keep < threads.size(); keep++) {
+		IncidentThread &t = threads[keep];
+		size_t head = 64 + t.name.size();
+		if (used + head > max_bytes)
+			break;
+		used += head;
+		size_t n = 0;
+		while (n < t.frames.size() && used + frame_size(t.frames[n]) <= max_bytes)
+			used += frame_size(t.frames[n++]);
+		if (n < t.frames.size()) {
+			cut += t.frames.size() - n;
+			t.frames.resize(n);
+			t.truncated = true;
+		}
+	}
+	// The threads with no room for their own line go whole.
+	for (size_t i = keep; i < threads.size(); i++)
+		cut += threads[i].frames.size();
+	threads.resize(keep);
+	return cut;
+}
+
+bool bound_incident(std::string &text, std::vector<IncidentThread> &threads, std::string &notes)
+{
+	bool cut = false;
+	if (size_t n = cut_text(text, kIncidentMaxBytes)) {
+		notes += "fh-bpf: the traceback was cut at " + std::to_string(kIncidentMaxBytes) +
+			 " bytes (" + std::to_string(n) + " more)\n";
+		cut = true;
+	}
+	if (uint64_t n = cut_threads(threads, kIncidentMaxBytes)) {
+		notes += "fh-bpf: " + std::to_string(n) + " frames left out of the record's threads (" +
+			 std::to_string(kIncidentMaxBytes) + " bytes of them at most)\n";
+		cut = true;
+	}
+	return cut;
+}
+
+Incident cut_incident(const Incident &inc, size_t max_bytes)
+{
+	Incident out = inc;
+	size_t text = cut_text(out.text, max_bytes / 3);
+	uint64_t frames = cut_threads(out.threads, max_bytes / 3);
+	size_t modules = 0, used = 0;
+	for (size_t i = 0; i < out.extension_modules.size(); i++) {
+		used += out.extension_modules[i].size() + 3;
+		if (used > max_bytes / 10) {
+			modules = out.extension_modules.size() - i;
+			out.extension_modules.resize(i);
+			break;
+		}
+	}
+	if (text || frames || modules)
+		out.losses.push_back("this record was cut to " + std::to_string(max_bytes) +
+				     " bytes: " + std::to_string(text) + " bytes of text, " +
+				     std::to_string(frames) + " frames and " + std::to_string(modules) +
+				     " extension module names left out");
 	return out;
 }
 

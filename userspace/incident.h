@@ -29,6 +29,22 @@ struct ProcessMeta {
 
 ProcessMeta read_process_meta(pid_t pid);
 
+// --system-wide's filters as /proc shows a process: its comm, real uid
+// and cgroup v2 path (the BPF programs apply the same to captures).
+struct ScopeFilter {
+	std::vector<std::string> comms;
+	std::vector<std::string> exclude_comms;
+	std::vector<uint32_t> uids;
+	std::vector<std::string> cgroups; // below the cgroup2 mount: "/a/b"
+	bool any() const
+	{
+		return !comms.empty() || !exclude_comms.empty() || !uids.empty() || !cgroups.empty();
+	}
+	// Whether pid is in scope now, from what each filter given needs of
+	// /proc/PID (comm, status, cgroup); false when that cannot be read.
+	bool admits(pid_t pid) const;
+};
+
 // One frame of an incident, Python or native.
 struct IncidentFrame {
 	bool python = false;
@@ -104,6 +120,28 @@ std::vector<IncidentThread> incident_threads(const std::vector<PyThreadText> &th
 
 // Loss lines ("fh-bpf: ...\n" each) as sentences.
 std::vector<std::string> loss_sentences(const std::string &losses);
+
+// One incident's text, and its structured threads' strings, take at most
+// this many bytes: whatever a target's names, a record stays this size.
+inline constexpr size_t kIncidentMaxBytes = 1u << 20;
+
+// Cut text to at most max_bytes, at a line's end, "...\n" after; returns
+// the bytes left out (0: text was within max_bytes).
+size_t cut_text(std::string &text, size_t max_bytes);
+
+// Leave out the frames (then whole threads) past what max_bytes of their
+// strings hold, each thread cut marked truncated; returns the frames left
+// out.
+uint64_t cut_threads(std::vector<IncidentThread> &threads, size_t max_bytes);
+
+// Both to kIncidentMaxBytes, "fh-bpf: ..." lines added to notes on what
+// was cut; false when nothing was.
+bool bound_incident(std::string &text, std::vector<IncidentThread> &threads, std::string &notes);
+
+// The incident held to max_bytes for a record of that size: text and
+// threads a third each, extension modules a tenth; its losses say what
+// was cut.  (JSON may add escapes: the caller checks the result.)
+Incident cut_incident(const Incident &inc, size_t max_bytes);
 
 // "3.11.7" ("3.11" when only the minor version is known).
 std::string python_version(const PythonRuntime &rt);

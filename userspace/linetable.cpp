@@ -1,18 +1,33 @@
 #include "linetable.h"
 
+#include <limits>
+
 namespace fh {
+
+namespace {
+
+// Lines are summed exactly (a target's first line and deltas may be
+// anything): a line an int cannot hold is no line.
+int line_or_none(int64_t line)
+{
+	if (line < std::numeric_limits<int>::min() || line > std::numeric_limits<int>::max())
+		return -1;
+	return static_cast<int>(line);
+}
+
+} // namespace
 
 int lnotab_line(const uint8_t *table, size_t len, int firstlineno, int offset)
 {
-	int line = firstlineno;
-	int addr = 0;
+	int64_t line = firstlineno;
+	int64_t addr = 0;
 	for (size_t i = 0; i + 1 < len; i += 2) {
 		addr += table[i];
 		if (addr > offset)
 			break;
 		line += static_cast<int8_t>(table[i + 1]);
 	}
-	return line;
+	return line_or_none(line);
 }
 
 int linetable310_line(const uint8_t *table, size_t len, int firstlineno, int offset)
@@ -22,8 +37,8 @@ int linetable310_line(const uint8_t *table, size_t len, int firstlineno, int off
 	// Each entry covers [start, start + length) with its line delta applied
 	// first; a delta of -128 leaves the line alone and marks the range as
 	// having no line.  Zero-length entries only move the line.
-	int line = firstlineno;
-	int start = 0;
+	int64_t line = firstlineno;
+	int64_t start = 0;
 	for (size_t i = 0; i + 1 < len; i += 2) {
 		int length = table[i];
 		int delta = static_cast<int8_t>(table[i + 1]);
@@ -33,7 +48,7 @@ int linetable310_line(const uint8_t *table, size_t len, int firstlineno, int off
 		if (length == 0)
 			continue;
 		if (offset < start + length)
-			return no_line ? -1 : line;
+			return no_line ? -1 : line_or_none(line);
 		start += length;
 	}
 	return -1;
@@ -69,8 +84,8 @@ int location_table_line(const uint8_t *table, size_t len, int firstlineno, int i
 {
 	if (index < 0)
 		return firstlineno;
-	int line = firstlineno;
-	int start = 0;
+	int64_t line = firstlineno;
+	int64_t start = 0;
 	size_t i = 0;
 	while (i < len) {
 		uint8_t first = table[i++];
@@ -91,7 +106,7 @@ int location_table_line(const uint8_t *table, size_t len, int firstlineno, int i
 		}
 		line += delta;
 		if (index < start + length)
-			return no_line ? -1 : line;
+			return no_line ? -1 : line_or_none(line);
 		start += length;
 	}
 	return -1;

@@ -7,8 +7,9 @@ namespace fh {
 
 // Line numbers from CPython's line tables, as the interpreter computes them
 // (PyCode_Addr2Line).  The table bytes come from the target's memory: every
-// decoder stays inside [table, table + len) whatever they hold.  -1 means
-// "no line" (faulthandler prints ???).
+// decoder stays inside [table, table + len) whatever they hold, and sums
+// lines exactly whatever the first line and deltas.  -1 means "no line"
+// (faulthandler prints ???), as does a line an int cannot hold.
 
 // 3.6-3.9 co_lnotab: pairs (bytecode increment, signed line increment);
 // offset in bytes (f_lasti; -1 before the first instruction).

@@ -112,8 +112,35 @@ LogDir::LogDir(const std::string &dir, uint32_t keep, uint64_t max_bytes)
 }
 
 std::string LogDir::write(const std::string &stem, const std::string &ext,
-			  const std::string &content)
+			  const std::string &whole)
 {
+	// Its share of the directory at most.
+	std::string cut_text;
+	uint64_t limit = file_limit();
+	if (whole.size() > limit && ext != "txt") {
+		refused_++;
+		throw Error(stem + "." + ext + ": " + std::to_string(whole.size()) +
+				    " bytes, more than an eighth of --log-max-size: not written",
+			    EFBIG);
+	}
+	if (whole.size() > limit) {
+		// Its start and its end (where the notes on what was lost are),
+		// at line ends, and a line in between on what was left out.
+		std::string note = "fh-bpf: this file was cut to an eighth of --log-max-size (" +
+				   std::to_string(limit) + " bytes): XXXXXXXXXXXXXXXXXXXX bytes "
+				   "left out here\n";
+		size_t room = limit > note.size() ? static_cast<size_t>(limit) - note.size() : 0;
+		size_t tail = whole.size() - std::min(whole.size(), room / 4);
+		size_t at = whole.find('\n', tail);
+		tail = at == std::string::npos || at + 1 - tail > room / 8 ? tail : at + 1;
+		size_t head_room = room - (whole.size() - tail);
+		size_t head = head_room ? whole.rfind('\n', head_room - 1) : std::string::npos;
+		head = head == std::string::npos ? 0 : head + 1;
+		note.replace(note.find("XXXXXXXXXXXXXXXXXXXX"), 20, std::to_string(tail - head));
+		cut_text = whole.substr(0, head) + note + whole.substr(tail);
+		cut_++;
+	}
+	const std::string &content = whole.size() > limit ? cut_text : whole;
 	std::string temp = std::string(kTempPrefix) + std::to_string(getpid()) + "-" +
 			   std::to_string(serial_++);
 	UniqueFd fd(openat(dir_.get(), temp.c_str(),

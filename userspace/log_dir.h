@@ -16,7 +16,10 @@ namespace fh {
 // gets a "-1", "-2"... suffix; the directory is synced too).  Retention:
 // after each write, the oldest of fh-bpf's files (its user's, by the time
 // in their names) go until at most `keep` remain and they take at most
-// `max_bytes` (the newest always stays).
+// `max_bytes` (the newest always stays).  So that one incident never pushes
+// the others out, a file takes at most an eighth of `max_bytes`: a longer
+// text is cut (at a line's end, with a line saying so), any other file
+// refused; both counted.
 class LogDir {
 public:
 	// Opens (creating it 0700 if it does not exist) the directory; throws
@@ -30,8 +33,14 @@ public:
 	std::string write(const std::string &stem, const std::string &ext,
 			  const std::string &content);
 
+	// The bytes one file may take.
+	uint64_t file_limit() const { return max_bytes_ / kFileShare; }
+	static constexpr uint64_t kFileShare = 8;
+
 	const std::string &path() const { return path_; }
 	uint64_t removed() const { return removed_; } // by retention
+	uint64_t cut() const { return cut_; }	       // texts cut to file_limit()
+	uint64_t refused() const { return refused_; } // other files over it
 
 private:
 	bool place(const std::string &temp, const std::string &name);
@@ -42,6 +51,8 @@ private:
 	uint32_t keep_;
 	uint64_t max_bytes_;
 	uint64_t removed_ = 0;
+	uint64_t cut_ = 0;
+	uint64_t refused_ = 0;
 	uint64_t serial_ = 0;
 	uid_t owner_ = 0;
 	bool no_rename2_ = false;

@@ -321,7 +321,9 @@ Output:
       --log-keep N       keep at most N incident files in DIR (default 1000)
       --log-max-size SIZE
                          and at most SIZE bytes of them (K, M, G; default
-                         256M): the oldest go first
+                         256M): the oldest go first; one file takes at most
+                         an eighth of SIZE (a longer text keeps its start
+                         and end), so one incident never pushes out the rest
       --syslog           also send each incident to the local syslog daemon
                          (/dev/log) as an RFC 5424 record: structured data
                          [fh@32473 incident= pid= comm= signal= ...], the

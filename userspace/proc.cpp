@@ -50,24 +50,29 @@ std::optional<ProcessInfo> read_process(pid_t pid)
 	auto status = read_proc_file(dir + "/status", 65536);
 	if (!stat || !status)
 		return std::nullopt;
+	return parse_process(pid, *stat, *status);
+}
 
+std::optional<ProcessInfo> parse_process(pid_t pid, const std::string &stat,
+					 const std::string &status)
+{
 	ProcessInfo info;
 	info.pid = pid;
 	// "pid (comm) state ppid pgrp session tty_nr tpgid flags ..."; comm may
 	// hold spaces and parentheses: the last ')' ends it.
-	size_t open = stat->find('(');
-	size_t close = stat->rfind(')');
+	size_t open = stat.find('(');
+	size_t close = stat.rfind(')');
 	if (open == std::string::npos || close == std::string::npos || close < open)
 		return std::nullopt;
-	info.comm = stat->substr(open + 1, close - open - 1);
-	std::istringstream rest(stat->substr(close + 1));
+	info.comm = stat.substr(open + 1, close - open - 1);
+	std::istringstream rest(stat.substr(close + 1));
 	std::string field;
 	rest >> info.state;
 	for (int i = 0; i < 5 && rest >> field; i++) {
 	}
 	rest >> info.flags;
 
-	std::istringstream lines(*status);
+	std::istringstream lines(status);
 	std::string line;
 	while (std::getline(lines, line))
 		if (line.rfind("Tgid:", 0) == 0)
@@ -107,9 +112,26 @@ std::vector<Mapping> parse_maps(const std::string &text)
 		m.ino = ino;
 		m.perms = perms;
 		if (path_at > 0 && static_cast<size_t>(path_at) < line.size())
-			m.path = line.substr(static_cast<size_t>(path_at));
+			m.path = decode_maps_path(line.substr(static_cast<size_t>(path_at)));
 		out.push_back(std::move(m));
 	}
+	return out;
+}
+
+std::string decode_maps_path(const std::string &shown)
+{
+	// The kernel escapes only the newline, a line's end (seq_file_path
+	// with "\n"): a backslash of the name is written as it is.
+	static const std::string kNewline = "\\012";
+	std::string out;
+	size_t from = 0;
+	for (size_t at = shown.find(kNewline); at != std::string::npos;
+	     at = shown.find(kNewline, from)) {
+		out.append(shown, from, at - from);
+		out += '\n';
+		from = at + kNewline.size();
+	}
+	out.append(shown, from, std::string::npos);
 	return out;
 }
 

@@ -22,6 +22,10 @@ struct ProcessInfo {
 
 // Reads /proc/PID/stat and status.  nullopt when the process does not exist.
 std::optional<ProcessInfo> read_process(pid_t pid);
+// The same from the texts of /proc/PID/stat and /proc/PID/status (which a
+// process shapes in part: its comm); nullopt when they do not parse.
+std::optional<ProcessInfo> parse_process(pid_t pid, const std::string &stat,
+					 const std::string &status);
 
 // The text of /proc/PID/maps; throws when it cannot be read.
 std::string read_maps(pid_t pid);
@@ -37,7 +41,12 @@ struct Mapping {
 	std::string path;
 };
 
+// path: the file's own name, a newline in it included (maps_line writes
+// it "\012", as the kernel does).
 std::vector<Mapping> parse_maps(const std::string &text);
+
+// A path as a maps line shows it, its "\012" escapes made newlines again.
+std::string decode_maps_path(const std::string &shown);
 
 
 // Reads a whole small file under /proc (bounded to max bytes).

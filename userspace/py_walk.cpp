@@ -1,11 +1,13 @@
 #include "py_walk.h"
 
+#include "py_report.h"
 #include "py_traceback.h"
 
 #include <sys/uio.h>
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 
 extern "C" {
 #include "fh/records.h"
@@ -50,8 +52,9 @@ public:
 	}
 	static bool has(int32_t off) { return off >= 0; }
 
-	// A str's code points; false when obj is not a readable str.
-	bool str(uint64_t obj, std::vector<uint32_t> &cps, uint64_t &length)
+	// A str's code points (at most max); false when obj is not a readable
+	// str.
+	bool str(uint64_t obj, std::vector<uint32_t> &cps, uint64_t &length, size_t max = 501)
 	{
 		uint64_t type = obj ? ptr(obj + o_.object_type) : 0;
 		uint64_t flags = 0;
@@ -66,11 +69,11 @@ public:
 					? obj + static_cast<uint64_t>((state & 1 << 6) ? o_.str_ascii_data
 										: o_.str_compact_data)
 					: ptr(obj + o_.str_legacy_data);
-		size_t n = static_cast<size_t>(std::min<uint64_t>(length, 501)) * kind;
+		size_t n = static_cast<size_t>(std::min<uint64_t>(length, max)) * kind;
 		std::vector<uint8_t> bytes(n);
 		if (!data || (n && !mem_.read(data, bytes.data(), n)))
 			return false;
-		cps = py_code_points(bytes.data(), n, kind, length, 501);
+		cps = py_code_points(bytes.data(), n, kind, length, max);
 		return true;
 	}
 
@@ -146,9 +149,14 @@ public:
 			frame = ptr(tstate + o_.tstate_current_frame);
 		else
 			frame = ptr(ptr(tstate + o_.tstate_cframe) + o_.cframe_current_frame);
+		std::set<uint64_t> seen; // a chain that comes back ends there
 		for (int i = 0; frame; i++) {
 			if (i == FH_PY_MAX_FRAMES) {
 				t.flags |= FH_PY_THREAD_MORE_FRAMES;
+				break;
+			}
+			if (!seen.insert(frame).second) {
+				t.flags |= FH_PY_THREAD_FRAME_LOOP;
 				break;
 			}
 			PyFrameCapture f;
@@ -159,9 +167,10 @@ public:
 				get(frame + o_.frame_lasti, f.lasti);
 			} else {
 				uint64_t instr = ptr(frame + o_.frame_instr_ptr);
-				int64_t index = (static_cast<int64_t>(instr) -
-						 static_cast<int64_t>(f.code + o_.code_adaptive)) >>
-						1;
+				// Unsigned difference: hostile pointers far apart
+				// must not overflow; the range check below decides.
+				int64_t index =
+					static_cast<int64_t>(instr - (f.code + o_.code_adaptive)) >> 1;
 				if (instr && index >= -1 && index < (1 << 24))
 					f.lasti = static_cast<int32_t>(index);
 				get(frame + o_.frame_owner, f.owner);
@@ -217,26 +226,34 @@ public:
 		return out;
 	}
 
-	std::optional<std::set<std::string>> stdlib_names(uint64_t runtime, int minor)
+	std::optional<std::set<std::string>> stdlib_names(uint64_t runtime, int minor,
+							  StdlibRead &r)
 	{
 		if (minor < 10 || o_.interp_sysdict < 0)
 			return std::nullopt;
 		uint64_t in = interp(runtime);
 		if (!in)
 			return std::nullopt;
-		for (auto [key, value] : dict_items(ptr(in + o_.interp_sysdict), minor, 4096)) {
+		for (auto [key, value] :
+		     dict_items(ptr(in + o_.interp_sysdict), minor, kSysDictEntries)) {
+			r.items++;
 			std::vector<uint32_t> cps;
 			uint64_t length;
-			if (!str(key, cps, length) || py_escape(cps, length) != "stdlib_module_names")
+			// The key is looked at only as long as the name sought.
+			constexpr size_t kKey = sizeof("stdlib_module_names") - 1;
+			if (!str(key, cps, length, kKey + 1) || length != kKey ||
+			    py_escape(cps, length) != "stdlib_module_names")
 				continue;
 			// A frozenset: table of (key, hash) entries, mask + 1 of them.
 			uint64_t mask = ptr(value + 32), table = ptr(value + 40);
-			if (!table || mask > (1u << 20))
+			r.found = true;
+			if (!table || mask >= kStdlibSlots)
 				return std::nullopt;
 			std::set<std::string> names;
 			for (uint64_t i = 0; i <= mask; i++) {
+				r.items++;
 				uint64_t item = ptr(table + 16 * i);
-				if (item && str(item, cps, length))
+				if (item && str(item, cps, length, kStdlibNameMax))
 					names.insert(py_escape(cps, length));
 			}
 			return names;
@@ -253,9 +270,15 @@ public:
 		if (has(o_.interp_gc_collecting))
 			get(in + o_.interp_gc_collecting, gc);
 		uint64_t tstate = ptr(in + o_.interp_threads_head);
+		std::set<uint64_t> seen; // a list that comes back ends there
 		for (uint32_t i = 0; tstate && i < FH_PY_MAX_THREADS; i++) {
+			seen.insert(tstate);
 			thread(tstate, i, gc != 0);
 			tstate = ptr(tstate + o_.tstate_next);
+			if (seen.count(tstate)) {
+				ev_.py_threads.back().flags |= FH_PY_THREAD_LIST_LOOP;
+				break;
+			}
 		}
 	}
 
@@ -273,10 +296,12 @@ void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev)
 }
 
 std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,
-							 const PythonRuntime &rt)
+							 const PythonRuntime &rt, StdlibRead *read)
 {
 	Event scratch;
-	return Walker(mem, rt.offsets, scratch).stdlib_names(rt.runtime_addr, rt.minor);
+	StdlibRead local;
+	return Walker(mem, rt.offsets, scratch)
+		.stdlib_names(rt.runtime_addr, rt.minor, read ? *read : local);
 }
 
 } // namespace fh

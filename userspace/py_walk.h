@@ -50,9 +50,23 @@ private:
 // and to test walks over images of interpreter memory.
 void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev);
 
+// Bounds of a read of sys.stdlib_module_names: sys.__dict__ entries looked
+// at (CPython's holds about a hundred), the frozenset's slots (3.13's 300
+// names take 1,024), characters of a name.
+inline constexpr size_t kSysDictEntries = 512;
+inline constexpr uint64_t kStdlibSlots = 8192;
+inline constexpr size_t kStdlibNameMax = 64;
+
+// What a read of it cost and found, for a caller that bounds its tries.
+struct StdlibRead {
+	uint64_t items = 0;  // dict entries and set slots looked at
+	bool found = false; // sys.__dict__ had the key
+};
+
 // sys.stdlib_module_names (3.10+), as faulthandler prints names (escaped);
 // nullopt when it cannot be read (faulthandler then leaves nothing out).
 std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,
-							 const PythonRuntime &rt);
+							 const PythonRuntime &rt,
+							 StdlibRead *read = nullptr);
 
 } // namespace fh

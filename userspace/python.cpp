@@ -322,9 +322,10 @@ std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
 namespace {
 
 std::optional<PythonRuntime> python_in_file(const std::string &path, const std::string &exe,
-					    std::string &unsupported)
+					    std::string &unsupported,
+					    std::optional<FileIdentity> mapped = std::nullopt)
 {
-	auto elf = ElfFile::open(path);
+	auto elf = ElfFile::open(path, mapped);
 	if (!elf)
 		return std::nullopt;
 	bool is_36 = false;
@@ -449,14 +450,16 @@ std::string find_library(const ElfFile &elf, const std::string &elf_path, const 
 } // namespace
 
 std::optional<PythonRuntime> detect_python_file(const std::string &path, const std::string &exe,
-					       std::string &unsupported)
+					       std::string &unsupported,
+					       std::optional<FileIdentity> mapped)
 {
-	return python_in_file(path, exe, unsupported);
+	return python_in_file(path, exe, unsupported, mapped);
 }
 
-std::optional<std::set<std::string>> stdlib_names_from_file(const std::string &path)
+std::optional<std::set<std::string>> stdlib_names_from_file(const std::string &path,
+							    std::optional<FileIdentity> mapped)
 {
-	auto elf = ElfFile::open(path);
+	auto elf = ElfFile::open(path, mapped);
 	if (!elf)
 		return std::nullopt;
 	// A static array of C strings, NULL-terminated; the linker wrote the

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "elf_file.h"
+
 #include <linux/types.h>
 #include <sys/types.h>
 
@@ -51,13 +53,16 @@ PythonDetection detect_python_command(const std::string &argv0);
 // offsets and the runtime's link-time address; nullopt when the file holds
 // no interpreter, or one fh-bpf cannot walk (then `unsupported` says why).
 // `exe` names the process's executable: its name may give the version of a
-// libpython whose name does not.
+// libpython whose name does not.  With `mapped`, only the file a mapping
+// names is read (another one put at its path since is not even opened).
 std::optional<PythonRuntime> detect_python_file(const std::string &path, const std::string &exe,
-						std::string &unsupported);
+						std::string &unsupported,
+						std::optional<FileIdentity> mapped = std::nullopt);
 
 // sys.stdlib_module_names (3.10+) from the interpreter's file itself, where
 // its symbol table has them (not a stripped build); nullopt otherwise.
-std::optional<std::set<std::string>> stdlib_names_from_file(const std::string &path);
+std::optional<std::set<std::string>>
+stdlib_names_from_file(const std::string &path, std::optional<FileIdentity> mapped = std::nullopt);
 
 // Where rt's module is mapped in maps_text: fills load_bias, runtime_addr
 // and offsets.module_type; false (and rt unchanged) if it is not mapped.

@@ -113,34 +113,59 @@ std::string rfc5424_record(int facility, int severity, const std::string &time,
 	return r;
 }
 
-std::vector<std::string> split_message(const std::string &msg, size_t max_bytes)
+std::vector<std::string> split_message(const std::string &msg, size_t max_bytes,
+				       uint64_t *looked_at)
 {
+	uint64_t looked = 0;
 	std::vector<std::string> parts;
 	if (max_bytes < 16)
 		max_bytes = 16;
+	// Each part looks at its own last quarter only: the work is linear in
+	// the message, whatever its bytes (no newline at all, nothing but
+	// newlines, a run of continuation bytes).
 	size_t at = 0;
 	while (msg.size() - at > max_bytes) {
-		size_t cut = at + max_bytes;
+		size_t end = at + max_bytes;
+		size_t low = at + max_bytes * 3 / 4; // a part is never shorter
+		size_t cut = 0;
 		// Before a newline, which then starts the next part: daemons
 		// drop a newline that ends a message. Before the first of a run
 		// of them (the blank line between two threads), so the part
 		// does not end with one either.
-		size_t nl = msg.rfind('\n', cut - 1);
-		while (nl != std::string::npos && nl > at && msg[nl - 1] == '\n')
-			nl--;
-		if (nl != std::string::npos && nl > at && nl >= at + max_bytes * 3 / 4) {
-			cut = nl;
-		} else {
-			// Back to the start of a UTF-8 character, and not just
-			// after a newline.
-			while (cut > at + 1 && ((static_cast<unsigned char>(msg[cut]) & 0xc0) == 0x80 ||
-						msg[cut - 1] == '\n'))
+		for (size_t i = end; i > low && !cut;) {
+			looked++;
+			if (msg[--i] != '\n')
+				continue;
+			while (i > low && msg[i - 1] == '\n') {
+				looked++;
+				i--;
+			}
+			if (msg[i - 1] != '\n')
+				cut = i;
+			else
+				break; // the run reaches below the window
+		}
+		if (!cut) {
+			// Back to the start of a UTF-8 character (at most 3
+			// bytes).  (A newline just before it would have been
+			// found above: its run of newlines is longer than the
+			// window, and is cut inside.)
+			cut = end;
+			for (int k = 0; k < 3 && cut > low &&
+					(static_cast<unsigned char>(msg[cut]) & 0xc0) == 0x80;
+			     k++) {
+				looked++;
 				cut--;
+			}
+			if ((static_cast<unsigned char>(msg[cut]) & 0xc0) == 0x80)
+				cut = end; // not UTF-8 there: any cut will do
 		}
 		parts.push_back(msg.substr(at, cut - at));
 		at = cut;
 	}
 	parts.push_back(msg.substr(at));
+	if (looked_at)
+		*looked_at = looked;
 	return parts;
 }
 

@@ -37,8 +37,11 @@ std::string rfc5424_record(int facility, int severity, const std::string &time,
 
 // A message cut into parts of at most max_bytes each: before a newline
 // near the end (the newline starts the next part: syslog daemons drop one
-// that ends a message), else never inside a UTF-8 character.
-std::vector<std::string> split_message(const std::string &msg, size_t max_bytes);
+// that ends a message), else never inside a UTF-8 character.  Each part is
+// at least three quarters of max_bytes (but the last), and the bytes looked
+// at to place the cuts (set in *looked_at) are at most the message's.
+std::vector<std::string> split_message(const std::string &msg, size_t max_bytes,
+				       uint64_t *looked_at = nullptr);
 
 // --syslog: incidents as RFC 5424 records on the local syslog socket (a
 // unix datagram socket, /dev/log by default), for the host's syslog daemon

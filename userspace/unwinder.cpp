@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 
 #include <cstdio>
@@ -23,55 +24,117 @@ void DwflDeleter::operator()(Dwfl *d) const { dwfl_end(d); }
 
 namespace {
 
-// Separate debug information is looked for under /usr/lib/debug only (by
-// build id, then by path), never beside the binary: that directory is its
-// owner's, and fh-bpf opens what it finds there as root.
-char debuginfo_dirs[] = "/usr/lib/debug";
-char *debuginfo_path = debuginfo_dirs;
-
 // A module's file, opened as any file a target names (open_target_file):
-// never a FIFO or a device, a container's paths inside its root; read, not
-// mapped (a truncation while it is read is an error, not SIGBUS). Not a file
-// that replaced the one mapped (same device, another inode: an upgrade),
-// whose symbols would be wrong. A file deleted since it was mapped is left
-// to libdw (it reads the image from the live process).
+// never a FIFO or a device, never waited for, a container's paths inside
+// its root; read, not mapped (a truncation while it is read is an error,
+// not SIGBUS).  Only the file the process mapped: the device and inode the
+// maps text gave it (not a file that replaced it since, an upgrade, nor a
+// bind mount put over its path), whose symbols would be wrong or not its
+// to read.  A newline in a path, "\012" in the maps text, is one again
+// when the file is looked for (or, failing that, a name with "\012" in
+// it).  A file deleted since it was mapped is read from the live process's
+// memory, never from a file of that name.
 int find_target_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
 		    char **file_name, Elf **elfp)
 {
-	if (name && name[0] == '/') {
-		std::string path(name);
-		static const std::string kDeleted = " (deleted)";
-		if (path.size() <= kDeleted.size() ||
-		    path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) != 0) {
-			int fd = open_target_file(path);
-			if (fd < 0)
-				return -1;
-			struct stat st;
-			const auto *want =
-				userdata && *userdata ? static_cast<const MappedFileId *>(*userdata) : nullptr;
-			if (fstat(fd, &st) != 0 ||
-			    (want && want->ino && static_cast<uint64_t>(st.st_dev) == want->dev &&
-			     static_cast<uint64_t>(st.st_ino) != want->ino)) {
-				close(fd);
-				return -1;
-			}
-			*file_name = strdup(name);
-			if (!*file_name) {
-				close(fd);
-				return -1;
-			}
-			*elfp = elf_begin(fd, ELF_C_READ, nullptr);
-			return fd;
+	static const std::string kDeleted = " (deleted)";
+	if (!name || name[0] != '/')
+		return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+	std::string path(name);
+	if (path.size() > kDeleted.size() &&
+	    path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+		// A name no file has (a /proc/self/fd entry is a number), so
+		// that libdw reads the process's memory.
+		char gone[] = "/proc/self/fd/-1 (deleted)";
+		return dwfl_linux_proc_find_elf(mod, userdata, gone, base, file_name, elfp);
+	}
+	const auto *file = userdata && *userdata ? static_cast<const ModuleFile *>(*userdata) : nullptr;
+	if (!file)
+		return -1; // not in the maps text: nothing says what it must be
+	std::string decoded = decode_maps_path(path);
+	int fd = open_mapped_file(decoded, file->id);
+	if (fd < 0 && decoded != path)
+		fd = open_mapped_file(path, file->id);
+	if (fd < 0)
+		return -1;
+	*file_name = strdup(name);
+	if (!*file_name) {
+		close(fd);
+		return -1;
+	}
+	*elfp = elf_begin(fd, ELF_C_READ, nullptr);
+	return fd;
+}
+
+// Set as a module's DWARF's supplementary file when none was found: libdw
+// then never looks for one itself (it would open the .gnu_debugaltlink's
+// name as written, blocking on a FIFO).  libdw's own mark for "looked for,
+// none" (dwarf_getalt); never freed, as the file is not libdw's.
+Dwarf *const kNoAltFile = reinterpret_cast<Dwarf *>(-1);
+
+// Separate debug information for a module, or its DWARF's supplementary
+// (dwz) file: looked for only by build id and by a .gnu_debuglink that is a
+// plain name (no '/': "../../../../tmp/x/fifo" names nothing), in the
+// host's /usr/lib/debug only, opened as any target file (regular files, no
+// wait), and kept only when it is the module's -- the module's build id
+// when it has one, else the debuglink's CRC; a supplementary file, the
+// build id its .gnu_debugaltlink gives.  Never beside the module, never
+// libdw's own search (it joins the names unchecked and opens them
+// blocking; with DEBUGINFOD_URLS set it would go to the network).
+int find_debug_file(Dwfl_Module *mod, void **userdata, const char *, Dwarf_Addr,
+		    const char *file_name, const char *link, GElf_Word crc, char **debug_name)
+{
+	// libdw asks with the main file's .gnu_debuglink (that very string),
+	// or later with the .gnu_debugaltlink of the DWARF it loaded.
+	Dwarf_Addr bias = 0;
+	Elf *main = dwfl_module_getelf(mod, &bias);
+	GElf_Word main_crc = 0;
+	bool debuglink = !link || (main && link == dwelf_elf_gnu_debuglink(main, &main_crc));
+	DebugFileCheck check;
+	std::vector<std::string> paths;
+	Dwarf *dw = nullptr;
+	if (debuglink) {
+		const unsigned char *id = nullptr;
+		GElf_Addr id_vaddr = 0;
+		int n = dwfl_module_build_id(mod, &id, &id_vaddr);
+		if (n > 0)
+			check.build_id.assign(reinterpret_cast<const char *>(id), static_cast<size_t>(n));
+		else if (link)
+			check.crc = crc;
+		const auto *file =
+			userdata && *userdata ? static_cast<const ModuleFile *>(*userdata) : nullptr;
+		paths = {build_id_debug_path(check.build_id),
+			 file ? debuglink_path(file->own_path, link) : std::string()};
+	} else {
+		dw = dwfl_module_getdwarf(mod, &bias);
+		const char *alt_name = nullptr;
+		const void *alt_id = nullptr;
+		ssize_t n = dw ? dwelf_dwarf_gnu_debugaltlink(dw, &alt_name, &alt_id) : -1;
+		if (n > 0) {
+			check.build_id.assign(static_cast<const char *>(alt_id), static_cast<size_t>(n));
+			paths = {build_id_debug_path(check.build_id),
+				 altlink_path(file_name ? file_name : "", alt_name)};
 		}
 	}
-	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+	std::string found;
+	int fd = open_debug_file(paths, check, &found);
+	if (fd >= 0) {
+		*debug_name = strdup(found.c_str());
+		if (!*debug_name) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd < 0 && dw)
+		dwarf_setalt(dw, kNoAltFile);
+	return fd;
 }
 
 const Dwfl_Callbacks kDwflCallbacks = {
 	.find_elf = find_target_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = find_debug_file,
 	.section_address = nullptr,
-	.debuginfo_path = &debuginfo_path,
+	.debuginfo_path = nullptr,
 };
 
 std::string dwfl_error() { return dwfl_errmsg(-1); }
@@ -241,15 +304,21 @@ void Unwinder::report_maps(const std::string &maps_text)
 	if (dwfl_report_end(dwfl_.get(), nullptr, nullptr) != 0 || rc < 0)
 		throw Error("libdw: reporting the target's mappings: " +
 			    (rc > 0 ? std::string(std::strerror(rc)) : dwfl_error()));
-	// What each module's file must be (find_target_elf checks it).
-	for (const auto &m : parse_maps(maps_text))
-		if (!m.path.empty() && m.path[0] == '/')
-			files_[m.path] = {makedev(m.maj, m.min), m.ino};
+	// What each module's file must be (find_target_elf checks it), and
+	// its path as the process sees it (its debug information's place).
+	for (const auto &m : parse_maps(maps_text)) {
+		if (m.path.empty() || m.path[0] != '/')
+			continue;
+		std::string own = m.path;
+		if (!display_prefix_.empty() && own.compare(0, display_prefix_.size(), display_prefix_) == 0)
+			own.erase(0, display_prefix_.size());
+		files_[m.path] = {{makedev(m.maj, m.min), m.ino}, own};
+	}
 	dwfl_getmodules(
 		dwfl_.get(),
 		[](Dwfl_Module *, void **userdata, const char *name, Dwarf_Addr, void *arg) -> int {
-			auto *files = static_cast<std::map<std::string, MappedFileId> *>(arg);
-			auto it = name ? files->find(name) : files->end();
+			auto *files = static_cast<std::map<std::string, ModuleFile> *>(arg);
+			auto it = name ? files->find(decode_maps_path(name)) : files->end();
 			if (it != files->end() && !*userdata)
 				*userdata = &it->second;
 			return DWARF_CB_OK;

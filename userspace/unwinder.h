@@ -1,5 +1,6 @@
 #pragma once
 
+#include "elf_file.h"
 #include "event.h"
 #include "traceback.h"
 
@@ -22,9 +23,12 @@ struct DwflDeleter {
 	void operator()(Dwfl *d) const;
 };
 
-// A mapped file's device and inode, as a maps line gives them.
-struct MappedFileId {
-	uint64_t dev = 0, ino = 0;
+// A module's file as the maps text named it: what the file opened must be
+// (its identity), and its path as the process sees it, before the display
+// prefix (where its separate debug information is looked for).
+struct ModuleFile {
+	FileIdentity id;
+	std::string own_path;
 };
 
 // Unwinds captured threads with DWARF CFI and symbolizes their frames, using
@@ -83,9 +87,9 @@ private:
 
 	pid_t tgid_;
 	std::string display_prefix_;
-	// Each mapped file's device and inode as the maps text gave them, by
-	// path; a module's userdata points to its entry (never erased).
-	std::map<std::string, MappedFileId> files_;
+	// Each mapped file as the maps text gave it, by path; a module's
+	// userdata points to its entry (never erased).
+	std::map<std::string, ModuleFile> files_;
 	std::unique_ptr<Dwfl, DwflDeleter> dwfl_;
 	bool attached_ = false;
 	// The thread being unwound and its initial registers, for the callbacks.

@@ -490,6 +490,7 @@ void Session::handle(Event &ev)
 	bool records = opts_.json || copies_->any();
 	std::vector<IncidentThread> inc_threads;
 	std::vector<std::string> modules;
+	std::string notes; // fh-bpf's own lines on what the text left out
 	if (ev.comm.empty())
 		ev.comm = comm_;
 	if (python_ && !ev.py_threads.empty()) {
@@ -505,6 +506,7 @@ void Session::handle(Event &ev)
 						     : std::string());
 		text = std::move(p.text);
 		modules = std::move(p.modules);
+		notes = std::move(p.notes);
 		if (records)
 			inc_threads = incident_threads(p.threads);
 		for (const auto &t : ev.threads)
@@ -527,8 +529,10 @@ void Session::handle(Event &ev)
 	if (ev.refused)
 		losses += "fh-bpf: " + signal_abbrev(ev.sig) + " refused to keep pid " +
 			  std::to_string(ev.tgid) + " alive (it does not handle it)\n";
+	// Whatever a target's names: bounded before any copy is made.
+	bound_incident(text, inc_threads, notes);
 	std::string diag = event_summary(ev);
-	losses += event_losses(ev, stats);
+	losses += notes + event_losses(ev, stats);
 	Incident inc;
 	if (records) {
 		inc = make_incident(ev, meta_, text);
@@ -1139,12 +1143,17 @@ int dump(const Options &opts)
 		Sink sink(opts.output);
 		PythonText p = python_text(ev, *py.runtime, nullptr, "");
 		std::string text = p.text;
+		std::vector<IncidentThread> threads = incident_threads(p.threads);
+		bound_incident(text, threads, p.notes);
+		if (!p.notes.empty())
+			write_all(STDERR_FILENO, p.notes);
 		if (opts.json) {
 			if (auto info = read_process(tgid))
 				ev.comm = info->comm;
 			Incident inc = make_incident(ev, read_process_meta(tgid), text);
 			inc.python = python_version(*py.runtime);
-			inc.threads = incident_threads(p.threads);
+			inc.threads = std::move(threads);
+			inc.losses = loss_sentences(p.notes);
 			text = incident_json(inc) + "\n";
 		}
 		sink.write(text);

@@ -169,6 +169,10 @@ struct fh_maps_record {
 #define FH_PY_THREAD_MORE_FRAMES 0x1 /* the chain went on past FH_PY_MAX_FRAMES */
 #define FH_PY_THREAD_READ_FAILED 0x2 /* a frame could not be read: the chain ends there */
 #define FH_PY_THREAD_GC 0x4	     /* the interpreter's GC was collecting */
+/* The frame chain came back to a frame already walked: it ends there. */
+#define FH_PY_THREAD_FRAME_LOOP 0x8
+/* After this thread the thread list came back to a state already walked. */
+#define FH_PY_THREAD_LIST_LOOP 0x10
 
 struct fh_py_frame {
 	__u64 code;  /* the code object (tag bits cleared) */

@@ -17,6 +17,30 @@ namespace fhtest {
 std::string fh_bpf_path() { return build_dir() + "/fh-bpf"; }
 std::string crash_path() { return build_dir() + "/targets/crash"; }
 
+pid_t start_crasher(const std::string &mode, int threads, uid_t uid, const std::string &program)
+{
+	SpawnOptions o;
+	o.stdout_path = "/dev/null";
+	o.uid = uid;
+	return spawn({program, "--auto", "--threads", std::to_string(threads), mode}, o);
+}
+
+void check_segv_chain(const std::string &incident)
+{
+	INFO(incident);
+	auto tb = parse_traceback(without_notes(incident));
+	REQUIRE_FALSE(tb.threads.empty());
+	REQUIRE(tb.threads.front().current);
+	auto ours = frames_in(tb.threads.front().frames, "tests/targets/crash.c");
+	std::vector<std::pair<std::string, int>> want = {{"poke", crash_marker("poke")},
+							  {"crash_leaf", crash_marker("leaf")},
+							  {"crash_mid", crash_marker("mid")},
+							  {"main", crash_marker("main_segv")}};
+	CHECK(is_subsequence(want, ours));
+	for (const auto &f : tb.threads.front().frames)
+		CHECK(f.raw.find("???") == std::string::npos);
+}
+
 Target::Target(const std::string &mode, int threads, std::vector<std::string> extra, uid_t uid)
 {
 	SpawnOptions o;

@@ -130,6 +130,17 @@ std::map<unsigned long, std::vector<std::pair<std::string, int>>> gdb_frames_of(
 CrashRun run_crash(const std::string &mode, int threads,
 		   std::vector<std::string> extra = {});
 
+std::string crash_path();
+
+// `PROGRAM --auto --threads N MODE` (the crash target, or a copy of it
+// elsewhere), its stdout to /dev/null; as uid when one is given.
+pid_t start_crasher(const std::string &mode, int threads, uid_t uid = static_cast<uid_t>(-1),
+		    const std::string &program = crash_path());
+
+// The crashing thread of `crash --auto segv` shows the whole chain, every
+// frame resolved, at its marker lines.
+void check_segv_chain(const std::string &incident);
+
 // One run of fh-bpf to its end: its exit code (it must exit, not be killed)
 // and what it wrote on stdout and stderr; `input` on its stdin.
 struct FhRun {
@@ -141,7 +152,6 @@ FhRun run_fh(std::vector<std::string> args, const std::string &input = "",
 	     uid_t uid = static_cast<uid_t>(-1));
 
 std::string fh_bpf_path();
-std::string crash_path();
 
 // The line of an "@name" marker comment in tests/targets/crash.c.
 int crash_marker(const std::string &name);

@@ -39,15 +39,6 @@ std::vector<std::string> stop_agent(Watcher &agent)
 	return incidents;
 }
 
-// `crash --auto MODE`: it starts its threads and crashes at once.
-pid_t start_crasher(const std::string &mode, int threads, uid_t uid = static_cast<uid_t>(-1))
-{
-	SpawnOptions o;
-	o.stdout_path = "/dev/null";
-	o.uid = uid;
-	return spawn({crash_path(), "--auto", "--threads", std::to_string(threads), mode}, o);
-}
-
 int reap(pid_t pid)
 {
 	auto st = wait_exit(pid, kGuardMs);
@@ -63,24 +54,6 @@ const std::string *incident_of(const std::vector<std::string> &incidents, pid_t 
 		if (i.compare(0, pid_line(pid).size(), pid_line(pid)) == 0)
 			return &i;
 	return nullptr;
-}
-
-// The crashing thread of `crash --auto segv` shows the whole chain, every
-// frame resolved, at its marker lines.
-void check_segv_chain(const std::string &incident)
-{
-	INFO(incident);
-	auto tb = parse_traceback(without_notes(incident));
-	REQUIRE_FALSE(tb.threads.empty());
-	REQUIRE(tb.threads.front().current);
-	auto ours = frames_in(tb.threads.front().frames, "tests/targets/crash.c");
-	std::vector<std::pair<std::string, int>> want = {{"poke", crash_marker("poke")},
-							  {"crash_leaf", crash_marker("leaf")},
-							  {"crash_mid", crash_marker("mid")},
-							  {"main", crash_marker("main_segv")}};
-	CHECK(is_subsequence(want, ours));
-	for (const auto &f : tb.threads.front().frames)
-		CHECK(f.raw.find("???") == std::string::npos);
 }
 
 // The fields the README's incident schema table documents (first column),

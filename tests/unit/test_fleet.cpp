@@ -63,7 +63,14 @@ std::vector<uint8_t> mmap2(uint32_t pid, uint64_t addr, uint64_t len, uint64_t p
 	b.addr = addr;
 	b.len = len;
 	b.pgoff = pgoff;
-	b.ino = 1234;
+	// The file's own device and inode, as the kernel reports them (a
+	// mapping of another file's is refused).
+	struct stat st;
+	if (stat(path.c_str(), &st) == 0) {
+		b.maj = major(st.st_dev);
+		b.min = minor(st.st_dev);
+		b.ino = st.st_ino;
+	}
 	b.prot = PROT_READ | PROT_EXEC;
 	b.flags = MAP_PRIVATE;
 	std::strncpy(b.name, path.c_str(), sizeof(b.name) - 1);
@@ -354,8 +361,10 @@ TEST_CASE("host tracker: a library mapped after /proc was read, a main thread th
 		       (text->memsz + 0xfff) & ~0xfffull, text->offset & ~0xfffull, lib, 10));
 	std::string maps = t.maps_text(static_cast<pid_t>(self));
 	INFO(maps);
-	size_t lines = 0; // of the mapping reported (inode 1234)
-	std::string reported = " 1234 " + lib;
+	size_t lines = 0; // of the mapping reported
+	struct stat lib_st;
+	REQUIRE(stat(lib.c_str(), &lib_st) == 0);
+	std::string reported = " " + std::to_string(lib_st.st_ino) + " " + lib;
 	for (size_t at = maps.find(reported); at != std::string::npos;
 	     at = maps.find(reported, at + 1))
 		lines++;
@@ -526,5 +535,56 @@ TEST_CASE("--system-wide command lines", "[fleet][options]")
 	     }) {
 		INFO(Catch::Detail::stringify(bad));
 		CHECK(usage_status(bad) == kExitUsage);
+	}
+}
+
+TEST_CASE("syslog parts: a 10 MB message is split in linear work, whatever its bytes",
+	  "[fleet][syslog]")
+{
+	// One line of 10 MB (a hostile name repeated: no newline to cut at).
+	std::string line;
+	for (int i = 0; i < 1'000'000; i++)
+		line += "\\U0010ffff";
+	REQUIRE(line.size() == 10'000'000);
+	uint64_t looked = 0;
+	auto parts = split_message(line, 8192, &looked);
+	// Every part full but the last: nothing to move a cut for.
+	CHECK(parts.size() == (line.size() + 8191) / 8192);
+	std::string joined;
+	joined.reserve(line.size());
+	for (const auto &p : parts) {
+		CHECK(p.size() <= 8192);
+		joined += p;
+	}
+	CHECK(joined == line);
+	// Linear work: each cut looks at its part's last quarter at most
+	// (looking back to the message's start for each part is quadratic).
+	CHECK(looked <= line.size() / 4 + parts.size() * 4);
+
+	// Nothing but newlines: each part still takes three quarters of its
+	// room at least (a part of one byte each would be 200,000 parts).
+	std::string newlines(200'000, '\n');
+	auto nl_parts = split_message(newlines, 8192, &looked);
+	CHECK(nl_parts.size() <= newlines.size() / (8192 * 3 / 4) + 1);
+	CHECK(looked <= newlines.size() / 4 + nl_parts.size() * 4);
+	size_t total = 0;
+	for (const auto &p : nl_parts)
+		total += p.size();
+	CHECK(total == newlines.size());
+
+	// Newlines, a run of continuation bytes, text: whatever the mix, every
+	// byte once, in order, no part over its size, work linear.
+	std::string mixed;
+	for (int i = 0; i < 20'000; i++)
+		mixed += std::string(static_cast<size_t>(i % 97), "\n\x80x"[i % 3]) + "\xe2\x82\xac";
+	for (size_t max : {16, 100, 1024, 8192}) {
+		auto ps = split_message(mixed, max, &looked);
+		std::string all;
+		for (const auto &p : ps) {
+			CHECK(p.size() <= max);
+			all += p;
+		}
+		CHECK(all == mixed);
+		CHECK(looked <= mixed.size() / 4 + ps.size() * 4);
 	}
 }

@@ -259,17 +259,21 @@ TEST_CASE("--log-dir retention: by count and by size, oldest first, the newest k
 							   "20261204T000000.000000Z-app-1-SIGSEGV.txt"});
 	}
 	{
-		// 4096 bytes at most: one of 5000 does not fit with anything, but
-		// the newest stays whatever its size.
-		LogDir dir(d, 100, 4096);
-		std::string k1500(1500, 'k'), k5000(5000, 'k');
+		// 16000 bytes at most (2000 a file): the oldest go first.
+		LogDir dir(d, 100, 16000);
+		std::string k1500(1500, 'k');
 		dir.write("20261205T000000.000000Z-app-1-SIGSEGV", "json", k1500);
 		dir.write("20261206T000000.000000Z-app-1-SIGSEGV", "json", k1500);
 		// Three files of 2 bytes and two of 1500 fit: none goes.
 		CHECK(list_dir(d).size() == 5);
-		dir.write("20261207T000000.000000Z-app-1-SIGSEGV", "json", k5000);
-		CHECK(list_dir(d) ==
-		      std::set<std::string>{"20261207T000000.000000Z-app-1-SIGSEGV.json"});
+		for (int i = 0; i < 9; i++)
+			dir.write("2026121" + std::to_string(i) + "T000000.000000Z-app-1-SIGSEGV",
+				  "json", k1500);
+		// 16,506 bytes: the three of 2 bytes and the first of 1500 go.
+		CHECK(list_dir(d).size() == 10);
+		CHECK(list_dir(d).count("20261204T000000.000000Z-app-1-SIGSEGV.txt") == 0);
+		CHECK(list_dir(d).count("20261205T000000.000000Z-app-1-SIGSEGV.json") == 0);
+		CHECK(list_dir(d).count("20261206T000000.000000Z-app-1-SIGSEGV.json") == 1);
 	}
 	{
 		// Names of the same microsecond: the one without a suffix is the
@@ -289,6 +293,146 @@ TEST_CASE("--log-dir retention: by count and by size, oldest first, the newest k
 	CHECK_FALSE(is_incident_file("20261207T000000.000000Z-app.log"));
 	CHECK(is_incident_file("20261207T000000.000000Z-app-1-SIGSEGV.json"));
 	remove_dir(d);
+}
+
+TEST_CASE("--log-dir: one record never pushes the others out: a text over an eighth of "
+	  "--log-max-size is cut, any other file refused, both counted",
+	  "[incident][logdir]")
+{
+	std::string d = fresh_dir();
+	LogDir dir(d, 1000, 64 * 1024); // 8192 bytes a file
+	REQUIRE(dir.file_limit() == 8192);
+	std::set<std::string> before;
+	for (int i = 0; i < 7; i++) {
+		std::string name = dir.write("2026120" + std::to_string(i) +
+						     "T000000.000000Z-app-1-SIGSEGV",
+					     "txt", std::string(4000, 'a' + i) + "\n");
+		before.insert(name);
+	}
+	// 10 MB of text: its start and its end, and a line on what was cut.
+	std::string big = "Fatal Python error: Segmentation fault\n\n";
+	while (big.size() < 10'000'000)
+		big += "  File \"" + std::string(200, 'f') + "\", line 1 in g\n";
+	big += "fh-bpf: the last line\n";
+	std::string name = dir.write("20261208T000000.000000Z-evil-2-SIGSEGV", "txt", big);
+	std::string got = read_file(d + "/" + name);
+	CHECK(got.size() <= 8192);
+	CHECK(got.rfind("Fatal Python error: Segmentation fault\n\n", 0) == 0);
+	CHECK(got.size() >= 8192 - 300); // no more cut than lines need
+	CHECK(got.find("fh-bpf: this file was cut to an eighth of --log-max-size (8192 bytes): ") !=
+	      std::string::npos);
+	CHECK(got.substr(got.size() - 22) == "fh-bpf: the last line\n");
+	CHECK(dir.cut() == 1);
+	// JSON is not cut (it would not parse): refused, the file not there.
+	CHECK_THROWS_AS(dir.write("20261209T000000.000000Z-evil-2-SIGSEGV", "json",
+				  "{\"text\":\"" + std::string(9000, 'x') + "\"}\n"),
+			Error);
+	CHECK(dir.refused() == 1);
+	// Every earlier record still there: nothing had to go.
+	auto after = list_dir(d);
+	for (const auto &b : before)
+		CHECK(after.count(b) == 1);
+	CHECK(after.size() == before.size() + 1);
+	CHECK(dir.removed() == 0);
+	remove_dir(d);
+}
+
+TEST_CASE("incidents are held to their bytes: text cut at a line, threads' frames in order",
+	  "[incident]")
+{
+	std::string text;
+	for (int i = 0; i < 1000; i++)
+		text += "line " + std::to_string(i) + "\n";
+	std::string whole = text;
+	CHECK(cut_text(text, 1 << 20) == 0);
+	CHECK(text == whole);
+	size_t cut = cut_text(text, 100);
+	CHECK(text.size() <= 100);
+	CHECK(text.substr(text.size() - 4) == "...\n");
+	CHECK(whole.compare(0, text.size() - 4, text, 0, text.size() - 4) == 0);
+	CHECK(cut == whole.size() - (text.size() - 4));
+	// One line of a megabyte: cut inside it, never inside a UTF-8 character.
+	std::string wide;
+	for (int i = 0; i < 400'000; i++)
+		wide += "\xe2\x82\xac";
+	cut_text(wide, 1000);
+	CHECK(wide.size() <= 1000);
+	CHECK((wide.size() - 4) % 3 == 0);
+
+	std::vector<IncidentThread> threads(50);
+	for (auto &t : threads)
+		for (int i = 0; i < 100; i++) {
+			IncidentFrame f;
+			f.function = std::string(1000, 'n');
+			f.file = std::string(1000, 'f');
+			t.frames.push_back(f);
+		}
+	uint64_t frames = cut_threads(threads, 100'000);
+	size_t kept = 0, bytes = 0;
+	for (const auto &t : threads) {
+		kept += t.frames.size();
+		for (const auto &f : t.frames)
+			bytes += f.function.size() + f.file.size();
+	}
+	CHECK(bytes <= 100'000);
+	CHECK(kept + frames == 5000);
+	CHECK(kept > 0);
+	CHECK(threads.front().truncated);
+
+	// The record cut to a size: its losses say so.
+	Event ev;
+	Incident inc;
+	inc.event = &ev;
+	inc.text = whole;
+	inc.threads = std::vector<IncidentThread>(2, IncidentThread{});
+	inc.threads[0].frames.resize(100);
+	for (auto &f : inc.threads[0].frames)
+		f.function = std::string(500, 'x');
+	for (int i = 0; i < 100; i++)
+		inc.extension_modules.push_back(std::string(100, 'm'));
+	Incident small = cut_incident(inc, 9000);
+	CHECK(small.text.size() <= 3000);
+	CHECK(small.extension_modules.size() < 10);
+	REQUIRE(small.losses.size() == 1);
+	CHECK(small.losses[0].rfind("this record was cut to 9000 bytes: ", 0) == 0);
+	CHECK(incident_json(small).size() < 9000);
+}
+
+TEST_CASE("the scope of --comm, --exclude-comm, --uid and --cgroup as /proc shows a process",
+	  "[incident]")
+{
+	std::string comm = read_file("/proc/self/comm");
+	REQUIRE_FALSE(comm.empty());
+	comm.pop_back();
+	ScopeFilter none;
+	CHECK_FALSE(none.any());
+	ScopeFilter by_comm;
+	by_comm.comms = {"other", comm};
+	CHECK(by_comm.admits(getpid()));
+	by_comm.exclude_comms = {comm};
+	CHECK_FALSE(by_comm.admits(getpid()));
+	ScopeFilter by_uid;
+	by_uid.uids = {getuid() + 1};
+	CHECK_FALSE(by_uid.admits(getpid()));
+	by_uid.uids.push_back(getuid());
+	CHECK(by_uid.admits(getpid()));
+	std::string cg = read_file("/proc/self/cgroup");
+	size_t at = cg.find("0::");
+	REQUIRE(at != std::string::npos);
+	std::string path = cg.substr(at + 3, cg.find('\n', at) - at - 3);
+	ScopeFilter by_cgroup;
+	by_cgroup.cgroups = {path + "-not"};
+	CHECK_FALSE(by_cgroup.admits(getpid()));
+	by_cgroup.cgroups.push_back(path == "/" ? "/" : path.substr(0, path.rfind('/')) + "");
+	if (path.rfind('/') == 0)
+		by_cgroup.cgroups.back() = "/";
+	CHECK(by_cgroup.admits(getpid()));
+	// A process that is gone is in no scope.
+	pid_t child = fork();
+	if (child == 0)
+		_exit(0);
+	REQUIRE(waitpid(child, nullptr, 0) == child);
+	CHECK_FALSE(by_uid.admits(child));
 }
 
 TEST_CASE("--log-dir: a directory that cannot be used is a clear error", "[incident][logdir]")

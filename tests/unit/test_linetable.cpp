@@ -7,6 +7,7 @@
 #include "python_interpreters.h"
 #include "support.h"
 
+#include <limits>
 #include <sstream>
 
 using namespace fh;
@@ -94,4 +95,48 @@ TEST_CASE("line tables: before the first instruction, and hostile bytes", "[line
 	CHECK(location_table_line(nullptr, 0, 5, 0) == -1);
 	CHECK(linetable310_line(nullptr, 0, 5, 0) == -1);
 	CHECK(lnotab_line(nullptr, 0, 5, 0) == 5);
+}
+
+// A target's code object may hold any first line and any deltas: the sum is
+// kept exactly (no signed overflow), and a line outside the range of an int
+// is no line at all (???), as is any line the table cannot give.
+TEST_CASE("line tables: lines beyond an int are no line, never an overflow", "[linetable]")
+{
+	const int top = std::numeric_limits<int>::max();
+	const int bottom = std::numeric_limits<int>::min();
+
+	// 3.6-3.9: one pair (0 bytes, +100) past the largest first line.
+	const uint8_t up[] = {0, 100};
+	CHECK(lnotab_line(up, sizeof(up), top - 200, 0) == top - 100);
+	CHECK(lnotab_line(up, sizeof(up), top - 50, 0) == -1);
+	const uint8_t down[] = {0, 0x80}; // -128
+	CHECK(lnotab_line(down, sizeof(down), bottom + 10, 0) == -1);
+
+	// 3.10: (2 bytes, +100).
+	const uint8_t up310[] = {2, 100};
+	CHECK(linetable310_line(up310, sizeof(up310), top - 200, 0) == top - 100);
+	CHECK(linetable310_line(up310, sizeof(up310), top - 50, 0) == -1);
+	const uint8_t down310[] = {2, 0x81}; // -127
+	CHECK(linetable310_line(down310, sizeof(down310), bottom + 5, 0) == -1);
+
+	// 3.11+: NO_COLUMNS entries (code 13) of one code unit, each a signed
+	// varint delta of +2^28 (zigzag 2^29: 5 bytes), eight of them: 2^31
+	// in all, one past the largest int.
+	std::vector<uint8_t> big;
+	for (int i = 0; i < 8; i++)
+		big.insert(big.end(), {0xe8, 0x40, 0x40, 0x40, 0x40, 0x20});
+	CHECK(location_table_line(big.data(), big.size(), 0, 0) == 1 << 28);
+	CHECK(location_table_line(big.data(), big.size(), 0, 6) == 7 << 28);
+	CHECK(location_table_line(big.data(), big.size(), 0, 7) == -1);
+	CHECK(location_table_line(big.data(), big.size(), 1, 6) == (7 << 28) + 1);
+	// Up past the top and back down again (-2^28 each): the exact sum.
+	std::vector<uint8_t> back = big;
+	for (int i = 0; i < 8; i++)
+		back.insert(back.end(), {0xe8, 0x41, 0x40, 0x40, 0x40, 0x20});
+	CHECK(location_table_line(back.data(), back.size(), 0, 8) == 7 << 28);
+	CHECK(location_table_line(back.data(), back.size(), 7, 15) == 7);
+	// One LONG entry (code 14) of +10 from near the top.
+	const uint8_t longe[] = {0xf0, 20, 0, 0, 0}; // zigzag 20: +10; end line, columns
+	CHECK(location_table_line(longe, sizeof(longe), top - 20, 0) == top - 10);
+	CHECK(location_table_line(longe, sizeof(longe), top - 5, 0) == -1);
 }

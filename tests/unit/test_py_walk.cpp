@@ -7,6 +7,7 @@
 #include "py_walk.h"
 #include "python.h"
 
+#include <csignal>
 #include <cstring>
 
 using namespace fh;
@@ -187,11 +188,127 @@ TEST_CASE("hostile memory: cycles, garbage and holes end as ???, bounded", "[pyw
 	mem.add(kF1, Obj(80).at<uint64_t>(32, 0xdeadbeef).at<uint64_t>(48, kF1).bytes);
 	Event ev;
 	walk_python(mem, rt, ev);
-	CHECK(ev.py_threads.size() == 101); // FH_PY_MAX_THREADS
-	for (const auto &t : ev.py_threads)
-		CHECK(t.frames.size() == 256); // FH_PY_MAX_FRAMES, then "more"
-	std::string text =
-		render_python_threads(11, 0x030b07f0, python_threads(ev, rt), true);
-	CHECK(text.find("  File ???, line ??? in ???\n") != std::string::npos);
-	CHECK(text.substr(text.size() - 5) == "\n...\n");
+	// Each chain ends where it comes back, flagged.
+	REQUIRE(ev.py_threads.size() == 1);
+	CHECK(ev.py_threads[0].frames.size() == 1);
+	CHECK(ev.py_threads[0].flags & FH_PY_THREAD_FRAME_LOOP);
+	CHECK(ev.py_threads[0].flags & FH_PY_THREAD_LIST_LOOP);
+	PythonText p = python_text(ev, rt, nullptr, "");
+	CHECK(p.text == "Thread 0x0000000000000000 (most recent call first):\n"
+			"  File ???, line ??? in ???\n"
+			"  ...\n");
+	CHECK(p.notes.rfind("fh-bpf: the interpreter's structures are implausible (", 0) == 0);
+	CHECK(p.notes.find("its thread list loops") != std::string::npos);
+	CHECK(p.notes.find("a thread's frame chain loops") != std::string::npos);
+}
+
+namespace {
+
+// A str of n characters U+10FFFF (compact, kind 4: data after 72 bytes in
+// 3.11).
+Obj wide_str(uint64_t type, size_t n)
+{
+	Obj o(72 + 4 * n);
+	o.at<uint64_t>(8, type).at<uint64_t>(16, n);
+	o.at<uint32_t>(32, 4u << 2 | 1u << 5);
+	for (size_t i = 0; i < n; i++)
+		o.at<uint32_t>(72 + 4 * i, 0x10ffff);
+	return o;
+}
+
+// 3.11: the runtime, the interpreter, `threads` thread states each on its
+// own chain of `frames` frames (the last one's previous: `loop_to`, or
+// none), one code object named by a 500-character str.
+void loopy_image(ImageMemory &mem, int threads, int frames, int loop_to)
+{
+	constexpr uint64_t kTs = 0x100000, kCode = 0x300000, kFr = 0x1000000;
+	mem.add(kRuntime, Obj(64).at<uint64_t>(48, kInterp).bytes);
+	mem.add(kInterp, Obj(1024).at<uint64_t>(16, kTs).bytes);
+	Obj str_type(256);
+	str_type.at<uint64_t>(168, 1ull << 28);
+	mem.add(kStrType, str_type.bytes);
+	mem.add(kName1, wide_str(kStrType, 500).bytes);
+	mem.add(kCode, Obj(256).at<uint64_t>(112, kName1).at<uint64_t>(120, kName1).bytes);
+	for (int t = 0; t < threads; t++) {
+		uint64_t ts = kTs + 0x1000 * static_cast<uint64_t>(t);
+		uint64_t cframe = ts + 0x800, first = kFr + 0x10000 * static_cast<uint64_t>(t);
+		Obj o(0x800 + 16);
+		o.at<uint64_t>(8, t + 1 < threads ? ts + 0x1000 : 0).at<uint64_t>(56, cframe);
+		o.at<uint64_t>(152, 0x1000 + static_cast<uint64_t>(t));
+		o.at<uint64_t>(0x800 + 8, first);
+		mem.add(ts, o.bytes);
+		for (int f = 0; f < frames; f++) {
+			uint64_t prev = f + 1 < frames ? first + 0x100 * static_cast<uint64_t>(f + 1)
+				      : loop_to >= 0 ? first + 0x100 * static_cast<uint64_t>(loop_to)
+						     : 0;
+			mem.add(first + 0x100 * static_cast<uint64_t>(f),
+				Obj(80).at<uint64_t>(32, kCode).at<uint64_t>(48, prev).bytes);
+		}
+	}
+}
+
+} // namespace
+
+TEST_CASE("hostile names: 100 threads of 100 frames of 500 characters U+10FFFF stay within "
+	  "the text's bytes, said cut",
+	  "[pywalk]")
+{
+	auto offsets = builtin_offsets(11);
+	REQUIRE(offsets);
+	PythonRuntime rt;
+	rt.minor = 11;
+	rt.runtime_addr = kRuntime;
+	rt.offsets = *offsets;
+	rt.offsets.version = 0x030b07f0;
+	ImageMemory mem;
+	loopy_image(mem, 100, 150, 100); // every chain loops back to its 100th frame
+	Event ev;
+	ev.trigger = FH_TRIGGER_FATAL_SIGNAL;
+	walk_python(mem, rt, ev);
+	REQUIRE(ev.py_threads.size() == 100);
+	for (const auto &t : ev.py_threads) {
+		CHECK(t.frames.size() == 150);
+		CHECK(t.flags & FH_PY_THREAD_FRAME_LOOP);
+	}
+	PythonText p = python_text(ev, rt, nullptr, py_fatal_header(SIGSEGV));
+	// Unbounded, 100 x 100 lines of two names of 5,000 bytes each: 100 MB.
+	CHECK(p.text.size() <= kPyTextMaxBytes + 4096);
+	CHECK(p.text.size() >= kPyTextMaxBytes - 20'000);
+	CHECK(p.cut);
+	CHECK(p.notes.find("fh-bpf: the Python traceback was cut at " +
+			   std::to_string(kPyTextMaxBytes) + " bytes: ") != std::string::npos);
+	CHECK(p.notes.find("implausible (a thread's frame chain loops)") != std::string::npos);
+	// faulthandler's own shape: the first thread whole, "..." after cuts.
+	auto first = p.text.find("Thread 0x0000000000001000 (most recent call first):\n");
+	REQUIRE(first != std::string::npos);
+	std::string name;
+	for (int i = 0; i < 500; i++)
+		name += "\\U0010ffff";
+	CHECK(p.text.find("  File \"" + name + "\", line ") != std::string::npos);
+	CHECK(p.text.substr(p.text.size() - 5) == "\n...\n");
+}
+
+TEST_CASE("sys.stdlib_module_names: a sys dict of 4,096 keys costs a bounded read", "[pywalk]")
+{
+	auto offsets = builtin_offsets(11);
+	REQUIRE(offsets);
+	PythonRuntime rt;
+	rt.minor = 11;
+	rt.runtime_addr = kRuntime;
+	rt.offsets = *offsets;
+	ImageMemory mem;
+	loopy_image(mem, 1, 1, -1);
+	// sys.__dict__ (3.11: at 904): 4,096 keys, each a 500-character str.
+	constexpr uint64_t kDict = 0x400000, kKeys = 0x410000;
+	mem.add(kInterp, Obj(1024).at<uint64_t>(16, 0).at<uint64_t>(904, kDict).bytes);
+	mem.add(kDict, Obj(48).at<uint64_t>(32, kKeys).bytes);
+	Obj keys(40 + 16 * 4096);
+	keys.at<uint8_t>(9, 3).at<uint8_t>(10, 1).at<uint64_t>(24, 4096);
+	for (int i = 0; i < 4096; i++)
+		keys.at<uint64_t>(40 + 16 * i, kName1).at<uint64_t>(40 + 16 * i + 8, kName1);
+	mem.add(kKeys, keys.bytes);
+	StdlibRead r;
+	CHECK_FALSE(stdlib_module_names(mem, rt, &r));
+	CHECK(r.items == kSysDictEntries);
+	CHECK_FALSE(r.found);
 }

@@ -1,0 +1,87 @@
+// libFuzzer harness: what makes target-controlled bytes safe to print or
+// send: printable() (names, paths in text), escape_bytes() (native
+// frames), py_escape() (Python strings), json_string() (incident records),
+// split_message() and rfc5424_record() (syslog).
+//
+// Input: uint16 printable's byte limit, uint16 the syslog part size, uint32
+// a Python string's length, then the bytes (also read as code points).
+// Checked: no control character or ESC survives printable(); the
+// faulthandler escapes are printable ASCII within their limits; a JSON
+// string literal is valid JSON; the syslog parts are each within the size
+// and put back together give the message; a record's header and structured
+// data hold no control character.
+#include "fuzz_input.h"
+#include "incident.h"
+#include "printable.h"
+#include "py_traceback.h"
+#include "syslog.h"
+#include "traceback.h"
+
+using namespace fh;
+
+namespace {
+
+void check_printable(const std::string &s, size_t max)
+{
+	std::string out = printable(s, max);
+	for (size_t i = 0; i < out.size(); i++) {
+		auto c = static_cast<unsigned char>(out[i]);
+		FUZZ_CHECK(c >= 0x20 && c != 0x7f);
+		size_t n = utf8_length(out, i);
+		FUZZ_CHECK(n > 0); // valid UTF-8 throughout
+		if (n == 2)	   // no C1 control character
+			FUZZ_CHECK(!(c == 0xc2 && static_cast<unsigned char>(out[i + 1]) < 0xa0));
+		i += n - 1;
+	}
+	FUZZ_CHECK(out.size() <= 4 * std::min(s.size(), max) + 3);
+}
+
+void check_syslog(const std::string &s, size_t max)
+{
+	std::vector<std::string> parts = split_message(s, max);
+	std::string whole;
+	for (const auto &p : parts) {
+		FUZZ_CHECK(p.size() <= std::max<size_t>(max, 16));
+		FUZZ_CHECK(!p.empty() || parts.size() == 1);
+		whole += p;
+	}
+	FUZZ_CHECK(whole == s);
+
+	size_t third = s.size() / 3;
+	SdParams sd = {{s.substr(0, third), s.substr(third, third)}, {"comm", s}};
+	std::string rec = rfc5424_record(kSyslogDaemon, kSyslogCrit, s.substr(0, third),
+					 s.substr(third), 42, s.substr(2 * third), sd, "");
+	for (char c : rec)
+		FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	fhfuzz::Input in(data, size);
+	size_t max = in.take<uint16_t>();
+	size_t part = in.take<uint16_t>();
+	uint64_t length = in.take<uint32_t>();
+	std::vector<uint8_t> rest = in.rest();
+	std::string s(rest.begin(), rest.end());
+
+	check_printable(s, max);
+	check_printable(s, 4096);
+
+	std::string e = escape_bytes(s);
+	FUZZ_CHECK(fhfuzz::printable_ascii(e));
+	FUZZ_CHECK(e.size() <= 4 * kMaxStringLength + 3);
+
+	std::vector<uint32_t> cps = py_code_points(rest.data(), rest.size(), 4, length, 501);
+	for (int kind : {1, 2})
+		py_code_points(rest.data(), rest.size(), kind, length, 501);
+	std::string p = py_escape(cps, length);
+	FUZZ_CHECK(fhfuzz::printable_ascii(p));
+	FUZZ_CHECK(p.size() <= 10 * kMaxStringLength + 3);
+
+	FUZZ_CHECK(fhfuzz::Json::valid(json_string(s)));
+
+	check_syslog(s, part);
+	return 0;
+}
