@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <dirent.h>
+
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -181,6 +183,25 @@ std::string run_capture(const std::vector<std::string> &argv, int *status, bool 
 	std::string text = read_file(out);
 	unlink(out.c_str());
 	return text;
+}
+
+std::vector<std::string> files_in(const std::string &dir)
+{
+	std::vector<std::string> out;
+	DIR *d = opendir(dir.c_str());
+	REQUIRE(d != nullptr);
+	while (struct dirent *e = readdir(d))
+		if (e->d_name[0] != '.')
+			out.push_back(e->d_name);
+	closedir(d);
+	return out;
+}
+
+void remove_dir(const std::string &dir)
+{
+	for (const auto &name : files_in(dir))
+		unlink((dir + "/" + name).c_str());
+	rmdir(dir.c_str());
 }
 
 std::vector<std::string> split_dumps(const std::string &text, const std::string &prefix)

@@ -47,6 +47,11 @@ std::optional<int> wait_exit(pid_t pid, int timeout_ms);
 std::optional<std::string> read_line(int fd, int timeout_ms);
 
 std::string read_file(const std::string &path);
+
+// The names in a directory but those starting with '.'; and the directory
+// removed with the files it holds.
+std::vector<std::string> files_in(const std::string &dir);
+void remove_dir(const std::string &dir);
 std::string temp_path(const std::string &stem);
 
 // Run a command, return its stdout (stderr discarded).

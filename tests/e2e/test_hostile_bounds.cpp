@@ -126,18 +126,6 @@ double cpu_seconds(pid_t pid)
 
 std::string pid_line(pid_t pid) { return "fh-bpf: pid " + std::to_string(pid) + " ("; }
 
-std::vector<std::string> files_in(const std::string &dir)
-{
-	std::vector<std::string> out;
-	DIR *d = opendir(dir.c_str());
-	REQUIRE(d);
-	while (struct dirent *e = readdir(d))
-		if (e->d_name[0] != '.')
-			out.push_back(e->d_name);
-	closedir(d);
-	return out;
-}
-
 // A syslog daemon's socket: counts the records and bytes sent to it.
 class SyslogCounter {
 public:

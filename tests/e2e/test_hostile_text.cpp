@@ -26,25 +26,6 @@ constexpr uid_t kNobody = 65534;
 const std::string kEvilName = "a\nFatal\x1b[2Kxyz";
 const std::string kEvilShown = "a\\x0aFatal\\x1b[2Kxyz";
 
-std::vector<std::string> files_in(const std::string &dir)
-{
-	std::vector<std::string> out;
-	DIR *d = opendir(dir.c_str());
-	REQUIRE(d != nullptr);
-	while (struct dirent *e = readdir(d))
-		if (e->d_name[0] != '.')
-			out.push_back(e->d_name);
-	closedir(d);
-	return out;
-}
-
-void remove_dir(const std::string &d)
-{
-	for (const auto &name : files_in(d))
-		unlink((d + "/" + name).c_str());
-	rmdir(d.c_str());
-}
-
 // No byte of a control character but the newline, and no line that does
 // not start as fh-bpf's lines and faulthandler's do.
 void check_clean(const std::string &what, const std::string &text)

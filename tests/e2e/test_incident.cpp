@@ -21,25 +21,6 @@ using namespace fhtest;
 
 namespace {
 
-std::vector<std::string> files_in(const std::string &dir)
-{
-	std::vector<std::string> out;
-	DIR *d = opendir(dir.c_str());
-	REQUIRE(d != nullptr);
-	while (struct dirent *e = readdir(d))
-		if (e->d_name[0] != '.')
-			out.push_back(e->d_name);
-	closedir(d);
-	return out;
-}
-
-void remove_dir(const std::string &d)
-{
-	for (const auto &name : files_in(d))
-		unlink((d + "/" + name).c_str());
-	rmdir(d.c_str());
-}
-
 std::string canonical(const std::string &path)
 {
 	char buf[PATH_MAX];

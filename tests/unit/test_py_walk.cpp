@@ -78,6 +78,24 @@ constexpr uint64_t kCode1 = 0x50000, kCode3 = 0x51000, kShimCode = 0x52000;
 constexpr uint64_t kStrType = 0x60000, kFile = 0x61000, kName1 = 0x62000, kName3 = 0x63000;
 constexpr uint64_t kTable = 0x64000;
 
+// CPython 3.minor with these offsets, its runtime at kRuntime.
+PythonRuntime runtime_at(int minor, const fh_py_offsets &offsets)
+{
+	PythonRuntime rt;
+	rt.minor = minor;
+	rt.runtime_addr = kRuntime;
+	rt.offsets = offsets;
+	return rt;
+}
+
+// CPython 3.11 with fh-bpf's built-in offsets.
+PythonRuntime runtime_311()
+{
+	auto offsets = builtin_offsets(11);
+	REQUIRE(offsets);
+	return runtime_at(11, *offsets);
+}
+
 Obj ascii_str(uint64_t type, const std::string &s)
 {
 	Obj o(40 + s.size() + 1);
@@ -124,10 +142,7 @@ TEST_CASE("3.14 memory image: tagged executables, shim frames skipped, lines, st
 	auto offsets = offsets_from_debug(debug.data(), debug.size(), error);
 	INFO(error);
 	REQUIRE(offsets);
-	PythonRuntime rt;
-	rt.minor = 14;
-	rt.runtime_addr = kRuntime;
-	rt.offsets = *offsets;
+	PythonRuntime rt = runtime_at(14, *offsets);
 
 	ImageMemory mem;
 	mem.add(kRuntime, Obj(64).at<uint64_t>(48, kInterp).bytes); // interpreters.main
@@ -173,12 +188,7 @@ TEST_CASE("3.14 memory image: tagged executables, shim frames skipped, lines, st
 
 TEST_CASE("hostile memory: cycles, garbage and holes end as ???, bounded", "[pywalk]")
 {
-	auto offsets = builtin_offsets(11);
-	REQUIRE(offsets);
-	PythonRuntime rt;
-	rt.minor = 11;
-	rt.runtime_addr = kRuntime;
-	rt.offsets = *offsets;
+	PythonRuntime rt = runtime_311();
 	ImageMemory mem;
 	mem.add(kRuntime, Obj(64).at<uint64_t>(48, kInterp).bytes);
 	// A thread list that loops on itself, a frame chain that loops too.
@@ -253,12 +263,7 @@ TEST_CASE("hostile names: 100 threads of 100 frames of 500 characters U+10FFFF s
 	  "the text's bytes, said cut",
 	  "[pywalk]")
 {
-	auto offsets = builtin_offsets(11);
-	REQUIRE(offsets);
-	PythonRuntime rt;
-	rt.minor = 11;
-	rt.runtime_addr = kRuntime;
-	rt.offsets = *offsets;
+	PythonRuntime rt = runtime_311();
 	rt.offsets.version = 0x030b07f0;
 	ImageMemory mem;
 	loopy_image(mem, 100, 150, 100); // every chain loops back to its 100th frame
@@ -290,12 +295,7 @@ TEST_CASE("hostile names: 100 threads of 100 frames of 500 characters U+10FFFF s
 
 TEST_CASE("sys.stdlib_module_names: a sys dict of 4,096 keys costs a bounded read", "[pywalk]")
 {
-	auto offsets = builtin_offsets(11);
-	REQUIRE(offsets);
-	PythonRuntime rt;
-	rt.minor = 11;
-	rt.runtime_addr = kRuntime;
-	rt.offsets = *offsets;
+	PythonRuntime rt = runtime_311();
 	ImageMemory mem;
 	loopy_image(mem, 1, 1, -1);
 	// sys.__dict__ (3.11: at 904): 4,096 keys, each a 500-character str.
