@@ -181,10 +181,13 @@ TEST_CASE("hostile files: 1,100 processes, each with a root of its own, leave th
 	std::string logs = temp_path("incidents");
 	std::unique_ptr<Watcher> agent;
 	{
+		// The parked processes in scope too, as the crashers (out of it,
+		// no root of theirs would be taken at all).
 		FdLimit limit(1024); // a service's usual limit, soft and hard
 		agent = std::make_unique<Watcher>(
-			0, std::vector<std::string>{"-a", "--comm", "crash", "--log-dir", logs,
-						    "--rate-limit", "0", "--verbose"});
+			0, std::vector<std::string>{"-a", "--uid", std::to_string(kNobody),
+						    "--log-dir", logs, "--rate-limit", "0",
+						    "--verbose"});
 	}
 	std::string limits = read_file("/proc/" + std::to_string(agent->pid()) + "/limits");
 	REQUIRE(limits.find("Max open files            1024                 1024") !=
