@@ -51,7 +51,9 @@ void elf_file(const std::string &path, uint32_t offset)
 	elf->rpath();
 	elf->runpath();
 	for (const auto &s : elf->loads()) {
-		if (auto b = elf->read(s.vaddr + offset % (s.filesz + 1), 64))
+		// A hostile filesz may be the largest value: no modulo by 0.
+		uint64_t within = s.filesz == UINT64_MAX ? offset : offset % (s.filesz + 1);
+		if (auto b = elf->read(s.vaddr + within, 64))
 			FUZZ_CHECK(b->size() == 64);
 	}
 	if (auto b = elf->read(offset, 16))
