@@ -142,7 +142,6 @@ void Agent::start()
 	// missed; then what /proc shows of the processes already running.
 	uint64_t t0 = monotonic_ns();
 	tracker_ = std::make_unique<HostTracker>();
-	tracker_->set_scope(&scope_);
 	capture_ = std::make_unique<Capture>(cfg);
 	pythons_ = std::make_unique<HostPythons>(*capture_, scope_, opts_.verbose);
 	tracker_->seed_from_proc();

@@ -2,7 +2,6 @@
 
 #include "elf_file.h"
 #include "error.h"
-#include "incident.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -122,8 +121,6 @@ size_t HostTracker::max_roots()
 
 std::shared_ptr<HostTracker::Root> HostTracker::open_root(pid_t pid)
 {
-	if (scope_ && scope_->any() && !scope_->admits(pid))
-		return nullptr; // out of scope: never symbolized
 	// Which root it is (a directory in a mount namespace), without a
 	// descriptor yet: a known one is shared, ours needs none.
 	std::string dir = "/proc/" + std::to_string(pid);

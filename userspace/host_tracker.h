@@ -16,8 +16,6 @@
 
 namespace fh {
 
-struct ScopeFilter;
-
 // The code mappings of every process on the host, for --system-wide: what
 // /proc showed at start, then what the kernel reports as it happens --
 // PERF_RECORD_MMAP2 of each executable mapping, exec (COMM with the exec
@@ -52,11 +50,6 @@ public:
 	// Readable when records wait (each record wakes the reader: a
 	// process that maps its interpreter is placed at once).
 	const std::vector<int> &fds() const;
-
-	// Only processes in this scope (--comm, --uid, --cgroup) have their
-	// roots taken; no other work is done for the others (they are never
-	// symbolized).  Unset: every process.
-	void set_scope(const ScopeFilter *scope) { scope_ = scope; }
 
 	// Every process /proc lists now (call once the events are on).
 	void seed_from_proc();
@@ -165,7 +158,6 @@ private:
 	static std::string prefix_of(const std::shared_ptr<Root> &root);
 	const std::vector<Segment> &segments(pid_t pid, const FileMapping &m);
 
-	const ScopeFilter *scope_ = nullptr;
 	std::unique_ptr<PerfRecordBuffers> buffers_; // none when Offline
 	std::vector<PerfRecordBuffers::Record> queue_; // sorted by time
 	std::unordered_map<pid_t, Process> procs_;
