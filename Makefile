@@ -62,21 +62,20 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- userspace ---------------------------------------------------------------
-CORE_SRCS := agent capture elf_file error flood host_tracker incident kernel_info keepalive launch \
-	     printable python_builds \
-	     linetable log_dir mmap_tracker options outputs perf_records proc \
-	     py_report py_traceback py_walk python \
-	     records report signals sink syslog traceback unwinder watch
-CORE_OBJS := $(patsubst %,$(OUT)/obj/%.o,$(CORE_SRCS))
+# One folder per stage of the pipeline (userspace/README.md); app/main.cpp
+# is the program, everything else is shared with the tests.
+CORE_SRCS := $(filter-out userspace/app/main.cpp,$(wildcard userspace/*/*.cpp))
+CORE_OBJS := $(patsubst userspace/%.cpp,$(OUT)/obj/%.o,$(CORE_SRCS))
 
-$(OUT)/obj/capture.o: $(OUT)/fh.skel.h
-$(OUT)/obj/keepalive.o: $(OUT)/keepalive.skel.h
+$(OUT)/obj/capture/capture.o: $(OUT)/fh.skel.h
+$(OUT)/obj/capture/keepalive.o: $(OUT)/keepalive.skel.h
 
 $(OUT)/obj/%.o: userspace/%.cpp | $(OUT)/obj
 	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
 
-$(OUT)/fh-bpf: $(OUT)/obj/main.o $(CORE_OBJS)
+$(OUT)/fh-bpf: $(OUT)/obj/app/main.o $(CORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -111,9 +110,10 @@ $(OUT)/targets/%: tests/targets/%.c | $(OUT)/targets
 
 $(OUT)/tests/%.o: tests/%.cpp | $(OUT)/tests/unit $(OUT)/tests/e2e
 	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) $(CXXFLAGS) -Itests -c $< -o $@
 
-UNIT_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/unit/*.cpp))
+UNIT_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/unit/*/*.cpp))
 E2E_OBJS := $(patsubst tests/%.cpp,$(OUT)/tests/%.o,$(wildcard tests/e2e/*.cpp))
 
 $(OUT)/tests/unit-tests: $(UNIT_OBJS) $(OUT)/tests/catch_main.o $(OUT)/tests/support.o \
@@ -155,7 +155,7 @@ $(OUT) $(OUT)/obj $(OUT)/targets $(OUT)/tests/unit $(OUT)/tests/e2e:
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/tests/*/*.d)
+-include $(wildcard $(OUT)/obj/*/*.d $(OUT)/tests/*.d $(OUT)/tests/*/*.d $(OUT)/tests/*/*/*.d)
 
 # --- fuzzing -----------------------------------------------------------------
 # libFuzzer harnesses (tests/fuzz/fuzz_*.cpp) for every parser of untrusted
@@ -171,13 +171,15 @@ FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -MMD -MP $(FUZZ_SANITIZE) \
 		 -Iinclude -Iuserspace -Itests/fuzz -DFH_VERSION='"$(VERSION)"' \
 		 $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
-FUZZ_SRCS := elf_file error flood incident kernel_info linetable options perf_records printable \
-	     proc py_report py_traceback py_walk python records report signals syslog traceback \
-	     unwinder
+FUZZ_SRCS := util/error report/incident util/printable util/signals cli/options app/flood \
+	     process/elf_file process/kernel_info process/perf_records process/proc \
+	     python/linetable python/py_report python/py_traceback python/py_walk python/python \
+	     capture/records report/report output/syslog report/traceback symbolize/unwinder
 FUZZ_HARNESSES := $(patsubst tests/fuzz/%.cpp,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.cpp))
 
 $(OUT)/fuzz/obj/%.o: userspace/%.cpp | $(OUT)/fuzz/obj
 	$(call msg,FUZZ-CXX,$@)
+	$(Q)mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(OUT)/fuzz/libfh-fuzz.a: $(patsubst %,$(OUT)/fuzz/obj/%.o,$(FUZZ_SRCS))
@@ -209,4 +211,4 @@ fuzz: $(FUZZ_HARNESSES)
 $(OUT)/fuzz/obj:
 	$(Q)mkdir -p $@
 
--include $(wildcard $(OUT)/fuzz/obj/*.d $(OUT)/fuzz/*.d)
+-include $(wildcard $(OUT)/fuzz/obj/*/*.d $(OUT)/fuzz/*.d)

@@ -1,8 +1,8 @@
 // libFuzzer harness: ELF files a target names, read as root: ElfFile
-// (userspace/elf_file.cpp: symbols, sections, segments, bytes at an
+// (userspace/process/elf_file.cpp: symbols, sections, segments, bytes at an
 // address, the dynamic section), the interpreter detection on top of it
-// (userspace/python.cpp), and the unwinder's symbolizer and CFI on the same
-// file (userspace/unwinder.cpp, libdw).
+// (userspace/python/python.cpp), and the unwinder's symbolizer and CFI on the same
+// file (userspace/symbolize/unwinder.cpp, libdw).
 //
 // Input: one byte choosing the file's name (a plain name, or a libpython's
 // or a python executable's, which the detection reads a version from),
@@ -11,9 +11,9 @@
 // path).  Checked: a read gives the bytes asked for or nothing; the
 // unwinder keeps its frame limit.
 #include "fuzz_input.h"
-#include "elf_file.h"
-#include "python.h"
-#include "unwinder.h"
+#include "process/elf_file.h"
+#include "python/python.h"
+#include "symbolize/unwinder.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// libFuzzer harness: CPython's line tables (userspace/linetable.cpp), every
+// libFuzzer harness: CPython's line tables (userspace/python/linetable.cpp), every
 // version's format, on bytes a target controls.
 //
 // Input: int32 firstlineno, int32 offset (bytes for 3.6-3.10, code units
@@ -7,7 +7,7 @@
 // overflow.  Each decoder must give the same answer twice (no state) and,
 // for a position before the first instruction, the first line.
 #include "fuzz_input.h"
-#include "linetable.h"
+#include "python/linetable.h"
 
 #include <memory>
 

@@ -1,14 +1,14 @@
-// libFuzzer harness: the command line (userspace/options.cpp) and the value
+// libFuzzer harness: the command line (userspace/cli/options.cpp) and the value
 // parsers behind it: sizes, seconds, signals, lists.
 //
 // Input: the arguments, separated by NUL bytes (at most 64 of them).
 // Checked: a bad command line is an Error with the usage status and a
 // one-line reason, never another exception; what parses is within the
 // documented ranges.
-#include "error.h"
+#include "util/error.h"
 #include "fuzz_input.h"
-#include "options.h"
-#include "signals.h"
+#include "cli/options.h"
+#include "util/signals.h"
 
 using namespace fh;
 

@@ -1,7 +1,7 @@
 // libFuzzer harness: what fh-bpf reads of other processes through /proc and
-// perf side-band records: parse_maps() (userspace/proc.cpp), and
+// perf side-band records: parse_maps() (userspace/process/proc.cpp), and
 // parse_mmap2(), parse_exec(), parse_lost(), insert_mapping(), maps_line()
-// (userspace/perf_records.cpp), and parse_process() (/proc/PID/stat and
+// (userspace/process/perf_records.cpp), and parse_process() (/proc/PID/stat and
 // status).
 //
 // Input: one byte; odd: the rest is a maps text; 2 modulo 4: the rest is a
@@ -12,8 +12,8 @@
 // keyed by its start; a mapping written by maps_line() reads back the same
 // through parse_maps().
 #include "fuzz_input.h"
-#include "perf_records.h"
-#include "proc.h"
+#include "process/perf_records.h"
+#include "process/proc.h"
 
 #include <memory>
 

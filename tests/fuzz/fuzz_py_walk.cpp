@@ -1,4 +1,4 @@
-// libFuzzer harness: the Python walker (userspace/py_walk.cpp) over a hostile
+// libFuzzer harness: the Python walker (userspace/python/py_walk.cpp) over a hostile
 // memory image, through its MemoryReader seam: thread and frame chains,
 // code objects, strings, line tables and sys.stdlib_module_names as a
 // target's memory may hold them, then rendered as faulthandler text.
@@ -13,9 +13,9 @@
 // Checked: the walk keeps faulthandler's bounds (threads, frames), and the
 // text holds only printable ASCII and newlines.
 #include "fuzz_input.h"
-#include "py_report.h"
-#include "py_walk.h"
-#include "python.h"
+#include "python/py_report.h"
+#include "python/py_walk.h"
+#include "python/python.h"
 
 extern "C" {
 #include "fh/records.h"

@@ -1,4 +1,4 @@
-// libFuzzer harness: ring-buffer records (userspace/records.cpp) and what is
+// libFuzzer harness: ring-buffer records (userspace/capture/records.cpp) and what is
 // made of the events they assemble into: the Python traceback (line tables
 // included), the summary and loss lines, the incident's JSON record and its
 // syslog structured data.
@@ -10,12 +10,12 @@
 // past it).  Checked: every event's JSON is valid JSON, the rendered
 // Python text holds only printable ASCII and newlines.
 #include "fuzz_input.h"
-#include "incident.h"
-#include "py_report.h"
-#include "python.h"
-#include "records.h"
-#include "report.h"
-#include "syslog.h"
+#include "report/incident.h"
+#include "python/py_report.h"
+#include "python/python.h"
+#include "capture/records.h"
+#include "report/report.h"
+#include "output/syslog.h"
 
 #include <memory>
 

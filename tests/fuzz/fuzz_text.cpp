@@ -11,11 +11,11 @@
 // and put back together give the message; a record's header and structured
 // data hold no control character.
 #include "fuzz_input.h"
-#include "incident.h"
-#include "printable.h"
-#include "py_traceback.h"
-#include "syslog.h"
-#include "traceback.h"
+#include "report/incident.h"
+#include "util/printable.h"
+#include "python/py_traceback.h"
+#include "output/syslog.h"
+#include "report/traceback.h"
 
 using namespace fh;
 

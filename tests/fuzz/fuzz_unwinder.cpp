@@ -1,5 +1,5 @@
-// libFuzzer harness: the unwinder (userspace/unwinder.cpp, libdw's CFI) and
-// the native traceback (userspace/report.cpp, traceback.cpp) on hostile
+// libFuzzer harness: the unwinder (userspace/symbolize/unwinder.cpp, libdw's CFI) and
+// the native traceback (userspace/report/report.cpp, traceback.cpp) on hostile
 // registers and stack bytes, against real binaries' maps: this process's
 // own (the harness itself, libc, libstdc++, libdw...), with their DWARF
 // and CFI loaded once.
@@ -13,9 +13,9 @@
 // Checked: the frame limits hold, and the text holds only printable ASCII
 // and newlines.
 #include "fuzz_input.h"
-#include "proc.h"
-#include "report.h"
-#include "unwinder.h"
+#include "process/proc.h"
+#include "report/report.h"
+#include "symbolize/unwinder.h"
 
 #include <linux/types.h>
 #include <unistd.h>

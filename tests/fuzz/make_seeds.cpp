@@ -4,8 +4,8 @@
 // `make fuzz-seeds` runs it; the files it writes are committed.
 //
 //   make-seeds DIR
-#include "event.h"
-#include "python.h"
+#include "capture/event.h"
+#include "python/python.h"
 
 #include <linux/perf_event.h>
 #include <linux/types.h>

@@ -1,0 +1,188 @@
+#pragma once
+
+#include "capture/records.h"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+struct fh_bpf;
+struct ring_buffer;
+struct bpf_link;
+struct fh_py_offsets;
+struct fh_py_file_key;
+struct fh_py_file;
+struct fh_py_proc;
+
+namespace fh {
+
+// --system-wide's filters: each one given must match (a cgroup's
+// descendants match it); an excluded name never does.
+struct Scope {
+	std::vector<std::string> comms;	 // the group leader's name
+	std::vector<std::string> exclude_comms;
+	std::vector<uint32_t> uids;	 // real uid
+	std::vector<uint64_t> cgroup_ids; // cgroup v2 ids (directory inodes)
+};
+
+struct CaptureConfig {
+	pid_t tgid = 0; // 0: every process in scope
+	Scope scope;	// tgid 0 only
+	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
+	uint32_t max_threads = 0;
+	uint32_t ring_threads = 0; // threads whose records the ring holds at once
+	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
+	bool capture_handled = false; // also signals the target handles
+	int user_signal = 0;	      // dump on it whatever its disposition; 0: none
+	// Python: its offsets make the programs walk the interpreter; where it
+	// sits may be set later (set_python_runtime) when it is not mapped yet.
+	const struct fh_py_offsets *py_offsets = nullptr; // nullptr: not Python
+	uint64_t py_runtime = 0;      // the runtime's address; 0: not known yet
+	uint64_t py_module_type = 0;  // PyModule_Type's address; 0: unknown
+	// The kernel places the runtime itself when the target maps this file
+	// (ino 0: it does not).
+	uint64_t py_place_ino = 0;
+	uint64_t py_place_size = 0;
+	uint64_t py_place_runtime_off = 0;
+	uint64_t py_place_module_type_off = 0;
+	bool signals = true; // capture signals (and follow mappings); false: live dumps only
+	// The capture this one takes over from (same target, after an exec):
+	// they share the maps that must outlive either; this one stays idle
+	// until activate().
+	const class Capture *predecessor = nullptr;
+	bool live = false;   // live dumps: the task iterator and the samplers
+	bool verbose = false;  // libbpf's messages on stderr
+};
+
+struct Counters {
+	uint64_t events = 0;
+	uint64_t events_lost = 0;
+	uint64_t ends_lost = 0;
+	uint64_t threads_lost = 0;
+	uint64_t maps_lost = 0;
+	uint64_t senders_lost = 0;
+	uint64_t py_lost = 0;	  // Python thread or code records without ring room
+	uint64_t cmdlines_lost = 0; // argument records without ring room
+	uint64_t out_of_scope = 0;  // watched signals of processes out of scope
+	uint64_t repeats = 0;	    // fatal signals of a process already captured dying
+	uint64_t samples = 0;	  // live: threads sampled while they ran
+	uint64_t retaken = 0;	  // live: threads copied again once they stopped
+	uint64_t live_lost = 0;	  // live: thread records without ring room
+	uint64_t unassembled = 0; // records that arrived outside consume()
+
+	Counters &operator+=(const Counters &o);
+};
+
+// How one live dump went.
+struct LiveDumpStats {
+	uint64_t event_id = 0;	   // 0: the process had no thread left
+	uint32_t samples_wanted = 0; // threads that were running when copied
+	uint32_t samples_missing = 0; // of those, never replaced: stale frames
+	uint64_t iterate_ns = 0;   // the iterator pass
+	uint64_t sample_ns = 0;	   // waiting for samples and retakes
+};
+
+// Route libbpf's messages: kept for error reports, and printed with -v.
+void init_libbpf(bool verbose);
+
+// Checks, before loading anything, that this process may load BPF programs
+// and that the kernel has what the programs need; throws an Error that says
+// what is missing.
+void probe_support();
+
+// The kernel half of probe_support(): the tracepoints and kfuncs the
+// programs use, looked up in the kernel BTF at btf_path.
+void probe_kernel(const std::string &btf_path);
+
+// The loaded and attached BPF programs and their ring buffer.
+class Capture {
+public:
+	explicit Capture(const CaptureConfig &cfg);
+	~Capture();
+	Capture(const Capture &) = delete;
+	Capture &operator=(const Capture &) = delete;
+
+	// File descriptor that becomes readable when records are waiting.
+	int fd() const;
+
+	// Hand every waiting record to the assembler; returns how many.
+	int consume(Assembler &assembler, Assembler::Output &out);
+
+	Counters counters() const;
+
+	// Ask for a FH_REC_MAPS record at the next executable mapping: call
+	// before reading the maps again.
+	void rearm_maps_notify();
+
+	// Where the interpreter sits (a Python capture), as userspace placed
+	// it: from now on the programs walk it.  (The kernel forgets it at an
+	// exec, and places it itself where it was told how.)
+	void set_python_runtime(uint64_t runtime, uint64_t module_type);
+
+	// Take over from the predecessor: from this store on, its programs
+	// capture nothing and this one's capture everything.
+	void activate();
+
+	// Stop: from this store on, no program of this capture starts one
+	// (then wait_idle(), and its ring holds all it will ever write).
+	void deactivate();
+
+	// After a successor's activate(), or deactivate(): wait (at most timeout_ns) until no
+	// program of this capture is still running; false on timeout.  Its
+	// ring then holds all it will ever write.
+	bool wait_idle(uint64_t timeout_ns) const;
+
+	// Where the programs walk the interpreter (0: not placed yet), as
+	// userspace or the kernel placed it.
+	uint64_t python_runtime() const;
+	uint64_t python_module_type() const;
+
+	// The programs' tables of interpreters (--system-wide fills them as
+	// it meets builds and processes; -p through the config).
+	void add_python_build(uint32_t build, const fh_py_offsets &offsets);
+	void add_python_file(const fh_py_file_key &key, const fh_py_file &file);
+	void place_python(pid_t tgid, const fh_py_proc &proc);
+	std::optional<fh_py_proc> python_of(pid_t tgid) const;
+
+	// Capture every thread of the running target now (cfg.live), without
+	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT, _DEMAND, or
+	// _USER_SIGNAL for a refused one) is completed into out, with any other
+	// records that arrive meanwhile.
+	LiveDumpStats live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out);
+
+	// Why running threads cannot be sampled (their frames may then be
+	// stale); empty when they can.
+	const std::string &sampling_problem() const { return sampling_problem_; }
+
+	// How long a live dump waits for running threads to be sampled.
+	static constexpr uint64_t kSampleWindowNs = 20'000'000;
+	// The samplers' period.
+	static constexpr uint64_t kSamplePeriodNs = 100'000;
+
+private:
+	void set_control(uint32_t gen, const char *what);
+	static int on_record(void *ctx, void *data, size_t size);
+	void release() noexcept; // what the destructor frees; safe to call twice
+	void prefault_ring();
+	void fill_tables(const CaptureConfig &cfg);
+	void open_samplers();
+	void run_iterator(Assembler &assembler, Assembler::Output &out);
+
+	struct fh_bpf *skel_ = nullptr;
+	pid_t tgid_ = 0;
+	struct ring_buffer *ring_ = nullptr;
+	Assembler *assembler_ = nullptr;
+	Assembler::Output *out_ = nullptr;
+	uint64_t unassembled_ = 0;
+	uint32_t generation_ = 1;
+	struct bpf_link *iter_link_ = nullptr;
+	std::vector<struct bpf_link *> sampler_links_;
+	std::vector<int> sampler_fds_; // owned by their links
+	std::string sampling_problem_;
+};
+
+} // namespace fh

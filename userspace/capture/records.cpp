@@ -1,0 +1,350 @@
+#include "capture/records.h"
+#include "util/clock.h"
+
+#include <linux/types.h>
+
+#include <cstddef>
+#include <algorithm>
+#include <cstring>
+
+#include "python/py_traceback.h"
+
+extern "C" {
+#include "fh/python.h"
+#include "fh/records.h"
+}
+
+namespace fh {
+
+// The ABI with the BPF programs, pinned.
+static_assert(sizeof(fh_record_header) == 16);
+static_assert(sizeof(fh_event_record) == 232);
+static_assert(offsetof(fh_event_record, uid) == 104);
+static_assert(offsetof(fh_event_record, sender_kstack) == 136);
+static_assert(sizeof(fh_cmdline_record) == 24 + FH_CMDLINE_MAX);
+static_assert(offsetof(fh_event_record, fault_addr) == 40);
+static_assert(offsetof(fh_event_record, sender_comm) == 72);
+static_assert(sizeof(fh_thread_record) == 200);
+static_assert(offsetof(fh_thread_record, regs) == 48);
+static_assert(offsetof(fh_thread_record, stack_addr) == 184);
+static_assert(offsetof(fh_thread_record, stack) == 200);
+static_assert(sizeof(fh_event_end_record) == 40);
+static_assert(sizeof(fh_maps_record) == 40);
+static_assert(FH_NR_REGS == kNrRegs);
+
+bool ThreadCapture::hit() const { return flags & FH_THREAD_HIT; }
+
+bool Event::live() const
+{
+	return trigger == FH_TRIGGER_TIMEOUT || trigger == FH_TRIGGER_DEMAND || refused;
+}
+
+uint64_t ring_size_for(uint64_t stack_size, uint32_t max_threads)
+{
+	uint64_t per_thread = sizeof(fh_thread_record) + stack_size + FH_PAGE_SIZE + 8;
+	uint64_t need = per_thread * max_threads + 4096;
+	uint64_t size = 256 * 1024;
+	while (size < need)
+		size <<= 1;
+	return size;
+}
+
+namespace {
+
+template <typename T> bool read_record(const void *data, size_t len, T &out)
+{
+	if (len < sizeof(T))
+		return false;
+	std::memcpy(&out, data, sizeof(T));
+	return out.hdr.size >= sizeof(T) && out.hdr.size <= len;
+}
+
+std::string fixed_string(const char *s, size_t n)
+{
+	return std::string(s, strnlen(s, n));
+}
+
+} // namespace
+
+Event *Assembler::pending_event(uint64_t id)
+{
+	auto it = pending_.find(id);
+	if (it == pending_.end()) {
+		orphans_++;
+		return nullptr;
+	}
+	return &it->second.ev;
+}
+
+void Assembler::feed(const void *data, size_t len, Output &out)
+{
+	fh_record_header hdr;
+	if (len < sizeof(hdr)) {
+		malformed_++;
+		return;
+	}
+	std::memcpy(&hdr, data, sizeof(hdr));
+
+	switch (hdr.kind) {
+	case FH_REC_EVENT: {
+		fh_event_record r;
+		if (!read_record(data, len, r)) {
+			malformed_++;
+			return;
+		}
+		Event ev;
+		ev.id = r.hdr.event_id;
+		ev.trigger = r.trigger;
+		ev.tgid = r.tgid;
+		ev.hit_tid = r.tid;
+		ev.sig = r.sig;
+		ev.si_code = r.si_code;
+		ev.fault_addr = r.fault_addr;
+		ev.comm = fixed_string(r.comm, sizeof(r.comm));
+		ev.ktime_start = r.ktime_ns;
+		if (r.flags & FH_EVENT_EXTERNAL)
+			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
+					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
+		else if (r.flags & FH_EVENT_KERNEL_SENDER) {
+			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
+					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), true};
+			uint32_t n = std::min<uint32_t>(r.sender_kstack_len, FH_KSTACK_DEPTH);
+			ev.sender->kstack.assign(r.sender_kstack, r.sender_kstack + n);
+		}
+		ev.default_action = r.flags & FH_EVENT_DEFAULT_ACTION;
+		ev.terminated = r.flags & FH_EVENT_TERMINATED;
+		if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
+			TargetIdentity &id = ev.identity;
+			id.uid = r.uid;
+			id.ns_tgid = r.ns_tgid;
+			id.ns_tid = r.ns_tid;
+			id.pid_ns_level = r.pid_ns_level;
+			id.cgroup_id = r.cgroup_id;
+			id.known = true;
+		}
+		ev.record_bytes = len;
+		uint64_t id = ev.id;
+		pending_[id] = {std::move(ev), monotonic_ns()};
+		return;
+	}
+	case FH_REC_THREAD: {
+		fh_thread_record r;
+		if (!read_record(data, len, r) ||
+		    r.stack_len > r.hdr.size - sizeof(fh_thread_record)) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		ThreadCapture t;
+		t.tid = r.tid;
+		t.flags = r.flags;
+		t.pthread_id = r.fs_base;
+		t.name = fixed_string(r.comm, sizeof(r.comm));
+		std::memcpy(t.regs.data(), r.regs, sizeof(r.regs));
+		t.stack_addr = r.stack_addr;
+		t.stack_err = r.stack_err;
+		const auto *bytes = static_cast<const uint8_t *>(data) + sizeof(fh_thread_record);
+		t.stack.assign(bytes, bytes + r.stack_len);
+		ev->record_bytes += len;
+		// A live dump's sample or retake replaces the stale copy.
+		if (r.flags & (FH_THREAD_SAMPLED | FH_THREAD_RETAKEN)) {
+			auto it = std::find_if(ev->threads.begin(), ev->threads.end(),
+					       [&](const ThreadCapture &o) { return o.tid == t.tid; });
+			if (it != ev->threads.end()) {
+				*it = std::move(t);
+				return;
+			}
+		}
+		ev->threads.push_back(std::move(t));
+		return;
+	}
+	case FH_REC_EVENT_END: {
+		fh_event_end_record r;
+		if (!read_record(data, len, r)) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		ev->threads_skipped = r.threads_skipped;
+		ev->threads_lost = r.threads_lost;
+		ev->ktime_end = r.ktime_ns;
+		ev->complete = true;
+		out.events.push_back(std::move(*ev));
+		pending_.erase(r.hdr.event_id);
+		return;
+	}
+	case FH_REC_PY_THREAD: {
+		constexpr size_t fixed = offsetof(fh_py_thread_record, frames);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_py_thread_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		if (r.hdr.size > len || r.nframes > FH_PY_MAX_FRAMES ||
+		    fixed + r.nframes * sizeof(fh_py_frame) > std::min<size_t>(len, r.hdr.size)) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		PyThreadCapture t;
+		t.tstate = r.tstate;
+		t.thread_id = r.thread_id;
+		t.native_thread_id = r.native_thread_id;
+		t.index = r.index;
+		t.flags = r.flags;
+		for (uint32_t i = 0; i < r.nframes; i++)
+			t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
+		ev->py_threads.push_back(std::move(t));
+		ev->record_bytes += len;
+		return;
+	}
+	case FH_REC_PY_CODE: {
+		constexpr size_t fixed = offsetof(fh_py_code_record, data);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_py_code_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		size_t avail = std::min<size_t>(len, r.hdr.size);
+		uint64_t used = uint64_t{r.filename_bytes} + r.name_bytes + r.linetable_bytes;
+		if (r.hdr.size > len || avail < fixed || used > avail - fixed) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		PyCodeCapture c;
+		c.flags = r.flags;
+		c.firstlineno = r.firstlineno;
+		const uint8_t *p = r.data;
+		c.filename = py_code_points(p, r.filename_bytes, static_cast<int>(r.filename_kind),
+					    r.filename_length, 501);
+		c.filename_length = r.filename_length;
+		p += r.filename_bytes;
+		c.name = py_code_points(p, r.name_bytes, static_cast<int>(r.name_kind), r.name_length,
+					501);
+		c.name_length = r.name_length;
+		p += r.name_bytes;
+		c.linetable.assign(p, p + r.linetable_bytes);
+		c.linetable_size = r.linetable_size;
+		ev->py_codes.emplace(r.code, std::move(c));
+		ev->record_bytes += len;
+		return;
+	}
+	case FH_REC_PY_MODULE: {
+		constexpr size_t fixed = offsetof(fh_py_module_record, data);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_py_module_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		if (r.hdr.size > len || r.hdr.size < fixed || r.bytes > r.hdr.size - fixed) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		PyModuleName m;
+		m.index = r.index;
+		m.readable = r.kind != 0;
+		m.name = py_code_points(r.data, r.bytes, static_cast<int>(r.kind), r.length, 501);
+		m.length = r.length;
+		ev->py_modules.push_back(std::move(m));
+		ev->record_bytes += len;
+		return;
+	}
+	case FH_REC_CMDLINE: {
+		constexpr size_t fixed = offsetof(fh_cmdline_record, data);
+		if (len < fixed) {
+			malformed_++;
+			return;
+		}
+		fh_cmdline_record r;
+		std::memcpy(&r, data, std::min(len, sizeof(r)));
+		if (r.hdr.size > len || r.len > FH_CMDLINE_MAX || fixed + r.len > r.hdr.size) {
+			malformed_++;
+			return;
+		}
+		Event *ev = pending_event(r.hdr.event_id);
+		if (!ev)
+			return;
+		// NUL-separated; a last argument cut short has no NUL.
+		std::string arg;
+		for (uint32_t i = 0; i < r.len; i++) {
+			if (r.data[i] == 0) {
+				ev->identity.cmdline.push_back(std::move(arg));
+				arg.clear();
+			} else {
+				arg += static_cast<char>(r.data[i]);
+			}
+		}
+		if (!arg.empty())
+			ev->identity.cmdline.push_back(std::move(arg));
+		ev->identity.cmdline_truncated = r.full_len > r.len;
+		ev->record_bytes += len;
+		return;
+	}
+	case FH_REC_MAPS: {
+		fh_maps_record r;
+		if (!read_record(data, len, r)) {
+			malformed_++;
+			return;
+		}
+		out.maps_changes.push_back(MapsChange{r.tgid, r.reason, r.addr, r.len});
+		return;
+	}
+	default:
+		malformed_++;
+	}
+}
+
+bool Assembler::finish_live(uint64_t id, const LiveEnd &end, Output &out)
+{
+	auto it = pending_.find(id);
+	if (it == pending_.end())
+		return false;
+	Event &ev = it->second.ev;
+	ev.threads_skipped = end.threads_skipped;
+	ev.threads_lost = end.threads_lost;
+	ev.ktime_end = end.ktime_end;
+	ev.complete = true;
+	out.events.push_back(std::move(ev));
+	pending_.erase(it);
+	return true;
+}
+
+std::vector<Event> Assembler::take_incomplete()
+{
+	std::vector<Event> out;
+	for (auto &[id, p] : pending_)
+		out.push_back(std::move(p.ev));
+	pending_.clear();
+	return out;
+}
+
+std::vector<Event> Assembler::take_stale(uint64_t before_ns)
+{
+	std::vector<Event> out;
+	for (auto it = pending_.begin(); it != pending_.end();) {
+		if (it->second.arrived_ns >= before_ns) {
+			++it;
+			continue;
+		}
+		out.push_back(std::move(it->second.ev));
+		it = pending_.erase(it);
+	}
+	return out;
+}
+
+} // namespace fh

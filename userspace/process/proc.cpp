@@ -1,0 +1,168 @@
+#include "process/proc.h"
+
+#include "util/error.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+
+namespace fh {
+
+namespace {
+constexpr uint64_t kPfKthread = 0x00200000;
+}
+
+bool ProcessInfo::kernel_thread() const { return flags & kPfKthread; }
+
+std::optional<std::string> read_proc_file(const std::string &path, size_t max)
+{
+	UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+	if (!fd)
+		return std::nullopt;
+	std::string out;
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(fd.get(), buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return std::nullopt;
+		}
+		if (n == 0)
+			break;
+		out.append(buf, static_cast<size_t>(n));
+		if (out.size() > max)
+			return std::nullopt;
+	}
+	return out;
+}
+
+std::optional<ProcessInfo> read_process(pid_t pid)
+{
+	std::string dir = "/proc/" + std::to_string(pid);
+	auto stat = read_proc_file(dir + "/stat", 4096);
+	auto status = read_proc_file(dir + "/status", 65536);
+	if (!stat || !status)
+		return std::nullopt;
+	return parse_process(pid, *stat, *status);
+}
+
+std::optional<ProcessInfo> parse_process(pid_t pid, const std::string &stat,
+					 const std::string &status)
+{
+	ProcessInfo info;
+	info.pid = pid;
+	// "pid (comm) state ppid pgrp session tty_nr tpgid flags ..."; comm may
+	// hold spaces and parentheses: the last ')' ends it.
+	size_t open = stat.find('(');
+	size_t close = stat.rfind(')');
+	if (open == std::string::npos || close == std::string::npos || close < open)
+		return std::nullopt;
+	info.comm = stat.substr(open + 1, close - open - 1);
+	std::istringstream rest(stat.substr(close + 1));
+	std::string field;
+	rest >> info.state;
+	for (int i = 0; i < 5 && rest >> field; i++) {
+	}
+	rest >> info.flags;
+
+	std::istringstream lines(status);
+	std::string line;
+	while (std::getline(lines, line))
+		if (line.rfind("Tgid:", 0) == 0)
+			info.tgid = static_cast<pid_t>(std::strtol(line.c_str() + 5, nullptr, 10));
+	if (info.tgid <= 0)
+		return std::nullopt;
+	return info;
+}
+
+std::string read_maps(pid_t pid)
+{
+	auto text = read_proc_file("/proc/" + std::to_string(pid) + "/maps", 64u << 20);
+	if (!text)
+		throw sys_error("reading /proc/" + std::to_string(pid) + "/maps", errno);
+	return *text;
+}
+
+std::vector<Mapping> parse_maps(const std::string &text)
+{
+	std::vector<Mapping> out;
+	std::istringstream in(text);
+	std::string line;
+	while (std::getline(in, line)) {
+		Mapping m;
+		char perms[8] = {};
+		unsigned long long start, end, offset, ino = 0;
+		unsigned maj = 0, min = 0;
+		int path_at = 0;
+		if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms,
+				&offset, &maj, &min, &ino, &path_at) < 4)
+			continue;
+		m.start = start;
+		m.end = end;
+		m.offset = offset;
+		m.maj = maj;
+		m.min = min;
+		m.ino = ino;
+		m.perms = perms;
+		if (path_at > 0 && static_cast<size_t>(path_at) < line.size())
+			m.path = decode_maps_path(line.substr(static_cast<size_t>(path_at)));
+		out.push_back(std::move(m));
+	}
+	return out;
+}
+
+std::string decode_maps_path(const std::string &shown)
+{
+	// The kernel escapes only the newline, a line's end (seq_file_path
+	// with "\n"): a backslash of the name is written as it is.
+	static const std::string kNewline = "\\012";
+	std::string out;
+	size_t from = 0;
+	for (size_t at = shown.find(kNewline); at != std::string::npos;
+	     at = shown.find(kNewline, from)) {
+		out.append(shown, from, at - from);
+		out += '\n';
+		from = at + kNewline.size();
+	}
+	out.append(shown, from, std::string::npos);
+	return out;
+}
+
+UniqueFd::~UniqueFd()
+{
+	if (fd_ >= 0)
+		close(fd_);
+}
+
+UniqueFd &UniqueFd::operator=(UniqueFd &&o) noexcept
+{
+	if (this != &o) {
+		if (fd_ >= 0)
+			close(fd_);
+		fd_ = o.release();
+	}
+	return *this;
+}
+
+UniqueFd open_pidfd(pid_t pid)
+{
+	int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+	if (fd < 0)
+		throw sys_error("pidfd_open(" + std::to_string(pid) + ")", errno);
+	return UniqueFd(fd);
+}
+
+bool pidfd_exited(int pidfd)
+{
+	struct pollfd p = {pidfd, POLLIN, 0};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP));
+}
+
+} // namespace fh

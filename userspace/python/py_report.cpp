@@ -1,0 +1,251 @@
+#include "python/py_report.h"
+
+#include "python/linetable.h"
+
+#include <algorithm>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+namespace {
+
+bool is_current(const Event &ev, const PyThreadCapture &t)
+{
+	if (t.native_thread_id)
+		return t.native_thread_id == ev.hit_tid;
+	// Before 3.11 a thread state knows its pthread_t only: the native
+	// capture maps it (fs_base) to the kernel TID.
+	for (const auto &n : ev.threads)
+		if (n.pthread_id == t.thread_id)
+			return n.tid == ev.hit_tid;
+	return false;
+}
+
+int line_of(int minor, const PyCodeCapture &c, int32_t lasti)
+{
+	if (!(c.flags & FH_PY_CODE_LINETABLE))
+		return -1;
+	const uint8_t *t = c.linetable.data();
+	size_t n = c.linetable.size();
+	if (minor <= 9)
+		return lnotab_line(t, n, c.firstlineno, lasti);
+	if (minor == 10)
+		// 3.10 counts instructions, its table bytes: a hostile lasti past
+		// INT32_MAX / 2 is past any table (-1), not an overflow.
+		return linetable310_line(t, n, c.firstlineno,
+					 lasti < 0 ? lasti
+						   : static_cast<int>(std::min<int64_t>(
+							     int64_t{lasti} * 2, INT32_MAX)));
+	return location_table_line(t, n, c.firstlineno, lasti);
+}
+
+PyFrameText frame_text(int minor, const Event &ev, const PyFrameCapture &f)
+{
+	PyFrameText out;
+	auto it = ev.py_codes.find(f.code);
+	if (f.code == 0 || it == ev.py_codes.end())
+		return out;
+	const PyCodeCapture &c = it->second;
+	if (c.flags & FH_PY_CODE_FILENAME)
+		out.filename = py_escape(c.filename, c.filename_length);
+	if (c.flags & FH_PY_CODE_NAME)
+		out.name = py_escape(c.name, c.name_length);
+	out.line = line_of(minor, c, f.lasti);
+	return out;
+}
+
+} // namespace
+
+namespace {
+
+// What one frame's line takes, as render_python_threads writes it.
+size_t frame_bytes(const PyFrameText &f)
+{
+	return 32 + (f.filename ? f.filename->size() : 0) + (f.name ? f.name->size() : 0);
+}
+
+// Values no interpreter holds: said once each.
+void implausible(PyTextBounds &b, const std::string &what)
+{
+	for (const auto &s : b.implausible)
+		if (s == what)
+			return;
+	b.implausible.push_back(what);
+}
+
+void check_code(PyTextBounds &b, const Event &ev, uint64_t code)
+{
+	auto it = ev.py_codes.find(code);
+	if (it == ev.py_codes.end())
+		return;
+	const PyCodeCapture &c = it->second;
+	// A str longer than 2^32 characters, a negative first line.
+	constexpr uint64_t kMaxLength = uint64_t{1} << 32;
+	if (c.filename_length > kMaxLength || c.name_length > kMaxLength)
+		implausible(b, "a code object's name or file name is longer than 2^32 characters");
+	if ((c.flags & FH_PY_CODE_LINETABLE) && c.firstlineno < 0)
+		implausible(b, "a code object starts at a negative line");
+}
+
+} // namespace
+
+std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt,
+					 PyTextBounds *bounds)
+{
+	std::vector<PyThreadText> out;
+	PyTextBounds local;
+	PyTextBounds &b = bounds ? *bounds : local;
+	const fh_py_offsets &o = rt.offsets;
+	std::set<uint64_t> tstates;
+	for (size_t k = 0; k < ev.py_threads.size(); k++) {
+		const PyThreadCapture &t = ev.py_threads[k];
+		// A thread list that comes back to a thread state: the rest
+		// would be the same threads again.
+		if (t.tstate && !tstates.insert(t.tstate).second) {
+			implausible(b, "its thread list loops");
+			break;
+		}
+		if (t.flags & FH_PY_THREAD_LIST_LOOP)
+			implausible(b, "its thread list loops");
+		if (t.flags & FH_PY_THREAD_FRAME_LOOP)
+			implausible(b, "a thread's frame chain loops");
+		if (b.used >= b.max_bytes) {
+			b.threads_cut++;
+			b.frames_cut += t.frames.size();
+			continue;
+		}
+		PyThreadText tt;
+		tt.thread_id = t.thread_id;
+		tt.tid = t.native_thread_id;
+		if (!tt.tid)
+			for (const auto &n : ev.threads) // before 3.11: by pthread_t
+				if (n.pthread_id == t.thread_id)
+					tt.tid = n.tid;
+		tt.current = is_current(ev, t);
+		tt.garbage_collecting = t.flags & FH_PY_THREAD_GC;
+		tt.more_frames = t.flags & (FH_PY_THREAD_MORE_FRAMES | FH_PY_THREAD_FRAME_LOOP);
+		b.used += 64;
+		for (size_t i = 0; i < t.frames.size(); i++) {
+			const PyFrameCapture &f = t.frames[i];
+			// From 3.12 a shim frame (owned by the C stack) below the
+			// top one is not printed.
+			if (i > 0 && o.owner_skip_min != FH_PY_NONE && f.owner >= o.owner_skip_min)
+				continue;
+			if (tt.frames.size() == kPyMaxFrames) {
+				tt.more_frames = true;
+				break; // faulthandler prints no more
+			}
+			PyFrameText text = frame_text(rt.minor, ev, f);
+			if (b.used + frame_bytes(text) > b.max_bytes) {
+				b.frames_cut += t.frames.size() - i;
+				b.used = b.max_bytes; // the next threads go whole
+				tt.more_frames = true;
+				break;
+			}
+			check_code(b, ev, f.code);
+			b.used += frame_bytes(text);
+			tt.frames.push_back(std::move(text));
+		}
+		out.push_back(std::move(tt));
+	}
+	return out;
+}
+
+std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
+					   const std::set<std::string> *stdlib)
+{
+	std::vector<std::string> out;
+	if (rt.minor < 10)
+		return out;
+	std::vector<const PyModuleName *> order;
+	for (const auto &m : ev.py_modules)
+		order.push_back(&m);
+	std::sort(order.begin(), order.end(),
+		  [](auto *a, auto *b) { return a->index < b->index; });
+	for (const PyModuleName *m : order) {
+		if (!m->readable)
+			continue; // faulthandler skips keys that are not str
+		std::string name = py_escape(m->name, m->length);
+		if (stdlib && stdlib->count(name))
+			continue;
+		out.push_back(std::move(name));
+	}
+	return out;
+}
+
+std::string extension_modules_line(const std::vector<std::string> &names, uint64_t total)
+{
+	if (names.empty() && total == 0)
+		return {};
+	std::string line = "\nExtension modules: ";
+	for (size_t i = 0; i < names.size(); i++)
+		line += (i ? ", " : "") + names[i];
+	if (total > names.size())
+		line += names.empty() ? "..." : ", ...";
+	return line + " (total: " + std::to_string(std::max<uint64_t>(total, names.size())) +
+	       ")\n";
+}
+
+namespace {
+
+// "fh-bpf: ..." lines for what bounds left out or found implausible.
+std::string bounds_notes(const PyTextBounds &b, const PythonRuntime &rt)
+{
+	std::string notes;
+	if (!b.implausible.empty()) {
+		std::string why;
+		for (size_t i = 0; i < b.implausible.size(); i++)
+			why += (i ? "; " : "") + b.implausible[i];
+		notes += "fh-bpf: the interpreter's structures are implausible (" + why +
+			 "): this may be no Python 3." + std::to_string(rt.minor) +
+			 " interpreter, and what is shown of it may be garbage\n";
+	}
+	if (b.frames_cut || b.threads_cut || b.modules_cut) {
+		notes += "fh-bpf: the Python traceback was cut at " + std::to_string(b.max_bytes) +
+			 " bytes: " + std::to_string(b.frames_cut) + " frames (" +
+			 std::to_string(b.threads_cut) + " whole threads) and " +
+			 std::to_string(b.modules_cut) + " extension module names not shown\n";
+	}
+	return notes;
+}
+
+} // namespace
+
+PythonText python_text(const Event &ev, const PythonRuntime &rt,
+		       const std::set<std::string> *stdlib, const std::string &header)
+{
+	PythonText p;
+	PyTextBounds b;
+	p.threads = python_threads(ev, rt, &b);
+	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL) {
+		std::vector<std::string> all = extension_modules(ev, rt, stdlib);
+		p.modules_total = all.size();
+		for (auto &name : all) {
+			if (b.used + name.size() + 2 > b.max_bytes) {
+				b.modules_cut = all.size() - p.modules.size();
+				break;
+			}
+			b.used += name.size() + 2;
+			p.modules.push_back(std::move(name));
+		}
+	}
+	// More threads than shown: the list went on past the walk's limit
+	// (not round to the start again), or some were cut for room.
+	bool list_loops = false;
+	for (const auto &t : ev.py_threads)
+		list_loops |= (t.flags & FH_PY_THREAD_LIST_LOOP) != 0;
+	list_loops |= p.threads.size() < ev.py_threads.size() && !b.threads_cut;
+	bool more = (!list_loops && ev.py_threads.size() >= FH_PY_MAX_THREADS) || b.threads_cut;
+	std::string threads = render_python_threads(rt.minor, rt.offsets.version, p.threads, more);
+	if (b.threads_cut && p.threads.size() < kPyMaxThreads)
+		threads += "\n...\n";
+	p.text = header + threads + extension_modules_line(p.modules, p.modules_total);
+	p.notes = bounds_notes(b, rt);
+	p.cut = b.frames_cut || b.threads_cut || b.modules_cut;
+	return p;
+}
+
+} // namespace fh

@@ -1,0 +1,75 @@
+#pragma once
+
+#include "capture/event.h"
+#include "python/py_traceback.h"
+#include "python/python.h"
+
+#include <cstddef>
+#include <cstdint>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <linux/types.h>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+// The bytes of Python text one incident takes at most (threads and the
+// extension modules line): faulthandler's limits (100 threads, 100 frames,
+// 500 characters a string) still allow 100 MB of names a target chose.
+// An incident's limit (kIncidentMaxBytes, 1 MiB) less room for its header.
+inline constexpr size_t kPyTextMaxBytes = (1u << 20) - (16u << 10);
+
+// What a render left out to stay within its bytes, and what in the
+// interpreter's structures did not look like an interpreter's.
+struct PyTextBounds {
+	size_t max_bytes = kPyTextMaxBytes;
+	size_t used = 0;
+	uint64_t frames_cut = 0;  // frames not shown for want of room
+	uint64_t threads_cut = 0; // threads not shown for want of room
+	uint64_t modules_cut = 0; // extension module names not shown
+	std::vector<std::string> implausible; // "its thread list loops", ...
+};
+
+// The Python threads of an event, ready to render: current thread matched
+// by TID, each version's frame rules applied (shim frames skipped from 3.12,
+// lines from the line tables), every unreadable piece as ???.  A thread
+// list that comes back to a thread state already shown ends there; the
+// frames stop where `bounds` runs out of bytes (a thread then shows "...").
+std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt,
+					 PyTextBounds *bounds = nullptr);
+
+// The extension modules 3.10+ lists after a fatal error, in sys.modules
+// order and escaped as faulthandler prints them, leaving out the standard
+// library's (when its names are known).
+std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
+					   const std::set<std::string> *stdlib);
+
+// 3.10+'s "\nExtension modules: a, b (total: N)\n" after a fatal error's
+// threads; empty when there is none.  With total > names.size() (names cut
+// for room) ", ..." follows the names and the total counts them all.
+std::string extension_modules_line(const std::vector<std::string> &names, uint64_t total = 0);
+
+// An event's whole faulthandler text: `header`, the threads, and for a
+// fatal signal the extension modules (the standard library's left out
+// when stdlib is given); with the threads and modules it was made of.  At
+// most kPyTextMaxBytes of threads and modules; `notes` ("fh-bpf: ..."
+// lines) say what was cut, and when the structures read are implausible
+// for an interpreter (chains that loop, values out of range).
+struct PythonText {
+	std::string text;
+	std::vector<PyThreadText> threads;
+	std::vector<std::string> modules;
+	uint64_t modules_total = 0; // modules.size(), and those cut
+	std::string notes;
+	bool cut = false; // something was left out for want of room
+};
+PythonText python_text(const Event &ev, const PythonRuntime &rt,
+		       const std::set<std::string> *stdlib, const std::string &header);
+
+} // namespace fh

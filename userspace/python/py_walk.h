@@ -1,0 +1,72 @@
+#pragma once
+
+#include "capture/event.h"
+#include "python/python.h"
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fh {
+
+// Reads another process's memory (or an image of it).  A read that fails
+// returns false; nothing read is trusted.
+class MemoryReader {
+public:
+	virtual ~MemoryReader() = default;
+	virtual bool read(uint64_t addr, void *dst, size_t len) = 0;
+};
+
+// A live process, through process_vm_readv: no ptrace, no stop.
+class ProcessMemory : public MemoryReader {
+public:
+	explicit ProcessMemory(pid_t pid) : pid_(pid) {}
+	bool read(uint64_t addr, void *dst, size_t len) override;
+
+private:
+	pid_t pid_;
+};
+
+// Memory made of byte ranges, for tests.
+class ImageMemory : public MemoryReader {
+public:
+	void add(uint64_t addr, std::vector<uint8_t> bytes) { regions_[addr] = std::move(bytes); }
+	bool read(uint64_t addr, void *dst, size_t len) override;
+
+private:
+	std::map<uint64_t, std::vector<uint8_t>> regions_;
+};
+
+// The userspace twin of the kernel's walk (bpf/python.bpf.h): every thread
+// state of the main interpreter, its frame chain, and each code object's
+// filename, name, first line and line table, with the same bounds.  Fills
+// ev.py_threads and ev.py_codes.  Used where the process is alive (--dump)
+// and to test walks over images of interpreter memory.
+void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev);
+
+// Bounds of a read of sys.stdlib_module_names: sys.__dict__ entries looked
+// at (CPython's holds about a hundred), the frozenset's slots (3.13's 300
+// names take 1,024), characters of a name.
+inline constexpr size_t kSysDictEntries = 512;
+inline constexpr uint64_t kStdlibSlots = 8192;
+inline constexpr size_t kStdlibNameMax = 64;
+
+// What a read of it cost and found, for a caller that bounds its tries.
+struct StdlibRead {
+	uint64_t items = 0;  // dict entries and set slots looked at
+	bool found = false; // sys.__dict__ had the key
+};
+
+// sys.stdlib_module_names (3.10+), as faulthandler prints names (escaped);
+// nullopt when it cannot be read (faulthandler then leaves nothing out).
+std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,
+							 const PythonRuntime &rt,
+							 StdlibRead *read = nullptr);
+
+} // namespace fh
