@@ -344,6 +344,9 @@ Output:
                          capture facts; write them to FILE too with -o
       --ready-fd FD      write "ready\n" to FD and close it once armed (for
                          scripts that must not race the attach)
+      --stats-fd FD      write fh-bpf's own timings to FD, one JSON object
+                         a line: once armed, per event written, at the end
+                         (for benchmarks; schema in the README)
       --version          print the version and exit
   -h, --help             print this help and exit
 
@@ -504,6 +507,11 @@ Options parse_options(const std::vector<std::string> &args)
 			if (!parse_u64(v, fd) || fd > INT_MAX)
 				throw usage("invalid --ready-fd '" + v + "'");
 			o.ready_fd = static_cast<int>(fd);
+		} else if (take_value(args, i, "--stats-fd", v)) {
+			uint64_t fd;
+			if (!parse_u64(v, fd) || fd > INT_MAX)
+				throw usage("invalid --stats-fd '" + v + "'");
+			o.stats_fd = static_cast<int>(fd);
 		} else if (a.size() > 2 && a[0] == '-' && a[1] == 'p' &&
 			   a.find_first_not_of("0123456789", 2) == std::string::npos) {
 			o.pid = parse_pid(a.substr(2)); // -pPID

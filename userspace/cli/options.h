@@ -42,6 +42,7 @@ struct Options {
 	Rate comm_rate{10, 60'000'000'000ull};
 	Rate process_rate{3, 60'000'000'000ull};
 	int ready_fd = -1;
+	int stats_fd = -1; // --stats-fd: timings as JSON lines
 	bool help = false;
 	bool version = false;
 };
