@@ -171,10 +171,10 @@ FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -MMD -MP $(FUZZ_SANITIZE) \
 		 -Iinclude -Iuserspace -Itests/fuzz -DFH_VERSION='"$(VERSION)"' \
 		 $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
-FUZZ_SRCS := util/error report/incident util/printable util/signals cli/options app/flood \
+FUZZ_SRCS := util/error util/fd util/diag output/json process/process_meta report/text python/live_walk report/incident util/printable util/signals cli/options app/flood \
 	     process/elf_file process/kernel_info process/perf_records process/proc \
 	     python/linetable python/py_report python/py_traceback python/py_walk python/python \
-	     capture/records report/report output/syslog report/traceback symbolize/unwinder
+	     capture/records symbolize/native output/syslog symbolize/unwinder
 FUZZ_HARNESSES := $(patsubst tests/fuzz/%.cpp,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.cpp))
 
 $(OUT)/fuzz/obj/%.o: userspace/%.cpp | $(OUT)/fuzz/obj

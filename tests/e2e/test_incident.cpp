@@ -52,7 +52,7 @@ TEST_CASE("--format json and --log-dir on a native crash: the record says what t
 	REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
 	std::string pid = std::to_string(target.pid());
 	CHECK(python_json(out, "d['schema'], d['trigger'], d['pid'], d['comm'], d['tid']") ==
-	      "(2, 'fatal_signal', " + pid + ", 'crash', " + pid + ")");
+	      "(3, 'fatal_signal', " + pid + ", 'crash', " + pid + ")");
 	CHECK(python_json(out, "d['signal']") ==
 	      "{'number': 11, 'name': 'SIGSEGV', 'code': 'SEGV_MAPERR', 'delivered': True, "
 	      "'address': '0x0'}");
@@ -95,7 +95,8 @@ TEST_CASE("--format json and --log-dir on a native crash: the record says what t
 	remove_dir(dir);
 }
 
-TEST_CASE("--log-dir in text format: one .txt file per incident, the printed traceback",
+TEST_CASE("--log-dir in text format: one .txt file per incident, the printed traceback "
+	  "after the headline that names it",
 	  "[e2e][incident]")
 {
 	Target target("abort", 2);
@@ -108,7 +109,12 @@ TEST_CASE("--log-dir in text format: one .txt file per incident, the printed tra
 	REQUIRE(files.size() == 1);
 	CHECK(files[0].find("-crash-" + std::to_string(target.pid()) + "-SIGABRT.txt") !=
 	      std::string::npos);
-	CHECK(read_file(dir + "/" + files[0]) == watcher.output());
+	// A file read alone says whose incident it is; the watch's own output
+	// stays faulthandler's text.
+	std::string pid = std::to_string(target.pid());
+	CHECK(read_file(dir + "/" + files[0]) == "fh-bpf: pid " + pid + " (crash), thread " + pid +
+							  " (crash): SIGABRT (SI_TKILL)\n" +
+							  watcher.output());
 	CHECK(watcher.output().rfind("Fatal error: Aborted\n", 0) == 0);
 	remove_dir(dir);
 }

@@ -14,6 +14,8 @@
 // text holds only printable ASCII and newlines.
 #include "fuzz_input.h"
 #include "python/py_report.h"
+#include "report/incident.h"
+#include "report/text.h"
 #include "python/py_walk.h"
 #include "python/python.h"
 
@@ -58,8 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(ev.py_codes.size() <= FH_PY_MAX_THREADS * FH_PY_MAX_FRAMES);
 
 	auto stdlib = stdlib_module_names(mem, rt);
-	PythonText p = python_text(ev, rt, stdlib ? &*stdlib : nullptr, py_fatal_header(ev.sig));
-	for (char c : p.text)
+	Incident inc = make_incident(ev, ProcessMeta{});
+	python_traceback(ev, rt, stdlib ? &*stdlib : nullptr, inc);
+	inc.header = fatal_header(ev.sig, true);
+	for (char c : render_text(inc) + loss_lines(inc))
 		FUZZ_CHECK(c == '\n' || (c >= 0x20 && c <= 0x7e));
 	return 0;
 }

@@ -14,7 +14,9 @@
 #include "python/py_report.h"
 #include "python/python.h"
 #include "capture/records.h"
-#include "report/report.h"
+#include "symbolize/native.h"
+#include "report/text.h"
+#include "output/json.h"
 #include "output/syslog.h"
 
 #include <memory>
@@ -30,20 +32,19 @@ namespace {
 void render(const Event &ev, const PythonRuntime &rt)
 {
 	static const std::set<std::string> stdlib = {"os", "sys"};
-	PythonText p = python_text(ev, rt, ev.id & 1 ? &stdlib : nullptr, py_fatal_header(ev.sig));
-	for (char c : p.text)
-		FUZZ_CHECK(c == '\n' || (c >= 0x20 && c <= 0x7e));
-	std::string summary = event_summary(ev);
-	FUZZ_CHECK(!summary.empty() && summary.find('\n') == summary.size() - 1);
-	event_losses(ev, ReportStats{});
-
 	ProcessMeta meta;
 	meta.cmdline = ev.identity.cmdline;
 	meta.exe = ev.comm;
-	Incident inc = make_incident(ev, meta, p.text);
-	inc.python = python_version(rt);
-	inc.threads = incident_threads(p.threads);
-	inc.extension_modules = p.modules;
+	Incident inc = make_incident(ev, meta);
+	python_traceback(ev, rt, ev.id & 1 ? &stdlib : nullptr, inc);
+	inc.header = fatal_header(ev.sig, true);
+	capture_losses(ev, NativeStats{}, inc.losses);
+	bound_threads(inc);
+	bound_text(inc);
+	for (char c : render_text(inc) + loss_lines(inc))
+		FUZZ_CHECK(c == '\n' || (c >= 0x20 && c <= 0x7e));
+	std::string summary = headline(inc);
+	FUZZ_CHECK(!summary.empty() && summary.find('\n') == summary.size() - 1);
 	std::string json = incident_json(inc);
 	FUZZ_CHECK(fhfuzz::Json::valid(json));
 	// A file name: no separator, nothing a shell or a terminal acts on
@@ -52,7 +53,7 @@ void render(const Event &ev, const PythonRuntime &rt)
 	FUZZ_CHECK(stem.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 					  "0123456789._-+") == std::string::npos);
 	std::string rec = rfc5424_record(kSyslogDaemon, kSyslogCrit, utc_time(inc.time_ns), inc.host,
-					 ev.tgid, "crash", incident_sd(ev, stem), summary);
+					 ev.tgid, "crash", incident_sd(inc, stem), summary);
 	FUZZ_CHECK(rec.find('\n') == rec.size() - 1 || rec.find('\n') == std::string::npos);
 }
 

@@ -15,7 +15,8 @@
 #include "util/printable.h"
 #include "python/py_traceback.h"
 #include "output/syslog.h"
-#include "report/traceback.h"
+#include "report/text.h"
+#include "output/json.h"
 
 using namespace fh;
 

@@ -14,7 +14,9 @@
 // and newlines.
 #include "fuzz_input.h"
 #include "process/proc.h"
-#include "report/report.h"
+#include "symbolize/native.h"
+#include "report/incident.h"
+#include "report/text.h"
 #include "symbolize/unwinder.h"
 
 #include <linux/types.h>
@@ -98,11 +100,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ev.threads.push_back(t);
 	ev.complete = true;
 
-	ReportStats stats;
-	Traceback tb = build_traceback(ev, *self().unwinder, stats);
-	FUZZ_CHECK(tb.threads.size() == 1);
-	FUZZ_CHECK(tb.threads[0].frames.size() <= kMaxFrames + 1);
-	std::string text = render(tb) + event_summary(ev) + event_losses(ev, stats);
+	NativeStats stats;
+	Incident inc = make_incident(ev, ProcessMeta{});
+	inc.threads = native_threads(ev, *self().unwinder, stats);
+	FUZZ_CHECK(inc.threads.size() == 1);
+	FUZZ_CHECK(inc.threads[0].frames.size() <= kMaxFrames);
+	capture_losses(ev, stats, inc.losses);
+	std::string text = render_text(inc) + headline(inc) + loss_lines(inc);
 	for (char c : text)
 		FUZZ_CHECK(c == '\n' || (c >= 0x20 && c <= 0x7e));
 	return 0;

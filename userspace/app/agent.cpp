@@ -1,44 +1,31 @@
 #include "app/agent.h"
-#include "util/clock.h"
 
-#include "capture/capture.h"
-#include "util/error.h"
+#include "app/event_loop.h"
 #include "app/flood.h"
+#include "app/pipeline.h"
+#include "app/target.h"
+#include "capture/capture.h"
+#include "capture/records.h"
+#include "output/json.h"
+#include "output/outputs.h"
 #include "process/host_tracker.h"
-#include "report/incident.h"
 #include "process/kernel_info.h"
 #include "process/proc.h"
-#include "python/py_report.h"
-#include "python/py_walk.h"
 #include "python/python.h"
 #include "python/python_builds.h"
-#include "capture/records.h"
-#include "report/report.h"
-#include "util/signals.h"
-#include "output/sink.h"
-#include "output/outputs.h"
+#include "report/incident.h"
+#include "util/clock.h"
+#include "util/diag.h"
+#include "util/error.h"
 #include "util/printable.h"
-#include "symbolize/unwinder.h"
+#include "util/signals.h"
 
+#include <linux/types.h>
 #include <signal.h>
-#include <sys/epoll.h>
-#include <sys/mman.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cctype>
-#include <cinttypes>
-#include <cstdio>
-#include <cstdint>
-#include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -51,24 +38,19 @@ namespace fh {
 
 namespace {
 
-constexpr int kFatalSignals[] = {SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL};
 // The ring holds this many threads' records by default: a burst of
 // single-threaded crashers, or a few big processes, between two reads.
 constexpr uint32_t kAgentRingThreads = 512;
 
 enum Tag : uint32_t { kRing, kTracker, kSignal, kTimer };
 
-// A diagnostic line: whatever a target put in its parts (printable() is
-// idempotent: parts escaped already stay as they are).
-void log(const std::string &msg)
-{
-	write_all(STDERR_FILENO, "fh-bpf: " + printable(msg, 65536) + "\n");
-}
-
 class Agent {
 public:
+	// The headline starts each incident in the output too: one output
+	// holds every process's incidents.
 	explicit Agent(const Options &opts)
-		: opts_(opts), sink_(opts.output), flood_(opts.process_rate, opts.comm_rate)
+		: opts_(opts), writer_(opts, {opts.json, true, opts.verbose}), stats_(opts.stats_fd),
+		  pipeline_(opts, writer_, stats_), flood_(opts.process_rate, opts.comm_rate)
 	{
 	}
 	int run();
@@ -77,7 +59,8 @@ private:
 	void start();
 	void iterate(); // one pass of the loop: read everything, handle it
 	void handle(Event &ev);
-	void name_kernel_sender(Sender &s);
+	ProcessView view_of(const Event &ev, std::optional<PythonRuntime> &rt,
+			    std::unique_ptr<Unwinder> &unwinder);
 	void rearm_timer();
 	void final_report();
 	template <typename F> void guarded(F f);
@@ -85,30 +68,25 @@ private:
 	void flush_summaries(bool force);
 
 	const Options &opts_;
-	Sink sink_;
-	std::unique_ptr<IncidentCopies> copies_; // --log-dir, --syslog
+	IncidentWriter writer_;
+	StatsChannel stats_;
+	Pipeline pipeline_;
 	FloodControl flood_;
 	std::unique_ptr<HostTracker> tracker_;
 	std::unique_ptr<Capture> capture_;
 	Assembler assembler_;
 	CgroupNames cgroups_;
-	std::optional<KernelSymbols> ksyms_;
 	ScopeFilter scope_; // --comm, --uid, --cgroup for placements
 	std::unique_ptr<HostPythons> pythons_;
-	UniqueFd ep_, sigfd_, timer_;
+	UniqueFd sigfd_, timer_;
 	std::optional<bool> timer_eager_; // none: not armed yet
-	uint64_t incidents_ = 0;
-	uint64_t unwritten_ = 0;   // incidents the output could not take
-	uint64_t unhandled_ = 0;   // events or mappings that failed to be handled
-	uint64_t cut_ = 0;	    // incidents cut to kIncidentMaxBytes
+	uint64_t unhandled_ = 0; // events or mappings that failed to be handled
 };
 
 void Agent::start()
 {
 	probe_support();
-	copies_ = std::make_unique<IncidentCopies>(opts_);
-
-	CaptureConfig cfg;
+	CaptureConfig cfg = base_capture_config(opts_);
 	cfg.tgid = 0;
 	cfg.scope.comms = opts_.comms;
 	cfg.scope.exclude_comms = opts_.exclude_comms;
@@ -128,15 +106,7 @@ void Agent::start()
 				    ENOENT, kExitUsage);
 		scope_.cgroups.push_back(*name);
 	}
-	cfg.stack_size = opts_.stack_size;
-	cfg.max_threads = opts_.max_threads;
 	cfg.ring_threads = opts_.max_threads_given ? opts_.max_threads : kAgentRingThreads;
-	for (int sig : kFatalSignals)
-		cfg.sig_mask |= 1ull << (sig - 1);
-	cfg.sig_mask |= opts_.extra_signals;
-	cfg.capture_handled = opts_.handled;
-	cfg.user_signal = 0;
-	cfg.verbose = opts_.verbose;
 
 	// The mappings first, so that none made while the programs load is
 	// missed; then what /proc shows of the processes already running.
@@ -149,8 +119,10 @@ void Agent::start()
 	for (const auto &c : tracker_->take_changes())
 		pythons_->place(c);
 	tracker_->advance(monotonic_ns());
+	stats_.emit("armed", {{"processes", tracker_->processes()},
+			      {"armed_ns", monotonic_ns() - t0}});
 	if (opts_.verbose)
-		log("watching every process" +
+		diag("watching every process" +
 		    std::string(opts_.comms.empty() && opts_.exclude_comms.empty() &&
 					opts_.uids.empty() && opts_.cgroups.empty()
 				? ""
@@ -160,124 +132,57 @@ void Agent::start()
 		    std::to_string((monotonic_ns() - t0) / 1000000) + " ms");
 }
 
-void Agent::name_kernel_sender(Sender &s)
+// What the pipeline needs of an event's process: its interpreter, placed
+// where the kernel found it, or its mappings (through its root) for native
+// frames; its identity from the capture and the mapping records.
+ProcessView Agent::view_of(const Event &ev, std::optional<PythonRuntime> &rt,
+			   std::unique_ptr<Unwinder> &unwinder)
 {
-	if (s.kstack.empty())
-		return;
-	if (!ksyms_) {
-		auto text = read_proc_file("/proc/kallsyms", 64u << 20);
-		ksyms_.emplace(text ? *text : std::string());
+	uint64_t t0 = monotonic_ns();
+	pid_t pid = static_cast<pid_t>(ev.tgid);
+	ProcessView view;
+	view.meta.exe = tracker_->exe(pid);
+	view.meta.cmdline = ev.identity.cmdline;
+	if (ev.identity.known) {
+		view.meta.uid = ev.identity.uid;
+		view.meta.ns_pid = ev.identity.ns_tgid;
+		if (auto cg = cgroups_.path(ev.identity.cgroup_id))
+			view.meta.cgroup = *cg;
 	}
-	std::vector<std::string> names;
-	for (uint64_t a : s.kstack)
-		names.push_back(ksyms_->name(a));
-	KernelSender k = describe_kernel_sender(names);
-	s.kernel_function = k.function;
-	s.kernel_what = k.what;
+	std::optional<fh_py_proc> proc;
+	if (!ev.py_threads.empty())
+		proc = capture_->python_of(pid);
+	if (const HostPythons::Build *b = proc ? pythons_->build(proc->build) : nullptr) {
+		rt = b->rt;
+		place_python_at(*rt, proc->runtime, proc->module_type);
+		view.python = &*rt;
+		view.stdlib = b->stdlib ? &*b->stdlib : nullptr;
+		return view;
+	}
+	unwinder = std::make_unique<Unwinder>(pid);
+	unwinder->set_display_prefix(tracker_->root_prefix(pid));
+	try {
+		unwinder->report_maps(tracker_->maps_text(pid));
+	} catch (const Error &e) {
+		if (opts_.verbose)
+			diag("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));
+	}
+	view.unwinder = unwinder.get();
+	view.prepare_ns = monotonic_ns() - t0;
+	return view;
 }
 
 void Agent::handle(Event &ev)
 {
-	uint64_t t0 = monotonic_ns(), t_maps = 0;
-	ReportStats stats;
-	std::string text;
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
-	bool records = opts_.json || copies_->any();
-	std::vector<IncidentThread> inc_threads;
-	std::vector<std::string> modules;
-	std::string python;
-	std::string notes; // fh-bpf's own lines on what the text left out
-	bool cut = false;
 	// A crash loop is held back before it costs any symbolizing.
 	if (!flood_.admit(static_cast<pid_t>(ev.tgid), ev.comm,
 			  fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger), monotonic_ns()))
 		return;
-	if (ev.sender && ev.sender->kernel)
-		name_kernel_sender(*ev.sender);
-
-	std::optional<fh_py_proc> proc;
-	if (!ev.py_threads.empty())
-		proc = capture_->python_of(static_cast<pid_t>(ev.tgid));
-	const HostPythons::Build *b = proc ? pythons_->build(proc->build) : nullptr;
-	if (b) {
-		PythonRuntime rt = b->rt;
-		place_python_at(rt, proc->runtime, proc->module_type);
-		PythonText p = python_text(ev, rt, b->stdlib ? &*b->stdlib : nullptr,
-					   fatal ? py_fatal_header(ev.sig) : std::string());
-		text = std::move(p.text);
-		modules = std::move(p.modules);
-		if (records)
-			inc_threads = incident_threads(p.threads);
-		python = python_version(rt);
-		notes = std::move(p.notes);
-		cut = p.cut;
-	} else {
-		Unwinder unwinder(static_cast<pid_t>(ev.tgid));
-		unwinder.set_display_prefix(tracker_->root_prefix(static_cast<pid_t>(ev.tgid)));
-		try {
-			unwinder.report_maps(tracker_->maps_text(static_cast<pid_t>(ev.tgid)));
-		} catch (const Error &e) {
-			if (opts_.verbose)
-				log("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));
-		}
-		t_maps = monotonic_ns();
-		Traceback tb = build_traceback(ev, unwinder, stats);
-		text = render(tb);
-		if (records)
-			inc_threads = incident_threads(tb);
-	}
-	// Whatever a target's names: bounded before any copy is made.
-	cut |= bound_incident(text, inc_threads, notes);
-	cut_ += cut;
-	std::string losses = notes + event_losses(ev, stats);
-	std::string diag = event_summary(ev);
-
-	Incident inc;
-	if (records) {
-		ProcessMeta meta;
-		meta.exe = tracker_->exe(static_cast<pid_t>(ev.tgid));
-		meta.cmdline = ev.identity.cmdline;
-		if (ev.identity.known) {
-			meta.uid = ev.identity.uid;
-			meta.ns_pid = ev.identity.ns_tgid;
-			if (auto cg = cgroups_.path(ev.identity.cgroup_id))
-				meta.cgroup = *cg;
-		}
-		inc = make_incident(ev, meta, text);
-		inc.python = python;
-		inc.threads = std::move(inc_threads);
-		inc.extension_modules = std::move(modules);
-		inc.losses = loss_sentences(losses);
-	}
-	// The header line names the process: on stderr, and in a text record
-	// (once, when the record goes to stderr too).
-	if (!sink_.is_stderr() || opts_.json)
-		write_all(STDERR_FILENO, diag);
-	std::string record = opts_.json ? incident_json(inc) + "\n" : diag + text;
-	if (!losses.empty() && !opts_.json)
-		record += losses;
-	try {
-		sink_.write(record);
-	} catch (const Error &e) {
-		unwritten_++;
-		log(e.what());
-	}
-	if (!losses.empty() && (!sink_.is_stderr() || opts_.json))
-		write_all(STDERR_FILENO, losses);
-	copies_->write(ev, inc, opts_.json, diag + text + losses, diag + text + losses);
-	incidents_++;
-	if (opts_.verbose) {
-		uint64_t t1 = monotonic_ns();
-		char buf[256];
-		std::snprintf(buf, sizeof(buf),
-			      "timing: pid %u, %zu threads, signal to captured %.1f us, mappings %.2f ms, "
-			      "handled in %.2f ms, signal to written %.2f ms",
-			      ev.tgid, ev.threads.size(),
-			      ev.ktime_end > ev.ktime_start ? (ev.ktime_end - ev.ktime_start) / 1e3 : 0.0,
-			      t_maps ? (t_maps - t0) / 1e6 : 0.0, (t1 - t0) / 1e6,
-			      (t1 - ev.ktime_start) / 1e6);
-		log(buf);
-	}
+	std::optional<PythonRuntime> rt;
+	std::unique_ptr<Unwinder> unwinder;
+	ProcessView view = view_of(ev, rt, unwinder);
+	pipeline_.handle(ev, view);
 }
 
 // What flood control held back, once per window: on stderr, in the output,
@@ -286,22 +191,15 @@ void Agent::flush_summaries(bool force)
 {
 	for (const auto &s : flood_.take_summaries(monotonic_ns(), force)) {
 		std::string line = FloodControl::describe(s);
-		log(line);
 		uint64_t now = clock_ns(CLOCK_REALTIME);
 		std::string json = suppressed_json(s, now, line);
 		std::string record = opts_.json ? json + "\n" : "fh-bpf: " + line + "\n";
-		try {
-			if (!sink_.is_stderr() || opts_.json)
-				sink_.write(record);
-		} catch (const Error &e) {
-			log(e.what());
-		}
 		std::string stem = file_stem(now, s.comm, 0, "suppressed");
-		copies_->write_other(stem, opts_.json ? "json" : "txt", record, kSyslogWarning,
-				     "suppressed",
-				     {{"incident", stem}, {"comm", s.comm},
-				      {"suppressed", std::to_string(s.suppressed)}},
-				     opts_.json ? json : line);
+		writer_.write_other(line, record, stem, opts_.json ? "json" : "txt", record,
+				    kSyslogWarning, "suppressed",
+				    {{"incident", stem}, {"comm", s.comm},
+				     {"suppressed", std::to_string(s.suppressed)}},
+				    opts_.json ? json : line);
 	}
 }
 
@@ -337,7 +235,7 @@ template <typename F> void Agent::guarded(F f)
 		f();
 	} catch (const std::exception &e) {
 		unhandled_++;
-		log(std::string("internal error, the watch goes on: ") + e.what());
+		diag(std::string("internal error, the watch goes on: ") + e.what());
 	}
 }
 
@@ -351,16 +249,8 @@ void Agent::rearm_timer()
 	if (timer_eager_ && eager == *timer_eager_)
 		return;
 	timer_eager_ = eager;
-	struct itimerspec its = {};
-	if (eager) {
-		its.it_value.tv_nsec = 2'000'000;
-		its.it_interval.tv_nsec = 2'000'000;
-	} else {
-		its.it_value.tv_sec = 1;
-		its.it_interval.tv_sec = 1;
-	}
-	if (timerfd_settime(timer_.get(), 0, &its, nullptr) != 0)
-		throw sys_error("arming the timer", errno);
+	uint64_t us = eager ? 2'000 : 1'000'000;
+	set_timer(timer_.get(), us, us);
 }
 
 void Agent::final_report()
@@ -377,18 +267,19 @@ void Agent::final_report()
 	lost.add(tracker_->roots_refused(),
 		 "processes' roots not held (descriptor limit; their files looked for through "
 		 "/proc/PID/root while they lived, else on the host)");
-	copies_->add_losses(lost);
-	lost.add(unwritten_, "incidents the output could not take");
+	writer_.add_losses(lost);
 	lost.add(unhandled_, "events or mappings fh-bpf failed to handle (said above)");
 	lost.add(pythons_->unsupported(), "interpreters met that fh-bpf cannot walk (native frames)");
-	lost.add(cut_, "incidents cut to their size limit (said in each)");
+	lost.add(pipeline_.cut(), "incidents cut to their size limit (said in each)");
 	lost.add(pythons_->stdlib_given_up(), "Python builds whose standard library names cost too much to read");
 	lost.add(pythons_->unsaid(), "messages not said (the first " +
 					     std::to_string(HostPythons::kNamedMessages) + " were)");
 	if (!lost.empty())
-		log("lost: " + lost.text());
-	std::string summary = "system-wide watch ended: " + std::to_string(incidents_) +
-			      (incidents_ == 1 ? " incident" : " incidents");
+		diag("lost: " + lost.text());
+	stats_.end(pipeline_.written(), lost);
+	uint64_t n = pipeline_.written();
+	std::string summary = "system-wide watch ended: " + std::to_string(n) +
+			      (n == 1 ? " incident" : " incidents");
 	if (flood_.suppressed_total())
 		summary += "; " + std::to_string(flood_.suppressed_total()) +
 			   " held back by the rate limits";
@@ -398,72 +289,37 @@ void Agent::final_report()
 	if (c.out_of_scope)
 		summary += "; " + std::to_string(c.out_of_scope) +
 			   " watched signals of processes out of scope";
-	log(summary);
+	diag(summary);
 }
 
 int Agent::run()
 {
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, nullptr);
-	sigfd_ = UniqueFd(signalfd(-1, &mask, SFD_CLOEXEC));
-	timer_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-	ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
-	if (!sigfd_ || !timer_ || !ep_)
-		throw sys_error("setting up the event loop", errno);
-
+	sigfd_ = signal_fd({SIGINT, SIGTERM, SIGHUP});
+	timer_ = interval_timer(1'000'000, 1'000'000);
+	EventLoop loop;
 	start();
-
-	auto add = [&](int fd, uint32_t tag) {
-		struct epoll_event e = {};
-		e.events = EPOLLIN;
-		e.data.u32 = tag;
-		if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &e) != 0)
-			throw sys_error("epoll_ctl", errno);
-	};
-	add(capture_->fd(), kRing);
+	loop.add(capture_->fd(), kRing);
 	for (int fd : tracker_->fds())
-		add(fd, kTracker);
-	add(sigfd_.get(), kSignal);
-	add(timer_.get(), kTimer);
+		loop.add(fd, kTracker);
+	loop.add(sigfd_.get(), kSignal);
+	loop.add(timer_.get(), kTimer);
 	rearm_timer();
 	if (opts_.ready_fd >= 0) {
 		write_all(opts_.ready_fd, "ready\n");
 		close(opts_.ready_fd);
 	}
-
 	for (bool done = false; !done;) {
-		struct epoll_event evs[8];
-		int n = epoll_wait(ep_.get(), evs, 8, -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			throw sys_error("epoll_wait", errno);
-		}
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u32 == kSignal) {
-				struct signalfd_siginfo si;
-				if (read(sigfd_.get(), &si, sizeof(si)) != sizeof(si))
-					continue;
-				if (si.ssi_signo != SIGHUP) {
+		for (uint32_t tag : loop.wait()) {
+			SignalRead si;
+			if (tag == kSignal && read_signal(sigfd_.get(), si)) {
+				// SIGHUP: after log rotation, a new file at -o's path.
+				if (si.signo == SIGHUP)
+					writer_.reopen();
+				else
 					done = true;
-				} else if (!sink_.is_stderr()) {
-					// After log rotation: a new file at -o's path.
-					try {
-						sink_.reopen();
-					} catch (const Error &e) {
-						log(e.what());
-					}
-				}
-			} else if (evs[i].data.u32 == kTimer) {
-				uint64_t expirations;
-				if (read(timer_.get(), &expirations, sizeof(expirations)) > 0) {
-					pythons_->read_stdlib_names();
-					flush_summaries(false);
-				}
+			} else if (tag == kTimer && read_timer(timer_.get())) {
+				pythons_->read_stdlib_names();
+				flush_summaries(false);
 			}
 		}
 		iterate();
@@ -472,13 +328,13 @@ int Agent::run()
 	// running are done, every record they wrote is in the ring.
 	capture_->deactivate();
 	if (!capture_->wait_idle(kStaleNs))
-		log("BPF programs still running after 1 s: their captures may be incomplete");
+		diag("BPF programs still running after 1 s: their captures may be incomplete");
 	iterate();
 	for (auto &ev : assembler_.take_incomplete())
 		guarded([&] { handle(ev); });
 	flush_summaries(true);
 	final_report();
-	return kExitOk;
+	return writer_.unwritten() ? kExitFailure : kExitOk;
 }
 
 } // namespace

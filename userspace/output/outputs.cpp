@@ -5,6 +5,7 @@
 #include "capture/capture.h"
 #include "util/error.h"
 #include "capture/event.h"
+#include "output/json.h"
 #include "report/incident.h"
 #include "capture/records.h"
 #include "output/sink.h"
@@ -21,7 +22,15 @@ namespace fh {
 void LossList::add(uint64_t n, const std::string &what)
 {
 	if (n)
-		text_ += (text_.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+		items_.push_back({n, what});
+}
+
+std::string LossList::text() const
+{
+	std::string out;
+	for (const auto &i : items_)
+		out += (out.empty() ? "" : ", ") + std::to_string(i.count) + " " + i.what;
+	return out;
 }
 
 void add_capture_losses(LossList &l, const Counters &c, const Assembler &a)
@@ -70,64 +79,6 @@ std::string suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
 	}
 	return json + "},\"seconds\":" + std::to_string((s.last_ns - s.first_ns) / 1000000000ull) +
 	       ",\"text\":" + json_string(line) + "}";
-}
-
-IncidentCopies::IncidentCopies(const Options &opts)
-{
-	if (!opts.log_dir.empty())
-		log_dir_ = std::make_unique<LogDir>(opts.log_dir, opts.log_keep, opts.log_max_bytes);
-	if (!opts.syslog_socket.empty())
-		syslog_ = std::make_unique<SyslogSink>(opts.syslog_socket, opts.syslog_max);
-}
-
-void IncidentCopies::write(const Event &ev, const Incident &inc, bool json,
-			   const std::string &file_text, const std::string &message)
-{
-	if (!any())
-		return;
-	std::string stem = incident_stem(inc);
-	std::string line = json ? incident_json(inc) : std::string();
-	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
-	// A record longer than a file's share of the directory: the file
-	// holds it cut to that share (the log directory cuts a text itself).
-	std::string file = json ? line + "\n" : file_text;
-	if (json && log_dir_ && file.size() > log_dir_->file_limit())
-		file = incident_json(cut_incident(inc, log_dir_->file_limit() * 9 / 10)) + "\n";
-	if (log_dir_)
-		write_file(stem, json ? "json" : "txt", file);
-	if (syslog_)
-		syslog_->send(fatal ? kSyslogCrit : kSyslogNotice, "incident", incident_sd(ev, stem),
-			      json ? line : message);
-}
-
-void IncidentCopies::write_other(const std::string &stem, const std::string &ext,
-				 const std::string &content, int severity, const std::string &msgid,
-				 const SdParams &sd, const std::string &message)
-{
-	if (log_dir_)
-		write_file(stem, ext, content);
-	if (syslog_)
-		syslog_->send(severity, msgid, sd, message);
-}
-
-void IncidentCopies::write_file(const std::string &stem, const std::string &ext,
-				const std::string &content)
-{
-	try {
-		log_dir_->write(stem, ext, content);
-	} catch (const Error &e) {
-		files_failed_++;
-		write_all(STDERR_FILENO, std::string("fh-bpf: --log-dir: ") + e.what() + "\n");
-	}
-}
-
-void IncidentCopies::add_losses(LossList &l) const
-{
-	l.add(files_failed_, "incident files (could not be written)");
-	if (log_dir_)
-		l.add(log_dir_->cut(), "incident files cut to an eighth of --log-max-size");
-	if (syslog_)
-		l.add(syslog_->failed(), "syslog records (the daemon did not take them)");
 }
 
 } // namespace fh

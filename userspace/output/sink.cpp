@@ -11,21 +11,6 @@
 
 namespace fh {
 
-bool write_all(int fd, const std::string &text)
-{
-	size_t done = 0;
-	while (done < text.size()) {
-		ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		done += static_cast<size_t>(n);
-	}
-	return true;
-}
-
 Sink::Sink(const std::string &path) : path_(path)
 {
 	if (path.empty())

@@ -30,7 +30,4 @@ private:
 	UniqueFd file_;
 };
 
-// Write all of text to fd, retrying short writes and EINTR.
-bool write_all(int fd, const std::string &text);
-
 } // namespace fh

@@ -3,6 +3,7 @@
 
 #include "capture/event.h"
 #include "report/incident.h"
+#include "util/printable.h"
 #include "util/signals.h"
 
 extern "C" {
@@ -69,26 +70,27 @@ std::string sd_name(const std::string &n)
 
 } // namespace
 
-SdParams incident_sd(const Event &ev, const std::string &stem)
+SdParams incident_sd(const Incident &inc, const std::string &stem)
 {
 	SdParams sd = {{"incident", stem},
-		       {"pid", std::to_string(ev.tgid)},
-		       {"comm", ev.comm},
-		       {"trigger", trigger_name(ev.trigger)}};
-	if (ev.identity.known && ev.identity.ns_tgid && ev.identity.ns_tgid != ev.tgid)
-		sd.emplace_back("ns_pid", std::to_string(ev.identity.ns_tgid));
-	if (ev.hit_tid)
-		sd.emplace_back("tid", std::to_string(ev.hit_tid));
-	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
-		sd.emplace_back("signal", signal_abbrev(ev.sig));
-		sd.emplace_back("code", si_code_name(ev.sig, ev.si_code));
+		       {"pid", std::to_string(inc.pid)},
+		       {"comm", inc.comm},
+		       {"trigger", trigger_name(inc.trigger)}};
+	if (inc.process.ns_pid && *inc.process.ns_pid != inc.pid)
+		sd.emplace_back("ns_pid", std::to_string(*inc.process.ns_pid));
+	if (inc.tid)
+		sd.emplace_back("tid", std::to_string(inc.tid));
+	if (inc.has_signal()) {
+		sd.emplace_back("signal", signal_abbrev(inc.sig));
+		sd.emplace_back("code", si_code_name(inc.sig, inc.si_code));
 	}
-	if (ev.sender && ev.sender->kernel)
-		sd.emplace_back("sender", "kernel" + (ev.sender->kernel_function.empty()
+	const auto &s = inc.sender;
+	if (s && s->kernel)
+		sd.emplace_back("sender", "kernel" + (s->kernel_function.empty()
 							      ? std::string()
-							      : ":" + ev.sender->kernel_function));
-	else if (ev.sender)
-		sd.emplace_back("sender", std::to_string(ev.sender->tgid) + ":" + ev.sender->comm);
+							      : ":" + s->kernel_function));
+	else if (s)
+		sd.emplace_back("sender", std::to_string(s->tgid) + ":" + s->comm);
 	return sd;
 }
 

@@ -20,12 +20,12 @@ inline constexpr int kSyslogDaemon = 3; // facility
 inline constexpr const char *kSyslogSdId = "fh@32473";
 using SdParams = std::vector<std::pair<std::string, std::string>>;
 
-struct Event;
+struct Incident;
 
 // The structured data of an incident's record: pid, tid, comm, trigger,
 // signal, si_code, the sender, and the incident's name (its --log-dir file
 // stem, which ties the parts of one record and the file together).
-SdParams incident_sd(const Event &ev, const std::string &stem);
+SdParams incident_sd(const Incident &inc, const std::string &stem);
 
 // One RFC 5424 record: "<PRI>1 TIME HOST fh-bpf PROCID MSGID [fh@32473
 // k="v" ...] MSG".  time is RFC 3339 UTC with microseconds; host, app,

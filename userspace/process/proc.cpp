@@ -135,22 +135,6 @@ std::string decode_maps_path(const std::string &shown)
 	return out;
 }
 
-UniqueFd::~UniqueFd()
-{
-	if (fd_ >= 0)
-		close(fd_);
-}
-
-UniqueFd &UniqueFd::operator=(UniqueFd &&o) noexcept
-{
-	if (this != &o) {
-		if (fd_ >= 0)
-			close(fd_);
-		fd_ = o.release();
-	}
-	return *this;
-}
-
 UniqueFd open_pidfd(pid_t pid)
 {
 	int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));

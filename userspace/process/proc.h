@@ -1,5 +1,7 @@
 #pragma once
 
+#include "util/fd.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -51,30 +53,6 @@ std::string decode_maps_path(const std::string &shown);
 
 // Reads a whole small file under /proc (bounded to max bytes).
 std::optional<std::string> read_proc_file(const std::string &path, size_t max = 16u << 20);
-
-// Move-only owner of a file descriptor.
-class UniqueFd {
-public:
-	UniqueFd() = default;
-	explicit UniqueFd(int fd) : fd_(fd) {}
-	~UniqueFd();
-	UniqueFd(UniqueFd &&o) noexcept : fd_(o.release()) {}
-	UniqueFd &operator=(UniqueFd &&o) noexcept;
-	UniqueFd(const UniqueFd &) = delete;
-	UniqueFd &operator=(const UniqueFd &) = delete;
-
-	int get() const { return fd_; }
-	int release()
-	{
-		int fd = fd_;
-		fd_ = -1;
-		return fd;
-	}
-	explicit operator bool() const { return fd_ >= 0; }
-
-private:
-	int fd_ = -1;
-};
 
 // A pidfd for the process: readable once it has exited.
 UniqueFd open_pidfd(pid_t pid);

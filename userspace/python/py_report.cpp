@@ -1,6 +1,9 @@
 #include "python/py_report.h"
 
 #include "python/linetable.h"
+#include "python/py_traceback.h"
+#include "report/incident.h"
+#include "report/text.h"
 
 #include <algorithm>
 
@@ -42,17 +45,17 @@ int line_of(int minor, const PyCodeCapture &c, int32_t lasti)
 	return location_table_line(t, n, c.firstlineno, lasti);
 }
 
-PyFrameText frame_text(int minor, const Event &ev, const PyFrameCapture &f)
+PyFrame frame_text(int minor, const Event &ev, const PyFrameCapture &f)
 {
-	PyFrameText out;
+	PyFrame out;
 	auto it = ev.py_codes.find(f.code);
 	if (f.code == 0 || it == ev.py_codes.end())
 		return out;
 	const PyCodeCapture &c = it->second;
 	if (c.flags & FH_PY_CODE_FILENAME)
-		out.filename = py_escape(c.filename, c.filename_length);
+		out.file = py_escape(c.filename, c.filename_length);
 	if (c.flags & FH_PY_CODE_NAME)
-		out.name = py_escape(c.name, c.name_length);
+		out.function = py_escape(c.name, c.name_length);
 	out.line = line_of(minor, c, f.lasti);
 	return out;
 }
@@ -62,9 +65,9 @@ PyFrameText frame_text(int minor, const Event &ev, const PyFrameCapture &f)
 namespace {
 
 // What one frame's line takes, as render_python_threads writes it.
-size_t frame_bytes(const PyFrameText &f)
+size_t frame_bytes(const PyFrame &f)
 {
-	return 32 + (f.filename ? f.filename->size() : 0) + (f.name ? f.name->size() : 0);
+	return 32 + (f.file ? f.file->size() : 0) + (f.function ? f.function->size() : 0);
 }
 
 // Values no interpreter holds: said once each.
@@ -92,10 +95,9 @@ void check_code(PyTextBounds &b, const Event &ev, uint64_t code)
 
 } // namespace
 
-std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt,
-					 PyTextBounds *bounds)
+std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyTextBounds *bounds)
 {
-	std::vector<PyThreadText> out;
+	std::vector<Thread> out;
 	PyTextBounds local;
 	PyTextBounds &b = bounds ? *bounds : local;
 	const fh_py_offsets &o = rt.offsets;
@@ -117,8 +119,8 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 			b.frames_cut += t.frames.size();
 			continue;
 		}
-		PyThreadText tt;
-		tt.thread_id = t.thread_id;
+		Thread tt;
+		tt.pthread_id = t.thread_id;
 		tt.tid = t.native_thread_id;
 		if (!tt.tid)
 			for (const auto &n : ev.threads) // before 3.11: by pthread_t
@@ -126,7 +128,7 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 					tt.tid = n.tid;
 		tt.current = is_current(ev, t);
 		tt.garbage_collecting = t.flags & FH_PY_THREAD_GC;
-		tt.more_frames = t.flags & (FH_PY_THREAD_MORE_FRAMES | FH_PY_THREAD_FRAME_LOOP);
+		tt.truncated = t.flags & (FH_PY_THREAD_MORE_FRAMES | FH_PY_THREAD_FRAME_LOOP);
 		b.used += 64;
 		for (size_t i = 0; i < t.frames.size(); i++) {
 			const PyFrameCapture &f = t.frames[i];
@@ -134,15 +136,15 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 			// top one is not printed.
 			if (i > 0 && o.owner_skip_min != FH_PY_NONE && f.owner >= o.owner_skip_min)
 				continue;
-			if (tt.frames.size() == kPyMaxFrames) {
-				tt.more_frames = true;
+			if (tt.frames.size() == kMaxFrames) {
+				tt.truncated = true;
 				break; // faulthandler prints no more
 			}
-			PyFrameText text = frame_text(rt.minor, ev, f);
+			PyFrame text = frame_text(rt.minor, ev, f);
 			if (b.used + frame_bytes(text) > b.max_bytes) {
 				b.frames_cut += t.frames.size() - i;
 				b.used = b.max_bytes; // the next threads go whole
-				tt.more_frames = true;
+				tt.truncated = true;
 				break;
 			}
 			check_code(b, ev, f.code);
@@ -176,60 +178,47 @@ std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime 
 	return out;
 }
 
-std::string extension_modules_line(const std::vector<std::string> &names, uint64_t total)
-{
-	if (names.empty() && total == 0)
-		return {};
-	std::string line = "\nExtension modules: ";
-	for (size_t i = 0; i < names.size(); i++)
-		line += (i ? ", " : "") + names[i];
-	if (total > names.size())
-		line += names.empty() ? "..." : ", ...";
-	return line + " (total: " + std::to_string(std::max<uint64_t>(total, names.size())) +
-	       ")\n";
-}
-
 namespace {
 
-// "fh-bpf: ..." lines for what bounds left out or found implausible.
-std::string bounds_notes(const PyTextBounds &b, const PythonRuntime &rt)
+// Losses for what bounds left out or found implausible.
+void bounds_losses(const PyTextBounds &b, const PythonRuntime &rt, std::vector<Loss> &out)
 {
-	std::string notes;
 	if (!b.implausible.empty()) {
 		std::string why;
 		for (size_t i = 0; i < b.implausible.size(); i++)
 			why += (i ? "; " : "") + b.implausible[i];
-		notes += "fh-bpf: the interpreter's structures are implausible (" + why +
-			 "): this may be no Python 3." + std::to_string(rt.minor) +
-			 " interpreter, and what is shown of it may be garbage\n";
+		out.push_back({"implausible_interpreter", b.implausible.size(),
+			       "the interpreter's structures are implausible (" + why +
+				       "): this may be no Python 3." + std::to_string(rt.minor) +
+				       " interpreter, and what is shown of it may be garbage"});
 	}
-	if (b.frames_cut || b.threads_cut || b.modules_cut) {
-		notes += "fh-bpf: the Python traceback was cut at " + std::to_string(b.max_bytes) +
-			 " bytes: " + std::to_string(b.frames_cut) + " frames (" +
-			 std::to_string(b.threads_cut) + " whole threads) and " +
-			 std::to_string(b.modules_cut) + " extension module names not shown\n";
-	}
-	return notes;
+	if (b.frames_cut || b.threads_cut || b.modules_cut)
+		out.push_back({"python_cut", b.frames_cut + b.modules_cut,
+			       "the Python traceback was cut at " + std::to_string(b.max_bytes) +
+				       " bytes: " + std::to_string(b.frames_cut) + " frames (" +
+				       std::to_string(b.threads_cut) + " whole threads) and " +
+				       std::to_string(b.modules_cut) +
+				       " extension module names not shown"});
 }
 
 } // namespace
 
-PythonText python_text(const Event &ev, const PythonRuntime &rt,
-		       const std::set<std::string> *stdlib, const std::string &header)
+void python_traceback(const Event &ev, const PythonRuntime &rt,
+		      const std::set<std::string> *stdlib, Incident &inc)
 {
-	PythonText p;
 	PyTextBounds b;
-	p.threads = python_threads(ev, rt, &b);
+	inc.python = python_dialect(rt);
+	inc.threads = python_threads(ev, rt, &b);
 	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL) {
 		std::vector<std::string> all = extension_modules(ev, rt, stdlib);
-		p.modules_total = all.size();
+		inc.modules_total = all.size();
 		for (auto &name : all) {
 			if (b.used + name.size() + 2 > b.max_bytes) {
-				b.modules_cut = all.size() - p.modules.size();
+				b.modules_cut = all.size() - inc.extension_modules.size();
 				break;
 			}
 			b.used += name.size() + 2;
-			p.modules.push_back(std::move(name));
+			inc.extension_modules.push_back(std::move(name));
 		}
 	}
 	// More threads than shown: the list went on past the walk's limit
@@ -237,15 +226,13 @@ PythonText python_text(const Event &ev, const PythonRuntime &rt,
 	bool list_loops = false;
 	for (const auto &t : ev.py_threads)
 		list_loops |= (t.flags & FH_PY_THREAD_LIST_LOOP) != 0;
-	list_loops |= p.threads.size() < ev.py_threads.size() && !b.threads_cut;
-	bool more = (!list_loops && ev.py_threads.size() >= FH_PY_MAX_THREADS) || b.threads_cut;
-	std::string threads = render_python_threads(rt.minor, rt.offsets.version, p.threads, more);
-	if (b.threads_cut && p.threads.size() < kPyMaxThreads)
-		threads += "\n...\n";
-	p.text = header + threads + extension_modules_line(p.modules, p.modules_total);
-	p.notes = bounds_notes(b, rt);
-	p.cut = b.frames_cut || b.threads_cut || b.modules_cut;
-	return p;
+	list_loops |= inc.threads.size() < ev.py_threads.size() && !b.threads_cut;
+	inc.threads_cut = b.threads_cut != 0;
+	inc.more_threads = (!list_loops && ev.py_threads.size() >= FH_PY_MAX_THREADS) ||
+			   b.threads_cut || inc.threads.size() > kMaxThreads;
+	if (inc.threads.size() > kMaxThreads)
+		inc.threads.resize(kMaxThreads);
+	bounds_losses(b, rt, inc.losses);
 }
 
 } // namespace fh

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "capture/event.h"
-#include "python/py_traceback.h"
+#include "report/model.h"
 #include "python/python.h"
 
 #include <cstddef>
@@ -41,8 +41,8 @@ struct PyTextBounds {
 // lines from the line tables), every unreadable piece as ???.  A thread
 // list that comes back to a thread state already shown ends there; the
 // frames stop where `bounds` runs out of bytes (a thread then shows "...").
-std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &rt,
-					 PyTextBounds *bounds = nullptr);
+std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt,
+				   PyTextBounds *bounds = nullptr);
 
 // The extension modules 3.10+ lists after a fatal error, in sys.modules
 // order and escaped as faulthandler prints them, leaving out the standard
@@ -50,26 +50,12 @@ std::vector<PyThreadText> python_threads(const Event &ev, const PythonRuntime &r
 std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
 					   const std::set<std::string> *stdlib);
 
-// 3.10+'s "\nExtension modules: a, b (total: N)\n" after a fatal error's
-// threads; empty when there is none.  With total > names.size() (names cut
-// for room) ", ..." follows the names and the total counts them all.
-std::string extension_modules_line(const std::vector<std::string> &names, uint64_t total = 0);
-
-// An event's whole faulthandler text: `header`, the threads, and for a
-// fatal signal the extension modules (the standard library's left out
-// when stdlib is given); with the threads and modules it was made of.  At
-// most kPyTextMaxBytes of threads and modules; `notes` ("fh-bpf: ..."
-// lines) say what was cut, and when the structures read are implausible
-// for an interpreter (chains that loop, values out of range).
-struct PythonText {
-	std::string text;
-	std::vector<PyThreadText> threads;
-	std::vector<std::string> modules;
-	uint64_t modules_total = 0; // modules.size(), and those cut
-	std::string notes;
-	bool cut = false; // something was left out for want of room
-};
-PythonText python_text(const Event &ev, const PythonRuntime &rt,
-		       const std::set<std::string> *stdlib, const std::string &header);
+// An event's Python traceback into `inc`: its dialect, threads, and for a
+// fatal signal the extension modules (the standard library's left out when
+// stdlib is given).  At most kPyTextMaxBytes of threads and modules; losses
+// say what was cut, and when the structures read are implausible for an
+// interpreter (chains that loop, values out of range).
+void python_traceback(const Event &ev, const PythonRuntime &rt,
+		      const std::set<std::string> *stdlib, Incident &inc);
 
 } // namespace fh

@@ -1,6 +1,5 @@
 #include "python/py_traceback.h"
 
-#include "util/signals.h"
 
 #include <cinttypes>
 #include <cstdio>
@@ -60,58 +59,6 @@ std::vector<uint32_t> py_code_points(const uint8_t *data, size_t avail, int kind
 			ch |= static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
 		out.push_back(ch);
 	}
-	return out;
-}
-
-std::string py_fatal_header(int sig)
-{
-	return "Fatal Python error: " + signal_description(sig) + "\n\n";
-}
-
-std::string render_python_threads(int minor, uint32_t version_hex,
-				  const std::vector<PyThreadText> &threads, bool more_threads)
-{
-	std::string out;
-	size_t shown = 0;
-	for (const auto &t : threads) {
-		if (shown)
-			out += "\n";
-		if (shown++ == kPyMaxThreads) {
-			out += "...\n";
-			return out;
-		}
-		char head[96];
-		std::snprintf(head, sizeof(head), "%s 0x%016" PRIx64 " (most recent call first):\n",
-			      t.current ? "Current thread" : "Thread", t.thread_id);
-		out += head;
-		if (minor >= 10 && t.current && t.garbage_collecting)
-			out += "  Garbage-collecting\n";
-		if (t.frames.empty()) {
-			if (minor >= 10)
-				out += "  <no Python frame>\n";
-			else if (minor >= 8)
-				out += "<no Python frame>\n";
-			continue;
-		}
-		size_t n = 0;
-		for (const auto &f : t.frames) {
-			if (n++ == kPyMaxFrames)
-				break;
-			out += "  File ";
-			out += f.filename ? "\"" + *f.filename + "\"" : "???";
-			out += ", line ";
-			out += f.line >= 0 ? std::to_string(f.line) : "???";
-			out += " in ";
-			out += f.name ? *f.name : "???";
-			out += "\n";
-		}
-		// 3.13.0 writes nothing after its 100th frame (measured).
-		bool quiet_cut = (version_hex & 0xffffff00u) == 0x030d0000u;
-		if ((t.frames.size() > kPyMaxFrames || t.more_frames) && !quiet_cut)
-			out += "  ...\n";
-	}
-	if (more_threads && shown == kPyMaxThreads)
-		out += "\n...\n";
 	return out;
 }
 

@@ -374,10 +374,10 @@ std::string Unwinder::module_path(Dwfl_Module *mod) const
 	return path;
 }
 
-std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
+std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
 {
 	uint64_t lookup = return_address && pc > 0 ? pc - 1 : pc;
-	Frame base;
+	NativeFrame base;
 	base.pc = pc;
 
 	Dwfl_Module *mod = dwfl_addrmodule(dwfl_.get(), lookup);
@@ -403,7 +403,7 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 		}
 		key += ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
 		if (auto it = shared_frames().find(key); it != shared_frames().end()) {
-			std::vector<Frame> out = it->second;
+			std::vector<NativeFrame> out = it->second;
 			for (auto &f : out) {
 				f.pc = pc;
 				f.module = base.module;
@@ -443,7 +443,7 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 
 	// Walk the scopes at the address, innermost first: each inlined
 	// subroutine is a frame whose caller's position is its DW_AT_call_*.
-	std::vector<Frame> out;
+	std::vector<NativeFrame> out;
 	Dwarf_Die *scopes = nullptr;
 	int nscopes = cudie ? dwarf_getscopes(cudie, lookup - bias, &scopes) : 0;
 	Dwarf_Files *files = nullptr;
@@ -455,7 +455,7 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 		int tag = dwarf_tag(scope);
 		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
 			continue;
-		Frame f = base;
+		NativeFrame f = base;
 		f.file = file;
 		f.line = line;
 		if (tag == DW_TAG_subprogram) {
@@ -484,7 +484,7 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 	std::free(scopes);
 	if (out.empty() || out.back().inlined) {
 		// No DWARF scope (or no enclosing subprogram): the symbol alone.
-		Frame f = base;
+		NativeFrame f = base;
 		f.file = file;
 		f.line = line;
 		out.push_back(std::move(f));
@@ -497,9 +497,9 @@ std::vector<Frame> Unwinder::symbolize(uint64_t pc, bool return_address)
 	return out;
 }
 
-std::unordered_map<std::string, std::vector<Frame>> &Unwinder::shared_frames()
+std::unordered_map<std::string, std::vector<NativeFrame>> &Unwinder::shared_frames()
 {
-	static std::unordered_map<std::string, std::vector<Frame>> frames;
+	static std::unordered_map<std::string, std::vector<NativeFrame>> frames;
 	return frames;
 }
 
@@ -555,7 +555,7 @@ void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool fir
 		res.truncated = true;
 }
 
-const std::vector<Frame> &Unwinder::symbolize_cached(uint64_t pc, bool return_address)
+const std::vector<NativeFrame> &Unwinder::symbolize_cached(uint64_t pc, bool return_address)
 {
 	uint64_t key = pc << 1 | (return_address ? 1 : 0);
 	auto it = cache_.find(key);

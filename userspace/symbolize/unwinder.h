@@ -2,7 +2,7 @@
 
 #include "process/elf_file.h"
 #include "capture/event.h"
-#include "report/traceback.h"
+#include "report/model.h"
 
 #include <sys/types.h>
 
@@ -51,7 +51,7 @@ public:
 	void prewarm();
 
 	struct Result {
-		std::vector<Frame> frames; // most recent call first, inlined calls expanded
+		std::vector<NativeFrame> frames; // most recent call first, inlined calls expanded
 		bool truncated = false;	   // stopped for want of captured stack bytes
 		std::string error;	   // why unwinding stopped early, if it did
 	};
@@ -62,11 +62,11 @@ public:
 	// Frames for one address: the function containing it, preceded by the
 	// functions inlined at that address (innermost first).  With
 	// return_address set, pc is looked up as pc - 1 (the call instruction).
-	std::vector<Frame> symbolize(uint64_t pc, bool return_address);
+	std::vector<NativeFrame> symbolize(uint64_t pc, bool return_address);
 
 	// Symbolize through a cache: threads of one process share most of
 	// their frames.  Cleared whenever the modules change.
-	const std::vector<Frame> &symbolize_cached(uint64_t pc, bool return_address);
+	const std::vector<NativeFrame> &symbolize_cached(uint64_t pc, bool return_address);
 
 	size_t module_count() const;
 
@@ -97,11 +97,11 @@ private:
 	const Registers *regs_ = nullptr;
 	bool wanted_beyond_stack_ = false;
 	// (pc << 1 | return_address) -> frames; bounded by kMaxCached.
-	std::unordered_map<uint64_t, std::vector<Frame>> cache_;
+	std::unordered_map<uint64_t, std::vector<NativeFrame>> cache_;
 	static constexpr size_t kMaxCached = 1 << 16;
 	// Across every Unwinder of this process, by the file's build id and
 	// the offset in it: "<build id>:<offset>[r]" -> frames; bounded.
-	static std::unordered_map<std::string, std::vector<Frame>> &shared_frames();
+	static std::unordered_map<std::string, std::vector<NativeFrame>> &shared_frames();
 	static constexpr size_t kMaxShared = 1 << 18;
 };
 

@@ -2,25 +2,37 @@
 #include <catch2/catch.hpp>
 
 #include "python/py_traceback.h"
+#include "report/text.h"
 
 using namespace fh;
 
 namespace {
 
-PyFrameText frame(const char *file, int line, const char *name)
+PyFrame frame(const char *file, int line, const char *name)
 {
-	return PyFrameText{std::string(file), line, std::string(name)};
+	return PyFrame{std::string(file), line, std::string(name)};
 }
 
-std::vector<PyThreadText> two_threads()
+// The threads as faulthandler of Python 3.minor writes them.
+std::string render_python_threads(int minor, uint32_t version_hex,
+				  const std::vector<Thread> &threads, bool more_threads)
 {
-	PyThreadText cur;
-	cur.thread_id = 0x7f3f26ffd700;
+	Incident inc;
+	inc.python = PythonDialect{minor, version_hex, ""};
+	inc.threads = threads;
+	inc.more_threads = more_threads;
+	return render_text(inc);
+}
+
+std::vector<Thread> two_threads()
+{
+	Thread cur;
+	cur.pthread_id = 0x7f3f26ffd700;
 	cur.current = true;
 	cur.frames = {frame("register_example.py", 8, "do"),
 		      frame("/usr/lib64/python3.6/threading.py", 864, "run")};
-	PyThreadText other;
-	other.thread_id = 0x7f3f277fe700;
+	Thread other;
+	other.pthread_id = 0x7f3f277fe700;
 	other.frames = {frame("x.py", 1, "<module>")};
 	return {cur, other};
 }
@@ -29,7 +41,7 @@ std::vector<PyThreadText> two_threads()
 
 TEST_CASE("thread blocks as faulthandler writes them", "[pyrender]")
 {
-	CHECK(py_fatal_header(11) == "Fatal Python error: Segmentation fault\n\n");
+	CHECK(fatal_header(11, true) == "Fatal Python error: Segmentation fault\n\n");
 	CHECK(render_python_threads(11, 0x030b07f0, two_threads(), false) ==
 	      "Current thread 0x00007f3f26ffd700 (most recent call first):\n"
 	      "  File \"register_example.py\", line 8 in do\n"
@@ -41,11 +53,11 @@ TEST_CASE("thread blocks as faulthandler writes them", "[pyrender]")
 
 TEST_CASE("unknown pieces, garbage collection, empty threads per version", "[pyrender]")
 {
-	PyThreadText t;
-	t.thread_id = 1;
+	Thread t;
+	t.pthread_id = 1;
 	t.current = true;
 	t.garbage_collecting = true;
-	t.frames = {PyFrameText{std::nullopt, -1, std::nullopt}};
+	t.frames = {PyFrame{std::nullopt, -1, std::nullopt}};
 	CHECK(render_python_threads(12, 0x030c01f0, {t}, false) ==
 	      "Current thread 0x0000000000000001 (most recent call first):\n"
 	      "  Garbage-collecting\n"
@@ -54,8 +66,8 @@ TEST_CASE("unknown pieces, garbage collection, empty threads per version", "[pyr
 	CHECK(render_python_threads(9, 0x030912f0, {t}, false).find("Garbage") ==
 	      std::string::npos);
 
-	PyThreadText empty;
-	empty.thread_id = 2;
+	Thread empty;
+	empty.pthread_id = 2;
 	CHECK(render_python_threads(7, 0, {empty}, false) ==
 	      "Thread 0x0000000000000002 (most recent call first):\n");
 	CHECK(render_python_threads(8, 0, {empty}, false) ==
@@ -66,8 +78,8 @@ TEST_CASE("unknown pieces, garbage collection, empty threads per version", "[pyr
 
 TEST_CASE("100 frames, then '  ...' except in 3.13.0; 100 threads, then '...'", "[pyrender]")
 {
-	PyThreadText deep;
-	deep.thread_id = 3;
+	Thread deep;
+	deep.pthread_id = 3;
 	for (int i = 0; i < 101; i++)
 		deep.frames.push_back(frame("r.py", 2, "recurse"));
 	std::string out = render_python_threads(12, 0x030c01f0, {deep}, false);
@@ -80,7 +92,7 @@ TEST_CASE("100 frames, then '  ...' except in 3.13.0; 100 threads, then '...'", 
 	CHECK(render_python_threads(13, 0x030d01f0, {deep}, false).substr(out.size() - 6) ==
 	      "  ...\n");
 
-	std::vector<PyThreadText> many(101, PyThreadText{});
+	std::vector<Thread> many(101, Thread{});
 	std::string all = render_python_threads(11, 0, many, false);
 	CHECK(all.substr(all.size() - 5) == "\n...\n");
 	many.resize(100);

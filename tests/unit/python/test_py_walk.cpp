@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "python/py_report.h"
+#include "report/text.h"
 #include "python/py_walk.h"
 #include "python/python.h"
 
@@ -11,6 +12,31 @@
 #include <cstring>
 
 using namespace fh;
+
+namespace {
+
+// An event's Python traceback as text, with its loss lines apart.
+struct PythonText {
+	std::string text;
+	std::string notes;
+	bool cut = false;
+};
+
+PythonText python_text(const Event &ev, const PythonRuntime &rt, const std::string &header)
+{
+	Incident inc;
+	inc.trigger = ev.trigger;
+	python_traceback(ev, rt, nullptr, inc);
+	inc.header = header;
+	PythonText p;
+	p.text = render_text(inc);
+	p.notes = loss_lines(inc);
+	for (const auto &l : inc.losses)
+		p.cut |= l.kind == "python_cut";
+	return p;
+}
+
+} // namespace
 
 namespace {
 
@@ -176,8 +202,7 @@ TEST_CASE("3.14 memory image: tagged executables, shim frames skipped, lines, st
 	CHECK(ev.py_codes.count(kCode1));	    // tag bits cleared
 	CHECK_FALSE(ev.py_codes.count(kShimCode));  // shim code not fetched
 
-	std::string text = render_python_threads(rt.minor, rt.offsets.version,
-						 python_threads(ev, rt), false);
+	std::string text = python_text(ev, rt, "").text;
 	CHECK(text == "Current thread 0x00007f0000001000 (most recent call first):\n"
 		      "  File \"/app/main.py\", line 13 in h\\u03bb\\u0416\n"
 		      "  File \"/app/main.py\", line 21 in caller\n"
@@ -203,7 +228,7 @@ TEST_CASE("hostile memory: cycles, garbage and holes end as ???, bounded", "[pyw
 	CHECK(ev.py_threads[0].frames.size() == 1);
 	CHECK(ev.py_threads[0].flags & FH_PY_THREAD_FRAME_LOOP);
 	CHECK(ev.py_threads[0].flags & FH_PY_THREAD_LIST_LOOP);
-	PythonText p = python_text(ev, rt, nullptr, "");
+	PythonText p = python_text(ev, rt, "");
 	CHECK(p.text == "Thread 0x0000000000000000 (most recent call first):\n"
 			"  File ???, line ??? in ???\n"
 			"  ...\n");
@@ -275,7 +300,7 @@ TEST_CASE("hostile names: 100 threads of 100 frames of 500 characters U+10FFFF s
 		CHECK(t.frames.size() == 150);
 		CHECK(t.flags & FH_PY_THREAD_FRAME_LOOP);
 	}
-	PythonText p = python_text(ev, rt, nullptr, py_fatal_header(SIGSEGV));
+	PythonText p = python_text(ev, rt, fatal_header(SIGSEGV, true));
 	// Unbounded, 100 x 100 lines of two names of 5,000 bytes each: 100 MB.
 	CHECK(p.text.size() <= kPyTextMaxBytes + 4096);
 	CHECK(p.text.size() >= kPyTextMaxBytes - 20'000);

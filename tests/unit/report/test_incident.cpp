@@ -4,7 +4,9 @@
 #include <catch2/catch.hpp>
 
 #include "util/error.h"
+#include "output/json.h"
 #include "report/incident.h"
+#include "report/text.h"
 #include "output/log_dir.h"
 #include "support.h"
 
@@ -60,7 +62,7 @@ TEST_CASE("JSON strings: escapes, UTF-8 kept, any other byte as the text \\xHH",
 {
 	CHECK(json_string("plain") == "\"plain\"");
 	CHECK(json_string("a\"b\\c") == "\"a\\\"b\\\\c\"");
-	CHECK(json_string(std::string("\x01\n\x7f", 3)) == "\"\\u0001\\u000a\\u007f\"");
+	CHECK(json_string(std::string("\x01\n\x7f", 3)) == "\"\\u0001\\n\\u007f\"");
 	CHECK(json_string("f\xc3\xbcnf \xce\xbb \xf0\x9f\x90\x8d") ==
 	      "\"f\xc3\xbcnf \xce\xbb \xf0\x9f\x90\x8d\"");
 	CHECK(json_string("\xff") == "\"\\\\xff\"");
@@ -86,39 +88,43 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	ev.sender = Sender{7, 7, 1000, "kill", false};
 	ev.complete = true;
 	ev.threads_skipped = 2;
-	Incident inc;
-	inc.event = &ev;
-	inc.time_ns = 1764585067123456789ull; // 2025-12-01T10:31:07.123456Z
-	inc.host = "node-7";
-	inc.kernel = "6.18.0";
-	inc.meta.exe = "/usr/bin/app\xff";
-	inc.meta.cmdline = {"app", "--flag"};
-	inc.meta.uid = 1000;
-	inc.meta.cgroup = "/system.slice/app.service";
-	inc.meta.ns_pid = 12;
-	IncidentThread t;
-	t.pthread_id = 0x7f0000001000;
-	t.tid = 4243;
-	t.name = "worker";
-	t.current = true;
-	IncidentFrame native;
-	native.function = "poke";
-	native.file = "x.c";
-	native.line = 9;
-	native.module = "/usr/bin/app";
-	native.module_offset = 0x1234;
-	native.address = 0x555500001234;
-	native.inlined = true;
-	IncidentFrame unknown; // an address outside any mapping
-	unknown.address = 0;
-	t.frames = {native, unknown};
-	inc.threads = {t};
-	inc.losses = {"2 threads beyond --max-threads not captured"};
-	inc.text = "Fatal error: Segmentation fault\n\n";
+	ProcessMeta meta;
+	meta.exe = "/usr/bin/app\xff";
+	meta.cmdline = {"app", "--flag"};
+	meta.uid = 1000;
+	meta.cgroup = "/system.slice/app.service";
+	meta.ns_pid = 12;
+	// The record of the event, as the pipeline makes it.
+	auto record = [&] {
+		Incident inc = make_incident(ev, meta);
+		inc.time_ns = 1764585067123456789ull; // 2025-12-01T10:31:07.123456Z
+		inc.host = "node-7";
+		inc.kernel = "6.18.0";
+		Thread t;
+		t.pthread_id = 0x7f0000001000;
+		t.tid = 4243;
+		t.name = "worker";
+		t.current = true;
+		NativeFrame native;
+		native.function = "poke";
+		native.file = "x.c";
+		native.line = 9;
+		native.module = "/usr/bin/app";
+		native.module_offset = 0x1234;
+		native.pc = 0x555500001234;
+		native.inlined = true;
+		NativeFrame unknown; // an address outside any mapping
+		t.frames = {native, unknown};
+		inc.threads = {t};
+		inc.losses = {{"threads_skipped", 2, "2 threads beyond --max-threads not captured"}};
+		inc.header = fatal_header(11);
+		return inc;
+	};
+	Incident inc = record();
 	std::string j = incident_json(inc);
 	CHECK(j.find('\n') == std::string::npos); // one line
 	CHECK(python_json(j, "d['schema'], d['time'], d['host'], d['trigger']") ==
-	      "(2, '2025-12-01T10:31:07.123456Z', 'node-7', 'fatal_signal')");
+	      "(3, '2025-12-01T10:31:07.123456Z', 'node-7', 'fatal_signal')");
 	CHECK(python_json(j, "d['pid'], d['ns_pid'], d['tid'], d['comm'], d['uid']") ==
 	      "(4242, 12, 4243, 'my app', 1000)");
 	CHECK(python_json(j, "d['exe'], d['cmdline'], d['cgroup']") ==
@@ -143,7 +149,7 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	ev.identity.known = true;
 	ev.identity.ns_tid = 3;
 	ev.identity.pid_ns_level = 1;
-	std::string k = incident_json(inc);
+	std::string k = incident_json(record());
 	CHECK(python_json(k, "d['signal']") ==
 	      "{'number': 9, 'name': 'SIGKILL', 'code': 'SI_KERNEL', 'delivered': False, "
 	      "'address': None}");
@@ -165,22 +171,23 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	      "{'kind': 'native', 'function': None, 'file': None, 'line': None, 'module': None, "
 	      "'offset': None, 'address': '0x0', 'inlined': False}");
 	CHECK(python_json(j, "d['lost']") ==
-	      "{'threads_skipped': 2, 'threads_lost': 0, 'complete': True, 'notes': ['2 threads "
-	      "beyond --max-threads not captured']}");
-	CHECK(python_json(j, "d['text']") == "'Fatal error: Segmentation fault\\n\\n'");
+	      "{'threads_skipped': 2, 'threads_lost': 0, 'complete': True, 'losses': [{'kind': "
+	      "'threads_skipped', 'count': 2, 'text': '2 threads beyond --max-threads not "
+	      "captured'}]}");
+	CHECK(python_json(j, "d['text']") ==
+	      "'Fatal error: Segmentation fault\\n\\nCurrent thread 0x00007f0000001000 (most "
+	      "recent call first):\\n  File \"x.c\", line 9 in poke\\n  Binary file "
+	      "\\'<unknown>\\' [0x0]\\n'");
 
 	// A timeout's record: no signal, no sender; a Python frame.
 	ev.trigger = FH_TRIGGER_TIMEOUT;
 	ev.sender.reset();
 	ev.hit_tid = 0;
-	IncidentFrame py;
-	py.python = true;
-	py.file = "/srv/app.py";
-	py.line = 12;
-	py.function = "<module>";
+	inc = record();
+	PyFrame py{"/srv/app.py", 12, "<module>"};
 	inc.threads[0].frames = {py};
 	inc.threads[0].current = false;
-	inc.python = "3.11.7";
+	inc.python = PythonDialect{11, 0x030b07f0, "3.11.7"};
 	j = incident_json(inc);
 	CHECK(python_json(j, "d['trigger'], d['signal'], d['sender'], d['tid'], d['python']") ==
 	      "('timeout', None, None, None, '3.11.7')");
@@ -188,7 +195,7 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 	      "[{'kind': 'python', 'function': '<module>', 'file': '/srv/app.py', 'line': 12}]");
 	CHECK(incident_stem(inc) == "20251201T103107.123456Z-my_app-4242-timeout");
 	ev.trigger = FH_TRIGGER_FATAL_SIGNAL;
-	CHECK(incident_stem(inc) == "20251201T103107.123456Z-my_app-4242-SIGSEGV");
+	CHECK(incident_stem(record()) == "20251201T103107.123456Z-my_app-4242-SIGSEGV");
 	CHECK(utc_time(0) == "1970-01-01T00:00:00.000000Z");
 }
 
@@ -359,10 +366,10 @@ TEST_CASE("incidents are held to their bytes: text cut at a line, threads' frame
 	CHECK(wide.size() <= 1000);
 	CHECK((wide.size() - 4) % 3 == 0);
 
-	std::vector<IncidentThread> threads(50);
+	std::vector<Thread> threads(50);
 	for (auto &t : threads)
 		for (int i = 0; i < 100; i++) {
-			IncidentFrame f;
+			NativeFrame f;
 			f.function = std::string(1000, 'n');
 			f.file = std::string(1000, 'f');
 			t.frames.push_back(f);
@@ -371,8 +378,10 @@ TEST_CASE("incidents are held to their bytes: text cut at a line, threads' frame
 	size_t kept = 0, bytes = 0;
 	for (const auto &t : threads) {
 		kept += t.frames.size();
-		for (const auto &f : t.frames)
-			bytes += f.function.size() + f.file.size();
+		for (const auto &f : t.frames) {
+			const auto &n = std::get<NativeFrame>(f);
+			bytes += n.function.size() + n.file.size();
+		}
 	}
 	CHECK(bytes <= 100'000);
 	CHECK(kept + frames == 5000);
@@ -380,21 +389,22 @@ TEST_CASE("incidents are held to their bytes: text cut at a line, threads' frame
 	CHECK(threads.front().truncated);
 
 	// The record cut to a size: its losses say so.
-	Event ev;
 	Incident inc;
-	inc.event = &ev;
-	inc.text = whole;
-	inc.threads = std::vector<IncidentThread>(2, IncidentThread{});
-	inc.threads[0].frames.resize(100);
-	for (auto &f : inc.threads[0].frames)
+	inc.header = whole;
+	inc.threads = std::vector<Thread>(2, Thread{});
+	for (int i = 0; i < 100; i++) {
+		NativeFrame f;
 		f.function = std::string(500, 'x');
+		inc.threads[0].frames.push_back(f);
+	}
 	for (int i = 0; i < 100; i++)
 		inc.extension_modules.push_back(std::string(100, 'm'));
 	Incident small = cut_incident(inc, 9000);
-	CHECK(small.text.size() <= 3000);
+	CHECK(render_text(small).size() <= 3000);
 	CHECK(small.extension_modules.size() < 10);
 	REQUIRE(small.losses.size() == 1);
-	CHECK(small.losses[0].rfind("this record was cut to 9000 bytes: ", 0) == 0);
+	CHECK(small.losses[0].kind == "record_cut");
+	CHECK(small.losses[0].text.rfind("this record was cut to 9000 bytes: ", 0) == 0);
 	CHECK(incident_json(small).size() < 9000);
 }
 

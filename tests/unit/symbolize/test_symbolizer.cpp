@@ -8,6 +8,7 @@
 #include "process/perf_records.h"
 #include "process/proc.h"
 #include "support.h"
+#include "report/text.h"
 #include "symbolize/unwinder.h"
 
 #include <dlfcn.h>

@@ -1,15 +1,15 @@
 // Renderer against golden text: faulthandler's structure, byte for byte.
 #include <catch2/catch.hpp>
 
-#include "report/traceback.h"
+#include "report/text.h"
 
 using namespace fh;
 
 namespace {
 
-Frame source_frame(const char *file, int line, const char *fn)
+NativeFrame source_frame(const char *file, int line, const char *fn)
 {
-	Frame f;
+	NativeFrame f;
 	f.pc = 0x401000;
 	f.file = file;
 	f.line = line;
@@ -17,6 +17,8 @@ Frame source_frame(const char *file, int line, const char *fn)
 	f.module = "/usr/bin/x";
 	return f;
 }
+
+std::string render(const Incident &inc) { return render_text(inc); }
 
 } // namespace
 
@@ -27,18 +29,19 @@ TEST_CASE("fatal headers use faulthandler's signal names", "[render]")
 	CHECK(fatal_header(6) == "Fatal error: Aborted\n\n");
 	CHECK(fatal_header(7) == "Fatal error: Bus error\n\n");
 	CHECK(fatal_header(4) == "Fatal error: Illegal instruction\n\n");
+	CHECK(fatal_header(11, true) == "Fatal Python error: Segmentation fault\n\n");
 }
 
 TEST_CASE("a whole traceback renders as faulthandler would", "[render]")
 {
-	Traceback tb;
+	Incident tb;
 	tb.header = fatal_header(11);
-	ThreadTrace cur;
+	Thread cur;
 	cur.pthread_id = 0x7f1e2a3fe6c0;
 	cur.current = true;
 	cur.frames.push_back(source_frame("/src/crash.c", 36, "crash_leaf"));
 	cur.frames.push_back(source_frame("/src/crash.c", 44, "crash_mid"));
-	Frame libc;
+	NativeFrame libc;
 	libc.pc = 0x7f1e2a229d90;
 	libc.module = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 	libc.module_offset = 0x29d90;
@@ -46,12 +49,12 @@ TEST_CASE("a whole traceback renders as faulthandler would", "[render]")
 	libc.function_offset = 0x7a;
 	libc.function_offset_known = true;
 	cur.frames.push_back(libc);
-	ThreadTrace other;
+	Thread other;
 	other.pthread_id = 0x7f1e2abff6c0;
-	Frame bare;
+	NativeFrame bare;
 	bare.pc = 0x1234;
 	other.frames.push_back(bare);
-	Frame nosym;
+	NativeFrame nosym;
 	nosym.pc = 0x55d000001000;
 	nosym.module = "/usr/bin/python3";
 	nosym.module_offset = 0x32dcbd;
@@ -74,10 +77,10 @@ TEST_CASE("a whole traceback renders as faulthandler would", "[render]")
 
 TEST_CASE("unknown pieces print as ???", "[render]")
 {
-	Frame f = source_frame("/a.c", 3, "");
+	NativeFrame f = source_frame("/a.c", 3, "");
 	CHECK(render_frame(f) == "  File \"/a.c\", line 3 in ???\n");
 	// A file without a line is not a source position: the binary form.
-	Frame g = source_frame("/a.c", 0, "f");
+	NativeFrame g = source_frame("/a.c", 0, "f");
 	g.module_offset = 0x10;
 	CHECK(render_frame(g) == "  Binary file \"/usr/bin/x\", at +0x10 [0x401000]\n");
 }
@@ -93,17 +96,17 @@ TEST_CASE("strings are escaped and truncated like faulthandler's", "[render]")
 
 TEST_CASE("frame limit and truncation markers", "[render]")
 {
-	ThreadTrace t;
+	Thread t;
 	t.pthread_id = 1;
 	for (int i = 0; i < 120; i++)
 		t.frames.push_back(source_frame("/r.c", i + 1, "recurse"));
-	Traceback tb;
+	Incident tb;
 	tb.threads = {t};
 	std::string out = render(tb);
 	CHECK(out.find("line 100 in recurse\n  ...\n") != std::string::npos);
 	CHECK(out.find("line 101 in") == std::string::npos);
 
-	ThreadTrace cut;
+	Thread cut;
 	cut.frames.push_back(source_frame("/r.c", 1, "f"));
 	cut.truncated = true;
 	tb.threads = {cut};
@@ -111,7 +114,7 @@ TEST_CASE("frame limit and truncation markers", "[render]")
 			    "  File \"/r.c\", line 1 in f\n"
 			    "  ...\n");
 
-	ThreadTrace none;
+	Thread none;
 	tb.threads = {none};
 	CHECK(render(tb) == "Thread 0x0000000000000000 (most recent call first):\n"
 			    "  <no native frame>\n");

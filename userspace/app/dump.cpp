@@ -1,0 +1,113 @@
+#include "app/watch.h"
+
+#include "app/pipeline.h"
+#include "app/target.h"
+#include "capture/capture.h"
+#include "capture/records.h"
+#include "output/outputs.h"
+#include "process/proc.h"
+#include "python/live_walk.h"
+#include "util/clock.h"
+#include "util/diag.h"
+#include "util/error.h"
+
+#include <linux/types.h>
+
+#include <thread>
+
+extern "C" {
+#include "fh/records.h"
+}
+
+namespace fh {
+
+namespace {
+
+// --dump of a Python process: its threads read from its memory, nothing
+// loaded into the kernel.
+int dump_python(const Options &opts, pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline,
+		ProcessView &view)
+{
+	Event ev = python_live_event(tgid, rt, FH_TRIGGER_DEMAND);
+	if (ev.py_threads.empty())
+		throw Error("--dump: no Python thread state found in pid " + std::to_string(tgid) +
+				    " (is the interpreter initialised, and may fh-bpf read its "
+				    "memory?)",
+			    ESRCH);
+	view.python = &rt;
+	pipeline.handle(ev, view);
+	(void)opts;
+	return kExitOk;
+}
+
+// --dump of a native process: the task iterator and the samplers, nothing
+// else, while debug information loads on a second thread.
+int dump_native(const Options &opts, pid_t tgid, const std::string &maps, Pipeline &pipeline,
+		ProcessView &view)
+{
+	probe_support();
+	uint64_t t0 = monotonic_ns();
+	Unwinder unwinder(tgid);
+	std::thread preload([&] {
+		try {
+			unwinder.report_maps(maps);
+			unwinder.prewarm();
+		} catch (const std::exception &) {
+		}
+	});
+	CaptureConfig cfg = base_capture_config(opts);
+	cfg.tgid = tgid;
+	cfg.ring_threads = std::min<uint32_t>(opts.max_threads, kMinRingThreads);
+	cfg.sig_mask = 0;
+	cfg.signals = false;
+	cfg.live = true;
+	std::unique_ptr<Capture> capture;
+	try {
+		capture = std::make_unique<Capture>(cfg);
+	} catch (...) {
+		preload.join();
+		throw;
+	}
+	uint64_t t_loaded = monotonic_ns();
+	preload.join();
+	view.prepare_ns = monotonic_ns() - t_loaded;
+	if (!capture->sampling_problem().empty())
+		diag(capture->sampling_problem());
+	Assembler assembler;
+	Assembler::Output out;
+	LiveDumpStats st = capture->live_dump(FH_TRIGGER_DEMAND, assembler, out);
+	if (!st.event_id)
+		throw Error("--dump: pid " + std::to_string(tgid) + " has no thread left to dump",
+			    ESRCH);
+	view.unwinder = &unwinder;
+	for (auto &ev : out.events)
+		if (ev.id == st.event_id)
+			pipeline.handle(ev, view, {&st, t_loaded - t0});
+	return kExitOk;
+}
+
+} // namespace
+
+int dump(const Options &opts)
+{
+	pid_t tgid = check_target(opts.pid, opts.verbose);
+	std::string maps = read_maps(tgid);
+	PythonDetection py = detect_python(maps);
+	IncidentWriter writer(opts, {opts.json, false, opts.verbose});
+	StatsChannel stats(opts.stats_fd);
+	Pipeline pipeline(opts, writer, stats);
+	ProcessView view;
+	view.meta = read_process_meta(tgid);
+	if (auto info = read_process(tgid))
+		view.comm = info->comm;
+	if (!py.runtime && !py.unsupported.empty())
+		diag(py.unsupported + ": native frames only");
+	int status = py.runtime ? dump_python(opts, tgid, *py.runtime, pipeline, view)
+				: dump_native(opts, tgid, maps, pipeline, view);
+	LossList lost;
+	writer.add_losses(lost);
+	stats.end(pipeline.written(), lost);
+	return writer.unwritten() ? kExitFailure : status;
+}
+
+} // namespace fh

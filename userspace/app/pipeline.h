@@ -1,0 +1,84 @@
+#pragma once
+
+// The one path from a captured event to its outputs, for every mode and
+// every source (the ring's fatal and user signals and timeouts, the live
+// Python walk, the live native dump):
+//
+//   Event ─► process view ─► symbolize (native threads, or Python threads)
+//         ─► Incident (report/model.h) ─► IncidentWriter ─► timings
+//
+// The apps around it (app/watch.cpp, app/dump.cpp, app/agent.cpp) decide
+// which processes are watched and when the watch ends; they hand each event
+// here with what they know of its process.
+
+#include "capture/capture.h"
+#include "capture/event.h"
+#include "cli/options.h"
+#include "output/stats.h"
+#include "output/writer.h"
+#include "process/kernel_info.h"
+#include "process/process_meta.h"
+#include "python/python.h"
+#include "symbolize/native.h"
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace fh {
+
+// What the pipeline needs of the process an event is from.
+struct ProcessView {
+	ProcessMeta meta;	 // identity for the records
+	std::string comm;	 // when the capture has none
+	Unwinder *unwinder = nullptr; // its mappings and symbols: native frames
+	const PythonRuntime *python = nullptr;	 // its interpreter, placed: Python frames
+	const std::set<std::string> *stdlib = nullptr; // sys.stdlib_module_names
+	uint64_t prepare_ns = 0; // what making this view took (mappings, symbols)
+};
+
+// How an event was taken, when the app knows more than the event says.
+struct CaptureFacts {
+	const LiveDumpStats *live = nullptr; // a live native dump
+	uint64_t bpf_ns = 0;		     // a one-shot dump: loading the programs
+};
+
+class Pipeline {
+public:
+	Pipeline(const Options &opts, IncidentWriter &writer, StatsChannel &stats)
+		: opts_(opts), writer_(writer), stats_(stats)
+	{
+	}
+
+	// One event, through every stage to every output.  False when the
+	// main output did not take it (said and counted by the writer).
+	bool handle(Event &ev, const ProcessView &view, const CaptureFacts &facts = {});
+
+	uint64_t written() const { return written_; }
+	bool fatal_seen() const { return fatal_seen_; }
+	uint64_t cut() const { return cut_; }		    // incidents cut to their size
+	uint64_t stale_live() const { return stale_live_; } // live: threads never sampled
+
+private:
+	Incident build(Event &ev, const ProcessView &view, NativeStats &ns);
+	void name_kernel_sender(Sender &s);
+	void report(const Event &ev, const Incident &inc, const ProcessView &view,
+		    const CaptureFacts &facts, const NativeStats &ns, uint64_t t0,
+		    uint64_t t_symbolized, uint64_t t_written);
+
+	const Options &opts_;
+	IncidentWriter &writer_;
+	StatsChannel &stats_;
+	std::optional<KernelSymbols> ksyms_; // read at the first kernel sender
+	uint64_t written_ = 0;
+	bool fatal_seen_ = false;
+	uint64_t cut_ = 0;
+	uint64_t stale_live_ = 0;
+};
+
+// A dump on demand is taken as if the main thread asked for it: it is the
+// "Current thread".
+void mark_main_current(Event &ev);
+
+} // namespace fh

@@ -1,0 +1,78 @@
+#include "app/target.h"
+
+#include "process/proc.h"
+#include "util/diag.h"
+#include "util/error.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace fh {
+
+pid_t check_target(pid_t pid, bool verbose)
+{
+	auto info = read_process(pid);
+	if (!info)
+		throw Error("no such process: " + std::to_string(pid), ESRCH);
+	if (info->kernel_thread())
+		throw Error("pid " + std::to_string(pid) + " (" + info->comm +
+				    ") is a kernel thread: it has no user stack to trace",
+			    EINVAL);
+	if (info->zombie())
+		throw Error("pid " + std::to_string(pid) + " (" + info->comm +
+				    ") has already exited (zombie): nothing left to trace",
+			    ESRCH);
+	if (info->tgid != pid) {
+		if (verbose)
+			diag("thread " + std::to_string(pid) + " belongs to process " +
+			     std::to_string(info->tgid) + ": watching the process");
+		auto leader = read_process(info->tgid);
+		if (!leader || leader->zombie())
+			throw Error("process " + std::to_string(info->tgid) + " has exited", ESRCH);
+	}
+	return info->tgid;
+}
+
+uint32_t count_threads(pid_t pid)
+{
+	auto status = read_proc_file("/proc/" + std::to_string(pid) + "/status", 65536);
+	if (!status)
+		return 0;
+	size_t at = status->find("\nThreads:");
+	return at == std::string::npos ? 0
+				       : static_cast<uint32_t>(std::strtoul(
+						 status->c_str() + at + 9, nullptr, 10));
+}
+
+CaptureConfig base_capture_config(const Options &opts)
+{
+	CaptureConfig cfg;
+	cfg.stack_size = opts.stack_size;
+	cfg.max_threads = opts.max_threads;
+	cfg.ring_threads = opts.max_threads;
+	for (int sig : kFatalSignals)
+		cfg.sig_mask |= 1ull << (sig - 1);
+	cfg.sig_mask |= opts.extra_signals;
+	cfg.capture_handled = opts.handled;
+	cfg.verbose = opts.verbose;
+	return cfg;
+}
+
+void set_python(CaptureConfig &cfg, const PythonRuntime *rt)
+{
+	cfg.py_offsets = rt ? &rt->offsets : nullptr;
+	cfg.py_runtime = rt && rt->placed ? rt->runtime_addr : 0;
+	cfg.py_module_type = rt && rt->placed ? rt->offsets.module_type : 0;
+	cfg.py_place_ino = cfg.py_place_size = 0;
+	cfg.py_place_runtime_off = cfg.py_place_module_type_off = 0;
+	if (!rt)
+		return;
+	if (auto place = python_placement(*rt)) {
+		cfg.py_place_ino = place->ino;
+		cfg.py_place_size = place->size;
+		cfg.py_place_runtime_off = place->runtime_off;
+		cfg.py_place_module_type_off = place->module_type_off;
+	}
+}
+
+} // namespace fh

@@ -1,0 +1,39 @@
+#pragma once
+
+// What the apps share about the process they watch and the programs they
+// load for it: checking a pid, the capture configuration every mode starts
+// from, and the interpreter's part of it.
+
+#include "capture/capture.h"
+#include "cli/options.h"
+#include "python/python.h"
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace fh {
+
+inline constexpr int kFatalSignals[] = {SIGSEGV, SIGFPE, SIGABRT, SIGBUS, SIGILL};
+
+// The ring holds at least this many threads' records.
+inline constexpr uint32_t kMinRingThreads = 64;
+
+// Resolve and check the target (a thread resolves to its process, a kernel
+// thread or zombie is refused with a clear error); returns its process id.
+pid_t check_target(pid_t pid, bool verbose);
+
+// The number of threads of a process now (0 if unknown).
+uint32_t count_threads(pid_t pid);
+
+// The capture configuration every mode starts from: --stack-size,
+// --max-threads, the fatal signals and --signals, --handled, -v.
+CaptureConfig base_capture_config(const Options &opts);
+
+// A capture's Python: none (rt null), or rt's offsets, where rt sits if it
+// is placed, and what the kernel needs to place it itself when the target
+// maps it (after a launch, or an exec of the same interpreter again).
+void set_python(CaptureConfig &cfg, const PythonRuntime *rt);
+
+} // namespace fh

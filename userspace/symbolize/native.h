@@ -1,0 +1,33 @@
+#pragma once
+
+// An event's native threads: each captured thread's stack unwound and
+// symbolized (symbolize/unwinder.h) into the model's threads.
+
+#include "capture/event.h"
+#include "report/model.h"
+#include "symbolize/unwinder.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fh {
+
+// What was learned while unwinding one event.
+struct NativeStats {
+	uint32_t truncated_threads = 0; // unwinding ran out of captured stack
+	uint32_t stale_threads = 0;	// were running on another CPU
+	uint64_t stack_bytes = 0;
+	std::map<uint32_t, std::string> unwind_errors; // tid -> why unwinding stopped early
+};
+
+// Unwind and symbolize every thread of an event, at most faulthandler's 100
+// frames each.  The thread the signal hit comes first; the others follow
+// newest first, as faulthandler lists them.
+std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeStats &stats);
+
+// What the capture lost (skipped or lost threads, truncated or stale
+// stacks, an incomplete capture), as losses.
+void capture_losses(const Event &ev, const NativeStats &stats, std::vector<Loss> &out);
+
+} // namespace fh
