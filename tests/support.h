@@ -48,6 +48,12 @@ std::optional<std::string> read_line(int fd, int timeout_ms);
 
 std::string read_file(const std::string &path);
 
+// Whether hay holds needle.
+inline bool contains(const std::string &hay, const std::string &needle)
+{
+	return hay.find(needle) != std::string::npos;
+}
+
 // The names in a directory but those starting with '.'; and the directory
 // removed with the files it holds.
 std::vector<std::string> files_in(const std::string &dir);

@@ -16,15 +16,6 @@
 
 using namespace fhtest;
 
-namespace {
-
-bool contains(const std::string &hay, const std::string &needle)
-{
-	return hay.find(needle) != std::string::npos;
-}
-
-} // namespace
-
 TEST_CASE("--help and --version", "[cli]")
 {
 	FhRun h = run_fh({"--help"});

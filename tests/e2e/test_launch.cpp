@@ -38,11 +38,6 @@ Run launch(const std::vector<std::string> &extra, const std::vector<std::string>
 	return out;
 }
 
-bool contains(const std::string &hay, const std::string &needle)
-{
-	return hay.find(needle) != std::string::npos;
-}
-
 const std::map<std::string, int> &mark()
 {
 	static const auto m = markers(source_dir() + "/tests/targets/crash.c");

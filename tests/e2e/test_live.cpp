@@ -67,11 +67,6 @@ const ParsedThread &check_live(const ParsedTraceback &tb, const Target &target,
 	return *main;
 }
 
-bool contains(const std::string &hay, const std::string &needle)
-{
-	return hay.find(needle) != std::string::npos;
-}
-
 unsigned long main_pthread(const Target &t)
 {
 	for (const auto &x : t.threads())

@@ -111,8 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	write_file(path, bytes);
 
 	elf_file(path, offset);
-	std::string unsupported;
-	detect_python_file(path, path, unsupported);
+	detect_python_file(path, path);
 	stdlib_names_from_file(path);
 	// The file's first bytes as the stack.
 	size_t stack = std::min<size_t>(bytes.size(), 256);

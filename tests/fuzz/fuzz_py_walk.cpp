@@ -13,6 +13,7 @@
 // Checked: the walk keeps faulthandler's bounds (threads, frames), and the
 // text holds only printable ASCII and newlines.
 #include "fuzz_input.h"
+#include "util/error.h"
 #include "python/py_report.h"
 #include "report/incident.h"
 #include "report/text.h"
@@ -38,9 +39,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	std::optional<fh_py_offsets> offsets;
 	if (mode & 0x80) {
 		auto image = in.bytes(in.take<uint16_t>());
-		std::string error;
-		offsets = offsets_from_debug(image.data(), image.size(), error);
-		FUZZ_CHECK(offsets || !error.empty());
+		try {
+			offsets = offsets_from_debug(image.data(), image.size());
+		} catch (const Error &e) {
+			FUZZ_CHECK(*e.what() != 0); // refused, with a reason
+		}
 	} else if (!(mode & 0x40)) {
 		offsets = builtin_offsets(rt.minor);
 	}

@@ -95,12 +95,14 @@ void Agent::start()
 	scope_.exclude_comms = opts_.exclude_comms;
 	scope_.uids = opts_.uids;
 	for (const auto &path : opts_.cgroups) {
-		std::string why;
-		auto id = cgroups_.id_of(path, why);
-		if (!id)
-			throw Error("--cgroup " + path + ": " + why, ENOENT, kExitUsage);
-		cfg.scope.cgroup_ids.push_back(*id);
-		auto name = cgroups_.path(*id);
+		uint64_t id;
+		try {
+			id = cgroups_.id_of(path);
+		} catch (const Error &e) {
+			throw Error("--cgroup " + path + ": " + e.what(), ENOENT, kExitUsage);
+		}
+		cfg.scope.cgroup_ids.push_back(id);
+		auto name = cgroups_.path(id);
 		if (!name)
 			throw Error("--cgroup " + path + ": not found below " + cgroups_.mount(),
 				    ENOENT, kExitUsage);

@@ -140,9 +140,12 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 	else if (ev.trigger == FH_TRIGGER_TIMEOUT)
 		inc.header = timeout_header(opts_.timeout_us);
 	capture_losses(ev, ns, inc.losses);
-	// Whatever a target's names: bounded before any output is made.
+	// Whatever a target's names: bounded before any output is made (the
+	// Python walk bounds its own part).
 	bool cut = bound_threads(inc);
 	cut |= bound_text(inc);
+	for (const auto &l : inc.losses)
+		cut |= l.kind == "python_cut";
 	cut_ += cut;
 	if (ev.live())
 		stale_live_ += ns.stale_threads;

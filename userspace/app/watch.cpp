@@ -3,6 +3,7 @@
 #include "app/event_loop.h"
 #include "app/pipeline.h"
 #include "app/target.h"
+#include "app/watched_process.h"
 #include "capture/capture.h"
 #include "capture/keepalive.h"
 #include "capture/records.h"
@@ -40,16 +41,6 @@ namespace fh {
 
 namespace {
 
-// The files a maps text maps.
-std::set<std::string> mapped_files(const std::string &maps)
-{
-	std::set<std::string> out;
-	for (const auto &m : parse_maps(maps))
-		if (!m.path.empty() && m.path[0] == '/')
-			out.insert(m.path);
-	return out;
-}
-
 // What woke the event loop.
 enum LoopTag : uint32_t { kRing, kExit, kSignal, kTimer, kTracker, kKeepAlive };
 
@@ -64,22 +55,17 @@ public:
 	Session(const Options &opts, pid_t tgid, Launch *launch = nullptr)
 		: opts_(opts), tgid_(tgid), launch_(launch),
 		  writer_(opts, {opts.json, false, opts.verbose}), stats_(opts.stats_fd),
-		  pipeline_(opts, writer_, stats_), unwinder_(tgid)
+		  pipeline_(opts, writer_, stats_), proc_(opts, tgid, launch != nullptr)
 	{
 	}
 
 	int run();
 
 private:
-	void identify();
 	CaptureConfig configure();
 	void arm(CaptureConfig cfg);
 	void loop(int pidfd, int sigfd);
 	bool on_signal(int pidfd, int sigfd); // true: the watch ends
-	void refresh_maps(bool must);
-	std::string current_maps(bool must);
-	void place_python(const std::string &maps);
-	uint64_t preload_symbols(const std::string &maps) noexcept;
 	void warn_disposition(int sig);
 	void drain();
 	void process(Assembler::Output &out, const LiveDumpStats *live = nullptr);
@@ -96,20 +82,11 @@ private:
 	IncidentWriter writer_;
 	StatsChannel stats_;
 	Pipeline pipeline_;
-	std::unique_ptr<MmapTracker> tracker_; // launch mode: mappings as they are made
+	WatchedProcess proc_;
 	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
-	ProcessMeta meta_;			 // for incident records
-	Unwinder unwinder_;
 	Assembler assembler_;
 	std::unique_ptr<Capture> capture_;
-	std::optional<PythonRuntime> python_; // the target's interpreter, if it is Python
-	std::optional<std::set<std::string>> stdlib_; // sys.stdlib_module_names (3.10+)
-	std::unique_ptr<StdlibReader> stdlib_reader_;  // launch mode: reads it once it exists
-	std::string early_maps_; // before attaching: Python is found in them
-	std::string maps_;
-	std::string comm_;
 	uint64_t t_start_ = 0;
-	uint64_t maps_refresh_failed_ = 0;
 	uint64_t timeouts_skipped_ = 0; // expirations that fell during a dump
 	bool terminated_ = false;	// --exit sent SIGKILL
 	bool pidfd_exited_ = false;	// the target has exited
@@ -162,124 +139,9 @@ void Session::warn_disposition(int sig)
 	}
 }
 
-uint64_t Session::preload_symbols(const std::string &maps) noexcept
-{
-	uint64_t t0 = monotonic_ns();
-	if (maps.empty())
-		return 0;
-	try {
-		unwinder_.report_maps(maps);
-		unwinder_.prewarm();
-		maps_ = maps;
-	} catch (const std::exception &) {
-		return 0; // refresh_maps() says what is wrong, after attaching
-	}
-	return monotonic_ns() - t0;
-}
-
-// The target's mappings now.  A launched command's come from the kernel's
-// own records of them (complete even when it has just died); if any record
-// was lost, /proc/PID/maps is read instead while the process lives.
-std::string Session::current_maps(bool must)
-{
-	if (tracker_) {
-		tracker_->drain();
-		if (!tracker_->lost() || pidfd_exited_)
-			return tracker_->maps_text();
-	}
-	try {
-		return read_maps(tgid_);
-	} catch (const Error &) {
-		if (must)
-			throw;
-		maps_refresh_failed_++;
-		return tracker_ ? tracker_->maps_text() : std::string();
-	}
-}
-
-void Session::refresh_maps(bool must)
-{
-	if (capture_)
-		capture_->rearm_maps_notify();
-	std::string maps = current_maps(must);
-	// A process that has died has no mappings left: keep the last ones.
-	if (maps.empty()) {
-		if (launch_)
-			return; // not exec'd yet
-		if (must)
-			throw Error("process " + std::to_string(tgid_) + " has no mappings (exiting?)",
-				    ESRCH);
-		maps_refresh_failed_++;
-		return;
-	}
-	if (maps == maps_)
-		return;
-	// Before loading symbols, which takes a while.
-	place_python(maps);
-	uint64_t t0 = monotonic_ns();
-	try {
-		unwinder_.report_maps(maps);
-		unwinder_.prewarm();
-	} catch (const std::exception &e) {
-		if (must)
-			throw;
-		// Keep the modules already known; counted and reported at the end.
-		maps_refresh_failed_++;
-		if (opts_.verbose)
-			diag(std::string("reading the new mappings: ") + e.what());
-		return;
-	}
-	if (opts_.verbose) {
-		std::string added;
-		for (const auto &path : mapped_files(maps))
-			if (!maps_.empty() && !mapped_files(maps_).count(path))
-				added += " " + path;
-		diag("loaded symbols of " + std::to_string(unwinder_.module_count()) +
-		    " modules in " + fmt("%.1f ms", (monotonic_ns() - t0) / 1e6) +
-		    (added.empty() ? "" : "; new:" + added));
-	}
-	maps_ = std::move(maps);
-	if (launch_)
-		if (auto info = read_process(tgid_))
-			comm_ = info->comm; // the command's, once exec'd
-}
-
-// The interpreter, once it is mapped (by `maps`, or as the kernel placed
-// it): the programs walk it from then on.  sys.stdlib_module_names (for the
-// extension modules of a fatal error) is taken once the reader has it.
-void Session::place_python(const std::string &maps)
-{
-	if (!python_)
-		return;
-	if (!python_->placed) {
-		if (uint64_t rt = capture_->python_runtime()) {
-			// The kernel placed it when the module was mapped.
-			place_python_at(*python_, rt, capture_->python_module_type());
-		} else if (::fh::place_python(*python_, maps)) {
-			capture_->set_python_runtime(python_->runtime_addr,
-						     python_->offsets.module_type);
-		}
-		if (python_->placed && opts_.verbose)
-			diag("Python 3." + std::to_string(python_->minor) + " mapped from " +
-			    python_->module);
-	}
-	if (python_->placed && !stdlib_ && stdlib_reader_)
-		stdlib_ = stdlib_reader_->names();
-}
-
 void Session::handle(Event &ev, const CaptureFacts &facts)
 {
-	// A fatal error's extension modules leave out the standard library's:
-	// a read under way when the process crashed may still finish.
-	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL && python_ && !stdlib_ && stdlib_reader_)
-		stdlib_ = stdlib_reader_->names(std::chrono::milliseconds(50));
-	ProcessView view;
-	view.meta = meta_;
-	view.comm = comm_;
-	view.unwinder = &unwinder_;
-	view.python = python_ ? &*python_ : nullptr;
-	view.stdlib = stdlib_ ? &*stdlib_ : nullptr;
-	pipeline_.handle(ev, view, facts);
+	pipeline_.handle(ev, proc_.view(ev.trigger == FH_TRIGGER_FATAL_SIGNAL), facts);
 }
 
 void Session::drain()
@@ -297,16 +159,8 @@ void Session::process(Assembler::Output &out, const LiveDumpStats *live)
 			maps_changed = true;
 			exec |= m.reason == FH_MAPS_EXEC;
 		}
-	if (maps_changed) {
-		try {
-			refresh_maps(false);
-		} catch (const Error &e) {
-			// Keep the modules already known; say so once per failure.
-			maps_refresh_failed_++;
-			if (opts_.verbose)
-				diag(std::string("re-reading the mappings: ") + e.what());
-		}
-	}
+	if (maps_changed)
+		proc_.refresh_maps(false, pidfd_exited_);
 	for (auto &ev : out.events) {
 		CaptureFacts facts;
 		if (live && ev.id == live->event_id)
@@ -325,37 +179,8 @@ void Session::after_exec()
 		exec_again_ = true; // once the hand-over is done
 		return;
 	}
-	ProcessMeta meta = read_process_meta(tgid_);
-	std::string exe = meta.exe;
-	if (exe.empty()) // gone already: the executable is mapped first
-		for (const auto &m : parse_maps(maps_))
-			if (!m.path.empty() && m.path[0] == '/') {
-				exe = m.path;
-				break;
-			}
-	if (exe.empty())
-		return;
-	if (auto info = read_process(tgid_))
-		comm_ = info->comm;
-	if (!meta.exe.empty())
-		meta_ = std::move(meta);
-	PythonDetection d = detect_python_command(exe);
-	if (!d.unsupported.empty())
-		diag("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + d.unsupported +
-		    ": native frames only");
-	if (d.runtime && python_ && python_->module == d.runtime->module) {
-		// The launched command's own exec, as expected; or the same
-		// interpreter started afresh (os.execv(sys.executable), a
-		// reloader): the programs fit, but it sits elsewhere now (the
-		// kernel forgot the old place at the exec).  Its standard
-		// library's names are the build's: they stay.
-		python_->placed = false;
-		place_python(maps_);
-		return;
-	}
-	if (!d.runtime && !python_)
-		return;
-	hand_over(d.runtime, exe);
+	if (auto change = proc_.after_exec())
+		hand_over(std::move(change->next), change->exe);
 }
 
 // Load the programs for what the target runs now, let them take over, and
@@ -366,8 +191,6 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	uint64_t t0 = monotonic_ns();
 	CaptureConfig cfg = cfg_;
 	cfg.predecessor = capture_.get();
-	if (next)
-		::fh::place_python(*next, maps_);
 	set_python(cfg, next ? &*next : nullptr);
 	cfg.live = !next;
 	std::string what = next ? "Python 3." + std::to_string(next->minor) : "a native program";
@@ -378,11 +201,11 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	} catch (const Error &e) {
 		diag("pid " + std::to_string(tgid_) + " exec'd " + exe + " (" + what +
 		    "), but the programs for it failed to load (" + e.what() + "): " +
-		    (python_ ? "no Python frames" : "native frames") + " from now on");
+		     (proc_.python() ? "no Python frames" : "native frames") + " from now on");
 		return;
 	}
 	// What the old programs captured before the switch, then the switch.
-	stdlib_reader_.reset();
+	proc_.stop_stdlib_reader();
 	if (!capture_->wait_idle(100'000'000))
 		diag("the old programs were still running after 100 ms: records they write "
 		    "from now on are lost");
@@ -393,20 +216,10 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	loop_.remove(capture_->fd());
 	loop_.add(successor->fd(), kRing);
 	capture_ = std::move(successor);
-	python_ = std::move(next);
-	stdlib_.reset();
-	if (python_ && python_->minor >= 10) {
-		// Usually it has started by now: read at once, else as it can.
-		if (python_->placed) {
-			ProcessMemory mem(tgid_);
-			stdlib_ = stdlib_module_names(mem, *python_);
-		}
-		if (!stdlib_)
-			stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
-	}
-	place_python(maps_);
+	proc_.set_capture(capture_.get());
+	proc_.take_python(std::move(next));
 	diag("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + what + ", " +
-	    (python_ ? "Python" : "native") + " frames from now on (programs loaded in " +
+	     (proc_.python() ? "Python" : "native") + " frames from now on (programs loaded in " +
 	    fmt("%.0f ms", (monotonic_ns() - t0) / 1e6) + ")");
 	// It may have exec'd again while the programs loaded.
 	if (std::exchange(exec_again_, false))
@@ -430,13 +243,14 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 			if (t.tid == refusal->tid)
 				t.flags |= FH_THREAD_HIT;
 	};
-	if (python_ && !python_->placed) {
+	const auto &python = proc_.python();
+	if (python && !python->placed) {
 		diag("pid " + std::to_string(tgid_) + ": its Python interpreter is not mapped yet: "
 		    "nothing to dump");
 		return;
 	}
-	if (python_) {
-		Event ev = python_live_event(tgid_, *python_, trigger,
+	if (python) {
+		Event ev = python_live_event(tgid_, *python, trigger,
 					     refusal ? refusal->tid : 0);
 		decorate(ev);
 		if (ev.py_threads.empty()) {
@@ -490,16 +304,16 @@ void Session::final_report(bool detached)
 	lost.add(pipeline_.stale_live(), "running threads never sampled (stale frames)");
 	lost.add(timeouts_skipped_, "timeouts (a dump was still being taken)");
 	writer_.add_losses(lost);
-	lost.add(maps_refresh_failed_, "maps refreshes (process gone)");
+	lost.add(proc_.refresh_failed(), "maps refreshes (process gone)");
 	if (keepalive_) {
 		refusals_seen_ += keepalive_->take().size(); // refused at the very end
 		uint64_t refused = keepalive_->refused();
 		lost.add(refused > refusals_seen_ ? refused - refusals_seen_ : 0,
 			 "refused user signals not dumped (ring full)");
 	}
-	if (tracker_) {
-		lost.add(tracker_->lost(), "mapping records (perf buffer full)");
-		lost.add(tracker_->malformed(), "malformed mapping records");
+	if (MmapTracker *t = proc_.tracker()) {
+		lost.add(t->lost(), "mapping records (perf buffer full)");
+		lost.add(t->malformed(), "malformed mapping records");
 	}
 	if (c.repeats)
 		diag(std::to_string(c.repeats) + " more fatal signal" + (c.repeats == 1 ? "" : "s") +
@@ -521,53 +335,6 @@ void Session::final_report(bool detached)
 	stats_.end(pipeline_.written(), lost);
 }
 
-// Who the target is, for its records, and whether it is Python: a launched
-// command from its files (the programs are built for its interpreter now,
-// and told where it is once it is mapped), a running process from its maps.
-void Session::identify()
-{
-	if (launch_) {
-		comm_ = opts_.command[0].substr(opts_.command[0].rfind('/') + 1).substr(0, 15);
-		// Until its exec is seen: what it is about to be (the held
-		// child has its uid, cgroup and pids already).
-		meta_ = read_process_meta(tgid_);
-		meta_.exe = find_program(opts_.command[0]);
-		meta_.cmdline = opts_.command;
-		PythonDetection py = detect_python_command(opts_.command[0]);
-		if (py.runtime) {
-			python_ = py.runtime;
-			if (opts_.verbose)
-				diag("Python 3." + std::to_string(python_->minor) + " in " +
-				     python_->module + " (the command's interpreter)");
-		} else if (!py.unsupported.empty()) {
-			diag(py.unsupported + ": native frames only");
-		}
-		return;
-	}
-	if (auto info = read_process(tgid_))
-		comm_ = info->comm;
-	meta_ = read_process_meta(tgid_);
-	// The maps before attaching: Python is found in them (the programs
-	// carry its offsets as constants) and debug information loads from
-	// them.  They are read again once attached, where a failure counts.
-	try {
-		early_maps_ = read_maps(tgid_);
-	} catch (const Error &) {
-	}
-	if (early_maps_.empty())
-		return;
-	PythonDetection py = detect_python(early_maps_);
-	if (py.runtime) {
-		python_ = py.runtime;
-		ProcessMemory mem(tgid_);
-		stdlib_ = stdlib_module_names(mem, *python_);
-		if (opts_.verbose)
-			diag("Python 3." + std::to_string(python_->minor) + " in " + python_->module);
-	} else if (!py.unsupported.empty()) {
-		diag(py.unsupported + ": native frames only");
-	}
-}
-
 CaptureConfig Session::configure()
 {
 	CaptureConfig cfg = base_capture_config(opts_);
@@ -584,10 +351,11 @@ CaptureConfig Session::configure()
 		if (!launch_)
 			warn_disposition(opts_.user_signal);
 	}
-	set_python(cfg, python_ ? &*python_ : nullptr);
+	const auto &python = proc_.python();
+	set_python(cfg, python ? &*python : nullptr);
 	// Live dumps (--timeout, SIGUSR1 to fh-bpf) of a Python process read
 	// its memory from here; a native one needs the iterator and samplers.
-	cfg.live = !python_;
+	cfg.live = !python;
 	return cfg;
 }
 
@@ -595,10 +363,8 @@ CaptureConfig Session::configure()
 // thread (the two are the bulk of the time to arm), then take the maps.
 void Session::arm(CaptureConfig cfg)
 {
-	if (launch_)
-		tracker_ = std::make_unique<MmapTracker>(tgid_);
 	uint64_t preload_ns = 0;
-	std::thread preload([this, &preload_ns] { preload_ns = preload_symbols(early_maps_); });
+	std::thread preload([this, &preload_ns] { preload_ns = proc_.preload_symbols(); });
 	cfg_ = cfg;
 	try {
 		capture_ = std::make_unique<Capture>(cfg);
@@ -608,12 +374,10 @@ void Session::arm(CaptureConfig cfg)
 	}
 	uint64_t t_attached = monotonic_ns();
 	preload.join();
-	if (opts_.verbose && preload_ns)
-		diag("loaded symbols of " + std::to_string(unwinder_.module_count()) +
-		     " modules in " + fmt("%.1f ms", preload_ns / 1e6) + " (while loading BPF)");
+	proc_.set_capture(capture_.get());
 	// The maps snapshot is taken after the mapping tracker is attached, so
 	// no change falls between the two.
-	refresh_maps(true);
+	proc_.refresh_maps(true);
 	uint64_t t_armed = monotonic_ns();
 	stats_.emit("armed", {{"pid", tgid_},
 			      {"bpf_ns", t_attached - t_start_},
@@ -657,8 +421,8 @@ void Session::loop(int pidfd, int sigfd)
 	loop_.add(sigfd, kSignal);
 	if (timer_)
 		loop_.add(timer_.get(), kTimer);
-	if (tracker_)
-		for (int fd : tracker_->fds())
+	if (MmapTracker *t = proc_.tracker())
+		for (int fd : t->fds())
 			loop_.add(fd, kTracker);
 	if (keepalive_)
 		loop_.add(keepalive_->fd(), kKeepAlive);
@@ -669,7 +433,7 @@ void Session::loop(int pidfd, int sigfd)
 				drain();
 				break;
 			case kTracker:
-				refresh_maps(false);
+				proc_.refresh_maps(false, pidfd_exited_);
 				break;
 			case kKeepAlive:
 				for (const auto &r : keepalive_->take()) {
@@ -712,7 +476,7 @@ int Session::run()
 	// SIGUSR1 dumps the target now.
 	UniqueFd sigfd = signal_fd({SIGINT, SIGTERM, SIGHUP, SIGUSR1});
 	t_start_ = monotonic_ns();
-	identify();
+	proc_.identify();
 	try {
 		arm(configure());
 	} catch (const Error &) {
@@ -725,14 +489,14 @@ int Session::run()
 		throw Error("process " + std::to_string(tgid_) + " exited while fh-bpf was attaching",
 			    ESRCH);
 	}
-	if (launch_ && python_ && python_->minor >= 10)
-		stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
+	if (launch_)
+		proc_.start_stdlib_reader();
 	if (launch_) {
 		// Armed: the command may run.
 		if (int e = launch_->release())
 			throw Error("cannot run " + opts_.command[0] + ": " + std::strerror(e), e,
 				    e == ENOENT ? 127 : 126);
-		refresh_maps(false);
+		proc_.refresh_maps(false);
 	}
 	if (!capture_->sampling_problem().empty() && cfg_.live)
 		diag(capture_->sampling_problem());
@@ -745,7 +509,7 @@ int Session::run()
 	loop(pidfd.get(), sigfd.get());
 	// Everything the programs captured before the exit is in the ring.
 	if (launch_)
-		refresh_maps(false);
+		proc_.refresh_maps(false, pidfd_exited_);
 	drain();
 	if (launch_) {
 		exit_status_ = launch_->reap();

@@ -1,5 +1,7 @@
 #include "process/kernel_info.h"
 
+#include "util/error.h"
+
 #include "process/proc.h"
 
 #include <dirent.h>
@@ -163,21 +165,17 @@ std::optional<std::string> CgroupNames::path(uint64_t id)
 	return it->second;
 }
 
-std::optional<uint64_t> CgroupNames::id_of(const std::string &path, std::string &why) const
+uint64_t CgroupNames::id_of(const std::string &path) const
 {
-	if (mount_.empty()) {
-		why = "this system has no cgroup v2 hierarchy mounted";
-		return std::nullopt;
-	}
+	if (mount_.empty())
+		throw Error("this system has no cgroup v2 hierarchy mounted", ENOENT);
 	std::string dir = path;
 	if (path.compare(0, mount_.size(), mount_) != 0 ||
 	    (path.size() > mount_.size() && path[mount_.size()] != '/'))
 		dir = mount_ + (path.empty() || path[0] != '/' ? "/" : "") + path;
 	struct stat st;
-	if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-		why = "no cgroup " + dir + " (cgroup v2, mounted at " + mount_ + ")";
-		return std::nullopt;
-	}
+	if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+		throw Error("no cgroup " + dir + " (cgroup v2, mounted at " + mount_ + ")", ENOENT);
 	return st.st_ino;
 }
 

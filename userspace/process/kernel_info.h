@@ -47,8 +47,9 @@ public:
 	std::optional<std::string> path(uint64_t id);
 
 	// The id of a cgroup given as a path: below the mount ("/a/b"), or the
-	// directory itself ("/sys/fs/cgroup/unified/a/b"); nullopt with why.
-	std::optional<uint64_t> id_of(const std::string &path, std::string &why) const;
+	// directory itself ("/sys/fs/cgroup/unified/a/b"); throws Error saying
+	// why there is none.
+	uint64_t id_of(const std::string &path) const;
 
 private:
 	void scan();

@@ -1,4 +1,5 @@
 #include "python/python.h"
+#include "util/error.h"
 
 #include "process/elf_file.h"
 
@@ -236,30 +237,24 @@ std::optional<std::map<std::string, uint64_t>> read_layout(const uint8_t *data, 
 
 } // namespace
 
-std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
-						std::string &error)
+fh_py_offsets offsets_from_debug(const uint8_t *data, size_t len)
 {
-	if (len < 24 || std::memcmp(data, "xdebugpy", 8) != 0) {
-		error = "no _Py_DebugOffsets cookie";
-		return std::nullopt;
-	}
+	if (len < 24 || std::memcmp(data, "xdebugpy", 8) != 0)
+		throw Error("no _Py_DebugOffsets cookie", EINVAL);
 	uint64_t version, free_threaded;
 	std::memcpy(&version, data + 8, 8);
 	std::memcpy(&free_threaded, data + 16, 8);
 	int major = static_cast<int>(version >> 24 & 0xff);
 	int minor = static_cast<int>(version >> 16 & 0xff);
-	if (major != 3 || minor < 13) {
-		error = "_Py_DebugOffsets with an unexpected version 0x" + [&] {
+	if (major != 3 || minor < 13)
+		throw Error("_Py_DebugOffsets with an unexpected version 0x" + [&] {
 			char b[20];
 			std::snprintf(b, sizeof(b), "%llx", static_cast<unsigned long long>(version));
 			return std::string(b);
-		}();
-		return std::nullopt;
-	}
-	if (free_threaded) {
-		error = "free-threaded CPython builds are not supported";
-		return std::nullopt;
-	}
+		}(),
+			    EINVAL);
+	if (free_threaded)
+		throw Error("free-threaded CPython builds are not supported", EINVAL);
 	std::optional<std::map<std::string, uint64_t>> f;
 	if (minor == 13)
 		f = read_layout(data, len, kLayout313);
@@ -267,16 +262,14 @@ std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
 		for (bool tlbc : {true, false})
 			if (!f)
 				f = read_layout(data, len, layout_314(tlbc));
-	if (!f) {
-		error = "unrecognised _Py_DebugOffsets layout for Python 3." + std::to_string(minor);
-		return std::nullopt;
-	}
+	if (!f)
+		throw Error("unrecognised _Py_DebugOffsets layout for Python 3." +
+				    std::to_string(minor),
+			    EINVAL);
 	auto &v = *f;
 	for (const auto &[name, value] : v)
-		if (value > (1u << 24) && name.find(".size") == std::string::npos) {
-			error = "implausible _Py_DebugOffsets field " + name;
-			return std::nullopt;
-		}
+		if (value > (1u << 24) && name.find(".size") == std::string::npos) 
+			throw Error("implausible _Py_DebugOffsets field " + name, EINVAL);
 	auto s = [&](const char *name) { return static_cast<__s32>(v.at(name)); };
 
 	fh_py_offsets o = none();
@@ -321,13 +314,18 @@ std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
 
 namespace {
 
-std::optional<PythonRuntime> python_in_file(const std::string &path, const std::string &exe,
-					    std::string &unsupported,
-					    std::optional<FileIdentity> mapped = std::nullopt)
+// CPython in one file (see detect_python_file).
+PythonDetection python_in_file(const std::string &path, const std::string &exe,
+			       std::optional<FileIdentity> mapped = std::nullopt)
 {
+	PythonDetection d;
+	auto unsupported = [&d](std::string why) {
+		d.unsupported = std::move(why);
+		return d;
+	};
 	auto elf = ElfFile::open(path, mapped);
 	if (!elf)
-		return std::nullopt;
+		return d;
 	bool is_36 = false;
 	auto runtime = elf->symbol("_PyRuntime");
 	if (!runtime && python_minor_from_path(path) == 6) {
@@ -335,13 +333,12 @@ std::optional<PythonRuntime> python_in_file(const std::string &path, const std::
 		is_36 = runtime.has_value();
 	}
 	if (!runtime)
-		return std::nullopt;
+		return d;
 
 	PythonRuntime rt;
 	rt.module = path;
 	if (free_threaded_name(path)) {
-		unsupported = "free-threaded CPython builds are not supported (" + path + ")";
-		return std::nullopt;
+		return unsupported("free-threaded CPython builds are not supported (" + path + ")");
 	}
 	uint32_t version_hex = 0;
 	if (auto pv = elf->symbol("Py_Version"))
@@ -356,24 +353,19 @@ std::optional<PythonRuntime> python_in_file(const std::string &path, const std::
 
 	std::optional<fh_py_offsets> offsets;
 	if (rt.minor >= 13) {
-		std::string error;
 		auto image = elf->read(runtime->value, 1024);
-		if (!image) {
-			unsupported = "cannot read _Py_DebugOffsets from " + path;
-			return std::nullopt;
-		}
-		offsets = offsets_from_debug(image->data(), image->size(), error);
-		if (!offsets) {
-			unsupported = error + " (" + path + ")";
-			return std::nullopt;
+		if (!image)
+			return unsupported("cannot read _Py_DebugOffsets from " + path);
+		try {
+			offsets = offsets_from_debug(image->data(), image->size());
+		} catch (const Error &e) {
+			return unsupported(e.what() + std::string(" (") + path + ")");
 		}
 	} else {
 		offsets = builtin_offsets(rt.minor);
-		if (!offsets) {
-			unsupported = "Python 3." + std::to_string(rt.minor) +
-				      " is not supported (3.6 and later are)";
-			return std::nullopt;
-		}
+		if (!offsets)
+			return unsupported("Python 3." + std::to_string(rt.minor) +
+					   " is not supported (3.6 and later are)");
 		if (version_hex)
 			offsets->version = version_hex;
 	}
@@ -382,7 +374,8 @@ std::optional<PythonRuntime> python_in_file(const std::string &path, const std::
 	rt.runtime_vaddr = runtime->value;
 	if (auto mt = elf->symbol("PyModule_Type"))
 		rt.module_type_vaddr = mt->value;
-	return rt;
+	d.runtime = rt;
+	return d;
 }
 
 std::string dir_of(const std::string &path)
@@ -449,11 +442,10 @@ std::string find_library(const ElfFile &elf, const std::string &elf_path, const 
 
 } // namespace
 
-std::optional<PythonRuntime> detect_python_file(const std::string &path, const std::string &exe,
-					       std::string &unsupported,
-					       std::optional<FileIdentity> mapped)
+PythonDetection detect_python_file(const std::string &path, const std::string &exe,
+				   std::optional<FileIdentity> mapped)
 {
-	return python_in_file(path, exe, unsupported, mapped);
+	return python_in_file(path, exe, mapped);
 }
 
 std::optional<std::set<std::string>> stdlib_names_from_file(const std::string &path,
@@ -548,11 +540,8 @@ PythonDetection detect_python_command(const std::string &argv0)
 		}
 	}
 	exe = canonical(exe);
-	if (auto rt = python_in_file(exe, exe, d.unsupported)) {
-		d.runtime = rt;
-		return d;
-	}
-	if (!d.unsupported.empty())
+	d = python_in_file(exe, exe);
+	if (d.runtime || !d.unsupported.empty())
 		return d;
 	auto elf = ElfFile::open(exe);
 	if (!elf)
@@ -563,10 +552,9 @@ PythonDetection detect_python_command(const std::string &argv0)
 		std::string lib = find_library(*elf, exe, name);
 		if (lib.empty())
 			continue;
-		if (auto rt = python_in_file(canonical(lib), exe, d.unsupported)) {
-			d.runtime = rt;
+		d = python_in_file(canonical(lib), exe);
+		if (d.runtime || !d.unsupported.empty())
 			return d;
-		}
 	}
 	return d;
 }
@@ -631,9 +619,10 @@ PythonDetection detect_python(const std::string &maps_text)
 			candidates.push_back(m.path);
 	}
 	for (const auto &path : candidates) {
-		auto rt = python_in_file(path, candidates.front(), d.unsupported);
-		if (!d.unsupported.empty())
-			return d;
+		PythonDetection found = python_in_file(path, candidates.front());
+		auto rt = found.runtime;
+		if (!found.unsupported.empty())
+			return found;
 		if (!rt)
 			continue;
 		if (!place_python(*rt, maps_text)) {

@@ -50,14 +50,13 @@ PythonDetection detect_python(const std::string &maps_text);
 PythonDetection detect_python_command(const std::string &argv0);
 
 // CPython in one ELF file (an executable or a libpython): its version,
-// offsets and the runtime's link-time address; nullopt when the file holds
+// offsets and the runtime's link-time address; no runtime when the file holds
 // no interpreter, or one fh-bpf cannot walk (then `unsupported` says why).
 // `exe` names the process's executable: its name may give the version of a
 // libpython whose name does not.  With `mapped`, only the file a mapping
 // names is read (another one put at its path since is not even opened).
-std::optional<PythonRuntime> detect_python_file(const std::string &path, const std::string &exe,
-						std::string &unsupported,
-						std::optional<FileIdentity> mapped = std::nullopt);
+PythonDetection detect_python_file(const std::string &path, const std::string &exe,
+				   std::optional<FileIdentity> mapped = std::nullopt);
 
 // sys.stdlib_module_names (3.10+) from the interpreter's file itself, where
 // its symbol table has them (not a stripped build); nullopt otherwise.
@@ -91,9 +90,8 @@ std::string find_program(const std::string &argv0);
 std::optional<fh_py_offsets> builtin_offsets(int minor);
 
 // Offsets from a _Py_DebugOffsets image (3.13+): the cookie, version and
-// layout are checked; on failure `error` says why.
-std::optional<fh_py_offsets> offsets_from_debug(const uint8_t *data, size_t len,
-						std::string &error);
+// layout are checked; throws Error saying why they do not fit.
+fh_py_offsets offsets_from_debug(const uint8_t *data, size_t len);
 
 // "3.11" from "/usr/bin/python3.11", "libpython3.7m.so.1.0"; 0 if none.
 int python_minor_from_path(const std::string &path);

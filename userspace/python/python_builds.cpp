@@ -78,9 +78,10 @@ std::optional<uint32_t> HostPythons::look_at(const HostTracker::Change &c, FileI
 			  std::to_string(st.st_size);
 	if (auto it = files_.find(key); it != files_.end())
 		return it->second;
-	std::string unsupported;
 	std::optional<uint32_t> index;
-	auto rt = detect_python_file(host, host, unsupported, mapped);
+	PythonDetection found = detect_python_file(host, host, mapped);
+	const std::string &unsupported = found.unsupported;
+	auto &rt = found.runtime;
 	auto place = rt ? python_placement(*rt) : std::nullopt;
 	if (rt && place && builds_.size() < FH_PY_MAX_BUILDS) {
 		index = static_cast<uint32_t>(builds_.size());

@@ -164,11 +164,7 @@ TEST_CASE("3.14 memory image: tagged executables, shim frames skipped, lines, st
 	  "[pywalk]")
 {
 	auto debug = debug_offsets_314();
-	std::string error;
-	auto offsets = offsets_from_debug(debug.data(), debug.size(), error);
-	INFO(error);
-	REQUIRE(offsets);
-	PythonRuntime rt = runtime_at(14, *offsets);
+	PythonRuntime rt = runtime_at(14, offsets_from_debug(debug.data(), debug.size()));
 
 	ImageMemory mem;
 	mem.add(kRuntime, Obj(64).at<uint64_t>(48, kInterp).bytes); // interpreters.main
