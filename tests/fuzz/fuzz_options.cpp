@@ -9,6 +9,7 @@
 #include "fuzz_input.h"
 #include "cli/options.h"
 #include "util/signals.h"
+#include "util/strings.h"
 
 using namespace fh;
 
@@ -54,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			signal_abbrev(*sig);
 			signal_description(*sig);
 		}
-		split_list(a);
+		split(a, ',');
 	}
 	return 0;
 }

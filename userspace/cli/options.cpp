@@ -3,6 +3,7 @@
 #include "util/error.h"
 #include "capture/records.h"
 #include "util/signals.h"
+#include "util/strings.h"
 
 #include <linux/types.h>
 
@@ -103,12 +104,6 @@ bool addable_signal(int sig)
 	}
 }
 
-} // namespace
-
-std::vector<std::string> split_list(const std::string &v);
-
-namespace {
-
 Rate rate_value(const char *option, const std::string &v)
 {
 	Rate r;
@@ -120,7 +115,7 @@ Rate rate_value(const char *option, const std::string &v)
 
 void add_comms(std::vector<std::string> &to, const char *option, const std::string &v)
 {
-	for (const auto &name : split_list(v)) {
+	for (const auto &name : split(v, ',')) {
 		if (name.empty() || name.size() >= FH_COMM_LEN)
 			throw usage("invalid " + std::string(option) + " '" + name +
 				    "': a process name of 1 to " + std::to_string(FH_COMM_LEN - 1) +
@@ -130,20 +125,6 @@ void add_comms(std::vector<std::string> &to, const char *option, const std::stri
 }
 
 } // namespace
-
-std::vector<std::string> split_list(const std::string &v)
-{
-	std::vector<std::string> out;
-	size_t at = 0;
-	while (at <= v.size()) {
-		size_t comma = v.find(',', at);
-		if (comma == std::string::npos)
-			comma = v.size();
-		out.push_back(v.substr(at, comma - at));
-		at = comma + 1;
-	}
-	return out;
-}
 
 bool parse_size(const std::string &s, uint64_t &out)
 {
@@ -406,7 +387,7 @@ Options parse_options(const std::vector<std::string> &args)
 		} else if (take_value(args, i, "--exclude-comm", v)) {
 			add_comms(o.exclude_comms, "--exclude-comm", v);
 		} else if (take_value(args, i, "--uid", v)) {
-			for (const auto &u : split_list(v))
+			for (const auto &u : split(v, ','))
 				o.uids.push_back(parse_uid(u));
 		} else if (take_value(args, i, "--cgroup", v)) {
 			if (v.empty())
@@ -434,7 +415,7 @@ Options parse_options(const std::vector<std::string> &args)
 			o.process_rate = rate_value("--process-rate-limit", v);
 			rate_given = true;
 		} else if (take_value(args, i, "--signals", v)) {
-			for (const auto &name : split_list(v)) {
+			for (const auto &name : split(v, ',')) {
 				auto sig = parse_signal(name);
 				if (!sig || !addable_signal(*sig))
 					throw usage("invalid --signals '" + name +

@@ -50,9 +50,6 @@ struct Options {
 // Parse the command line; throws Error(kExitUsage) with a one-line reason.
 Options parse_options(const std::vector<std::string> &args);
 
-// The comma-separated items of an option's value ("a,b" -> {"a", "b"}).
-std::vector<std::string> split_list(const std::string &v);
-
 // Parse "16384", "16K", "1M", "2G" into bytes; false when malformed or too large.
 bool parse_size(const std::string &s, uint64_t &out);
 
