@@ -171,8 +171,9 @@ FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -MMD -MP $(FUZZ_SANITIZE) \
 		 -Iinclude -Iuserspace -Itests/fuzz -DFH_VERSION='"$(VERSION)"' \
 		 $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
-FUZZ_SRCS := util/error report/incident util/printable util/signals util/strings cli/options \
-	     app/flood process/elf_file process/kernel_info process/perf_records process/proc \
+FUZZ_SRCS := util/error report/incident util/printable util/signals util/strings \
+	     cli/options cli/option_table cli/usage cli/values app/flood \
+	     process/elf_file process/kernel_info process/perf_records process/proc \
 	     python/linetable python/py_report python/py_traceback python/py_walk python/python \
 	     capture/records report/report output/syslog report/traceback symbolize/unwinder
 FUZZ_HARNESSES := $(patsubst tests/fuzz/%.cpp,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.cpp))
