@@ -258,12 +258,10 @@ void check_target(const Options &o, const Given &given)
 				  (launch ? "command" : "--timeout"));
 }
 
-} // namespace
-
 // fh-bpf [options] (-p PID | -- COMMAND | --system-wide): the options in
 // order, each value checked as it comes; --help and --version end the
 // reading; then the command line as a whole.
-Options parse_options(const std::vector<std::string> &args)
+Options parse_watch(const std::vector<std::string> &args)
 {
 	Options o = watch_defaults();
 	Given given;
@@ -285,6 +283,46 @@ Options parse_options(const std::vector<std::string> &args)
 	} else {
 		check_target(o, given);
 	}
+	return o;
+}
+
+// --- commands ----------------------------------------------------------------
+
+// Commands named by the first argument, each read by a parser of its own
+// (given the arguments after the name).  A name listed without a parser is
+// one this version of fh-bpf keeps for a command it does not have: such a
+// first argument is refused as an unknown command, never taken for a watch
+// or a program to start.
+struct Command {
+	const char *name;
+	Options (*parse)(const std::vector<std::string> &args);
+};
+
+constexpr Command kCommands[] = {
+	{"incidents", nullptr}, // the incident files of a --log-dir
+};
+
+const Command *command_named(const std::string &name)
+{
+	for (const auto &c : kCommands)
+		if (name == c.name)
+			return &c;
+	return nullptr;
+}
+
+} // namespace
+
+Options parse_options(const std::vector<std::string> &args)
+{
+	const Command *c = args.empty() ? nullptr : command_named(args[0]);
+	if (!c)
+		return parse_watch(args);
+	if (!c->parse)
+		throw usage_error("unknown command '" + args[0] +
+				  "' (not in this version of fh-bpf; to start a program of that "
+				  "name, put it after --)");
+	Options o = c->parse({args.begin() + 1, args.end()});
+	o.subcommand = c->name;
 	return o;
 }
 

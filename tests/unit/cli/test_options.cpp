@@ -218,6 +218,24 @@ TEST_CASE("a command line read many times over reads the same", "[options]")
 	}
 }
 
+TEST_CASE("a first argument that names a command", "[options]")
+{
+	CHECK(usage_status({"incidents"}) == kExitUsage);
+	CHECK(usage_status({"incidents", "list"}) == kExitUsage);
+	std::string why = usage_reason({"incidents", "show", "x"});
+	CHECK(why.rfind("unknown command 'incidents'", 0) == 0);
+	CHECK(why.find("put it after --") != std::string::npos);
+	// Only as the first argument; after "--" it is a program to start.
+	CHECK(refused_with({"-p", "1", "incidents"}, "unexpected argument 'incidents' (to start a "
+						     "command under fh-bpf, put it after --)"));
+	Options o = parse_options({"--", "incidents", "list"});
+	CHECK(o.command == std::vector<std::string>{"incidents", "list"});
+	CHECK(o.subcommand.empty());
+	// Any other word is what it always was.
+	CHECK(refused_with({"ls"},
+			   "unexpected argument 'ls' (to start a command under fh-bpf, put it after --)"));
+}
+
 TEST_CASE("every option in --help is read, and every option read is in --help", "[options]")
 {
 	std::string help = usage_text();
