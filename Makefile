@@ -171,7 +171,9 @@ FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -MMD -MP $(FUZZ_SANITIZE) \
 		 -Iinclude -Iuserspace -Itests/fuzz -DFH_VERSION='"$(VERSION)"' \
 		 $(shell $(PKG_CONFIG) --cflags $(LIBS_PC))
-FUZZ_SRCS := util/error util/fd util/diag output/json process/process_meta report/text python/live_walk report/incident util/printable util/signals cli/options app/flood \
+FUZZ_SRCS := util/error util/fd util/diag util/printable util/signals util/strings \
+	     cli/options cli/option_table cli/usage cli/values app/flood \
+	     output/json report/incident report/text process/process_meta python/live_walk \
 	     process/elf_file process/kernel_info process/perf_records process/proc \
 	     python/linetable python/py_report python/py_traceback python/py_walk python/python \
 	     capture/records symbolize/native output/syslog symbolize/unwinder

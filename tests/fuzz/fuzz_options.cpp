@@ -1,5 +1,6 @@
-// libFuzzer harness: the command line (userspace/cli/options.cpp) and the value
-// parsers behind it: sizes, seconds, signals, lists.
+// libFuzzer harness: the command line (userspace/cli/: getopt_long by the
+// option table, then the checks of the whole) and the value parsers behind
+// it: sizes, seconds, signals, lists.
 //
 // Input: the arguments, separated by NUL bytes (at most 64 of them).
 // Checked: a bad command line is an Error with the usage status and a
@@ -9,6 +10,7 @@
 #include "fuzz_input.h"
 #include "cli/options.h"
 #include "util/signals.h"
+#include "util/strings.h"
 
 using namespace fh;
 
@@ -54,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			signal_abbrev(*sig);
 			signal_description(*sig);
 		}
-		split_list(a);
+		split(a, ',');
 	}
 	return 0;
 }

@@ -45,13 +45,14 @@ struct Options {
 	int stats_fd = -1; // --stats-fd: timings as JSON lines
 	bool help = false;
 	bool version = false;
+	// The command named by the first argument ("incidents"), read by a
+	// parser of its own; empty: a watch (-p PID, -- COMMAND, --system-wide).
+	std::string subcommand;
 };
 
 // Parse the command line; throws Error(kExitUsage) with a one-line reason.
+// A first argument that names a command goes to that command's parser.
 Options parse_options(const std::vector<std::string> &args);
-
-// The comma-separated items of an option's value ("a,b" -> {"a", "b"}).
-std::vector<std::string> split_list(const std::string &v);
 
 // Parse "16384", "16K", "1M", "2G" into bytes; false when malformed or too large.
 bool parse_size(const std::string &s, uint64_t &out);

@@ -1,5 +1,7 @@
 #include "process/elf_file.h"
 
+#include "util/strings.h"
+
 #include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -482,20 +484,15 @@ std::vector<std::string> dynamic_strings(Elf *elf, int64_t tag)
 	return out;
 }
 
-std::vector<std::string> split_colons(const std::vector<std::string> &paths)
+// The directories of DT_RPATH or DT_RUNPATH entries: colon lists, in which
+// an empty item names no directory.
+std::vector<std::string> search_dirs(const std::vector<std::string> &paths)
 {
 	std::vector<std::string> out;
-	for (const auto &p : paths) {
-		size_t i = 0;
-		while (i <= p.size()) {
-			size_t j = p.find(':', i);
-			if (j == std::string::npos)
-				j = p.size();
-			if (j > i)
-				out.push_back(p.substr(i, j - i));
-			i = j + 1;
-		}
-	}
+	for (const auto &p : paths)
+		for (auto &dir : split(p, ':'))
+			if (!dir.empty())
+				out.push_back(std::move(dir));
 	return out;
 }
 
@@ -505,12 +502,12 @@ std::vector<std::string> ElfFile::needed() const { return dynamic_strings(elf_, 
 
 std::vector<std::string> ElfFile::rpath() const
 {
-	return split_colons(dynamic_strings(elf_, DT_RPATH));
+	return search_dirs(dynamic_strings(elf_, DT_RPATH));
 }
 
 std::vector<std::string> ElfFile::runpath() const
 {
-	return split_colons(dynamic_strings(elf_, DT_RUNPATH));
+	return search_dirs(dynamic_strings(elf_, DT_RUNPATH));
 }
 
 bool ElfFile::is_executable_type() const

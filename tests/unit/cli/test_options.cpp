@@ -3,6 +3,7 @@
 
 #include "util/error.h"
 #include "cli/options.h"
+#include "cli/usage.h"
 #include "unit/cli/usage_status.h"
 #include "util/signals.h"
 
@@ -145,4 +146,119 @@ TEST_CASE("signal names and codes", "[signals]")
 	CHECK(parse_signal("15") == 15);
 	CHECK_FALSE(parse_signal("SIGNOPE"));
 	CHECK_FALSE(parse_signal("0"));
+}
+
+namespace {
+
+// The reason a command line is refused with; "" when it is taken.
+std::string usage_reason(const std::vector<std::string> &args)
+{
+	try {
+		parse_options(args);
+	} catch (const Error &e) {
+		return e.what();
+	}
+	return "";
+}
+
+bool refused_with(const std::vector<std::string> &args, const std::string &reason)
+{
+	return usage_reason(args) == reason + " (see fh-bpf --help)";
+}
+
+} // namespace
+
+TEST_CASE("each option in a word of its own, spelled in full", "[options]")
+{
+	// What getopt alone would take, fh-bpf refuses as it always has.
+	CHECK(refused_with({"-vp1"}, "unknown option '-vp1'"));
+	CHECK(refused_with({"-p1", "-hv"}, "unknown option '-hv'"));
+	CHECK(refused_with({"--pi=3"}, "unknown option '--pi=3'"));
+	CHECK(refused_with({"-p1", "--verb"}, "unknown option '--verb'"));
+	CHECK(refused_with({"-p1", "--s"}, "unknown option '--s'"));
+	CHECK(refused_with({"--pid="}, "unknown option '--pid='"));
+	CHECK(refused_with({"-p1", "--help=x"}, "unknown option '--help=x'"));
+	CHECK(refused_with({"-pabc"}, "unknown option '-pabc'"));
+	CHECK(refused_with({"-p1", "-ofile"}, "unknown option '-ofile'"));
+	CHECK(refused_with({"-p1", "-"}, "unknown option '-'"));
+	CHECK(refused_with({"--pi"}, "unknown option '--pi'"));
+	CHECK(refused_with({"--pid"}, "option --pid needs a value"));
+	CHECK(refused_with({"-p1", "-o"}, "option -o needs a value"));
+	CHECK(refused_with({"-p", "1", "extra"},
+			   "unexpected argument 'extra' (to start a command under fh-bpf, put it after --)"));
+	// An exact name wins over a longer one it begins.
+	CHECK(parse_options({"-p1", "--signal", "USR2"}).user_signal == 12);
+	CHECK(parse_options({"-p1", "--signals=TERM"}).extra_signals == 1ull << 14);
+	// A value after "=", also for a short option; -p's number also right after it.
+	CHECK(parse_options({"-p=12", "-o=f"}).pid == 12);
+	CHECK(parse_options({"-p=12", "-o=f"}).output == "f");
+	CHECK(parse_options({"-p007"}).pid == 7);
+	// A value is the next word, whatever it looks like.
+	CHECK(refused_with({"-p", "--dump"}, "invalid PID '--dump'"));
+	CHECK(parse_options({"-p1", "-o", "--", "--dump"}).output == "--");
+	CHECK(parse_options({"-p1", "-o", "--", "--dump"}).dump);
+	// --help ends the reading: what follows is not looked at, what comes
+	// before is.
+	CHECK(parse_options({"-h", "--bogus"}).help);
+	CHECK(refused_with({"--bogus", "-h"}, "unknown option '--bogus'"));
+}
+
+TEST_CASE("a command line read many times over reads the same", "[options]")
+{
+	// getopt keeps its place between calls; every parse starts afresh, even
+	// after one that stopped in the middle of a word.
+	for (int i = 0; i < 100; i++) {
+		CHECK(usage_status({"-vp1"}) == kExitUsage);
+		CHECK(usage_status({"-p"}) == kExitUsage);
+		Options o = parse_options({"-v", "--timeout", "1", "--", "ls", "-p", "5"});
+		CHECK((o.verbose && o.timeout_us == 1000000 && o.pid == 0));
+		CHECK(o.command == std::vector<std::string>{"ls", "-p", "5"});
+		o = parse_options({"-p", "9", "--dump"});
+		CHECK((o.pid == 9 && o.dump && o.command.empty()));
+	}
+}
+
+TEST_CASE("a first argument that names a command", "[options]")
+{
+	CHECK(usage_status({"incidents"}) == kExitUsage);
+	CHECK(usage_status({"incidents", "list"}) == kExitUsage);
+	std::string why = usage_reason({"incidents", "show", "x"});
+	CHECK(why.rfind("unknown command 'incidents'", 0) == 0);
+	CHECK(why.find("put it after --") != std::string::npos);
+	// Only as the first argument; after "--" it is a program to start.
+	CHECK(refused_with({"-p", "1", "incidents"}, "unexpected argument 'incidents' (to start a "
+						     "command under fh-bpf, put it after --)"));
+	Options o = parse_options({"--", "incidents", "list"});
+	CHECK(o.command == std::vector<std::string>{"incidents", "list"});
+	CHECK(o.subcommand.empty());
+	// Any other word is what it always was.
+	CHECK(refused_with({"ls"},
+			   "unexpected argument 'ls' (to start a command under fh-bpf, put it after --)"));
+}
+
+TEST_CASE("every option in --help is read, and every option read is in --help", "[options]")
+{
+	std::string help = usage_text();
+	for (const OptionRow &row : watch_options()) {
+		if (row.kind != OptionRow::option)
+			continue;
+		std::string name = std::string("--") + row.name;
+		INFO(name);
+		std::vector<std::string> args{name};
+		if (row.arg)
+			args.push_back("x");
+		// Taken, or refused for its value or its company: never unknown,
+		// never an option no part of the parser reads.
+		std::string why;
+		CHECK_NOTHROW(why = usage_reason(args));
+		CHECK(why.find("unknown option") == std::string::npos);
+		CHECK(help.find(name + (row.arg ? std::string(" ") + row.arg : "")) !=
+		      std::string::npos);
+		if (row.id < kLongOnly) {
+			std::string letter = std::string("-") + static_cast<char>(row.id) + ", " + name;
+			CHECK(help.find(letter) != std::string::npos);
+			args[0] = std::string("-") + static_cast<char>(row.id);
+			CHECK(usage_reason(args).find("unknown option") == std::string::npos);
+		}
+	}
 }
