@@ -266,7 +266,7 @@ struct fh_counters {
 	__u64 repeats;	      /* fatal signals of a process already captured dying of one */
 };
 
-/* --system-wide's filters (fh.bpf.c scope_flags, and the scope_* maps). */
+/* --system-wide's filters (fh.bpf.c scope_flags, scope.bpf.h's scope_* maps). */
 #define FH_SCOPE_COMM 0x1
 #define FH_SCOPE_EXCLUDE_COMM 0x2
 #define FH_SCOPE_UID 0x4
