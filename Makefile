@@ -69,7 +69,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 CORE_SRCS := $(filter-out userspace/app/main.cpp,$(wildcard userspace/*/*.cpp))
 CORE_OBJS := $(patsubst userspace/%.cpp,$(OUT)/obj/%.o,$(CORE_SRCS))
 
-$(OUT)/obj/capture/capture.o: $(OUT)/fh.skel.h
+$(OUT)/obj/capture/capture.o $(OUT)/obj/capture/live_dump.o: $(OUT)/fh.skel.h
 $(OUT)/obj/capture/keepalive.o: $(OUT)/keepalive.skel.h
 
 $(OUT)/obj/%.o: userspace/%.cpp | $(OUT)/obj

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "capture/bpf_owners.h"
+#include "capture/probe.h"
 #include "capture/records.h"
 
 #include <sys/types.h>
@@ -11,8 +13,6 @@
 #include <vector>
 
 struct fh_bpf;
-struct ring_buffer;
-struct bpf_link;
 struct fh_py_offsets;
 struct fh_py_file_key;
 struct fh_py_file;
@@ -86,18 +86,6 @@ struct LiveDumpStats {
 	uint64_t sample_ns = 0;	   // waiting for samples and retakes
 };
 
-// Route libbpf's messages: kept for error reports, and printed with -v.
-void init_libbpf(bool verbose);
-
-// Checks, before loading anything, that this process may load BPF programs
-// and that the kernel has what the programs need; throws an Error that says
-// what is missing.
-void probe_support();
-
-// The kernel half of probe_support(): the tracepoints and kfuncs the
-// programs use, looked up in the kernel BTF at btf_path.
-void probe_kernel(const std::string &btf_path);
-
 // The loaded and attached BPF programs and their ring buffer.
 class Capture {
 public:
@@ -166,21 +154,23 @@ public:
 private:
 	void set_control(uint32_t gen, const char *what);
 	static int on_record(void *ctx, void *data, size_t size);
-	void release() noexcept; // what the destructor frees; safe to call twice
 	void prefault_ring();
 	void fill_tables(const CaptureConfig &cfg);
+	void attach_live(const CaptureConfig &cfg);
 	void open_samplers();
 	void run_iterator(Assembler &assembler, Assembler::Output &out);
 
-	struct fh_bpf *skel_ = nullptr;
+	// Made in this order, destroyed in reverse: the links, the ring, then
+	// the programs and maps.
+	SkeletonPtr<fh_bpf> skel_;
 	pid_t tgid_ = 0;
-	struct ring_buffer *ring_ = nullptr;
+	RingBufferPtr ring_;
 	Assembler *assembler_ = nullptr;
 	Assembler::Output *out_ = nullptr;
 	uint64_t unassembled_ = 0;
 	uint32_t generation_ = 1;
-	struct bpf_link *iter_link_ = nullptr;
-	std::vector<struct bpf_link *> sampler_links_;
+	LinkPtr iter_link_;
+	std::vector<LinkPtr> sampler_links_;
 	std::vector<int> sampler_fds_; // owned by their links
 	std::string sampling_problem_;
 };
