@@ -16,6 +16,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include "fh/counters.h"
 #include "fh/records.h"
 #include "signal.bpf.h"
 
@@ -46,6 +47,7 @@ const volatile __u64 sig_mask = 0; /* bit (sig - 1) set: capture sig */
 const volatile __u32 capture_handled = 0; /* also signals the target handles */
 const volatile __s32 user_signal = 0; /* --signal: dump on it, handled or not; 0: none */
 
+/* What the programs count and lose (fh/counters.h), read by userspace. */
 struct fh_counters counters = {};
 __u64 next_event_id = 0; /* userspace may start it higher: ids stay unique across objects */
 

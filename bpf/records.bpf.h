@@ -367,7 +367,6 @@ __noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u
 	int sig = (int)(tid_sig >> 32);
 	struct fh_event_record *ev;
 
-	__sync_fetch_and_add(&counters.events, 1);
 	ev = new_event(leader, leader->tgid,
 		       sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL);
 	if (!ev) {

@@ -15,6 +15,7 @@
 #include <cstring>
 
 extern "C" {
+#include "fh/counters.h"
 #include "fh/python.h"
 #include "fh/records.h"
 }
@@ -274,40 +275,20 @@ uint64_t Capture::python_module_type() const
 
 Counters Capture::counters() const
 {
-	const auto &c = skel_->bss->counters;
+	const fh_counters &c = skel_->bss->counters;
 	Counters out;
-	out.events = c.events;
-	out.events_lost = c.events_lost;
-	out.ends_lost = c.ends_lost;
-	out.threads_lost = c.threads_lost;
-	out.maps_lost = c.maps_lost;
-	out.senders_lost = c.senders_lost;
-	out.py_lost = c.py_lost;
-	out.cmdlines_lost = c.cmdlines_lost;
-	out.out_of_scope = c.out_of_scope;
-	out.repeats = c.repeats;
-	out.samples = c.samples;
-	out.retaken = c.retaken;
-	out.live_lost = c.live_lost;
+#define FH_COUNTER_COPY(name, loss, description) out.name = c.name;
+	FH_COUNTERS(FH_COUNTER_COPY)
+#undef FH_COUNTER_COPY
 	out.unassembled = unassembled_;
 	return out;
 }
 
 Counters &Counters::operator+=(const Counters &o)
 {
-	events += o.events;
-	events_lost += o.events_lost;
-	ends_lost += o.ends_lost;
-	threads_lost += o.threads_lost;
-	maps_lost += o.maps_lost;
-	senders_lost += o.senders_lost;
-	py_lost += o.py_lost;
-	cmdlines_lost += o.cmdlines_lost;
-	out_of_scope += o.out_of_scope;
-	repeats += o.repeats;
-	samples += o.samples;
-	retaken += o.retaken;
-	live_lost += o.live_lost;
+#define FH_COUNTER_ADD(name, loss, description) name += o.name;
+	FH_COUNTERS(FH_COUNTER_ADD)
+#undef FH_COUNTER_ADD
 	unassembled += o.unassembled;
 	return *this;
 }

@@ -4,6 +4,7 @@
 #include "capture/probe.h"
 #include "capture/records.h"
 
+#include <linux/types.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -11,6 +12,10 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+extern "C" {
+#include "fh/counters.h"
+}
 
 struct fh_bpf;
 struct fh_py_offsets;
@@ -58,24 +63,28 @@ struct CaptureConfig {
 	bool verbose = false;  // libbpf's messages on stderr
 };
 
+// What the programs counted (fh/counters.h, field for field), and the
+// records this side could not hand to an Assembler.
 struct Counters {
-	uint64_t events = 0;
-	uint64_t events_lost = 0;
-	uint64_t ends_lost = 0;
-	uint64_t threads_lost = 0;
-	uint64_t maps_lost = 0;
-	uint64_t senders_lost = 0;
-	uint64_t py_lost = 0;	  // Python thread or code records without ring room
-	uint64_t cmdlines_lost = 0; // argument records without ring room
-	uint64_t out_of_scope = 0;  // watched signals of processes out of scope
-	uint64_t repeats = 0;	    // fatal signals of a process already captured dying
-	uint64_t samples = 0;	  // live: threads sampled while they ran
-	uint64_t retaken = 0;	  // live: threads copied again once they stopped
-	uint64_t live_lost = 0;	  // live: thread records without ring room
+#define FH_COUNTER_MEMBER(name, loss, description) uint64_t name = 0;
+	FH_COUNTERS(FH_COUNTER_MEMBER)
+#undef FH_COUNTER_MEMBER
 	uint64_t unassembled = 0; // records that arrived outside consume()
 
 	Counters &operator+=(const Counters &o);
 };
+
+// Calls f(name, count, description) for each loss the programs count, zero
+// or not, in the order of fh/counters.h: the description is the loss as
+// the closing "lost: ..." line says it, after its count.
+template <typename F> void each_capture_loss(const Counters &c, F &&f)
+{
+#define FH_COUNTER_LOSS(name, loss, description)	\
+	if constexpr (loss)				\
+		f(#name, c.name, description);
+	FH_COUNTERS(FH_COUNTER_LOSS)
+#undef FH_COUNTER_LOSS
+}
 
 // How one live dump went.
 struct LiveDumpStats {

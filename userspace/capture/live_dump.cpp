@@ -17,6 +17,7 @@
 #include <cstring>
 
 extern "C" {
+#include "fh/counters.h"
 #include "fh/records.h"
 }
 #include "fh.skel.h"
