@@ -17,6 +17,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "fh/counters.h"
+#include "fh/live.h"
 #include "fh/records.h"
 #include "signal.bpf.h"
 

@@ -19,7 +19,7 @@
  * and a later FH_REC_THREAD of the same event replaces it: FH_THREAD_SAMPLED (a timer sample taken in
  * the thread while it ran) or FH_THREAD_RETAKEN (copied again once it had
  * stopped running).  A live dump has no end record: userspace completes it
- * from the iterator's tallies (struct fh_live_tally).
+ * from the iterator's tallies (struct fh_live_control, fh/live.h).
  *
  * The programs' counters are in fh/counters.h.  Only fixed-width types and
  * fixed arrays: the layout is pinned from C++ by static_asserts in
@@ -240,14 +240,6 @@ struct fh_keepalive_record {
 	__u32 sender_uid;
 	__u32 reserved;
 	char sender_comm[FH_COMM_LEN];
-};
-
-/* A live dump's tallies, kept in the programs' .bss. */
-struct fh_live_tally {
-	__u32 sent;    /* thread records submitted */
-	__u32 skipped; /* threads beyond --max-threads */
-	__u32 lost;    /* thread records the ring buffer had no room for */
-	__u32 wanted;  /* records of threads that were running: to be replaced */
 };
 
 /* --system-wide's filters (fh.bpf.c scope_flags, scope.bpf.h's scope_* maps). */

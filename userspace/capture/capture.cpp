@@ -16,6 +16,7 @@
 
 extern "C" {
 #include "fh/counters.h"
+#include "fh/live.h"
 #include "fh/python.h"
 #include "fh/records.h"
 }

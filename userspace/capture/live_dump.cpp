@@ -18,6 +18,7 @@
 
 extern "C" {
 #include "fh/counters.h"
+#include "fh/live.h"
 #include "fh/records.h"
 }
 #include "fh.skel.h"
@@ -113,7 +114,7 @@ void Capture::run_iterator(Assembler &assembler, Assembler::Output &out)
 		if (got > 0)
 			stalls = 0;
 		else if (++stalls >= 3)
-			store(skel_->bss->live_no_wait, 1u);
+			store(skel_->bss->live_control.no_wait, 1u);
 	}
 }
 
@@ -122,43 +123,43 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 	if (!iter_link_)
 		throw Error("live dumps were not set up for this capture", EINVAL);
 	LiveDumpStats st;
-	auto *bss = skel_->bss;
+	fh_live_control &ctl = skel_->bss->live_control;
 	uint64_t t0 = monotonic_ns();
-	store(bss->live_mode, 0u); // LIVE_FULL
-	store(bss->live_trigger, trigger);
-	store(bss->live_no_wait, 0u);
-	store(bss->live_failed, 0u);
-	store(bss->live_event_id, uint64_t{0});
-	store(bss->samples_pending, int64_t{0});
-	bss->live_tally = {};
+	store(ctl.mode, FH_LIVE_FULL);
+	store(ctl.trigger, trigger);
+	store(ctl.no_wait, 0u);
+	store(ctl.failed, 0u);
+	store(ctl.event_id, uint64_t{0});
+	store(ctl.samples_pending, int64_t{0});
+	ctl.tally = {};
 	run_iterator(assembler, out);
 	uint64_t t1 = monotonic_ns();
 	st.iterate_ns = t1 - t0;
-	st.event_id = load(bss->live_event_id);
+	st.event_id = load(ctl.event_id);
 	if (!st.event_id) {
 		consume(assembler, out);
 		return st;
 	}
-	st.samples_wanted = bss->live_tally.wanted;
+	st.samples_wanted = ctl.tally.wanted;
 
 	consume(assembler, out);
-	if (load(bss->samples_pending) > 0) {
+	if (load(ctl.samples_pending) > 0) {
 		for (int fd : sampler_fds_)
 			ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
 		uint64_t deadline = t1 + kSampleWindowNs;
 		struct pollfd p = {ring_buffer__epoll_fd(ring_.get()), POLLIN, 0};
-		while (load(bss->samples_pending) > 0 && monotonic_ns() < deadline) {
+		while (load(ctl.samples_pending) > 0 && monotonic_ns() < deadline) {
 			poll(&p, 1, 1);
 			consume(assembler, out);
-			if (load(bss->samples_pending) <= 0)
+			if (load(ctl.samples_pending) <= 0)
 				break;
 			// Threads that stopped running meanwhile are copied again.
-			store(bss->live_mode, 1u); // LIVE_RETAKE
+			store(ctl.mode, FH_LIVE_RETAKE);
 			run_iterator(assembler, out);
 		}
 		for (int fd : sampler_fds_)
 			ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
-		store(bss->live_mode, 0u);
+		store(ctl.mode, FH_LIVE_FULL);
 		// Threads neither sampled nor retaken keep their stale copy.
 		int map = bpf_map__fd(skel_->maps.sample_wanted);
 		__u32 key, next;
@@ -166,17 +167,17 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 			key = next;
 			bpf_map_delete_elem(map, &key);
 		}
-		int64_t left = load(bss->samples_pending);
+		int64_t left = load(ctl.samples_pending);
 		st.samples_missing = left > 0 ? static_cast<uint32_t>(left) : 0;
-		store(bss->samples_pending, int64_t{0});
+		store(ctl.samples_pending, int64_t{0});
 	}
 	consume(assembler, out);
 	st.sample_ns = monotonic_ns() - t1;
 
 	Assembler::LiveEnd end;
-	end.threads_skipped = bss->live_tally.skipped;
-	end.threads_lost = bss->live_tally.lost;
-	end.ktime_end = load(bss->live_ktime_end);
+	end.threads_skipped = ctl.tally.skipped;
+	end.threads_lost = ctl.tally.lost;
+	end.ktime_end = load(ctl.ktime_end);
 	assembler.finish_live(st.event_id, end, out);
 	return st;
 }
