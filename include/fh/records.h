@@ -23,7 +23,7 @@
  *
  * The programs' counters are in fh/counters.h.  Only fixed-width types and
  * fixed arrays: the layout is pinned from C++ by static_asserts in
- * userspace/records.cpp.
+ * userspace/capture/abi.h.
  */
 #ifndef FH_RECORDS_H
 #define FH_RECORDS_H

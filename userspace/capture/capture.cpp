@@ -1,5 +1,6 @@
 #include "capture/capture.h"
 
+#include "capture/abi.h"
 #include "util/clock.h"
 #include "util/error.h"
 

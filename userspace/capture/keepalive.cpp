@@ -1,5 +1,6 @@
 #include "capture/keepalive.h"
 
+#include "capture/abi.h"
 #include "util/error.h"
 
 #include <bpf/libbpf.h>
@@ -14,8 +15,6 @@ extern "C" {
 #include "keepalive.skel.h"
 
 namespace fh {
-
-static_assert(sizeof(fh_keepalive_record) == 40);
 
 KeepAlive::KeepAlive(pid_t tgid, int sig, bool verbose)
 {
