@@ -46,7 +46,9 @@ all: $(OUT)/fh-bpf
 
 # --- BPF: one pipeline, skeletons generated, never committed ------------------
 # fh: the capture programs; keepalive: the optional BPF LSM program.
-BPF_DEPS := bpf/python.bpf.h bpf/live.bpf.h bpf/signal.bpf.h include/fh/records.h include/fh/python.h \
+BPF_DEPS := bpf/control.bpf.h bpf/scope.bpf.h bpf/python.bpf.h bpf/sender.bpf.h \
+	    bpf/records.bpf.h bpf/mappings.bpf.h bpf/live.bpf.h bpf/signal.bpf.h \
+	    include/fh/records.h include/fh/python.h include/fh/counters.h include/fh/live.h \
 	    bpf/vmlinux/$(BPF_ARCH)/vmlinux.h
 
 $(OUT)/%.tmp.bpf.o: bpf/%.bpf.c $(BPF_DEPS) | $(OUT)
@@ -67,7 +69,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 CORE_SRCS := $(filter-out userspace/app/main.cpp,$(wildcard userspace/*/*.cpp))
 CORE_OBJS := $(patsubst userspace/%.cpp,$(OUT)/obj/%.o,$(CORE_SRCS))
 
-$(OUT)/obj/capture/capture.o: $(OUT)/fh.skel.h
+$(OUT)/obj/capture/capture.o $(OUT)/obj/capture/live_dump.o: $(OUT)/fh.skel.h
 $(OUT)/obj/capture/keepalive.o: $(OUT)/keepalive.skel.h
 
 $(OUT)/obj/%.o: userspace/%.cpp | $(OUT)/obj

@@ -18,21 +18,12 @@
  * Included by fh.bpf.c.
  */
 
-#define LIVE_FULL 0   /* every thread */
-#define LIVE_RETAKE 1 /* only wanted threads that stopped running */
-
-/* Set by userspace before each pass of the iterator. */
-__u32 live_mode = LIVE_FULL;
-__u32 live_trigger = 0;
-__u32 live_no_wait = 0; /* ring full and userspace cannot make room: drop */
-__u32 live_failed = 0;	/* the event record itself found no room */
-/* Set by the first run of a FULL pass; userspace clears it before. */
-__u64 live_event_id = 0;
-__u64 live_ktime_end = 0;
-/* Wanted threads not taken yet (by a sample or a retake). */
-__s64 samples_pending = 0;
-
-struct fh_live_tally live_tally = {};
+/*
+ * How userspace drives the dump (fh/live.h): set before each pass of the
+ * iterator (mode, trigger, no_wait, failed), set by the first run of a
+ * FULL pass (event_id), and counted by every run.
+ */
+struct fh_live_control live_control = {};
 
 /* tid -> event id: threads whose live record is stale. */
 struct {
@@ -49,11 +40,12 @@ static __always_inline __u64 context_switches(struct task_struct *task)
 
 static __always_inline int live_begin(struct task_struct *task)
 {
-	struct fh_event_record *ev = new_event(task->group_leader, task->tgid, live_trigger);
+	struct fh_event_record *ev;
 
+	ev = new_event(task->group_leader, task->tgid, live_control.trigger);
 	if (!ev)
 		return -1;
-	live_event_id = ev->hdr.event_id;
+	live_control.event_id = ev->hdr.event_id;
 	bpf_ringbuf_submit(ev, BPF_RB_NO_WAKEUP);
 	return 0;
 }
@@ -104,7 +96,7 @@ static __always_inline int live_retake(struct task_struct *task)
 		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
 		return 0;
 	}
-	__sync_fetch_and_add(&samples_pending, -1);
+	__sync_fetch_and_add(&live_control.samples_pending, -1);
 	__sync_fetch_and_add(&counters.retaken, 1);
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);
 	return 0;
@@ -124,40 +116,40 @@ int live_dump(struct bpf_iter__task *ctx)
 
 	if (!task || task->tgid != target_tgid)
 		return 0;
-	if (live_mode == LIVE_RETAKE)
+	if (live_control.mode == FH_LIVE_RETAKE)
 		return live_retake(task);
 
-	if (live_failed)
+	if (live_control.failed)
 		return 0;
-	if (!live_event_id && live_begin(task)) {
-		if (!live_no_wait)
+	if (!live_control.event_id && live_begin(task)) {
+		if (!live_control.no_wait)
 			return 1;
 		__sync_fetch_and_add(&counters.events_lost, 1);
-		live_failed = 1; /* once: the dump is lost */
+		live_control.failed = 1; /* once: the dump is lost */
 		return 0;
 	}
-	event_id = live_event_id;
+	event_id = live_control.event_id;
 	if (!event_id)
 		return 0;
-	if (live_tally.sent + live_tally.lost >= max_threads) {
-		live_tally.skipped++;
+	if (live_control.tally.sent + live_control.tally.lost >= max_threads) {
+		live_control.tally.skipped++;
 		return 0;
 	}
 	flags = live_thread(task, event_id);
-	live_ktime_end = bpf_ktime_get_ns();
+	live_control.ktime_end = bpf_ktime_get_ns();
 	if (flags < 0) {
-		if (!live_no_wait)
+		if (!live_control.no_wait)
 			return 1;
-		live_tally.lost++;
+		live_control.tally.lost++;
 		__sync_fetch_and_add(&counters.live_lost, 1);
 		return 0;
 	}
-	live_tally.sent++;
+	live_control.tally.sent++;
 	if (flags & FH_THREAD_ON_CPU) {
 		tid = task->pid;
 		if (bpf_map_update_elem(&sample_wanted, &tid, &event_id, BPF_ANY) == 0) {
-			live_tally.wanted++;
-			__sync_fetch_and_add(&samples_pending, 1);
+			live_control.tally.wanted++;
+			__sync_fetch_and_add(&live_control.samples_pending, 1);
 		}
 	}
 	return 0;
@@ -177,7 +169,7 @@ int live_sample(struct bpf_perf_event_data *ctx)
 	__u32 tid = (__u32)id;
 	__u64 *want, event_id;
 
-	if (samples_pending <= 0 || (id >> 32) != target_tgid)
+	if (live_control.samples_pending <= 0 || (id >> 32) != target_tgid)
 		return 0;
 	want = bpf_map_lookup_elem(&sample_wanted, &tid);
 	if (!want)
@@ -193,7 +185,7 @@ int live_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	fill_thread(rec, bpf_get_current_task_btf(), event_id, FH_THREAD_SAMPLED, false);
-	__sync_fetch_and_add(&samples_pending, -1);
+	__sync_fetch_and_add(&live_control.samples_pending, -1);
 	__sync_fetch_and_add(&counters.samples, 1);
 	/* Forced: the reader may not have caught up with the iterator's. */
 	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP);

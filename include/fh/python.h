@@ -7,7 +7,7 @@
  * Offsets are bytes from the start of the structure named in the field's
  * prefix; FH_PY_NONE marks a field this version does not have.  Only
  * fixed-width types: the layout is pinned by static_asserts in
- * userspace/python.cpp.
+ * userspace/capture/abi.h.
  */
 #ifndef FH_PYTHON_H
 #define FH_PYTHON_H

@@ -19,10 +19,11 @@
  * and a later FH_REC_THREAD of the same event replaces it: FH_THREAD_SAMPLED (a timer sample taken in
  * the thread while it ran) or FH_THREAD_RETAKEN (copied again once it had
  * stopped running).  A live dump has no end record: userspace completes it
- * from the iterator's tallies (struct fh_live_tally).
+ * from the iterator's tallies (struct fh_live_control, fh/live.h).
  *
- * Only fixed-width types and fixed arrays: the layout is pinned from C++ by
- * static_asserts in userspace/records.cpp.
+ * The programs' counters are in fh/counters.h.  Only fixed-width types and
+ * fixed arrays: the layout is pinned from C++ by static_asserts in
+ * userspace/capture/abi.h.
  */
 #ifndef FH_RECORDS_H
 #define FH_RECORDS_H
@@ -241,32 +242,7 @@ struct fh_keepalive_record {
 	char sender_comm[FH_COMM_LEN];
 };
 
-/* A live dump's tallies, kept in the programs' .bss. */
-struct fh_live_tally {
-	__u32 sent;    /* thread records submitted */
-	__u32 skipped; /* threads beyond --max-threads */
-	__u32 lost;    /* thread records the ring buffer had no room for */
-	__u32 wanted;  /* records of threads that were running: to be replaced */
-};
-
-/* Counters kept in the programs' .bss, read by userspace. */
-struct fh_counters {
-	__u64 events;	      /* captures started */
-	__u64 events_lost;    /* FH_REC_EVENT records with no ring room */
-	__u64 ends_lost;      /* FH_REC_EVENT_END records with no ring room */
-	__u64 threads_lost;   /* FH_REC_THREAD records with no ring room */
-	__u64 maps_lost;      /* FH_REC_MAPS records with no ring room */
-	__u64 senders_lost;   /* external senders the pending map had no room for */
-	__u64 py_lost;	      /* Python thread or code records with no ring room */
-	__u64 samples;	      /* live: threads sampled while they ran */
-	__u64 retaken;	      /* live: threads copied again once they stopped */
-	__u64 live_lost;      /* live: records dropped for want of ring room */
-	__u64 cmdlines_lost;  /* FH_REC_CMDLINE records with no ring room */
-	__u64 out_of_scope;   /* --system-wide: watched signals of processes out of scope */
-	__u64 repeats;	      /* fatal signals of a process already captured dying of one */
-};
-
-/* --system-wide's filters (fh.bpf.c scope_flags, and the scope_* maps). */
+/* --system-wide's filters (fh.bpf.c scope_flags, scope.bpf.h's scope_* maps). */
 #define FH_SCOPE_COMM 0x1
 #define FH_SCOPE_EXCLUDE_COMM 0x2
 #define FH_SCOPE_UID 0x4

@@ -1,7 +1,10 @@
 #pragma once
 
+#include "capture/bpf_owners.h"
+#include "capture/probe.h"
 #include "capture/records.h"
 
+#include <linux/types.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -10,9 +13,11 @@
 #include <string>
 #include <vector>
 
+extern "C" {
+#include "fh/counters.h"
+}
+
 struct fh_bpf;
-struct ring_buffer;
-struct bpf_link;
 struct fh_py_offsets;
 struct fh_py_file_key;
 struct fh_py_file;
@@ -58,24 +63,28 @@ struct CaptureConfig {
 	bool verbose = false;  // libbpf's messages on stderr
 };
 
+// What the programs counted (fh/counters.h, field for field), and the
+// records this side could not hand to an Assembler.
 struct Counters {
-	uint64_t events = 0;
-	uint64_t events_lost = 0;
-	uint64_t ends_lost = 0;
-	uint64_t threads_lost = 0;
-	uint64_t maps_lost = 0;
-	uint64_t senders_lost = 0;
-	uint64_t py_lost = 0;	  // Python thread or code records without ring room
-	uint64_t cmdlines_lost = 0; // argument records without ring room
-	uint64_t out_of_scope = 0;  // watched signals of processes out of scope
-	uint64_t repeats = 0;	    // fatal signals of a process already captured dying
-	uint64_t samples = 0;	  // live: threads sampled while they ran
-	uint64_t retaken = 0;	  // live: threads copied again once they stopped
-	uint64_t live_lost = 0;	  // live: thread records without ring room
+#define FH_COUNTER_MEMBER(name, loss, description) uint64_t name = 0;
+	FH_COUNTERS(FH_COUNTER_MEMBER)
+#undef FH_COUNTER_MEMBER
 	uint64_t unassembled = 0; // records that arrived outside consume()
 
 	Counters &operator+=(const Counters &o);
 };
+
+// Calls f(name, count, description) for each loss the programs count, zero
+// or not, in the order of fh/counters.h: the description is the loss as
+// the closing "lost: ..." line says it, after its count.
+template <typename F> void each_capture_loss(const Counters &c, F &&f)
+{
+#define FH_COUNTER_LOSS(name, loss, description)	\
+	if constexpr (loss)				\
+		f(#name, c.name, description);
+	FH_COUNTERS(FH_COUNTER_LOSS)
+#undef FH_COUNTER_LOSS
+}
 
 // How one live dump went.
 struct LiveDumpStats {
@@ -85,18 +94,6 @@ struct LiveDumpStats {
 	uint64_t iterate_ns = 0;   // the iterator pass
 	uint64_t sample_ns = 0;	   // waiting for samples and retakes
 };
-
-// Route libbpf's messages: kept for error reports, and printed with -v.
-void init_libbpf(bool verbose);
-
-// Checks, before loading anything, that this process may load BPF programs
-// and that the kernel has what the programs need; throws an Error that says
-// what is missing.
-void probe_support();
-
-// The kernel half of probe_support(): the tracepoints and kfuncs the
-// programs use, looked up in the kernel BTF at btf_path.
-void probe_kernel(const std::string &btf_path);
 
 // The loaded and attached BPF programs and their ring buffer.
 class Capture {
@@ -166,21 +163,23 @@ public:
 private:
 	void set_control(uint32_t gen, const char *what);
 	static int on_record(void *ctx, void *data, size_t size);
-	void release() noexcept; // what the destructor frees; safe to call twice
 	void prefault_ring();
 	void fill_tables(const CaptureConfig &cfg);
+	void attach_live(const CaptureConfig &cfg);
 	void open_samplers();
 	void run_iterator(Assembler &assembler, Assembler::Output &out);
 
-	struct fh_bpf *skel_ = nullptr;
+	// Made in this order, destroyed in reverse: the links, the ring, then
+	// the programs and maps.
+	SkeletonPtr<fh_bpf> skel_;
 	pid_t tgid_ = 0;
-	struct ring_buffer *ring_ = nullptr;
+	RingBufferPtr ring_;
 	Assembler *assembler_ = nullptr;
 	Assembler::Output *out_ = nullptr;
 	uint64_t unassembled_ = 0;
 	uint32_t generation_ = 1;
-	struct bpf_link *iter_link_ = nullptr;
-	std::vector<struct bpf_link *> sampler_links_;
+	LinkPtr iter_link_;
+	std::vector<LinkPtr> sampler_links_;
 	std::vector<int> sampler_fds_; // owned by their links
 	std::string sampling_problem_;
 };

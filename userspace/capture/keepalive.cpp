@@ -1,5 +1,6 @@
 #include "capture/keepalive.h"
 
+#include "capture/abi.h"
 #include "util/error.h"
 
 #include <bpf/libbpf.h>
@@ -15,44 +16,33 @@ extern "C" {
 
 namespace fh {
 
-static_assert(sizeof(fh_keepalive_record) == 40);
-
 KeepAlive::KeepAlive(pid_t tgid, int sig, bool verbose)
 {
 	(void)verbose;
-	skel_ = keepalive_bpf::open();
+	skel_.reset(keepalive_bpf::open());
 	if (!skel_)
 		throw sys_error("opening the keep-alive program", errno);
 	skel_->rodata->target_tgid = static_cast<__u32>(tgid);
 	skel_->rodata->user_signal = sig;
-	int err = keepalive_bpf::load(skel_);
-	if (err) {
-		keepalive_bpf::destroy(skel_);
-		// The kernel's reasons: no BPF LSM in this kernel (ENOENT,
-		// EINVAL), or a policy refusing LSM programs (EPERM).
+	// The kernel's reasons: no BPF LSM in this kernel (ENOENT, EINVAL), or
+	// a policy refusing LSM programs (EPERM).
+	int err = keepalive_bpf::load(skel_.get());
+	if (err)
 		throw sys_error("loading a BPF LSM program", -err);
-	}
-	err = keepalive_bpf::attach(skel_);
-	if (err) {
-		keepalive_bpf::destroy(skel_);
+	err = keepalive_bpf::attach(skel_.get());
+	if (err)
 		throw sys_error("attaching a BPF LSM program (is \"bpf\" in the kernel's lsm= list?)",
 				-err);
-	}
-	ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.refusals), on_record, this, nullptr);
+	ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.refusals), on_record, this, nullptr));
 	if (!ring_) {
 		int e = errno;
-		keepalive_bpf::destroy(skel_);
 		throw sys_error("opening the keep-alive ring buffer", e);
 	}
 }
 
-KeepAlive::~KeepAlive()
-{
-	ring_buffer__free(ring_);
-	keepalive_bpf::destroy(skel_);
-}
+KeepAlive::~KeepAlive() = default;
 
-int KeepAlive::fd() const { return ring_buffer__epoll_fd(ring_); }
+int KeepAlive::fd() const { return ring_buffer__epoll_fd(ring_.get()); }
 
 int KeepAlive::on_record(void *ctx, void *data, size_t size)
 {
@@ -75,7 +65,7 @@ int KeepAlive::on_record(void *ctx, void *data, size_t size)
 
 std::vector<Refusal> KeepAlive::take()
 {
-	ring_buffer__consume(ring_);
+	ring_buffer__consume(ring_.get());
 	std::vector<Refusal> out;
 	out.swap(pending_);
 	return out;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "capture/bpf_owners.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -7,7 +9,6 @@
 #include <vector>
 
 struct keepalive_bpf;
-struct ring_buffer;
 
 namespace fh {
 
@@ -39,8 +40,8 @@ public:
 private:
 	static int on_record(void *ctx, void *data, size_t size);
 
-	struct keepalive_bpf *skel_ = nullptr;
-	struct ring_buffer *ring_ = nullptr;
+	SkeletonPtr<keepalive_bpf> skel_; // made first, destroyed last
+	RingBufferPtr ring_;
 	std::vector<Refusal> pending_;
 	uint64_t malformed_ = 0;
 };

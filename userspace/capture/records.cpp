@@ -1,4 +1,6 @@
 #include "capture/records.h"
+
+#include "capture/abi.h"
 #include "util/clock.h"
 
 #include <linux/types.h>
@@ -15,22 +17,6 @@ extern "C" {
 }
 
 namespace fh {
-
-// The ABI with the BPF programs, pinned.
-static_assert(sizeof(fh_record_header) == 16);
-static_assert(sizeof(fh_event_record) == 232);
-static_assert(offsetof(fh_event_record, uid) == 104);
-static_assert(offsetof(fh_event_record, sender_kstack) == 136);
-static_assert(sizeof(fh_cmdline_record) == 24 + FH_CMDLINE_MAX);
-static_assert(offsetof(fh_event_record, fault_addr) == 40);
-static_assert(offsetof(fh_event_record, sender_comm) == 72);
-static_assert(sizeof(fh_thread_record) == 200);
-static_assert(offsetof(fh_thread_record, regs) == 48);
-static_assert(offsetof(fh_thread_record, stack_addr) == 184);
-static_assert(offsetof(fh_thread_record, stack) == 200);
-static_assert(sizeof(fh_event_end_record) == 40);
-static_assert(sizeof(fh_maps_record) == 40);
-static_assert(FH_NR_REGS == kNrRegs);
 
 bool ThreadCapture::hit() const { return flags & FH_THREAD_HIT; }
 

@@ -35,14 +35,7 @@ std::string LossList::text() const
 
 void add_capture_losses(LossList &l, const Counters &c, const Assembler &a)
 {
-	l.add(c.events_lost, "events (ring buffer full)");
-	l.add(c.ends_lost, "event end records");
-	l.add(c.threads_lost, "thread records");
-	l.add(c.maps_lost, "mapping changes");
-	l.add(c.senders_lost, "signal senders");
-	l.add(c.py_lost, "Python thread or code records (ring buffer full)");
-	l.add(c.cmdlines_lost, "argument records (ring buffer full)");
-	l.add(c.live_lost, "live thread records (ring buffer full)");
+	each_capture_loss(c, [&l](const char *, uint64_t n, const char *what) { l.add(n, what); });
 	l.add(a.malformed(), "malformed records");
 	l.add(a.orphans(), "records of events never begun");
 	l.add(c.unassembled, "records outside the event loop");

@@ -17,11 +17,6 @@
 
 namespace fh {
 
-static_assert(sizeof(fh_py_offsets) == 160);
-static_assert(offsetof(fh_py_offsets, module_type) == 152);
-static_assert(offsetof(fh_py_offsets, runtime_interpreters_head) == 16);
-static_assert(offsetof(fh_py_offsets, bytes_data) == 4 * 34);
-
 int python_minor_from_path(const std::string &path)
 {
 	static const std::regex re(R"(python3\.(\d+))");
