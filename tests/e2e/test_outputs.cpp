@@ -90,3 +90,30 @@ TEST_CASE("-p: the output holds faulthandler's text alone; -v adds the headline 
 		}
 	}
 }
+
+TEST_CASE("every mode names a kernel sender: the OOM killer under launch mode", "[e2e][outputs]")
+{
+	std::string mem = "/sys/fs/cgroup/memory";
+	struct stat st;
+	REQUIRE(stat(mem.c_str(), &st) == 0); // cgroup v1 memory controller
+	std::string cg = mem + "/fh-bpf-oom-launch-" + std::to_string(getpid());
+	REQUIRE(mkdir(cg.c_str(), 0755) == 0);
+	{
+		std::ofstream f(cg + "/memory.limit_in_bytes");
+		f << (32 << 20) << "\n";
+	}
+	Watcher watcher(0, {"--signals", "SIGKILL", "--format", "json", "--", "/bin/sh", "-c",
+			    "echo $$ > " + cg + "/cgroup.procs && exec python3 -c '\n"
+			    "x = []\nwhile True: x.append(bytearray(1 << 20))'"});
+	int status = watcher.wait();
+	rmdir(cg.c_str());
+	CHECK(status == 128 + SIGKILL); // the command's status
+	std::string json = watcher.output();
+	INFO(watcher.diagnostics() << json);
+	REQUIRE(json.find('\n') == json.size() - 1); // one incident
+	CHECK(python_json(json, "d['signal']['name']") == "'SIGKILL'");
+	CHECK(python_json(json, "d['sender']['kernel']") == "True");
+	CHECK(python_json(json, "d['sender']['cause']") == "'the OOM killer'");
+	CHECK(python_json(json, "'oom_kill_process' in d['sender']['function']") == "True");
+	CHECK(contains(watcher.diagnostics(), "oom_kill_process): the OOM killer"));
+}

@@ -13,7 +13,6 @@
 
 #include <linux/types.h>
 
-#include <thread>
 
 extern "C" {
 #include "fh/records.h"
@@ -46,31 +45,24 @@ int dump_native(const Options &opts, pid_t tgid, const std::string &maps, Pipeli
 		ProcessView &view)
 {
 	probe_support();
-	uint64_t t0 = monotonic_ns();
 	Unwinder unwinder(tgid);
-	std::thread preload([&] {
+	auto preload = [&] {
+		uint64_t t0 = monotonic_ns();
 		try {
 			unwinder.report_maps(maps);
 			unwinder.prewarm();
 		} catch (const std::exception &) {
 		}
-	});
+		view.prepare_ns = monotonic_ns() - t0;
+	};
 	CaptureConfig cfg = base_capture_config(opts);
 	cfg.tgid = tgid;
 	cfg.ring_threads = std::min<uint32_t>(opts.max_threads, kMinRingThreads);
 	cfg.sig_mask = 0;
 	cfg.signals = false;
 	cfg.live = true;
-	std::unique_ptr<Capture> capture;
-	try {
-		capture = std::make_unique<Capture>(cfg);
-	} catch (...) {
-		preload.join();
-		throw;
-	}
-	uint64_t t_loaded = monotonic_ns();
-	preload.join();
-	view.prepare_ns = monotonic_ns() - t_loaded;
+	uint64_t bpf_ns = 0;
+	std::unique_ptr<Capture> capture = load_capture(cfg, preload, &bpf_ns);
 	if (!capture->sampling_problem().empty())
 		diag(capture->sampling_problem());
 	Assembler assembler;
@@ -82,7 +74,7 @@ int dump_native(const Options &opts, pid_t tgid, const std::string &maps, Pipeli
 	view.unwinder = &unwinder;
 	for (auto &ev : out.events)
 		if (ev.id == st.event_id)
-			pipeline.handle(ev, view, {&st, t_loaded - t0});
+			pipeline.handle(ev, view, {&st, bpf_ns});
 	return kExitOk;
 }
 

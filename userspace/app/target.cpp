@@ -2,10 +2,12 @@
 
 #include "process/proc.h"
 #include "util/diag.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <cerrno>
 #include <cstdlib>
+#include <thread>
 
 namespace fh {
 
@@ -73,6 +75,23 @@ void set_python(CaptureConfig &cfg, const PythonRuntime *rt)
 		cfg.py_place_runtime_off = place->runtime_off;
 		cfg.py_place_module_type_off = place->module_type_off;
 	}
+}
+
+std::unique_ptr<Capture> load_capture(const CaptureConfig &cfg, const std::function<void()> &preload,
+				      uint64_t *load_ns)
+{
+	uint64_t t0 = monotonic_ns();
+	std::thread worker(preload);
+	std::unique_ptr<Capture> capture;
+	try {
+		capture = std::make_unique<Capture>(cfg);
+	} catch (...) {
+		worker.join();
+		throw;
+	}
+	*load_ns = monotonic_ns() - t0;
+	worker.join();
+	return capture;
 }
 
 } // namespace fh

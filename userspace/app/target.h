@@ -12,6 +12,8 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 
 namespace fh {
 
@@ -35,5 +37,12 @@ CaptureConfig base_capture_config(const Options &opts);
 // is placed, and what the kernel needs to place it itself when the target
 // maps it (after a launch, or an exec of the same interpreter again).
 void set_python(CaptureConfig &cfg, const PythonRuntime *rt);
+
+// The programs loaded and attached while `preload` (loading debug
+// information: the two are the bulk of the time to arm) runs on a second
+// thread; both done when it returns, the time the programs took in
+// *load_ns.
+std::unique_ptr<Capture> load_capture(const CaptureConfig &cfg, const std::function<void()> &preload,
+				      uint64_t *load_ns);
 
 } // namespace fh

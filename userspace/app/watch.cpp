@@ -363,17 +363,12 @@ CaptureConfig Session::configure()
 // thread (the two are the bulk of the time to arm), then take the maps.
 void Session::arm(CaptureConfig cfg)
 {
-	uint64_t preload_ns = 0;
-	std::thread preload([this, &preload_ns] { preload_ns = proc_.preload_symbols(); });
+	uint64_t preload_ns = 0, load_ns = 0;
 	cfg_ = cfg;
-	try {
-		capture_ = std::make_unique<Capture>(cfg);
-	} catch (...) {
-		preload.join();
-		throw;
-	}
-	uint64_t t_attached = monotonic_ns();
-	preload.join();
+	uint64_t t_load = monotonic_ns();
+	capture_ = load_capture(
+		cfg, [this, &preload_ns] { preload_ns = proc_.preload_symbols(); }, &load_ns);
+	uint64_t t_attached = t_load + load_ns;
 	proc_.set_capture(capture_.get());
 	// The maps snapshot is taken after the mapping tracker is attached, so
 	// no change falls between the two.

@@ -62,6 +62,224 @@ Event *Assembler::pending_event(uint64_t id)
 	return &it->second.ev;
 }
 
+// An event begins: its signal, sender and identity.  False: malformed.
+bool Assembler::take_event(const void *data, size_t len)
+{
+	fh_event_record r;
+	if (!read_record(data, len, r))
+		return false;
+	Event ev;
+	ev.id = r.hdr.event_id;
+	ev.trigger = r.trigger;
+	ev.tgid = r.tgid;
+	ev.hit_tid = r.tid;
+	ev.sig = r.sig;
+	ev.si_code = r.si_code;
+	ev.fault_addr = r.fault_addr;
+	ev.comm = fixed_string(r.comm, sizeof(r.comm));
+	ev.ktime_start = r.ktime_ns;
+	if (r.flags & FH_EVENT_EXTERNAL)
+		ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
+				   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
+	else if (r.flags & FH_EVENT_KERNEL_SENDER) {
+		ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
+				   fixed_string(r.sender_comm, sizeof(r.sender_comm)), true};
+		uint32_t n = std::min<uint32_t>(r.sender_kstack_len, FH_KSTACK_DEPTH);
+		ev.sender->kstack.assign(r.sender_kstack, r.sender_kstack + n);
+	}
+	ev.default_action = r.flags & FH_EVENT_DEFAULT_ACTION;
+	ev.terminated = r.flags & FH_EVENT_TERMINATED;
+	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
+		TargetIdentity &id = ev.identity;
+		id.uid = r.uid;
+		id.ns_tgid = r.ns_tgid;
+		id.ns_tid = r.ns_tid;
+		id.pid_ns_level = r.pid_ns_level;
+		id.cgroup_id = r.cgroup_id;
+		id.known = true;
+	}
+	ev.record_bytes = len;
+	uint64_t id = ev.id;
+	pending_[id] = {std::move(ev), monotonic_ns()};
+	return true;
+}
+
+// One thread: registers and stack bytes (a live sample replaces its stale
+// copy).  False: malformed.
+bool Assembler::take_thread(const void *data, size_t len)
+{
+	fh_thread_record r;
+	if (!read_record(data, len, r) || r.stack_len > r.hdr.size - sizeof(fh_thread_record))
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	ThreadCapture t;
+	t.tid = r.tid;
+	t.flags = r.flags;
+	t.pthread_id = r.fs_base;
+	t.name = fixed_string(r.comm, sizeof(r.comm));
+	std::memcpy(t.regs.data(), r.regs, sizeof(r.regs));
+	t.stack_addr = r.stack_addr;
+	t.stack_err = r.stack_err;
+	const auto *bytes = static_cast<const uint8_t *>(data) + sizeof(fh_thread_record);
+	t.stack.assign(bytes, bytes + r.stack_len);
+	ev->record_bytes += len;
+	// A live dump's sample or retake replaces the stale copy.
+	if (r.flags & (FH_THREAD_SAMPLED | FH_THREAD_RETAKEN)) {
+		auto it = std::find_if(ev->threads.begin(), ev->threads.end(),
+				       [&](const ThreadCapture &o) { return o.tid == t.tid; });
+		if (it != ev->threads.end()) {
+			*it = std::move(t);
+			return true;
+		}
+	}
+	ev->threads.push_back(std::move(t));
+	return true;
+}
+
+// The event is whole: handed on.  False: malformed.
+bool Assembler::take_end(const void *data, size_t len, Output &out)
+{
+	fh_event_end_record r;
+	if (!read_record(data, len, r))
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	ev->threads_skipped = r.threads_skipped;
+	ev->threads_lost = r.threads_lost;
+	ev->ktime_end = r.ktime_ns;
+	ev->complete = true;
+	out.events.push_back(std::move(*ev));
+	pending_.erase(r.hdr.event_id);
+	return true;
+}
+
+// A Python thread state and its frames.  False: malformed.
+bool Assembler::take_py_thread(const void *data, size_t len)
+{
+	constexpr size_t fixed = offsetof(fh_py_thread_record, frames);
+	if (len < fixed)
+		return false;
+	fh_py_thread_record r;
+	std::memcpy(&r, data, std::min(len, sizeof(r)));
+	if (r.hdr.size > len || r.nframes > FH_PY_MAX_FRAMES ||
+	    fixed + r.nframes * sizeof(fh_py_frame) > std::min<size_t>(len, r.hdr.size))
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	PyThreadCapture t;
+	t.tstate = r.tstate;
+	t.thread_id = r.thread_id;
+	t.native_thread_id = r.native_thread_id;
+	t.index = r.index;
+	t.flags = r.flags;
+	for (uint32_t i = 0; i < r.nframes; i++)
+		t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
+	ev->py_threads.push_back(std::move(t));
+	ev->record_bytes += len;
+	return true;
+}
+
+// A code object: names and line table.  False: malformed.
+bool Assembler::take_py_code(const void *data, size_t len)
+{
+	constexpr size_t fixed = offsetof(fh_py_code_record, data);
+	if (len < fixed)
+		return false;
+	fh_py_code_record r;
+	std::memcpy(&r, data, std::min(len, sizeof(r)));
+	size_t avail = std::min<size_t>(len, r.hdr.size);
+	uint64_t used = uint64_t{r.filename_bytes} + r.name_bytes + r.linetable_bytes;
+	if (r.hdr.size > len || avail < fixed || used > avail - fixed)
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	PyCodeCapture c;
+	c.flags = r.flags;
+	c.firstlineno = r.firstlineno;
+	const uint8_t *p = r.data;
+	c.filename = py_code_points(p, r.filename_bytes, static_cast<int>(r.filename_kind),
+				    r.filename_length, 501);
+	c.filename_length = r.filename_length;
+	p += r.filename_bytes;
+	c.name = py_code_points(p, r.name_bytes, static_cast<int>(r.name_kind), r.name_length,
+				501);
+	c.name_length = r.name_length;
+	p += r.name_bytes;
+	c.linetable.assign(p, p + r.linetable_bytes);
+	c.linetable_size = r.linetable_size;
+	ev->py_codes.emplace(r.code, std::move(c));
+	ev->record_bytes += len;
+	return true;
+}
+
+// A module name of sys.modules.  False: malformed.
+bool Assembler::take_py_module(const void *data, size_t len)
+{
+	constexpr size_t fixed = offsetof(fh_py_module_record, data);
+	if (len < fixed)
+		return false;
+	fh_py_module_record r;
+	std::memcpy(&r, data, std::min(len, sizeof(r)));
+	if (r.hdr.size > len || r.hdr.size < fixed || r.bytes > r.hdr.size - fixed)
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	PyModuleName m;
+	m.index = r.index;
+	m.readable = r.kind != 0;
+	m.name = py_code_points(r.data, r.bytes, static_cast<int>(r.kind), r.length, 501);
+	m.length = r.length;
+	ev->py_modules.push_back(std::move(m));
+	ev->record_bytes += len;
+	return true;
+}
+
+// The arguments of the process.  False: malformed.
+bool Assembler::take_cmdline(const void *data, size_t len)
+{
+	constexpr size_t fixed = offsetof(fh_cmdline_record, data);
+	if (len < fixed)
+		return false;
+	fh_cmdline_record r;
+	std::memcpy(&r, data, std::min(len, sizeof(r)));
+	if (r.hdr.size > len || r.len > FH_CMDLINE_MAX || fixed + r.len > r.hdr.size)
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	// NUL-separated; a last argument cut short has no NUL.
+	std::string arg;
+	for (uint32_t i = 0; i < r.len; i++) {
+		if (r.data[i] == 0) {
+			ev->identity.cmdline.push_back(std::move(arg));
+			arg.clear();
+		} else {
+			arg += static_cast<char>(r.data[i]);
+		}
+	}
+	if (!arg.empty())
+		ev->identity.cmdline.push_back(std::move(arg));
+	ev->identity.cmdline_truncated = r.full_len > r.len;
+	ev->record_bytes += len;
+	return true;
+}
+
+// A mapping change of a watched process.  False: malformed.
+bool Assembler::take_maps(const void *data, size_t len, Output &out)
+{
+	fh_maps_record r;
+	if (!read_record(data, len, r))
+		return false;
+	out.maps_changes.push_back(MapsChange{r.tgid, r.reason, r.addr, r.len});
+	return true;
+}
+
 void Assembler::feed(const void *data, size_t len, Output &out)
 {
 	fh_record_header hdr;
@@ -70,229 +288,35 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		return;
 	}
 	std::memcpy(&hdr, data, sizeof(hdr));
-
+	bool ok = false;
 	switch (hdr.kind) {
-	case FH_REC_EVENT: {
-		fh_event_record r;
-		if (!read_record(data, len, r)) {
-			malformed_++;
-			return;
-		}
-		Event ev;
-		ev.id = r.hdr.event_id;
-		ev.trigger = r.trigger;
-		ev.tgid = r.tgid;
-		ev.hit_tid = r.tid;
-		ev.sig = r.sig;
-		ev.si_code = r.si_code;
-		ev.fault_addr = r.fault_addr;
-		ev.comm = fixed_string(r.comm, sizeof(r.comm));
-		ev.ktime_start = r.ktime_ns;
-		if (r.flags & FH_EVENT_EXTERNAL)
-			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
-					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), false};
-		else if (r.flags & FH_EVENT_KERNEL_SENDER) {
-			ev.sender = Sender{r.sender_tgid, r.sender_tid, r.sender_uid,
-					   fixed_string(r.sender_comm, sizeof(r.sender_comm)), true};
-			uint32_t n = std::min<uint32_t>(r.sender_kstack_len, FH_KSTACK_DEPTH);
-			ev.sender->kstack.assign(r.sender_kstack, r.sender_kstack + n);
-		}
-		ev.default_action = r.flags & FH_EVENT_DEFAULT_ACTION;
-		ev.terminated = r.flags & FH_EVENT_TERMINATED;
-		if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
-			TargetIdentity &id = ev.identity;
-			id.uid = r.uid;
-			id.ns_tgid = r.ns_tgid;
-			id.ns_tid = r.ns_tid;
-			id.pid_ns_level = r.pid_ns_level;
-			id.cgroup_id = r.cgroup_id;
-			id.known = true;
-		}
-		ev.record_bytes = len;
-		uint64_t id = ev.id;
-		pending_[id] = {std::move(ev), monotonic_ns()};
-		return;
+	case FH_REC_EVENT:
+		ok = take_event(data, len);
+		break;
+	case FH_REC_THREAD:
+		ok = take_thread(data, len);
+		break;
+	case FH_REC_EVENT_END:
+		ok = take_end(data, len, out);
+		break;
+	case FH_REC_PY_THREAD:
+		ok = take_py_thread(data, len);
+		break;
+	case FH_REC_PY_CODE:
+		ok = take_py_code(data, len);
+		break;
+	case FH_REC_PY_MODULE:
+		ok = take_py_module(data, len);
+		break;
+	case FH_REC_CMDLINE:
+		ok = take_cmdline(data, len);
+		break;
+	case FH_REC_MAPS:
+		ok = take_maps(data, len, out);
+		break;
 	}
-	case FH_REC_THREAD: {
-		fh_thread_record r;
-		if (!read_record(data, len, r) ||
-		    r.stack_len > r.hdr.size - sizeof(fh_thread_record)) {
-			malformed_++;
-			return;
-		}
-		Event *ev = pending_event(r.hdr.event_id);
-		if (!ev)
-			return;
-		ThreadCapture t;
-		t.tid = r.tid;
-		t.flags = r.flags;
-		t.pthread_id = r.fs_base;
-		t.name = fixed_string(r.comm, sizeof(r.comm));
-		std::memcpy(t.regs.data(), r.regs, sizeof(r.regs));
-		t.stack_addr = r.stack_addr;
-		t.stack_err = r.stack_err;
-		const auto *bytes = static_cast<const uint8_t *>(data) + sizeof(fh_thread_record);
-		t.stack.assign(bytes, bytes + r.stack_len);
-		ev->record_bytes += len;
-		// A live dump's sample or retake replaces the stale copy.
-		if (r.flags & (FH_THREAD_SAMPLED | FH_THREAD_RETAKEN)) {
-			auto it = std::find_if(ev->threads.begin(), ev->threads.end(),
-					       [&](const ThreadCapture &o) { return o.tid == t.tid; });
-			if (it != ev->threads.end()) {
-				*it = std::move(t);
-				return;
-			}
-		}
-		ev->threads.push_back(std::move(t));
-		return;
-	}
-	case FH_REC_EVENT_END: {
-		fh_event_end_record r;
-		if (!read_record(data, len, r)) {
-			malformed_++;
-			return;
-		}
-		Event *ev = pending_event(r.hdr.event_id);
-		if (!ev)
-			return;
-		ev->threads_skipped = r.threads_skipped;
-		ev->threads_lost = r.threads_lost;
-		ev->ktime_end = r.ktime_ns;
-		ev->complete = true;
-		out.events.push_back(std::move(*ev));
-		pending_.erase(r.hdr.event_id);
-		return;
-	}
-	case FH_REC_PY_THREAD: {
-		constexpr size_t fixed = offsetof(fh_py_thread_record, frames);
-		if (len < fixed) {
-			malformed_++;
-			return;
-		}
-		fh_py_thread_record r;
-		std::memcpy(&r, data, std::min(len, sizeof(r)));
-		if (r.hdr.size > len || r.nframes > FH_PY_MAX_FRAMES ||
-		    fixed + r.nframes * sizeof(fh_py_frame) > std::min<size_t>(len, r.hdr.size)) {
-			malformed_++;
-			return;
-		}
-		Event *ev = pending_event(r.hdr.event_id);
-		if (!ev)
-			return;
-		PyThreadCapture t;
-		t.tstate = r.tstate;
-		t.thread_id = r.thread_id;
-		t.native_thread_id = r.native_thread_id;
-		t.index = r.index;
-		t.flags = r.flags;
-		for (uint32_t i = 0; i < r.nframes; i++)
-			t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
-		ev->py_threads.push_back(std::move(t));
-		ev->record_bytes += len;
-		return;
-	}
-	case FH_REC_PY_CODE: {
-		constexpr size_t fixed = offsetof(fh_py_code_record, data);
-		if (len < fixed) {
-			malformed_++;
-			return;
-		}
-		fh_py_code_record r;
-		std::memcpy(&r, data, std::min(len, sizeof(r)));
-		size_t avail = std::min<size_t>(len, r.hdr.size);
-		uint64_t used = uint64_t{r.filename_bytes} + r.name_bytes + r.linetable_bytes;
-		if (r.hdr.size > len || avail < fixed || used > avail - fixed) {
-			malformed_++;
-			return;
-		}
-		Event *ev = pending_event(r.hdr.event_id);
-		if (!ev)
-			return;
-		PyCodeCapture c;
-		c.flags = r.flags;
-		c.firstlineno = r.firstlineno;
-		const uint8_t *p = r.data;
-		c.filename = py_code_points(p, r.filename_bytes, static_cast<int>(r.filename_kind),
-					    r.filename_length, 501);
-		c.filename_length = r.filename_length;
-		p += r.filename_bytes;
-		c.name = py_code_points(p, r.name_bytes, static_cast<int>(r.name_kind), r.name_length,
-					501);
-		c.name_length = r.name_length;
-		p += r.name_bytes;
-		c.linetable.assign(p, p + r.linetable_bytes);
-		c.linetable_size = r.linetable_size;
-		ev->py_codes.emplace(r.code, std::move(c));
-		ev->record_bytes += len;
-		return;
-	}
-	case FH_REC_PY_MODULE: {
-		constexpr size_t fixed = offsetof(fh_py_module_record, data);
-		if (len < fixed) {
-			malformed_++;
-			return;
-		}
-		fh_py_module_record r;
-		std::memcpy(&r, data, std::min(len, sizeof(r)));
-		if (r.hdr.size > len || r.hdr.size < fixed || r.bytes > r.hdr.size - fixed) {
-			malformed_++;
-			return;
-		}
-		Event *ev = pending_event(r.hdr.event_id);
-		if (!ev)
-			return;
-		PyModuleName m;
-		m.index = r.index;
-		m.readable = r.kind != 0;
-		m.name = py_code_points(r.data, r.bytes, static_cast<int>(r.kind), r.length, 501);
-		m.length = r.length;
-		ev->py_modules.push_back(std::move(m));
-		ev->record_bytes += len;
-		return;
-	}
-	case FH_REC_CMDLINE: {
-		constexpr size_t fixed = offsetof(fh_cmdline_record, data);
-		if (len < fixed) {
-			malformed_++;
-			return;
-		}
-		fh_cmdline_record r;
-		std::memcpy(&r, data, std::min(len, sizeof(r)));
-		if (r.hdr.size > len || r.len > FH_CMDLINE_MAX || fixed + r.len > r.hdr.size) {
-			malformed_++;
-			return;
-		}
-		Event *ev = pending_event(r.hdr.event_id);
-		if (!ev)
-			return;
-		// NUL-separated; a last argument cut short has no NUL.
-		std::string arg;
-		for (uint32_t i = 0; i < r.len; i++) {
-			if (r.data[i] == 0) {
-				ev->identity.cmdline.push_back(std::move(arg));
-				arg.clear();
-			} else {
-				arg += static_cast<char>(r.data[i]);
-			}
-		}
-		if (!arg.empty())
-			ev->identity.cmdline.push_back(std::move(arg));
-		ev->identity.cmdline_truncated = r.full_len > r.len;
-		ev->record_bytes += len;
-		return;
-	}
-	case FH_REC_MAPS: {
-		fh_maps_record r;
-		if (!read_record(data, len, r)) {
-			malformed_++;
-			return;
-		}
-		out.maps_changes.push_back(MapsChange{r.tgid, r.reason, r.addr, r.len});
-		return;
-	}
-	default:
+	if (!ok)
 		malformed_++;
-	}
 }
 
 bool Assembler::finish_live(uint64_t id, const LiveEnd &end, Output &out)

@@ -64,6 +64,15 @@ public:
 private:
 	// The event a record belongs to; nullptr (an orphan, counted) if it
 	// never began.
+	// One record of each kind: false when it is malformed.
+	bool take_event(const void *data, size_t len);
+	bool take_thread(const void *data, size_t len);
+	bool take_end(const void *data, size_t len, Output &out);
+	bool take_py_thread(const void *data, size_t len);
+	bool take_py_code(const void *data, size_t len);
+	bool take_py_module(const void *data, size_t len);
+	bool take_cmdline(const void *data, size_t len);
+	bool take_maps(const void *data, size_t len, Output &out);
 	Event *pending_event(uint64_t id);
 
 	struct Pending {

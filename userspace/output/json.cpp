@@ -5,6 +5,7 @@
 #include "util/printable.h"
 #include "util/signals.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -39,14 +40,16 @@ json frame_object(const NativeFrame &f)
 		{"module", text_or_null(f.module)},
 		{"offset", f.module.empty() ? json(nullptr) : json(hex(f.module_offset))},
 		{"address", hex(f.pc)},
-		{"inlined", f.inlined}};
+		{"inlined", f.inlined},
+		{"function_offset", f.function_offset_known ? json(hex(f.function_offset))
+							    : json(nullptr)}};
 }
 
 json frame_object(const PyFrame &f)
 {
 	return {{"kind", "python"},
-		{"function", f.function ? text_or_null(*f.function) : json(nullptr)},
-		{"file", f.file ? text_or_null(*f.file) : json(nullptr)},
+		{"function", f.function ? json(json_text(*f.function)) : json(nullptr)},
+		{"file", f.file ? json(json_text(*f.file)) : json(nullptr)},
 		{"line", f.line >= 0 ? json(f.line) : json(nullptr)}};
 }
 
@@ -62,6 +65,7 @@ json thread_object(const Thread &t)
 		{"name", text_or_null(t.name)},
 		{"current", t.current},
 		{"truncated", t.truncated},
+		{"garbage_collecting", t.garbage_collecting},
 		{"frames", std::move(frames)}};
 }
 
@@ -169,8 +173,13 @@ nlohmann::ordered_json incident_object(const Incident &inc)
 		{"signal", signal_object(inc)},
 		{"sender", sender_object(inc)},
 		{"python", inc.python ? json(inc.python->version) : json(nullptr)},
+		{"thread_name", text_or_null(inc.thread_name)},
+		{"header", json_text(inc.header)},
 		{"threads", std::move(threads)},
+		{"threads_elided", threads_elided(inc)},
 		{"extension_modules", std::move(modules)},
+		{"extension_modules_total", std::max<uint64_t>(inc.modules_total,
+								inc.extension_modules.size())},
 		{"lost", losses_object(inc)},
 		{"text", json_text(render_text(inc))}};
 }

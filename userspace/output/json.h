@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace fh {
 
@@ -25,5 +26,11 @@ nlohmann::ordered_json incident_object(const Incident &inc);
 
 // The record as one line of JSON (no newline).
 std::string incident_json(const Incident &inc);
+
+// An incident record read back (output/json_read.cpp): the model as it was
+// written, its text rendered again the same.  Strings come back as written
+// (a byte that was not UTF-8 stays the text "\xHH").  Throws Error saying
+// what is wrong with a line that is no incident record of a known schema.
+Incident incident_from_json(std::string_view line);
 
 } // namespace fh

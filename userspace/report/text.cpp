@@ -135,6 +135,12 @@ std::string extension_modules_line(const std::vector<std::string> &names, uint64
 	       ")\n";
 }
 
+bool threads_elided(const Incident &inc)
+{
+	return inc.python && inc.more_threads &&
+	       (inc.threads.size() >= kMaxThreads || inc.threads_cut);
+}
+
 std::string render_text(const Incident &inc, size_t *cut)
 {
 	std::string out = inc.header;
@@ -151,8 +157,7 @@ std::string render_text(const Incident &inc, size_t *cut)
 		shown++;
 		out += render_thread(inc, t);
 	}
-	if (py && inc.more_threads && shown <= kMaxThreads &&
-	    (shown == kMaxThreads || inc.threads_cut) && inc.threads.size() <= kMaxThreads)
+	if (inc.threads.size() <= kMaxThreads && threads_elided(inc))
 		out += "\n...\n";
 	out += extension_modules_line(inc.extension_modules, inc.modules_total);
 	size_t n = cut_text(out, inc.text_limit);

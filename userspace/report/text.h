@@ -33,6 +33,10 @@ std::string render_frame(const PyFrame &f);
 // set to the bytes left out.
 std::string render_text(const Incident &inc, size_t *cut = nullptr);
 
+// Whether a Python thread list ends with faulthandler's "..." (more
+// threads than shown).
+bool threads_elided(const Incident &inc);
+
 // "fh-bpf: pid 123 (crash), thread 125 (worker): SIGSEGV (SEGV_MAPERR) at
 // address 0x0"; for a signal from another process ", sent by pid 9 (kill),
 // uid 0"; for a dump "fh-bpf: pid 123 (crash): timeout, 4 threads".  One

@@ -166,10 +166,11 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 			      "d['threads']]") == "[('0x7f0000001000', 4243, 'worker', True)]");
 	CHECK(python_json(j, "d['threads'][0]['frames'][0]") ==
 	      "{'kind': 'native', 'function': 'poke', 'file': 'x.c', 'line': 9, 'module': "
-	      "'/usr/bin/app', 'offset': '0x1234', 'address': '0x555500001234', 'inlined': True}");
+	      "'/usr/bin/app', 'offset': '0x1234', 'address': '0x555500001234', 'inlined': True, "
+	      "'function_offset': None}");
 	CHECK(python_json(j, "d['threads'][0]['frames'][1]") ==
 	      "{'kind': 'native', 'function': None, 'file': None, 'line': None, 'module': None, "
-	      "'offset': None, 'address': '0x0', 'inlined': False}");
+	      "'offset': None, 'address': '0x0', 'inlined': False, 'function_offset': None}");
 	CHECK(python_json(j, "d['lost']") ==
 	      "{'threads_skipped': 2, 'threads_lost': 0, 'complete': True, 'losses': [{'kind': "
 	      "'threads_skipped', 'count': 2, 'text': '2 threads beyond --max-threads not "
@@ -390,13 +391,14 @@ TEST_CASE("incidents are held to their bytes: text cut at a line, threads' frame
 
 	// The record cut to a size: its losses say so.
 	Incident inc;
-	inc.header = whole;
-	inc.threads = std::vector<Thread>(2, Thread{});
-	for (int i = 0; i < 100; i++) {
-		NativeFrame f;
-		f.function = std::string(500, 'x');
-		inc.threads[0].frames.push_back(f);
-	}
+	inc.header = fatal_header(11);
+	inc.threads = std::vector<Thread>(20, Thread{});
+	for (auto &t : inc.threads)
+		for (int i = 0; i < 100; i++) {
+			NativeFrame f;
+			f.function = std::string(500, 'x');
+			t.frames.push_back(f);
+		}
 	for (int i = 0; i < 100; i++)
 		inc.extension_modules.push_back(std::string(100, 'm'));
 	Incident small = cut_incident(inc, 9000);
