@@ -12,7 +12,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-ORDER = ["capture", "printed", "start", "rss", "ptrace", "live", "throughput", "peers"]
+ORDER = ["capture", "printed", "start", "rss", "ptrace", "py_crash", "py_dump", "py_bt",
+         "live", "throughput", "peers"]
 
 
 @dataclass
