@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 ORDER = ["capture", "printed", "start", "rss", "ptrace", "py_crash", "py_dump", "py_bt",
-         "live", "throughput", "peers"]
+         "live", "throughput", "peers", "agent_idle", "agent_signals", "agent_crash", "burst"]
 
 
 @dataclass
