@@ -92,11 +92,7 @@ def write(doc: dict, path: str) -> None:
 
 
 def run(argv: list[str]) -> int:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("figure", nargs="*")
-    known, _ = pre.parse_known_args([a for a in argv if a not in ("-h", "--help")])
-    modules = select([n for n in known.figure])
-    args = run_parser(modules).parse_args(argv)
+    args = run_parser(figs.modules()).parse_args(argv)
     modules = select(args.figure)
     started = now_utc()
     stamp = started.strftime("fhbench-%Y%m%dT%H%M%SZ")
