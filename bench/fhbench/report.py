@@ -16,6 +16,8 @@ import json
 import os
 import re
 
+from .procs import REPO
+
 UNITS = {"us": "µs"}
 
 
@@ -121,19 +123,26 @@ def table(doc: dict, only: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def shown_path(path: str) -> str:
+    """A results file as the repository names it."""
+    full = os.path.abspath(path)
+    return os.path.relpath(full, REPO) if full.startswith(REPO + os.sep) else path
+
+
 def caption(doc: dict, path: str) -> str:
-    """Where, when and how: the line above a rendered table."""
+    """Where, when and how: the lines above a rendered table."""
     env = doc["environment"]
-    load = env.get("loadavg_at_start") or []
-    return ("Measured %s by `%s` (%s), fh-bpf %s: kernel %s, %d CPUs (%s), load "
-            "average %s at start; JSON %s, table by `python3 bench/fhbench report %s`." % (
+    load = lambda k: " ".join("%.2f" % x for x in env.get(k) or [])  # noqa: E731
+    return ("Measured %s by `%s` (%s, %s s), fh-bpf %s: kernel %s, %d CPUs (%s), load "
+            "average %s at the start and %s at the end. Results: `%s` (git-ignored); "
+            "this table: `python3 bench/fhbench report %s`." % (
                 doc["started_utc"][:10], doc["command"],
-                "quick mode" if doc.get("quick") else "full run",
+                "quick mode" if doc.get("quick") else "full run", doc.get("seconds", "?"),
                 (env.get("git_revision") or "?")[:12] + (" (modified)" if env.get(
                     "git_modified") else ""),
                 env.get("kernel"), env.get("cpus") or 0, env.get("cpu_model") or "?",
-                " ".join("%.2f" % x for x in load), os.path.basename(path),
-                os.path.basename(path)))
+                load("loadavg_at_start"), load("loadavg_at_end"), shown_path(path),
+                shown_path(path)))
 
 
 def summary_line(fig: dict) -> str:

@@ -4,8 +4,10 @@
 armed, then CRASHERS `crash --auto --threads 1 segv` started as fast as the
 bench can (each crashes about 2 ms after its exec), BURSTS times (a new
 agent each).  Per burst: the wall time from the first start to the last of
-their events on --stats-fd; the records written (their files in DIR, by
-pid); what the agent lost (its "end" object); and the share of frames
+their events on --stats-fd; what each event's writing took (write_ns:
+incidents are handled one after another, and each log file is synced
+before it is renamed into place); the records written (their files in DIR,
+by pid); what the agent lost (its "end" object); and the share of frames
 symbolized (a function name) over every frame of every record.  Other
 tenants' crashers of that name are left out (by pid).
 """
@@ -21,6 +23,7 @@ import time
 
 from ..agent import start_agent
 from ..procs import Setup, start, wait
+from .. import stats
 from ..results import Figure, reproduce
 from . import Option
 
@@ -59,15 +62,18 @@ def burst(setup: Setup, crashers: int, tag: str) -> dict:
         pids = {p.pid for p in procs}
         for p in procs:
             wait(p, setup.limit, "crash")
-        waiting = set(pids)
+        waiting, events = set(pids), []
         while waiting:
-            waiting.discard(agent.event(lambda e: e["pid"] in waiting)["pid"])
+            events.append(agent.event(lambda e: e["pid"] in waiting))
+            waiting.discard(events[-1]["pid"])
         written = (time.monotonic() - t0) * 1e3
     finally:
         _, end = agent.finish(signal.SIGTERM)
     records, named, frames = frames_symbolized(log_dir, pids)
     return {"started_ms": started, "written_ms": written, "records": records,
-            "named": named, "frames": frames, "losses": (end or {}).get("losses")}
+            "named": named, "frames": frames, "losses": (end or {}).get("losses"),
+            "write_ms": [e["write_ns"] / 1e6 for e in events],
+            "symbolize_ms": [e["symbolize_ns"] / 1e6 for e in events]}
 
 
 def run(setup: Setup, opts: dict) -> list[Figure]:
@@ -82,6 +88,11 @@ def run(setup: Setup, opts: dict) -> list[Figure]:
                notes=["crashers started in %s ms" % ["%.0f" % r["started_ms"] for r in runs],
                       "losses: %s" % [r["losses"] or "none" for r in runs]],
                reproduce=repro),
+        Figure(NAME, "burst: one incident written out",
+               "write_ns of each event (--stats-fd): its outputs, the log file written, "
+               "synced and renamed", "ms", [x for r in runs for x in r["write_ms"]], params=p,
+               notes=["symbolize_ns of each: median %.2f ms" % stats.median(
+                   [x for r in runs for x in r["symbolize_ms"]])], reproduce=repro),
         Figure(NAME, "burst: records written", "incident files of the burst's pids in the "
                "log directory, % of the crashers", "%",
                [r["records"] * 100 / n for r in runs], params=p, reproduce=repro),
