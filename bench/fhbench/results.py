@@ -146,7 +146,8 @@ def fh_version(setup: Setup) -> str | None:
 def environment(setup: Setup) -> dict:
     """Where and on what the figures were taken."""
     from .procs import py_label
-    status = git("status", "--porcelain", "--untracked-files=no")
+    # What of the tree differs from the revision, documentation aside.
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!*.md")
     return {
         "kernel": platform.release(),
         "machine": platform.machine(),
@@ -158,6 +159,7 @@ def environment(setup: Setup) -> dict:
         "git_revision": git("rev-parse", "HEAD"),
         "git_branch": git("rev-parse", "--abbrev-ref", "HEAD"),
         "git_modified": bool(status) if status is not None else None,
+        "git_modified_files": [l.split(maxsplit=1)[1] for l in (status or "").splitlines()],
         "build": setup.rel(setup.build),
         "python_driver": platform.python_version(),
         "pythons_measured": {p: py_label(p) for p in setup.pythons()},
