@@ -13,6 +13,7 @@ that block names (NAME: `all`, or figure names joined by `,`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 
@@ -35,8 +36,10 @@ def num(x: float | None, unit: str = "") -> str:
         text = "%.1f" % x
     elif a >= 1:
         text = "%.2f" % x
-    else:
-        text = "%.2g" % x
+    elif a == 0:
+        text = "0"
+    else:  # two significant digits, never in exponent form
+        text = "%.*f" % (1 - math.floor(math.log10(a)), x)
     return text
 
 
@@ -129,20 +132,20 @@ def shown_path(path: str) -> str:
     return os.path.relpath(full, REPO) if full.startswith(REPO + os.sep) else path
 
 
-def caption(doc: dict, path: str) -> str:
+def caption(doc: dict, path: str, only: list[str] | None = None) -> str:
     """Where, when and how: the lines above a rendered table."""
     env = doc["environment"]
     load = lambda k: " ".join("%.2f" % x for x in env.get(k) or [])  # noqa: E731
     return ("Measured %s by `%s` (%s, %s s), fh-bpf %s: kernel %s, %d CPUs (%s), load "
             "average %s at the start and %s at the end. Results: `%s` (git-ignored); "
-            "this table: `python3 bench/fhbench report %s`." % (
+            "this table: `python3 bench/fhbench report %s%s`." % (
                 doc["started_utc"][:10], doc["command"],
                 "quick mode" if doc.get("quick") else "full run", doc.get("seconds", "?"),
                 (env.get("git_revision") or "?")[:12] + (" (modified)" if env.get(
                     "git_modified") else ""),
                 env.get("kernel"), env.get("cpus") or 0, env.get("cpu_model") or "?",
                 load("loadavg_at_start"), load("loadavg_at_end"), shown_path(path),
-                shown_path(path)))
+                shown_path(path), " --figures " + ",".join(only) if only else ""))
 
 
 def summary_line(fig: dict) -> str:
@@ -167,7 +170,8 @@ def update_readme(readme: str, doc: dict, path: str) -> int:
 
     def block(m: re.Match) -> str:
         only = None if m.group(2) == "all" else m.group(2).split(",")
-        return m.group(1) + caption(doc, path) + "\n\n" + table(doc, only) + "\n" + m.group(4)
+        return (m.group(1) + caption(doc, path, only) + "\n\n" + table(doc, only) + "\n" +
+                m.group(4))
 
     new, n = rx.subn(block, text)
     with open(readme, "w") as f:
@@ -183,7 +187,7 @@ def main(path: str, figures: str | None, readme: str | None) -> int:
         n = update_readme(readme, doc, path)
         print("%s: %d table%s rendered" % (readme, n, "" if n == 1 else "s"))
         return 0 if n else 1
-    print(caption(doc, path))
+    print(caption(doc, path, only))
     print()
     print(table(doc, only))
     return 0
