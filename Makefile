@@ -140,8 +140,9 @@ test-unit: $(OUT)/tests/unit-tests $(TARGET_BINS)
 demo: $(OUT)/fh-bpf $(OUT)/targets/crash
 	$(Q)scripts/demo.sh $(OUT)
 
+# Every figure (python3 bench/fhbench list); BENCH_ARGS=--quick for a short run.
 bench: $(OUT)/fh-bpf $(TARGET_BINS)
-	$(Q)bench/run.sh $(OUT)
+	$(Q)python3 bench/fhbench run --build $(OUT) $(BENCH_ARGS)
 
 SYSTEMD_UNIT_DIR ?= /etc/systemd/system
 
