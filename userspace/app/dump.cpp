@@ -24,8 +24,7 @@ namespace {
 
 // --dump of a Python process: its threads read from its memory, nothing
 // loaded into the kernel.
-int dump_python(const Options &opts, pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline,
-		ProcessView &view)
+int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, ProcessView &view)
 {
 	Event ev = python_live_event(tgid, rt, FH_TRIGGER_DEMAND);
 	if (ev.py_threads.empty())
@@ -35,7 +34,6 @@ int dump_python(const Options &opts, pid_t tgid, const PythonRuntime &rt, Pipeli
 			    ESRCH);
 	view.python = &rt;
 	pipeline.handle(ev, view);
-	(void)opts;
 	return kExitOk;
 }
 
@@ -94,7 +92,7 @@ int dump(const Options &opts)
 		view.comm = info->comm;
 	if (!py.runtime && !py.unsupported.empty())
 		diag(py.unsupported + ": native frames only");
-	int status = py.runtime ? dump_python(opts, tgid, *py.runtime, pipeline, view)
+	int status = py.runtime ? dump_python(tgid, *py.runtime, pipeline, view)
 				: dump_native(opts, tgid, maps, pipeline, view);
 	LossList lost;
 	writer.add_losses(lost);

@@ -162,14 +162,13 @@ bool Pipeline::handle(Event &ev, const ProcessView &view, const CaptureFacts &fa
 	uint64_t t_written = monotonic_ns();
 	written_++;
 	fatal_seen_ |= inc.fatal();
-	report(ev, inc, view, facts, ns, t0, t_symbolized, t_written);
+	report(ev, view, facts, ns, t0, t_symbolized, t_written);
 	return ok;
 }
 
 // The event's timings: on --stats-fd, and with -v as diagnostic lines.
-void Pipeline::report(const Event &ev, const Incident &inc, const ProcessView &view,
-		      const CaptureFacts &facts, const NativeStats &ns, uint64_t t0,
-		      uint64_t t_symbolized, uint64_t t_written)
+void Pipeline::report(const Event &ev, const ProcessView &view, const CaptureFacts &facts,
+		      const NativeStats &ns, uint64_t t0, uint64_t t_symbolized, uint64_t t_written)
 {
 	uint64_t capture_ns = ev.ktime_end > ev.ktime_start ? ev.ktime_end - ev.ktime_start : 0;
 	uint64_t to_written = t_written > ev.ktime_start ? t_written - ev.ktime_start : 0;
@@ -180,6 +179,7 @@ void Pipeline::report(const Event &ev, const Incident &inc, const ProcessView &v
 			{"trigger", trigger_name(ev.trigger)},
 			{"threads", ev.threads.size()},
 			{"python_threads", ev.py_threads.size()},
+			{"code_objects", ev.py_codes.size()},
 			{"stack_bytes", ns.stack_bytes},
 			{"record_bytes", ev.record_bytes},
 			{"capture_ns", capture_ns},
@@ -224,7 +224,6 @@ void Pipeline::report(const Event &ev, const Incident &inc, const ProcessView &v
 			      : "") +
 		     "\n";
 	v += thread_details(ev, ns);
-	(void)inc;
 	writer_.detail(v);
 }
 

@@ -63,9 +63,8 @@ public:
 private:
 	Incident build(Event &ev, const ProcessView &view, NativeStats &ns);
 	void name_kernel_sender(Sender &s);
-	void report(const Event &ev, const Incident &inc, const ProcessView &view,
-		    const CaptureFacts &facts, const NativeStats &ns, uint64_t t0,
-		    uint64_t t_symbolized, uint64_t t_written);
+	void report(const Event &ev, const ProcessView &view, const CaptureFacts &facts,
+		    const NativeStats &ns, uint64_t t0, uint64_t t_symbolized, uint64_t t_written);
 
 	const Options &opts_;
 	IncidentWriter &writer_;

@@ -6,10 +6,11 @@
 //   armed  {pid, bpf_ns, symbols_ns, armed_ns}: from the start of the watch
 //          to the programs attached, debug information loaded (in parallel),
 //          and armed
-//   event  {event, pid, trigger, threads, python_threads, stack_bytes,
-//          record_bytes, capture_ns, prepare_ns, symbolize_ns, write_ns,
-//          trigger_to_written_ns} and for a live dump {iterate_ns, sample_ns,
-//          samples_wanted, samples_missing}, for a one-shot dump {bpf_ns}
+//   event  {event, pid, trigger, threads, python_threads, code_objects,
+//          stack_bytes, record_bytes, capture_ns, prepare_ns, symbolize_ns,
+//          write_ns, trigger_to_written_ns}; for a live dump {iterate_ns,
+//          sample_ns, samples_wanted, samples_missing}, for a one-shot dump
+//          {bpf_ns}
 //   end    {incidents, max_rss_kb, losses: {what: count}}
 //
 // Times are nanoseconds of CLOCK_MONOTONIC differences.  Schema in the
