@@ -13,6 +13,7 @@ packages=(
 	libclang-rt-14-dev # libFuzzer, ASan and UBSan runtimes for tests/fuzz (clang 14)
 	bpftool libbpf-dev
 	libelf-dev libdw-dev zlib1g-dev
+	nlohmann-json3-dev # incident records written and read back
 	catch2
 	libc6-dbg gdb elfutils
 	python3
