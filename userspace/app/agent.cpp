@@ -44,6 +44,26 @@ constexpr uint32_t kAgentRingThreads = 512;
 
 enum Tag : uint32_t { kRing, kTracker, kSignal, kTimer };
 
+// A flood control summary as a record of its own, made at realtime now_ns;
+// `line` its text.
+std::string suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
+			    const std::string &line)
+{
+	using json = nlohmann::ordered_json;
+	json what = json::object();
+	for (const auto &[name, n] : s.what)
+		what[json_text(name)] = n;
+	return dump_line({{"schema", kIncidentSchema},
+			  {"time", utc_time(now_ns)},
+			  {"trigger", "suppressed"},
+			  {"comm", json_text(s.comm)},
+			  {"suppressed", s.suppressed},
+			  {"pids", s.pids},
+			  {"what", std::move(what)},
+			  {"seconds", (s.last_ns - s.first_ns) / 1000000000ull},
+			  {"text", json_text(line)}});
+}
+
 class Agent {
 public:
 	// The headline starts each incident in the output too: one output

@@ -127,10 +127,6 @@ std::string json_text(const std::string &s)
 	return out;
 }
 
-namespace {
-
-// One line of JSON; DEL, which JSON lets pass raw, escaped too (it can only
-// be inside a string): no byte of a record drives a terminal.
 std::string dump_line(const json &j)
 {
 	std::string out = j.dump();
@@ -138,8 +134,6 @@ std::string dump_line(const json &j)
 		out.replace(at, 1, "\\u007f");
 	return out;
 }
-
-} // namespace
 
 std::string json_string(const std::string &bytes) { return dump_line(json(json_text(bytes))); }
 

@@ -24,6 +24,10 @@ std::string json_string(const std::string &bytes);
 // text.  Schema in the README ("Incident records").
 nlohmann::ordered_json incident_object(const Incident &inc);
 
+// One line of JSON; DEL, which JSON lets pass raw, escaped too (it can only
+// be inside a string): no byte of a record drives a terminal.
+std::string dump_line(const nlohmann::ordered_json &j);
+
 // The record as one line of JSON (no newline).
 std::string incident_json(const Incident &inc);
 

@@ -5,7 +5,7 @@
 #include "capture/capture.h"
 #include "util/error.h"
 #include "capture/event.h"
-#include "output/json.h"
+#include "util/diag.h"
 #include "report/incident.h"
 #include "capture/records.h"
 #include "output/sink.h"
@@ -47,31 +47,11 @@ void OnceMessages::say(const std::string &key, const std::string &msg)
 		return;
 	if (said_.size() >= max_) {
 		if (unsaid_++ == 0)
-			write_all(STDERR_FILENO,
-				  "fh-bpf: " + what_ + " are counted, not said (see the closing line)\n");
+			diag(what_ + " are counted, not said (see the closing line)");
 		return;
 	}
 	said_.insert(key);
-	write_all(STDERR_FILENO, "fh-bpf: " + printable(msg, 65536) + "\n");
-}
-
-std::string suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
-			    const std::string &line)
-{
-	std::string json = "{\"schema\":" + std::to_string(kIncidentSchema) +
-			   ",\"time\":" + json_string(utc_time(now_ns)) +
-			   ",\"trigger\":\"suppressed\",\"comm\":" + json_string(s.comm) +
-			   ",\"suppressed\":" + std::to_string(s.suppressed) + ",\"pids\":[";
-	for (size_t i = 0; i < s.pids.size(); i++)
-		json += (i ? "," : "") + std::to_string(s.pids[i]);
-	json += "],\"what\":{";
-	bool first = true;
-	for (const auto &[what, n] : s.what) {
-		json += (first ? "" : ",") + json_string(what) + ":" + std::to_string(n);
-		first = false;
-	}
-	return json + "},\"seconds\":" + std::to_string((s.last_ns - s.first_ns) / 1000000000ull) +
-	       ",\"text\":" + json_string(line) + "}";
+	diag(msg);
 }
 
 } // namespace fh

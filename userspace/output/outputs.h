@@ -1,6 +1,5 @@
 #pragma once
 
-#include "app/flood.h"
 
 #include <cstdint>
 #include <memory>
@@ -50,10 +49,5 @@ private:
 	std::set<std::string> said_;
 	uint64_t unsaid_ = 0;
 };
-
-// A flood control summary as a JSON record, made at realtime now_ns; `line`
-// its text.
-std::string suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
-			    const std::string &line);
 
 } // namespace fh
