@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "process/elf_file.h"
+#include "process/mappings.h"
 #include "process/perf_records.h"
-#include "process/proc.h"
 #include "support.h"
 #include "report/text.h"
 #include "symbolize/unwinder.h"
@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -34,7 +35,7 @@ struct Fixture {
 	pid_t pid = -1;
 	uint64_t base = 0;
 	std::string path;
-	std::string maps;
+	MappingSet maps;
 	std::map<std::string, uint64_t> symbols;
 
 	Fixture()
@@ -53,13 +54,12 @@ struct Fixture {
 				break;
 		}
 		maps = read_maps(pid);
-		std::istringstream lines(maps);
-		std::string line;
 		char real[4096];
 		std::string resolved = realpath(path.c_str(), real) ? real : path;
-		while (std::getline(lines, line))
-			if (line.find(resolved) != std::string::npos && base == 0)
-				base = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+		for (const auto &m : maps)
+			if (m.path.find(resolved) != std::string::npos && base == 0)
+				base = m.start;
+		std::string line;
 		std::istringstream nm(run_capture({"/usr/bin/nm", path}));
 		while (std::getline(nm, line)) {
 			std::istringstream f(line);
@@ -230,13 +230,9 @@ TEST_CASE("maps paths: a newline, escaped as the kernel does, is read back", "[s
 {
 	CHECK(decode_maps_path("/tmp/a\\012b/crash") == "/tmp/a\nb/crash");
 	CHECK(decode_maps_path("/tmp/a\\\\b\\01") == "/tmp/a\\\\b\\01");
-	FileMapping m;
-	m.start = 0x1000;
-	m.end = 0x2000;
-	m.prot = PROT_READ | PROT_EXEC;
-	auto maps = parse_maps(maps_line(m, "/tmp/two\nlines/crash"));
+	MappingSet maps = parse_maps("1000-2000 r-xp 00000000 00:00 0 /tmp/two\\012lines/crash\n");
 	REQUIRE(maps.size() == 1);
-	CHECK(maps[0].path == "/tmp/two\nlines/crash");
+	CHECK(maps.segments()[0].path == "/tmp/two\nlines/crash");
 }
 
 TEST_CASE("separate debug files: libc's DWARF is found by its build id", "[symbolizer][debuglink]")
