@@ -235,6 +235,44 @@ TEST_CASE("maps paths: a newline, escaped as the kernel does, is read back", "[s
 	CHECK(maps.segments()[0].path == "/tmp/two\nlines/crash");
 }
 
+TEST_CASE("a file whose name holds a newline is symbolized", "[symbolizer]")
+{
+	// libdw reads the mappings a line at a time: the name must reach it
+	// escaped, and its file be found under its real name.
+	std::string dir = temp_path("two\nlines");
+	REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+	std::string copy = dir + "/crash";
+	run_capture({"/bin/cp", build_dir() + "/targets/crash", copy});
+	struct stat st;
+	REQUIRE(stat(copy.c_str(), &st) == 0);
+	auto elf = ElfFile::open(copy);
+	REQUIRE(elf);
+	auto main_sym = elf->symbol("main");
+	REQUIRE(main_sym);
+	const uint64_t base = 0x555500000000;
+	std::vector<Mapping> maps;
+	for (const auto &l : elf->loads()) {
+		FileMapping m;
+		m.start = base + (l.vaddr & ~0xfffull);
+		m.end = base + ((l.vaddr + l.memsz + 0xfff) & ~0xfffull);
+		m.pgoff = l.offset & ~0xfffull;
+		m.prot = (l.flags & 4 ? PROT_READ : 0) | (l.flags & 1 ? PROT_EXEC : 0);
+		m.maj = major(st.st_dev);
+		m.min = minor(st.st_dev);
+		m.ino = st.st_ino;
+		maps.push_back(as_mapping(m, copy));
+	}
+	Unwinder uw(getpid());
+	uw.report_maps(MappingSet(std::move(maps)));
+	auto frames = uw.symbolize(base + main_sym->value + 1, false);
+	unlink(copy.c_str());
+	rmdir(dir.c_str());
+	REQUIRE_FALSE(frames.empty());
+	CHECK(frames.back().function == "main");
+	// Named as /proc names it: a traceback holds no newline of a name.
+	CHECK(frames.back().module == dir.substr(0, dir.find('\n')) + "\\012lines/crash");
+}
+
 TEST_CASE("separate debug files: libc's DWARF is found by its build id", "[symbolizer][debuglink]")
 {
 	// libc6-dbg (a documented dependency) puts it under
