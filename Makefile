@@ -177,7 +177,7 @@ FUZZ_CXXFLAGS := -std=c++20 -g -O1 -fno-omit-frame-pointer -MMD -MP $(FUZZ_SANIT
 FUZZ_SRCS := util/error util/fd util/diag util/printable util/signals util/strings \
 	     cli/options cli/option_table cli/usage cli/values app/flood \
 	     output/json report/incident report/text process/process_meta python/live_walk \
-	     process/elf_file process/kernel_info process/perf_records process/proc \
+	     process/elf_file process/kernel_info process/mappings process/perf_records process/proc \
 	     python/linetable python/py_report python/py_traceback python/py_walk python/python \
 	     capture/records symbolize/native output/syslog symbolize/unwinder
 FUZZ_HARNESSES := $(patsubst tests/fuzz/%.cpp,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.cpp))

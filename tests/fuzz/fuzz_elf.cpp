@@ -63,11 +63,14 @@ void elf_file(const std::string &path, uint32_t offset)
 void symbolize(const std::string &path, uint32_t offset, const std::vector<uint8_t> &stack)
 {
 	constexpr uint64_t kStart = 0x400000, kEnd = 0x4000000;
-	char line[64];
-	std::snprintf(line, sizeof(line), "%lx-%lx r-xp 00000000 00:00 0 ", kStart, kEnd);
+	Mapping m;
+	m.start = kStart;
+	m.end = kEnd;
+	m.perms = "r-xp";
+	m.path = path;
 	Unwinder u(getpid());
 	try {
-		u.report_maps(line + path + "\n");
+		u.report_maps(MappingSet({m}));
 	} catch (const std::exception &) {
 		return;
 	}

@@ -13,7 +13,7 @@
 // Checked: the frame limits hold, and the text holds only printable ASCII
 // and newlines.
 #include "fuzz_input.h"
-#include "process/proc.h"
+#include "process/mappings.h"
 #include "symbolize/native.h"
 #include "report/incident.h"
 #include "report/text.h"
@@ -43,12 +43,12 @@ Self &self()
 {
 	static Self s = [] {
 		Self s;
-		std::string maps = read_maps(getpid());
+		MappingSet maps = read_maps(getpid());
 		s.unwinder = std::make_unique<Unwinder>(getpid());
 		s.unwinder->report_maps(maps);
 		s.unwinder->prewarm();
-		for (const Mapping &m : parse_maps(maps))
-			if (m.perms.find('x') != std::string::npos && !m.path.empty() && m.path[0] == '/')
+		for (const Mapping &m : maps)
+			if (m.perms.find('x') != std::string::npos && m.maps_file())
 				s.code.push_back(m);
 		FUZZ_CHECK(!s.code.empty());
 		return s;

@@ -184,7 +184,7 @@ ProcessView Agent::view_of(const Event &ev, std::optional<PythonRuntime> &rt,
 	unwinder = std::make_unique<Unwinder>(pid);
 	unwinder->set_display_prefix(tracker_->root_prefix(pid));
 	try {
-		unwinder->report_maps(tracker_->maps_text(pid));
+		unwinder->report_maps(tracker_->mappings(pid));
 	} catch (const Error &e) {
 		if (opts_.verbose)
 			diag("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));

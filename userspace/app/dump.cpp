@@ -5,6 +5,7 @@
 #include "capture/capture.h"
 #include "capture/records.h"
 #include "output/outputs.h"
+#include "process/mappings.h"
 #include "process/proc.h"
 #include "python/live_walk.h"
 #include "util/clock.h"
@@ -39,7 +40,7 @@ int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, Process
 
 // --dump of a native process: the task iterator and the samplers, nothing
 // else, while debug information loads on a second thread.
-int dump_native(const Options &opts, pid_t tgid, const std::string &maps, Pipeline &pipeline,
+int dump_native(const Options &opts, pid_t tgid, const MappingSet &maps, Pipeline &pipeline,
 		ProcessView &view)
 {
 	probe_support();
@@ -81,7 +82,7 @@ int dump_native(const Options &opts, pid_t tgid, const std::string &maps, Pipeli
 int dump(const Options &opts)
 {
 	pid_t tgid = check_target(opts.pid, opts.verbose);
-	std::string maps = read_maps(tgid);
+	MappingSet maps = read_maps(tgid);
 	PythonDetection py = detect_python(maps);
 	IncidentWriter writer(opts, {opts.json, false, opts.verbose});
 	StatsChannel stats(opts.stats_fd);

@@ -1,5 +1,6 @@
 #include "app/watched_process.h"
 
+#include "process/mappings.h"
 #include "process/proc.h"
 #include "python/py_walk.h"
 #include "util/clock.h"
@@ -10,20 +11,6 @@
 #include <chrono>
 
 namespace fh {
-
-namespace {
-
-// The files a maps text maps.
-std::set<std::string> mapped_files(const std::string &maps)
-{
-	std::set<std::string> out;
-	for (const auto &m : parse_maps(maps))
-		if (!m.path.empty() && m.path[0] == '/')
-			out.insert(m.path);
-	return out;
-}
-
-} // namespace
 
 WatchedProcess::WatchedProcess(const Options &opts, pid_t tgid, bool launched)
 	: opts_(opts), tgid_(tgid), launched_(launched), unwinder_(tgid)
@@ -101,12 +88,12 @@ uint64_t WatchedProcess::preload_symbols() noexcept
 // Its mappings now.  A launched command's come from the kernel's own
 // records of them (complete even when it has just died); if any record was
 // lost, /proc/PID/maps is read instead while the process lives.
-std::string WatchedProcess::current_maps(bool must, bool exited)
+MappingSet WatchedProcess::current_maps(bool must, bool exited)
 {
 	if (tracker_) {
 		tracker_->drain();
 		if (!tracker_->lost() || exited)
-			return tracker_->maps_text();
+			return tracker_->mappings();
 	}
 	try {
 		return read_maps(tgid_);
@@ -114,7 +101,7 @@ std::string WatchedProcess::current_maps(bool must, bool exited)
 		if (must)
 			throw;
 		refresh_failed_++;
-		return tracker_ ? tracker_->maps_text() : std::string();
+		return tracker_ ? tracker_->mappings() : MappingSet();
 	}
 }
 
@@ -122,7 +109,7 @@ void WatchedProcess::refresh_maps(bool must, bool exited)
 {
 	if (capture_)
 		capture_->rearm_maps_notify();
-	std::string maps;
+	MappingSet maps;
 	try {
 		maps = current_maps(must, exited);
 	} catch (const Error &e) {
@@ -146,7 +133,7 @@ void WatchedProcess::refresh_maps(bool must, bool exited)
 	}
 	if (maps == maps_)
 		return;
-	std::string old = std::move(maps_);
+	MappingSet old = std::move(maps_);
 	maps_ = std::move(maps);
 	// Before loading symbols, which takes a while.
 	place_python();
@@ -166,8 +153,12 @@ void WatchedProcess::refresh_maps(bool must, bool exited)
 	if (opts_.verbose) {
 		std::string added;
 		if (!old.empty()) {
-			std::set<std::string> before = mapped_files(old);
-			for (const auto &path : mapped_files(maps_))
+			auto by_name = [](const MappingSet &maps) {
+				std::vector<std::string> files = maps.files();
+				return std::set<std::string>(files.begin(), files.end());
+			};
+			std::set<std::string> before = by_name(old);
+			for (const auto &path : by_name(maps_))
 				if (!before.count(path))
 					added += " " + path;
 		}
@@ -229,11 +220,7 @@ std::optional<WatchedProcess::ExecChange> WatchedProcess::after_exec()
 	ProcessMeta meta = read_process_meta(tgid_);
 	std::string exe = meta.exe;
 	if (exe.empty()) // gone already: the executable is mapped first
-		for (const auto &m : parse_maps(maps_))
-			if (!m.path.empty() && m.path[0] == '/') {
-				exe = m.path;
-				break;
-			}
+		exe = maps_.first_file();
 	if (exe.empty())
 		return std::nullopt;
 	if (auto info = read_process(tgid_))

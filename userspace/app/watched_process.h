@@ -7,6 +7,7 @@
 #include "app/pipeline.h"
 #include "capture/capture.h"
 #include "cli/options.h"
+#include "process/mappings.h"
 #include "process/mmap_tracker.h"
 #include "process/process_meta.h"
 #include "python/python.h"
@@ -65,14 +66,14 @@ public:
 	void place_python();
 
 	const std::optional<PythonRuntime> &python() const { return python_; }
-	const std::string &maps() const { return maps_; }
+	const MappingSet &maps() const { return maps_; }
 	MmapTracker *tracker() { return tracker_.get(); }
 	uint64_t refresh_failed() const { return refresh_failed_; }
 	void stop_stdlib_reader() { stdlib_reader_.reset(); }
 	void start_stdlib_reader(); // launch mode, 3.10+: read once it exists
 
 private:
-	std::string current_maps(bool must, bool exited);
+	MappingSet current_maps(bool must, bool exited);
 
 	const Options &opts_;
 	pid_t tgid_;
@@ -82,8 +83,8 @@ private:
 	std::string comm_;
 	Unwinder unwinder_;
 	std::unique_ptr<MmapTracker> tracker_;
-	std::string early_maps_; // before attaching
-	std::string maps_;
+	MappingSet early_maps_; // before attaching
+	MappingSet maps_;
 	std::optional<PythonRuntime> python_;
 	std::optional<std::set<std::string>> stdlib_; // sys.stdlib_module_names (3.10+)
 	std::unique_ptr<StdlibReader> stdlib_reader_;

@@ -1,5 +1,6 @@
 #include "process/elf_file.h"
 
+#include "process/mappings.h"
 #include "util/strings.h"
 
 #include <elfutils/libdwelf.h>
@@ -182,12 +183,12 @@ bool is_mapped_file(int fd, FileIdentity want)
 	if (at == MAP_FAILED)
 		return false;
 	bool same = false;
-	if (auto maps = read_proc_file("/proc/self/maps"))
-		for (const auto &m : parse_maps(*maps))
-			if (m.start == reinterpret_cast<uintptr_t>(at)) {
-				same = makedev(m.maj, m.min) == want.dev && m.ino == want.ino;
-				break;
-			}
+	if (auto maps = read_proc_file("/proc/self/maps")) {
+		MappingSet mine = parse_maps(*maps);
+		const Mapping *m = mine.find(reinterpret_cast<uintptr_t>(at));
+		if (m && m->start == reinterpret_cast<uintptr_t>(at))
+			same = makedev(m->maj, m->min) == want.dev && m->ino == want.ino;
+	}
 	munmap(at, static_cast<size_t>(page));
 	return same;
 }

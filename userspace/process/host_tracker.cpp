@@ -34,17 +34,6 @@ struct TaskBody {
 
 uint64_t page_up(uint64_t v) { return (v + 4095) & kPageMask; }
 
-uint32_t prot_of(const std::string &perms)
-{
-	uint32_t p = 0;
-	if (perms.size() >= 3) {
-		p |= perms[0] == 'r' ? PROT_READ : 0;
-		p |= perms[1] == 'w' ? PROT_WRITE : 0;
-		p |= perms[2] == 'x' ? PROT_EXEC : 0;
-	}
-	return p;
-}
-
 perf_event_attr host_attr()
 {
 	perf_event_attr a = {};
@@ -219,31 +208,22 @@ void HostTracker::seed_from_proc()
 		long pid = std::strtol(e->d_name, &end, 10);
 		if (*end || pid <= 0)
 			continue;
-		std::string text;
+		MappingSet maps;
 		try {
-			text = read_maps(static_cast<pid_t>(pid));
+			maps = read_maps(static_cast<pid_t>(pid));
 		} catch (const Error &) {
 			continue; // gone, or a kernel thread
 		}
-		if (text.empty())
+		if (maps.empty())
 			continue;
 		Process p;
 		p.root = open_root(static_cast<pid_t>(pid));
 		p.complete = true;
 		p.threads = proc_threads(static_cast<pid_t>(pid));
-		for (const auto &m : parse_maps(text)) {
-			if (m.path.empty() || m.path[0] != '/')
+		for (const auto &m : maps) {
+			if (!m.maps_file())
 				continue;
-			FileMapping mm;
-			mm.start = m.start;
-			mm.end = m.end;
-			mm.pgoff = m.offset;
-			mm.prot = prot_of(m.perms);
-			mm.flags = m.perms.size() >= 4 && m.perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
-			mm.maj = m.maj;
-			mm.min = m.min;
-			mm.ino = m.ino;
-			mm.path = m.path;
+			FileMapping mm = as_file_mapping(m);
 			// Placed as one seen mapping it: through its root.
 			if (mm.prot & PROT_EXEC)
 				changes_.push_back({static_cast<pid_t>(pid), false, mm,
@@ -455,14 +435,14 @@ const std::vector<HostTracker::Segment> &HostTracker::segments(pid_t pid, const 
 	return segments_.emplace(key, std::move(s)).first->second;
 }
 
-std::string HostTracker::maps_text(pid_t pid)
+MappingSet HostTracker::mappings(pid_t pid)
 {
 	auto it = procs_.find(pid);
 	if (it == procs_.end())
 		return {};
 	Process &p = it->second;
-	std::map<uint64_t, std::string> lines; // by start address
-	std::set<std::string> placed;	       // files whose segments are in
+	std::map<uint64_t, Mapping> out; // by start address
+	std::set<std::string> placed;	 // files whose segments are in
 	// From /proc, a file has all its mappings; one mapped since (dlopen)
 	// has only its code, as the perf record gave it.
 	std::set<std::string> whole;
@@ -474,7 +454,7 @@ std::string HostTracker::maps_text(pid_t pid)
 		std::string path = m.path[0] == '/' ? host_path(pid, m.path) : m.path;
 		std::string file = std::to_string(m.ino) + ":" + m.path;
 		if (!(m.prot & PROT_EXEC) || whole.count(file)) {
-			lines[m.start] = maps_line(m, path);
+			out[m.start] = as_mapping(m, path);
 			continue;
 		}
 		// The segment this mapping is of: its bias places every other.
@@ -484,7 +464,7 @@ std::string HostTracker::maps_text(pid_t pid)
 			if (m.pgoff >= s.offset && m.pgoff < s.offset + s.size)
 				of = &s;
 		if (!of) {
-			lines[m.start] = maps_line(m, path);
+			out[m.start] = as_mapping(m, path);
 			continue;
 		}
 		if (!placed.insert(file).second)
@@ -497,13 +477,14 @@ std::string HostTracker::maps_text(pid_t pid)
 			seg.pgoff = s.offset;
 			seg.prot = s.prot;
 			if (s.size && seg.end > seg.start)
-				lines[seg.start] = maps_line(seg, path);
+				out[seg.start] = as_mapping(seg, path);
 		}
 	}
-	std::string out;
-	for (auto &[start, line] : lines)
-		out += line;
-	return out;
+	std::vector<Mapping> sorted;
+	sorted.reserve(out.size());
+	for (auto &[start, m] : out)
+		sorted.push_back(std::move(m));
+	return MappingSet(std::move(sorted));
 }
 
 } // namespace fh

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "process/mappings.h"
 #include "process/perf_records.h"
 #include "process/proc.h"
 
@@ -62,14 +63,12 @@ public:
 	void advance(uint64_t t_ns);
 	bool queued() const { return !queue_.empty(); }
 
-	using Mapping = FileMapping; // paths in the process's mount namespace
-
 	// A mapping or an exec, as drained (before advance()): the moment to
 	// look for an interpreter.
 	struct Change {
 		pid_t pid = 0;
 		bool exec = false; // the process exec'd (m is empty)
-		Mapping m;
+		FileMapping m;	   // its path in the process's mount namespace
 		// m's path made openable from here, through the root the
 		// process had when the change was drained (held open by `root`).
 		std::string host_path;
@@ -77,9 +76,10 @@ public:
 	};
 	std::vector<Change> take_changes();
 
-	// The process's mappings in /proc/PID/maps format, its files' paths
-	// made openable from here; empty when it is unknown.
-	std::string maps_text(pid_t pid);
+	// The process's mappings, its files' paths made openable from here:
+	// each ELF file whose code alone perf reported with all its segments,
+	// placed from its program headers; empty when it is unknown.
+	MappingSet mappings(pid_t pid);
 
 	// A path of the process's made openable from here ("/proc/self/fd/N/..."
 	// when its root is not ours); empty when its root is unknown.
@@ -137,7 +137,8 @@ private:
 		}
 	};
 	struct Process {
-		std::map<uint64_t, Mapping> maps; // by start, never overlapping
+		// By start, never overlapping; paths in its mount namespace.
+		std::map<uint64_t, FileMapping> maps;
 		bool complete = false;		  // from /proc: every mapping, not just code
 		std::shared_ptr<Root> root;
 		std::string exe;

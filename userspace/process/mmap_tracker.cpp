@@ -67,12 +67,13 @@ void MmapTracker::apply(const uint8_t *rec, size_t len)
 	}
 }
 
-std::string MmapTracker::maps_text() const
+MappingSet MmapTracker::mappings() const
 {
-	std::string out;
+	std::vector<Mapping> out;
+	out.reserve(maps_.size());
 	for (const auto &[start, m] : maps_)
-		out += maps_line(m, m.path);
-	return out;
+		out.push_back(as_mapping(m, m.path));
+	return MappingSet(std::move(out));
 }
 
 } // namespace fh

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "process/mappings.h"
 #include "process/perf_records.h"
 
 #include <sys/types.h>
@@ -31,8 +32,8 @@ public:
 	// Read and apply every record waiting.
 	void drain();
 
-	// The mappings in /proc/PID/maps format.
-	std::string maps_text() const;
+	// The mappings recorded so far.
+	MappingSet mappings() const;
 
 	// Records the kernel could not write (buffer full): the mappings may
 	// then be incomplete.

@@ -9,8 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cinttypes>
-#include <cstdio>
 #include <cstring>
 
 namespace fh {
@@ -214,19 +212,38 @@ void insert_mapping(std::map<uint64_t, FileMapping> &maps, FileMapping m)
 		maps.emplace(m.start, std::move(m));
 }
 
-std::string maps_line(const FileMapping &m, const std::string &path)
+Mapping as_mapping(const FileMapping &m, std::string path)
 {
-	char buf[128];
-	std::snprintf(buf, sizeof(buf),
-		      "%" PRIx64 "-%" PRIx64 " %c%c%c%c %08" PRIx64 " %02x:%02x %" PRIu64 " ",
-		      m.start, m.end, m.prot & PROT_READ ? 'r' : '-', m.prot & PROT_WRITE ? 'w' : '-',
-		      m.prot & PROT_EXEC ? 'x' : '-', m.flags & MAP_SHARED ? 's' : 'p', m.pgoff, m.maj,
-		      m.min, m.ino);
-	std::string out = buf;
-	// As /proc/PID/maps writes it: a newline in a name would end the line.
-	for (char c : path)
-		out += c == '\n' ? std::string("\\012") : std::string(1, c);
-	return out + "\n";
+	Mapping out;
+	out.start = m.start;
+	out.end = m.end;
+	out.offset = m.pgoff;
+	out.maj = m.maj;
+	out.min = m.min;
+	out.ino = m.ino;
+	out.perms = {m.prot & PROT_READ ? 'r' : '-', m.prot & PROT_WRITE ? 'w' : '-',
+		     m.prot & PROT_EXEC ? 'x' : '-', m.flags & MAP_SHARED ? 's' : 'p'};
+	out.path = std::move(path);
+	return out;
+}
+
+FileMapping as_file_mapping(const Mapping &m)
+{
+	FileMapping out;
+	out.start = m.start;
+	out.end = m.end;
+	out.pgoff = m.offset;
+	if (m.perms.size() >= 3) {
+		out.prot |= m.perms[0] == 'r' ? PROT_READ : 0;
+		out.prot |= m.perms[1] == 'w' ? PROT_WRITE : 0;
+		out.prot |= m.perms[2] == 'x' ? PROT_EXEC : 0;
+	}
+	out.flags = m.perms.size() >= 4 && m.perms[3] == 's' ? MAP_SHARED : MAP_PRIVATE;
+	out.maj = m.maj;
+	out.min = m.min;
+	out.ino = m.ino;
+	out.path = m.path;
+	return out;
 }
 
 } // namespace fh

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "process/mappings.h"
+
 #include <linux/perf_event.h>
 #include <sys/types.h>
 
@@ -81,7 +83,11 @@ uint64_t parse_lost(const uint8_t *rec, size_t len);
 // memory, "//anon") only clears its range; "[vdso]" is kept.
 void insert_mapping(std::map<uint64_t, FileMapping> &maps, FileMapping m);
 
-// One line of /proc/PID/maps for m, naming its file `path`.
-std::string maps_line(const FileMapping &m, const std::string &path);
+// m as /proc/PID/maps would show it, naming its file `path`.
+Mapping as_mapping(const FileMapping &m, std::string path);
+
+// A segment /proc/PID/maps showed, as a PERF_RECORD_MMAP2 would give it
+// (of the flags, MAP_SHARED or MAP_PRIVATE).
+FileMapping as_file_mapping(const Mapping &m);
 
 } // namespace fh

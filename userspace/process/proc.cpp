@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -80,59 +80,6 @@ std::optional<ProcessInfo> parse_process(pid_t pid, const std::string &stat,
 	if (info.tgid <= 0)
 		return std::nullopt;
 	return info;
-}
-
-std::string read_maps(pid_t pid)
-{
-	auto text = read_proc_file("/proc/" + std::to_string(pid) + "/maps", 64u << 20);
-	if (!text)
-		throw sys_error("reading /proc/" + std::to_string(pid) + "/maps", errno);
-	return *text;
-}
-
-std::vector<Mapping> parse_maps(const std::string &text)
-{
-	std::vector<Mapping> out;
-	std::istringstream in(text);
-	std::string line;
-	while (std::getline(in, line)) {
-		Mapping m;
-		char perms[8] = {};
-		unsigned long long start, end, offset, ino = 0;
-		unsigned maj = 0, min = 0;
-		int path_at = 0;
-		if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms,
-				&offset, &maj, &min, &ino, &path_at) < 4)
-			continue;
-		m.start = start;
-		m.end = end;
-		m.offset = offset;
-		m.maj = maj;
-		m.min = min;
-		m.ino = ino;
-		m.perms = perms;
-		if (path_at > 0 && static_cast<size_t>(path_at) < line.size())
-			m.path = decode_maps_path(line.substr(static_cast<size_t>(path_at)));
-		out.push_back(std::move(m));
-	}
-	return out;
-}
-
-std::string decode_maps_path(const std::string &shown)
-{
-	// The kernel escapes only the newline, a line's end (seq_file_path
-	// with "\n"): a backslash of the name is written as it is.
-	static const std::string kNewline = "\\012";
-	std::string out;
-	size_t from = 0;
-	for (size_t at = shown.find(kNewline); at != std::string::npos;
-	     at = shown.find(kNewline, from)) {
-		out.append(shown, from, at - from);
-		out += '\n';
-		from = at + kNewline.size();
-	}
-	out.append(shown, from, std::string::npos);
-	return out;
 }
 
 UniqueFd open_pidfd(pid_t pid)

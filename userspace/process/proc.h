@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
 namespace fh {
 
@@ -28,28 +27,6 @@ std::optional<ProcessInfo> read_process(pid_t pid);
 // process shapes in part: its comm); nullopt when they do not parse.
 std::optional<ProcessInfo> parse_process(pid_t pid, const std::string &stat,
 					 const std::string &status);
-
-// The text of /proc/PID/maps; throws when it cannot be read.
-std::string read_maps(pid_t pid);
-
-// One file-backed mapping of a maps text.
-struct Mapping {
-	uint64_t start = 0;
-	uint64_t end = 0;
-	uint64_t offset = 0;
-	uint32_t maj = 0, min = 0; // the device
-	uint64_t ino = 0;
-	std::string perms;
-	std::string path;
-};
-
-// path: the file's own name, a newline in it included (maps_line writes
-// it "\012", as the kernel does).
-std::vector<Mapping> parse_maps(const std::string &text);
-
-// A path as a maps line shows it, its "\012" escapes made newlines again.
-std::string decode_maps_path(const std::string &shown);
-
 
 // Reads a whole small file under /proc (bounded to max bytes).
 std::optional<std::string> read_proc_file(const std::string &path, size_t max = 16u << 20);

@@ -580,7 +580,7 @@ void place_python_at(PythonRuntime &rt, uint64_t runtime, uint64_t module_type)
 	rt.placed = true;
 }
 
-bool place_python(PythonRuntime &rt, const std::string &maps_text)
+bool place_python(PythonRuntime &rt, const MappingSet &maps)
 {
 	auto elf = ElfFile::open(rt.module);
 	if (!elf)
@@ -588,7 +588,7 @@ bool place_python(PythonRuntime &rt, const std::string &maps_text)
 	// Load bias: where the file's first page is mapped, less its first
 	// PT_LOAD address.
 	auto first_vaddr = elf->first_load_vaddr();
-	for (const auto &m : parse_maps(maps_text)) {
+	for (const auto &m : maps) {
 		if (m.path != rt.module || m.offset != 0)
 			continue;
 		rt.load_bias = m.start - (first_vaddr ? *first_vaddr : 0);
@@ -600,18 +600,14 @@ bool place_python(PythonRuntime &rt, const std::string &maps_text)
 	return false;
 }
 
-PythonDetection detect_python(const std::string &maps_text)
+PythonDetection detect_python(const MappingSet &maps)
 {
 	PythonDetection d;
-	std::vector<Mapping> maps = parse_maps(maps_text);
 	std::vector<std::string> candidates;
-	std::set<std::string> seen;
-	for (const auto &m : maps) {
-		if (m.path.empty() || m.path[0] != '/' || !seen.insert(m.path).second)
-			continue;
+	for (const auto &path : maps.files()) {
 		// The executable (first file mapped) and anything named like Python.
-		if (candidates.empty() || m.path.find("python") != std::string::npos)
-			candidates.push_back(m.path);
+		if (candidates.empty() || path.find("python") != std::string::npos)
+			candidates.push_back(path);
 	}
 	for (const auto &path : candidates) {
 		PythonDetection found = python_in_file(path, candidates.front());
@@ -620,7 +616,7 @@ PythonDetection detect_python(const std::string &maps_text)
 			return found;
 		if (!rt)
 			continue;
-		if (!place_python(*rt, maps_text)) {
+		if (!place_python(*rt, maps)) {
 			// Not mapped from its start: as linked (no load bias).
 			rt->runtime_addr = rt->runtime_vaddr;
 			rt->offsets.module_type = rt->module_type_vaddr;

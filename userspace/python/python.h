@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "process/proc.h"
+#include "process/mappings.h"
 
 extern "C" {
 #include "fh/python.h"
@@ -40,7 +40,7 @@ struct PythonDetection {
 
 // Look for CPython in a process's mappings: the executable or a mapped
 // libpython3.X, its version, its runtime address and its offsets.
-PythonDetection detect_python(const std::string &maps_text);
+PythonDetection detect_python(const MappingSet &maps);
 
 // The same for a program that has not run yet: its executable (after a "#!"
 // line, its interpreter; "/usr/bin/env NAME" is looked up in PATH) and the
@@ -63,9 +63,9 @@ PythonDetection detect_python_file(const std::string &path, const std::string &e
 std::optional<std::set<std::string>>
 stdlib_names_from_file(const std::string &path, std::optional<FileIdentity> mapped = std::nullopt);
 
-// Where rt's module is mapped in maps_text: fills load_bias, runtime_addr
+// Where rt's module is mapped among maps: fills load_bias, runtime_addr
 // and offsets.module_type; false (and rt unchanged) if it is not mapped.
-bool place_python(PythonRuntime &rt, const std::string &maps_text);
+bool place_python(PythonRuntime &rt, const MappingSet &maps);
 
 // What the kernel needs to place rt's module itself when the process maps
 // it: the file's inode and size, and the offsets of the runtime and of

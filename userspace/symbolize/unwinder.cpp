@@ -1,7 +1,7 @@
 #include "symbolize/unwinder.h"
 
 #include "process/elf_file.h"
-
+#include "process/mappings.h"
 #include "util/error.h"
 
 #include <cxxabi.h>
@@ -13,6 +13,7 @@
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,10 +28,10 @@ namespace {
 // A module's file, opened as any file a target names (open_target_file):
 // never a FIFO or a device, never waited for, a container's paths inside
 // its root; read, not mapped (a truncation while it is read is an error,
-// not SIGBUS).  Only the file the process mapped: the device and inode the
-// maps text gave it (not a file that replaced it since, an upgrade, nor a
+// not SIGBUS).  Only the file the process mapped: the device and inode its
+// mapping gave it (not a file that replaced it since, an upgrade, nor a
 // bind mount put over its path), whose symbols would be wrong or not its
-// to read.  A newline in a path, "\012" in the maps text, is one again
+// to read.  A newline in a path, "\012" in the module's name, is one again
 // when the file is looked for (or, failing that, a name with "\012" in
 // it).  A file deleted since it was mapped is read from the live process's
 // memory, never from a file of that name.
@@ -50,7 +51,7 @@ int find_target_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 	}
 	const auto *file = userdata && *userdata ? static_cast<const ModuleFile *>(*userdata) : nullptr;
 	if (!file)
-		return -1; // not in the maps text: nothing says what it must be
+		return -1; // not among the mappings: nothing says what it must be
 	std::string decoded = decode_maps_path(path);
 	int fd = open_mapped_file(decoded, file->id);
 	if (fd < 0 && decoded != path)
@@ -64,6 +65,29 @@ int find_target_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 	}
 	*elfp = elf_begin(fd, ELF_C_READ, nullptr);
 	return fd;
+}
+
+// The mappings as /proc/PID/maps writes them: the one input
+// dwfl_linux_proc_maps_report takes.  libdw makes each run of segments of
+// one file (device and inode) a module spanning them, leaves out what names
+// no file, and knows a deleted file by its " (deleted)" name.  It reads a
+// line at a time: a newline in a name is "\012", as the kernel writes it.
+std::string proc_maps_text(const MappingSet &maps)
+{
+	std::string out;
+	char buf[64];
+	for (const auto &m : maps) {
+		std::snprintf(buf, sizeof(buf), "%" PRIx64 "-%" PRIx64 " ", m.start, m.end);
+		out += buf;
+		out += m.perms.empty() ? "----" : m.perms;
+		std::snprintf(buf, sizeof(buf), " %08" PRIx64 " %02x:%02x %" PRIu64 " ", m.offset,
+			      m.maj, m.min, m.ino);
+		out += buf;
+		for (char c : m.path)
+			out += c == '\n' ? std::string_view("\\012") : std::string_view(&c, 1);
+		out += '\n';
+	}
+	return out;
 }
 
 // Set as a module's DWARF's supplementary file when none was found: libdw
@@ -291,23 +315,23 @@ Unwinder::Unwinder(pid_t tgid) : tgid_(tgid), dwfl_(dwfl_begin(&kDwflCallbacks))
 
 Unwinder::~Unwinder() = default;
 
-void Unwinder::report_maps(const std::string &maps_text)
+void Unwinder::report_maps(const MappingSet &maps)
 {
-	// fmemopen wants a mutable buffer for "r" on some libcs: copy.
-	std::string copy = maps_text;
-	FILE *f = fmemopen(copy.data(), copy.size(), "r");
+	// fmemopen wants a mutable buffer for "r" on some libcs.
+	std::string text = proc_maps_text(maps);
+	FILE *f = fmemopen(text.data(), text.size(), "r");
 	if (!f)
 		throw sys_error("fmemopen", errno);
 	dwfl_report_begin(dwfl_.get());
-	int rc = copy.empty() ? 0 : dwfl_linux_proc_maps_report(dwfl_.get(), f);
+	int rc = text.empty() ? 0 : dwfl_linux_proc_maps_report(dwfl_.get(), f);
 	std::fclose(f);
 	if (dwfl_report_end(dwfl_.get(), nullptr, nullptr) != 0 || rc < 0)
 		throw Error("libdw: reporting the target's mappings: " +
 			    (rc > 0 ? std::string(std::strerror(rc)) : dwfl_error()));
 	// What each module's file must be (find_target_elf checks it), and
 	// its path as the process sees it (its debug information's place).
-	for (const auto &m : parse_maps(maps_text)) {
-		if (m.path.empty() || m.path[0] != '/')
+	for (const auto &m : maps) {
+		if (!m.maps_file())
 			continue;
 		std::string own = m.path;
 		if (!display_prefix_.empty() && own.compare(0, display_prefix_.size(), display_prefix_) == 0)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "process/elf_file.h"
+#include "process/mappings.h"
 #include "capture/event.h"
 #include "report/model.h"
 
@@ -23,7 +24,7 @@ struct DwflDeleter {
 	void operator()(Dwfl *d) const;
 };
 
-// A module's file as the maps text named it: what the file opened must be
+// A module's file as its mapping named it: what the file opened must be
 // (its identity), and its path as the process sees it, before the display
 // prefix (where its separate debug information is looked for).
 struct ModuleFile {
@@ -33,8 +34,8 @@ struct ModuleFile {
 
 // Unwinds captured threads with DWARF CFI and symbolizes their frames, using
 // elfutils libdw.  One Unwinder serves one process: modules are reported from
-// a saved maps snapshot, and their symbol tables, DWARF and CFI stay loaded
-// across events and across snapshot refreshes.
+// a snapshot of its mappings, and their symbol tables, DWARF and CFI stay
+// loaded across events and across snapshot refreshes.
 class Unwinder {
 public:
 	explicit Unwinder(pid_t tgid);
@@ -42,9 +43,10 @@ public:
 	Unwinder(const Unwinder &) = delete;
 	Unwinder &operator=(const Unwinder &) = delete;
 
-	// Report the modules of a /proc/PID/maps snapshot.  Modules already
-	// known at the same addresses keep their loaded debug information.
-	void report_maps(const std::string &maps_text);
+	// Report the modules of a snapshot of the process's mappings.  Modules
+	// already known at the same addresses keep their loaded debug
+	// information.
+	void report_maps(const MappingSet &maps);
 
 	// Load every module's ELF, symbol table, DWARF and CFI now, so that an
 	// event is symbolized without touching the disk.
@@ -70,7 +72,7 @@ public:
 
 	size_t module_count() const;
 
-	// The maps' paths start with `prefix` (the process's root opened from
+	// The mappings' paths start with `prefix` (the process's root opened from
 	// here, another mount namespace's): frames name them without it.
 	void set_display_prefix(const std::string &prefix) { display_prefix_ = prefix; }
 
@@ -87,7 +89,7 @@ private:
 
 	pid_t tgid_;
 	std::string display_prefix_;
-	// Each mapped file as the maps text gave it, by path; a module's
+	// Each mapped file as its mappings gave it, by path; a module's
 	// userdata points to its entry (never erased).
 	std::map<std::string, ModuleFile> files_;
 	std::unique_ptr<Dwfl, DwflDeleter> dwfl_;

@@ -8,6 +8,7 @@
 #include "app/flood.h"
 #include "process/host_tracker.h"
 #include "process/kernel_info.h"
+#include "process/mappings.h"
 #include "cli/options.h"
 #include "process/perf_records.h"
 #include "unit/cli/usage_status.h"
@@ -312,12 +313,11 @@ TEST_CASE("host tracker: a process known only from perf records is symbolized; f
 	// the file's program headers.
 	feed(t, mmap2(100, text_start, (text->memsz + 0xfff) & ~0xfffull, text->offset & ~0xfffull,
 		       exe, 10));
-	std::string maps = t.maps_text(100);
-	INFO(maps);
-	CHECK(std::count(maps.begin(), maps.end(), '\n') == static_cast<long>(loads.size()));
-	char first[64];
-	std::snprintf(first, sizeof(first), "%lx-", static_cast<unsigned long>(base));
-	CHECK(maps.compare(0, std::strlen(first), first) == 0);
+	MappingSet maps = t.mappings(100);
+	CHECK(maps.size() == loads.size());
+	REQUIRE_FALSE(maps.empty());
+	CHECK(maps.segments().front().start == base);
+	CHECK(maps.files() == std::vector<std::string>{exe});
 	CHECK(t.exe(100) == exe);
 	Unwinder u(100);
 	u.report_maps(maps);
@@ -328,13 +328,13 @@ TEST_CASE("host tracker: a process known only from perf records is symbolized; f
 	// A fork has its parent's mappings; an exec starts afresh; an exit
 	// forgets the process.
 	feed(t, task(PERF_RECORD_FORK, 101, 100, 20));
-	CHECK(t.maps_text(101) == maps);
+	CHECK(t.mappings(101) == maps);
 	feed(t, exec_comm(101, 30));
-	CHECK(t.maps_text(101).empty());
+	CHECK(t.mappings(101).empty());
 	CHECK(t.exe(101).empty());
 	feed(t, task(PERF_RECORD_EXIT, 100, 1, 40));
 	CHECK_FALSE(t.known(100));
-	CHECK(t.maps_text(100).empty());
+	CHECK(t.mappings(100).empty());
 	// A thread's fork and exit change nothing.
 	feed(t, mmap2(102, text_start, 0x1000, text->offset & ~0xfffull, exe, 50));
 	feed(t, task(PERF_RECORD_FORK, 102, 102, 60, 103));
@@ -359,19 +359,20 @@ TEST_CASE("host tracker: a library mapped after /proc was read, a main thread th
 	const uint64_t base = 0x7e0000000000;
 	feed(t, mmap2(static_cast<uint32_t>(self), base + (text->vaddr & ~0xfffull),
 		       (text->memsz + 0xfff) & ~0xfffull, text->offset & ~0xfffull, lib, 10));
-	std::string maps = t.maps_text(static_cast<pid_t>(self));
-	INFO(maps);
-	size_t lines = 0; // of the mapping reported
+	MappingSet maps = t.mappings(static_cast<pid_t>(self));
+	size_t reported = 0; // segments of the mapping reported
 	struct stat lib_st;
 	REQUIRE(stat(lib.c_str(), &lib_st) == 0);
-	std::string reported = " " + std::to_string(lib_st.st_ino) + " " + lib;
-	for (size_t at = maps.find(reported); at != std::string::npos;
-	     at = maps.find(reported, at + 1))
-		lines++;
-	CHECK(lines == loads.size());
-	char first[64];
-	std::snprintf(first, sizeof(first), "\n%lx-", static_cast<unsigned long>(base));
-	CHECK(maps.find(first) != std::string::npos); // the ELF header's segment, at the base
+	for (const auto &m : maps)
+		if (m.ino == lib_st.st_ino && m.path == lib)
+			reported++;
+	CHECK(reported == loads.size());
+	// The ELF header's segment, at the base, after what /proc showed.
+	const Mapping *header = maps.find(base);
+	REQUIRE(header);
+	CHECK(header->start == base);
+	CHECK(header->path == lib);
+	CHECK(maps.segments().front().start < base);
 
 	// The main thread ending while another runs is not the process's end:
 	// its last thread's is.
@@ -452,7 +453,7 @@ TEST_CASE("files a target names: regular files only, a container's inside its ro
 	auto main_sym = crash.elf.symbol("main");
 	REQUIRE(main_sym);
 	auto name_at = [&](uint64_t ino) {
-		std::string maps;
+		std::vector<Mapping> maps;
 		const uint64_t base = 0x555500000000;
 		for (const auto &l : crash.loads) {
 			FileMapping m;
@@ -464,25 +465,14 @@ TEST_CASE("files a target names: regular files only, a container's inside its ro
 			m.maj = major(st.st_dev);
 			m.min = minor(st.st_dev);
 			m.ino = ino;
-			maps += maps_line(m, abs);
+			maps.push_back(as_mapping(m, abs));
 		}
 		// And libc as this process maps it: a module libdw does find.
-		for (const auto &m : parse_maps(read_maps(getpid())))
-			if (m.path.find("/libc.so") != std::string::npos) {
-				FileMapping lm;
-				lm.start = m.start;
-				lm.end = m.end;
-				lm.pgoff = m.offset;
-				lm.prot = (m.perms[0] == 'r' ? PROT_READ : 0) |
-					  (m.perms[2] == 'x' ? PROT_EXEC : 0);
-				lm.flags = MAP_PRIVATE;
-				lm.maj = m.maj;
-				lm.min = m.min;
-				lm.ino = m.ino;
-				maps += maps_line(lm, m.path);
-			}
+		for (const auto &m : read_maps(getpid()))
+			if (m.path.find("/libc.so") != std::string::npos)
+				maps.push_back(m);
 		Unwinder u(100);
-		u.report_maps(maps);
+		u.report_maps(MappingSet(std::move(maps)));
 		auto frames = u.symbolize(base + main_sym->value + 1, false);
 		return frames.empty() ? std::string() : frames.back().function;
 	};

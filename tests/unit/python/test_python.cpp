@@ -4,7 +4,7 @@
 // memory read through /proc/PID/mem of this test's own child).
 #include <catch2/catch.hpp>
 
-#include "process/proc.h"
+#include "process/mappings.h"
 #include "python/python.h"
 #include "python_interpreters.h"
 #include "support.h"
@@ -253,9 +253,10 @@ TEST_CASE("unsupported interpreters are named, and left to native frames", "[pyt
 		     {"libpython3.13t.so", "free-threaded"}}) {
 		std::string path = build_dir() + "/targets/" + file;
 		REQUIRE(realpath(path.c_str(), real) != nullptr);
-		std::string maps = "555555554000-555555556000 r-xp 00000000 00:00 0 /usr/bin/app\n"
-				   "7f0000000000-7f0000001000 r--p 00000000 00:00 0 " +
-				   std::string(real) + "\n";
+		MappingSet maps = parse_maps(
+			"555555554000-555555556000 r-xp 00000000 00:00 0 /usr/bin/app\n"
+			"7f0000000000-7f0000001000 r--p 00000000 00:00 0 " +
+			std::string(real) + "\n");
 		PythonDetection d = detect_python(maps);
 		INFO(file << ": " << d.unsupported);
 		CHECK_FALSE(d.runtime);

@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "process/elf_file.h"
+#include "process/mappings.h"
 #include "process/perf_records.h"
-#include "process/proc.h"
 #include "support.h"
 #include "report/text.h"
 #include "symbolize/unwinder.h"
@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -34,7 +35,7 @@ struct Fixture {
 	pid_t pid = -1;
 	uint64_t base = 0;
 	std::string path;
-	std::string maps;
+	MappingSet maps;
 	std::map<std::string, uint64_t> symbols;
 
 	Fixture()
@@ -53,13 +54,12 @@ struct Fixture {
 				break;
 		}
 		maps = read_maps(pid);
-		std::istringstream lines(maps);
-		std::string line;
 		char real[4096];
 		std::string resolved = realpath(path.c_str(), real) ? real : path;
-		while (std::getline(lines, line))
-			if (line.find(resolved) != std::string::npos && base == 0)
-				base = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+		for (const auto &m : maps)
+			if (m.path.find(resolved) != std::string::npos && base == 0)
+				base = m.start;
+		std::string line;
 		std::istringstream nm(run_capture({"/usr/bin/nm", path}));
 		while (std::getline(nm, line)) {
 			std::istringstream f(line);
@@ -230,13 +230,47 @@ TEST_CASE("maps paths: a newline, escaped as the kernel does, is read back", "[s
 {
 	CHECK(decode_maps_path("/tmp/a\\012b/crash") == "/tmp/a\nb/crash");
 	CHECK(decode_maps_path("/tmp/a\\\\b\\01") == "/tmp/a\\\\b\\01");
-	FileMapping m;
-	m.start = 0x1000;
-	m.end = 0x2000;
-	m.prot = PROT_READ | PROT_EXEC;
-	auto maps = parse_maps(maps_line(m, "/tmp/two\nlines/crash"));
+	MappingSet maps = parse_maps("1000-2000 r-xp 00000000 00:00 0 /tmp/two\\012lines/crash\n");
 	REQUIRE(maps.size() == 1);
-	CHECK(maps[0].path == "/tmp/two\nlines/crash");
+	CHECK(maps.segments()[0].path == "/tmp/two\nlines/crash");
+}
+
+TEST_CASE("a file whose name holds a newline is symbolized", "[symbolizer]")
+{
+	// libdw reads the mappings a line at a time: the name must reach it
+	// escaped, and its file be found under its real name.
+	std::string dir = temp_path("two\nlines");
+	REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+	std::string copy = dir + "/crash";
+	run_capture({"/bin/cp", build_dir() + "/targets/crash", copy});
+	struct stat st;
+	REQUIRE(stat(copy.c_str(), &st) == 0);
+	auto elf = ElfFile::open(copy);
+	REQUIRE(elf);
+	auto main_sym = elf->symbol("main");
+	REQUIRE(main_sym);
+	const uint64_t base = 0x555500000000;
+	std::vector<Mapping> maps;
+	for (const auto &l : elf->loads()) {
+		FileMapping m;
+		m.start = base + (l.vaddr & ~0xfffull);
+		m.end = base + ((l.vaddr + l.memsz + 0xfff) & ~0xfffull);
+		m.pgoff = l.offset & ~0xfffull;
+		m.prot = (l.flags & 4 ? PROT_READ : 0) | (l.flags & 1 ? PROT_EXEC : 0);
+		m.maj = major(st.st_dev);
+		m.min = minor(st.st_dev);
+		m.ino = st.st_ino;
+		maps.push_back(as_mapping(m, copy));
+	}
+	Unwinder uw(getpid());
+	uw.report_maps(MappingSet(std::move(maps)));
+	auto frames = uw.symbolize(base + main_sym->value + 1, false);
+	unlink(copy.c_str());
+	rmdir(dir.c_str());
+	REQUIRE_FALSE(frames.empty());
+	CHECK(frames.back().function == "main");
+	// Named as /proc names it: a traceback holds no newline of a name.
+	CHECK(frames.back().module == dir.substr(0, dir.find('\n')) + "\\012lines/crash");
 }
 
 TEST_CASE("separate debug files: libc's DWARF is found by its build id", "[symbolizer][debuglink]")
