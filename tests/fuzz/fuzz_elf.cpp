@@ -46,7 +46,6 @@ void elf_file(const std::string &path, uint32_t offset)
 	elf->symbol("");
 	elf->section_address(".PyRuntime");
 	elf->first_load_vaddr();
-	elf->is_executable_type();
 	elf->needed();
 	elf->rpath();
 	elf->runpath();

@@ -511,10 +511,4 @@ std::vector<std::string> ElfFile::runpath() const
 	return search_dirs(dynamic_strings(elf_, DT_RUNPATH));
 }
 
-bool ElfFile::is_executable_type() const
-{
-	GElf_Ehdr eh;
-	return gelf_getehdr(elf_, &eh) && eh.e_type == ET_EXEC;
-}
-
 } // namespace fh

@@ -116,7 +116,6 @@ public:
 	// contents (not .bss).
 	std::optional<std::vector<uint8_t>> read(uint64_t vaddr, size_t len) const;
 
-	bool is_executable_type() const; // ET_EXEC (not position independent)
 
 	// The dynamic section's DT_NEEDED names, and its DT_RPATH and
 	// DT_RUNPATH directories as written ($ORIGIN unexpanded).

@@ -93,7 +93,6 @@ public:
 
 	bool known(pid_t pid) const { return procs_.count(pid) != 0; }
 	size_t processes() const { return procs_.size(); }
-	size_t roots() const { return *held_roots_; } // descriptors held
 
 	// After lost records (a lost exit leaves its process behind): forget
 	// processes gone for a whole sweep, at most once a minute.
