@@ -64,7 +64,8 @@ std::string suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
 			  {"text", json_text(line)}});
 }
 
-class Agent {
+// The host agent: every process in scope is its process table.
+class Agent : public ProcessTable {
 public:
 	// The headline starts each incident in the output too: one output
 	// holds every process's incidents.
@@ -79,8 +80,7 @@ private:
 	void start();
 	void iterate(); // one pass of the loop: read everything, handle it
 	void handle(Event &ev);
-	ProcessView view_of(const Event &ev, std::optional<PythonRuntime> &rt,
-			    std::unique_ptr<Unwinder> &unwinder);
+	ProcessView view_of(const Event &ev) override;
 	void rearm_timer();
 	void final_report();
 	template <typename F> void guarded(F f);
@@ -154,11 +154,10 @@ void Agent::start()
 		    std::to_string((monotonic_ns() - t0) / 1000000) + " ms");
 }
 
-// What the pipeline needs of an event's process: its interpreter, placed
+// The view of an event's process: its interpreter, placed
 // where the kernel found it, or its mappings (through its root) for native
 // frames; its identity from the capture and the mapping records.
-ProcessView Agent::view_of(const Event &ev, std::optional<PythonRuntime> &rt,
-			   std::unique_ptr<Unwinder> &unwinder)
+ProcessView Agent::view_of(const Event &ev)
 {
 	uint64_t t0 = monotonic_ns();
 	pid_t pid = static_cast<pid_t>(ev.tgid);
@@ -175,21 +174,22 @@ ProcessView Agent::view_of(const Event &ev, std::optional<PythonRuntime> &rt,
 	if (!ev.py_threads.empty())
 		proc = capture_->python_of(pid);
 	if (const HostPythons::Build *b = proc ? pythons_->build(proc->build) : nullptr) {
-		rt = b->rt;
-		place_python_at(*rt, proc->runtime, proc->module_type);
-		view.python = &*rt;
+		view.own_python = b->rt;
+		place_python_at(*view.own_python, proc->runtime, proc->module_type);
+		view.python = &*view.own_python;
 		view.stdlib = b->stdlib ? &*b->stdlib : nullptr;
 		return view;
 	}
-	unwinder = std::make_unique<Unwinder>(pid);
-	unwinder->set_display_prefix(tracker_->root_prefix(pid));
+	view.own_unwinder = std::make_unique<Unwinder>(pid);
+	Unwinder &unwinder = *view.own_unwinder;
+	unwinder.set_display_prefix(tracker_->root_prefix(pid));
 	try {
-		unwinder->report_maps(tracker_->mappings(pid));
+		unwinder.report_maps(tracker_->mappings(pid));
 	} catch (const Error &e) {
 		if (opts_.verbose)
 			diag("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));
 	}
-	view.unwinder = unwinder.get();
+	view.unwinder = &unwinder;
 	view.prepare_ns = monotonic_ns() - t0;
 	return view;
 }
@@ -201,10 +201,7 @@ void Agent::handle(Event &ev)
 	if (!flood_.admit(static_cast<pid_t>(ev.tgid), ev.comm,
 			  fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger), monotonic_ns()))
 		return;
-	std::optional<PythonRuntime> rt;
-	std::unique_ptr<Unwinder> unwinder;
-	ProcessView view = view_of(ev, rt, unwinder);
-	pipeline_.handle(ev, view);
+	pipeline_.handle(ev, *this);
 }
 
 // What flood control held back, once per window: on stderr, in the output,

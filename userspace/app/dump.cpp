@@ -23,9 +23,30 @@ namespace fh {
 
 namespace {
 
+// The one process a dump is of.
+class DumpedProcess : public ProcessTable {
+public:
+	ProcessMeta meta;
+	std::string comm;
+	Unwinder *unwinder = nullptr;
+	const PythonRuntime *python = nullptr;
+	uint64_t prepare_ns = 0;
+
+	ProcessView view_of(const Event &) override
+	{
+		ProcessView v;
+		v.meta = meta;
+		v.comm = comm;
+		v.unwinder = unwinder;
+		v.python = python;
+		v.prepare_ns = prepare_ns;
+		return v;
+	}
+};
+
 // --dump of a Python process: its threads read from its memory, nothing
 // loaded into the kernel.
-int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, ProcessView &view)
+int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, DumpedProcess &process)
 {
 	Event ev = python_live_event(tgid, rt, FH_TRIGGER_DEMAND);
 	if (ev.py_threads.empty())
@@ -33,15 +54,15 @@ int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, Process
 				    " (is the interpreter initialised, and may fh-bpf read its "
 				    "memory?)",
 			    ESRCH);
-	view.python = &rt;
-	pipeline.handle(ev, view);
+	process.python = &rt;
+	pipeline.handle(ev, process);
 	return kExitOk;
 }
 
 // --dump of a native process: the task iterator and the samplers, nothing
 // else, while debug information loads on a second thread.
 int dump_native(const Options &opts, pid_t tgid, const MappingSet &maps, Pipeline &pipeline,
-		ProcessView &view)
+		DumpedProcess &process)
 {
 	probe_support();
 	Unwinder unwinder(tgid);
@@ -52,7 +73,7 @@ int dump_native(const Options &opts, pid_t tgid, const MappingSet &maps, Pipelin
 			unwinder.prewarm();
 		} catch (const std::exception &) {
 		}
-		view.prepare_ns = monotonic_ns() - t0;
+		process.prepare_ns = monotonic_ns() - t0;
 	};
 	CaptureConfig cfg = base_capture_config(opts);
 	cfg.tgid = tgid;
@@ -70,10 +91,10 @@ int dump_native(const Options &opts, pid_t tgid, const MappingSet &maps, Pipelin
 	if (!st.event_id)
 		throw Error("--dump: pid " + std::to_string(tgid) + " has no thread left to dump",
 			    ESRCH);
-	view.unwinder = &unwinder;
+	process.unwinder = &unwinder;
 	for (auto &ev : out.events)
 		if (ev.id == st.event_id)
-			pipeline.handle(ev, view, {&st, bpf_ns});
+			pipeline.handle(ev, process, {&st, bpf_ns});
 	return kExitOk;
 }
 
@@ -87,14 +108,14 @@ int dump(const Options &opts)
 	IncidentWriter writer(opts, {opts.json, false, opts.verbose});
 	StatsChannel stats(opts.stats_fd);
 	Pipeline pipeline(opts, writer, stats);
-	ProcessView view;
-	view.meta = read_process_meta(tgid);
+	DumpedProcess process;
+	process.meta = read_process_meta(tgid);
 	if (auto info = read_process(tgid))
-		view.comm = info->comm;
+		process.comm = info->comm;
 	if (!py.runtime && !py.unsupported.empty())
 		diag(py.unsupported + ": native frames only");
-	int status = py.runtime ? dump_python(tgid, *py.runtime, pipeline, view)
-				: dump_native(opts, tgid, maps, pipeline, view);
+	int status = py.runtime ? dump_python(tgid, *py.runtime, pipeline, process)
+				: dump_native(opts, tgid, maps, pipeline, process);
 	LossList lost;
 	writer.add_losses(lost);
 	stats.end(pipeline.written(), lost);

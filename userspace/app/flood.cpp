@@ -9,33 +9,6 @@
 
 namespace fh {
 
-bool parse_rate(const std::string &s, Rate &out)
-{
-	size_t slash = s.find('/');
-	std::string n = s.substr(0, slash);
-	if (n.empty() || n.size() > 9 || n.find_first_not_of("0123456789") != std::string::npos)
-		return false;
-	uint64_t window_s = 60;
-	if (slash != std::string::npos) {
-		std::string w = s.substr(slash + 1);
-		uint64_t mult = 1;
-		if (!w.empty() && (w.back() == 's' || w.back() == 'm' || w.back() == 'h')) {
-			mult = w.back() == 'h' ? 3600 : w.back() == 'm' ? 60 : 1;
-			w.pop_back();
-			if (w.empty())
-				w = "1"; // "5/m": five a minute
-		}
-		if (w.size() > 7 || w.find_first_not_of("0123456789") != std::string::npos)
-			return false;
-		window_s = std::strtoull(w.c_str(), nullptr, 10) * mult;
-		if (window_s == 0 || window_s > UINT64_MAX / 1000000000ull)
-			return false; // nothing, or more ns than 64 bits hold
-	}
-	out.count = static_cast<uint32_t>(std::strtoul(n.c_str(), nullptr, 10));
-	out.window_ns = window_s * 1000000000ull;
-	return true;
-}
-
 bool FloodControl::take(std::map<std::string, Bucket> &buckets, const std::string &key,
 			const Rate &r, uint64_t now, bool commit)
 {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "cli/values.h"
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -10,15 +12,6 @@
 namespace fh {
 
 // A rate: at most `count` incidents in any `window_ns` (0 count: no limit).
-struct Rate {
-	uint32_t count = 0;
-	uint64_t window_ns = 0;
-};
-
-// Parse "10/60" (10 in 60 seconds), "10/1m", "100/1h", "5" (per minute),
-// "0" (no limit); false when malformed.
-bool parse_rate(const std::string &s, Rate &out);
-
 // Flood control for a crash-looping service: incidents are let through per
 // process and per command name at most at their rates (token buckets,
 // refilled continuously); what is held back is counted per command name,

@@ -3,6 +3,7 @@
 #include "python/py_report.h"
 #include "report/incident.h"
 #include "report/text.h"
+#include "util/strings.h"
 #include "util/clock.h"
 #include "util/diag.h"
 #include "util/printable.h"
@@ -21,19 +22,12 @@ namespace fh {
 
 namespace {
 
-std::string hex_id(uint64_t v)
-{
-	char b[24];
-	std::snprintf(b, sizeof(b), "0x%016" PRIx64, v);
-	return b;
-}
-
 // Python threads whose frame chain changed at every read of a live walk.
 void warn_unsettled(const Event &ev)
 {
 	for (const auto &t : ev.py_threads)
 		if (t.flags & FH_PY_THREAD_READ_FAILED)
-			diag("thread " + hex_id(t.thread_id) +
+			diag("thread " + hex(t.thread_id, 16) +
 			     " changed at every read: its frames may mix two moments");
 }
 
@@ -152,9 +146,10 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 	return inc;
 }
 
-bool Pipeline::handle(Event &ev, const ProcessView &view, const CaptureFacts &facts)
+bool Pipeline::handle(Event &ev, ProcessTable &processes, const CaptureFacts &facts)
 {
 	uint64_t t0 = monotonic_ns();
+	ProcessView view = processes.view_of(ev);
 	NativeStats ns;
 	Incident inc = build(ev, view, ns);
 	uint64_t t_symbolized = monotonic_ns();

@@ -22,6 +22,7 @@
 #include "symbolize/native.h"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,6 +37,19 @@ struct ProcessView {
 	const PythonRuntime *python = nullptr;	 // its interpreter, placed: Python frames
 	const std::set<std::string> *stdlib = nullptr; // sys.stdlib_module_names
 	uint64_t prepare_ns = 0; // what making this view took (mappings, symbols)
+	// What a view made for one event holds itself (the host agent's).
+	std::unique_ptr<Unwinder> own_unwinder;
+	std::optional<PythonRuntime> own_python;
+};
+
+// The processes an app watches, as the pipeline asks for them: the view of
+// each event's process.  The watch of one process is a table of one
+// (app/watched_process.h), --dump's the process it dumps, the host
+// agent's every process in scope (app/agent.cpp).
+class ProcessTable {
+public:
+	virtual ~ProcessTable() = default;
+	virtual ProcessView view_of(const Event &ev) = 0;
 };
 
 // How an event was taken, when the app knows more than the event says.
@@ -51,9 +65,10 @@ public:
 	{
 	}
 
-	// One event, through every stage to every output.  False when the
-	// main output did not take it (said and counted by the writer).
-	bool handle(Event &ev, const ProcessView &view, const CaptureFacts &facts = {});
+	// One event, through every stage to every output, its process as
+	// `processes` sees it.  False when the main output did not take it
+	// (said and counted by the writer).
+	bool handle(Event &ev, ProcessTable &processes, const CaptureFacts &facts = {});
 
 	uint64_t written() const { return written_; }
 	bool fatal_seen() const { return fatal_seen_; }

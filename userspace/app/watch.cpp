@@ -141,7 +141,7 @@ void Session::warn_disposition(int sig)
 
 void Session::handle(Event &ev, const CaptureFacts &facts)
 {
-	pipeline_.handle(ev, proc_.view(ev.trigger == FH_TRIGGER_FATAL_SIGNAL), facts);
+	pipeline_.handle(ev, proc_, facts);
 }
 
 void Session::drain()

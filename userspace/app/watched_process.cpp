@@ -10,6 +10,12 @@
 #include <cerrno>
 #include <chrono>
 
+#include <linux/types.h>
+
+extern "C" {
+#include "fh/records.h"
+}
+
 namespace fh {
 
 WatchedProcess::WatchedProcess(const Options &opts, pid_t tgid, bool launched)
@@ -200,8 +206,9 @@ void WatchedProcess::start_stdlib_reader()
 		stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
 }
 
-ProcessView WatchedProcess::view(bool fatal)
+ProcessView WatchedProcess::view_of(const Event &ev)
 {
+	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
 	// A fatal error's extension modules leave out the standard library's:
 	// a read under way when the process crashed may still finish.
 	if (fatal && python_ && !stdlib_ && stdlib_reader_)

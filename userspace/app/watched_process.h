@@ -24,7 +24,7 @@
 
 namespace fh {
 
-class WatchedProcess {
+class WatchedProcess : public ProcessTable {
 public:
 	// launched: a command started under watch, held before its exec (its
 	// mappings come from a tracker of the kernel's mapping records).
@@ -48,7 +48,7 @@ public:
 
 	// Its view for the pipeline; for a fatal signal a read of the standard
 	// library's names still under way may finish first.
-	ProcessView view(bool fatal);
+	ProcessView view_of(const Event &ev) override;
 
 	// It exec'd: identity read again.  The interpreter it runs now when
 	// the programs must be rebuilt for it (it is Python and was not, or was

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "app/flood.h"
+
+#include "cli/values.h"
 
 #include <sys/types.h>
 

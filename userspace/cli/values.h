@@ -4,8 +4,6 @@
 // function returns it as Options keeps it, or throws a usage error that
 // names the option and says what it takes.
 
-#include "app/flood.h"
-
 #include <sys/types.h>
 
 #include <cstdint>
@@ -13,6 +11,16 @@
 #include <vector>
 
 namespace fh {
+
+// At most `count` in any `window_ns` (--rate-limit, --process-rate-limit).
+struct Rate {
+	uint32_t count = 0;
+	uint64_t window_ns = 0;
+};
+
+// Parse "10/60" (10 in 60 seconds), "10/1m", "100/1h", "5" (per minute),
+// "0" (no limit); false when malformed.
+bool parse_rate(const std::string &s, Rate &out);
 
 pid_t parse_pid(const std::string &v);
 

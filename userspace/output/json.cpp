@@ -2,6 +2,7 @@
 
 #include "report/incident.h"
 #include "report/text.h"
+#include "util/strings.h"
 #include "util/printable.h"
 #include "util/signals.h"
 
@@ -14,13 +15,6 @@ namespace fh {
 using json = nlohmann::ordered_json;
 
 namespace {
-
-std::string hex(uint64_t v)
-{
-	char buf[24];
-	std::snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return buf;
-}
 
 // A string, or null when empty (unknown).
 json text_or_null(const std::string &s) { return s.empty() ? json(nullptr) : json(json_text(s)); }
@@ -58,9 +52,7 @@ json thread_object(const Thread &t)
 	json frames = json::array();
 	for (const auto &f : t.frames)
 		frames.push_back(std::visit([](const auto &x) { return frame_object(x); }, f));
-	char pthread[24];
-	std::snprintf(pthread, sizeof(pthread), "0x%" PRIx64, t.pthread_id);
-	return {{"pthread", pthread},
+	return {{"pthread", hex(t.pthread_id)},
 		{"tid", t.tid ? json(t.tid) : json(nullptr)},
 		{"name", text_or_null(t.name)},
 		{"current", t.current},

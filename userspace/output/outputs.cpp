@@ -41,17 +41,4 @@ void add_capture_losses(LossList &l, const Counters &c, const Assembler &a)
 	l.add(c.unassembled, "records outside the event loop");
 }
 
-void OnceMessages::say(const std::string &key, const std::string &msg)
-{
-	if (said_.count(key))
-		return;
-	if (said_.size() >= max_) {
-		if (unsaid_++ == 0)
-			diag(what_ + " are counted, not said (see the closing line)");
-		return;
-	}
-	said_.insert(key);
-	diag(msg);
-}
-
 } // namespace fh

@@ -34,20 +34,4 @@ private:
 // room for, malformed or orphaned records.
 void add_capture_losses(LossList &l, const Counters &c, const Assembler &a);
 
-// Messages about what targets name (their files, their interpreters) said
-// on stderr once per key, and at most `max` keys: a user can make up any
-// number of names.  Past them, one line says the others are counted.
-class OnceMessages {
-public:
-	OnceMessages(size_t max, std::string what) : max_(max), what_(std::move(what)) {}
-	void say(const std::string &key, const std::string &msg);
-	uint64_t unsaid() const { return unsaid_; }
-
-private:
-	size_t max_;
-	std::string what_;
-	std::set<std::string> said_;
-	uint64_t unsaid_ = 0;
-};
-
 } // namespace fh

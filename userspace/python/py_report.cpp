@@ -2,8 +2,6 @@
 
 #include "python/linetable.h"
 #include "python/py_traceback.h"
-#include "report/incident.h"
-#include "report/text.h"
 
 #include <algorithm>
 
@@ -64,7 +62,7 @@ PyFrame frame_text(int minor, const Event &ev, const PyFrameCapture &f)
 
 namespace {
 
-// What one frame's line takes, as render_python_threads writes it.
+// What one frame's line takes in the text.
 size_t frame_bytes(const PyFrame &f)
 {
 	return 32 + (f.file ? f.file->size() : 0) + (f.function ? f.function->size() : 0);
@@ -202,6 +200,20 @@ void bounds_losses(const PyTextBounds &b, const PythonRuntime &rt, std::vector<L
 }
 
 } // namespace
+
+std::string python_version(const PythonRuntime &rt)
+{
+	uint32_t v = rt.offsets.version;
+	if ((v & 0xffff) == 0) // minor only
+		return "3." + std::to_string(rt.minor);
+	return std::to_string(v >> 24) + "." + std::to_string(v >> 16 & 0xff) + "." +
+	       std::to_string(v >> 8 & 0xff);
+}
+
+PythonDialect python_dialect(const PythonRuntime &rt)
+{
+	return PythonDialect{rt.minor, rt.offsets.version, python_version(rt)};
+}
 
 void python_traceback(const Event &ev, const PythonRuntime &rt,
 		      const std::set<std::string> *stdlib, Incident &inc)

@@ -50,6 +50,11 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt,
 std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
 					   const std::set<std::string> *stdlib);
 
+// "3.11.7" ("3.11" when only the minor version is known), and the
+// interpreter as the model names it.
+std::string python_version(const PythonRuntime &rt);
+PythonDialect python_dialect(const PythonRuntime &rt);
+
 // An event's Python traceback into `inc`: its dialect, threads, and for a
 // fatal signal the extension modules (the standard library's left out when
 // stdlib is given).  At most kPyTextMaxBytes of threads and modules; losses

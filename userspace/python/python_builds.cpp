@@ -2,10 +2,10 @@
 
 #include "capture/capture.h"
 #include "util/clock.h"
-#include "report/incident.h"
+#include "process/process_meta.h"
 #include "util/printable.h"
 #include "python/py_walk.h"
-#include "output/sink.h"
+#include "util/fd.h"
 
 #include <signal.h>
 #include <sys/mman.h>

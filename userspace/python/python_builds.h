@@ -1,7 +1,7 @@
 #pragma once
 
 #include "process/host_tracker.h"
-#include "output/outputs.h"
+#include "util/diag.h"
 #include "python/python.h"
 
 #include <sys/types.h>

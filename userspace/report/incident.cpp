@@ -1,6 +1,5 @@
 #include "report/incident.h"
 
-#include "python/python.h"
 #include "report/text.h"
 #include "util/clock.h"
 #include "util/signals.h"
@@ -249,20 +248,6 @@ Incident cut_incident(const Incident &inc, size_t max_bytes)
 					      std::to_string(frames) + " frames and " +
 					      std::to_string(modules) + " extension module names left out"});
 	return out;
-}
-
-std::string python_version(const PythonRuntime &rt)
-{
-	uint32_t v = rt.offsets.version;
-	if ((v & 0xffff) == 0) // minor only
-		return "3." + std::to_string(rt.minor);
-	return std::to_string(v >> 24) + "." + std::to_string(v >> 16 & 0xff) + "." +
-	       std::to_string(v >> 8 & 0xff);
-}
-
-PythonDialect python_dialect(const PythonRuntime &rt)
-{
-	return PythonDialect{rt.minor, rt.offsets.version, python_version(rt)};
 }
 
 } // namespace fh

@@ -11,8 +11,6 @@
 
 namespace fh {
 
-struct PythonRuntime;
-
 // The incident of `ev`, of the process `meta` describes: time (from the
 // capture's stamp), host, kernel and the event's facts (trigger, pid,
 // thread, signal, sender, what the capture lost) filled in; the traceback
@@ -33,10 +31,6 @@ std::string file_stem(uint64_t realtime_ns, const std::string &comm, uint32_t pi
 // The trigger's name in records: "fatal_signal", "user_signal", "timeout",
 // "demand".
 std::string trigger_name(uint32_t trigger);
-
-// "3.11.7" ("3.11" when only the minor version is known).
-std::string python_version(const PythonRuntime &rt);
-PythonDialect python_dialect(const PythonRuntime &rt);
 
 
 // Cut text to at most max_bytes, at a line's end, "...\n" after; returns

@@ -19,6 +19,12 @@
 
 namespace fh {
 
+// faulthandler's limits, which the model keeps: frames a thread, threads
+// (Python), characters a string.
+inline constexpr size_t kMaxFrames = 100;
+inline constexpr size_t kMaxThreads = 100;
+inline constexpr size_t kMaxStringLength = 500;
+
 // One incident's text, and its threads' strings, take at most this many
 // bytes: whatever a target's names, a record stays this size.
 inline constexpr size_t kIncidentMaxBytes = 1u << 20;

@@ -1,6 +1,7 @@
 #include "report/text.h"
 
 #include "report/incident.h"
+#include "util/strings.h"
 #include "util/printable.h"
 #include "util/signals.h"
 
@@ -17,13 +18,6 @@ extern "C" {
 namespace fh {
 
 namespace {
-
-std::string hex(uint64_t v)
-{
-	char buf[24];
-	std::snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return buf;
-}
 
 std::string thread_head(const Thread &t)
 {

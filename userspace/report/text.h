@@ -11,11 +11,6 @@
 
 namespace fh {
 
-// faulthandler's per-thread frame and thread limits, and string limit.
-inline constexpr size_t kMaxFrames = 100;
-inline constexpr size_t kMaxThreads = 100;
-inline constexpr size_t kMaxStringLength = 500;
-
 // "Fatal error: Segmentation fault\n\n"; for Python "Fatal Python error: …".
 std::string fatal_header(int sig, bool python = false);
 

@@ -1,6 +1,5 @@
 #include "symbolize/native.h"
 
-#include "report/text.h"
 
 
 #include <linux/types.h>

@@ -21,4 +21,17 @@ std::string fmt(const char *format, double v)
 	return buf;
 }
 
+void OnceMessages::say(const std::string &key, const std::string &msg)
+{
+	if (said_.count(key))
+		return;
+	if (said_.size() >= max_) {
+		if (unsaid_++ == 0)
+			diag(what_ + " are counted, not said (see the closing line)");
+		return;
+	}
+	said_.insert(key);
+	diag(msg);
+}
+
 } // namespace fh

@@ -1,5 +1,8 @@
 #include "util/strings.h"
 
+#include <cinttypes>
+#include <cstdio>
+
 namespace fh {
 
 std::vector<std::string> split(std::string_view s, char sep)
@@ -12,6 +15,13 @@ std::vector<std::string> split(std::string_view s, char sep)
 			return out;
 		s.remove_prefix(at + 1);
 	}
+}
+
+std::string hex(uint64_t v, int digits)
+{
+	char buf[24];
+	std::snprintf(buf, sizeof(buf), "0x%0*" PRIx64, digits, v);
+	return buf;
 }
 
 } // namespace fh
