@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -440,5 +442,27 @@ void check_against_gdb(const CrashRun &run, const std::string &mode, int threads
 	}
 }
 
+
+MemoryCgroup::MemoryCgroup(const std::string &name, uint64_t limit_bytes)
+{
+	std::string mem = "/sys/fs/cgroup/memory";
+	struct stat st;
+	REQUIRE(stat(mem.c_str(), &st) == 0); // the cgroup v1 memory controller
+	dir = mem + "/" + name + "-" + std::to_string(getpid());
+	REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+	std::ofstream f(dir + "/memory.limit_in_bytes");
+	f << limit_bytes << "\n";
+	f.flush();
+	REQUIRE(f.good());
+}
+
+MemoryCgroup::~MemoryCgroup() { rmdir(dir.c_str()); }
+
+std::vector<std::string> MemoryCgroup::memory_hog() const
+{
+	return {"/bin/sh", "-c",
+		"echo $$ > " + dir + "/cgroup.procs && exec python3 -c '\n"
+		"x = []\nwhile True: x.append(bytearray(1 << 20))'"};
+}
 
 } // namespace fhtest

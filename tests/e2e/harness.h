@@ -153,6 +153,17 @@ FhRun run_fh(std::vector<std::string> args, const std::string &input = "",
 
 std::string fh_bpf_path();
 
+// A cgroup v1 memory controller group of its own, limited to limit_bytes
+// (for the OOM killer); removed at the end.
+struct MemoryCgroup {
+	std::string dir;
+	explicit MemoryCgroup(const std::string &name, uint64_t limit_bytes);
+	~MemoryCgroup();
+	// A shell that moves itself into the group, then execs python3
+	// allocating until the OOM killer ends it.
+	std::vector<std::string> memory_hog() const;
+};
+
 // The line of an "@name" marker comment in tests/targets/crash.c.
 int crash_marker(const std::string &name);
 

@@ -93,20 +93,12 @@ TEST_CASE("-p: the output holds faulthandler's text alone; -v adds the headline 
 
 TEST_CASE("every mode names a kernel sender: the OOM killer under launch mode", "[e2e][outputs]")
 {
-	std::string mem = "/sys/fs/cgroup/memory";
-	struct stat st;
-	REQUIRE(stat(mem.c_str(), &st) == 0); // cgroup v1 memory controller
-	std::string cg = mem + "/fh-bpf-oom-launch-" + std::to_string(getpid());
-	REQUIRE(mkdir(cg.c_str(), 0755) == 0);
-	{
-		std::ofstream f(cg + "/memory.limit_in_bytes");
-		f << (32 << 20) << "\n";
-	}
-	Watcher watcher(0, {"--signals", "SIGKILL", "--format", "json", "--", "/bin/sh", "-c",
-			    "echo $$ > " + cg + "/cgroup.procs && exec python3 -c '\n"
-			    "x = []\nwhile True: x.append(bytearray(1 << 20))'"});
+	MemoryCgroup cg("fh-bpf-oom-launch", 32 << 20);
+	std::vector<std::string> args = {"--signals", "SIGKILL", "--format", "json", "--"};
+	for (const auto &a : cg.memory_hog())
+		args.push_back(a);
+	Watcher watcher(0, args);
 	int status = watcher.wait();
-	rmdir(cg.c_str());
 	CHECK(status == 128 + SIGKILL); // the command's status
 	std::string json = watcher.output();
 	INFO(watcher.diagnostics() << json);

@@ -422,24 +422,12 @@ TEST_CASE("system-wide: --signals names who killed a process: SIGTERM, SIGKILL, 
 	}
 	SECTION("the OOM killer, in a memory cgroup")
 	{
-		std::string mem = "/sys/fs/cgroup/memory";
-		struct stat st;
-		REQUIRE(stat(mem.c_str(), &st) == 0); // cgroup v1 memory controller
-		std::string cg = mem + "/fh-bpf-oom-" + std::to_string(getpid());
-		REQUIRE(mkdir(cg.c_str(), 0755) == 0);
-		{
-			std::ofstream f(cg + "/memory.limit_in_bytes");
-			f << (32 << 20) << "\n";
-		}
+		MemoryCgroup cg("fh-bpf-oom", 32 << 20);
 		Watcher agent(0, {"-a", "--comm", "python3", "--signals", "SIGKILL", "--format", "json"});
 		SpawnOptions o;
 		o.stdout_path = "/dev/null";
-		pid_t pid = spawn({"/bin/sh", "-c",
-				   "echo $$ > " + cg + "/cgroup.procs && exec python3 -c '\n"
-				   "x = []\nwhile True: x.append(bytearray(1 << 20))'"},
-				  o);
+		pid_t pid = spawn(cg.memory_hog(), o);
 		int status = reap(pid);
-		rmdir(cg.c_str());
 		CHECK((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
 		REQUIRE(kill(agent.pid(), SIGTERM) == 0);
 		REQUIRE(agent.wait() == 0);
