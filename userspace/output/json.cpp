@@ -129,7 +129,7 @@ std::string dump_line(const json &j)
 
 std::string json_string(const std::string &bytes) { return dump_line(json(json_text(bytes))); }
 
-nlohmann::ordered_json incident_object(const Incident &inc)
+nlohmann::ordered_json incident_object(const Incident &inc, const std::string *text)
 {
 	json cmdline = json::array();
 	for (const auto &a : inc.process.cmdline)
@@ -167,9 +167,12 @@ nlohmann::ordered_json incident_object(const Incident &inc)
 		{"extension_modules_total", std::max<uint64_t>(inc.modules_total,
 								inc.extension_modules.size())},
 		{"lost", losses_object(inc)},
-		{"text", json_text(render_text(inc))}};
+		{"text", json_text(text ? *text : render_text(inc))}};
 }
 
-std::string incident_json(const Incident &inc) { return dump_line(incident_object(inc)); }
+std::string incident_json(const Incident &inc, const std::string *text)
+{
+	return dump_line(incident_object(inc, text));
+}
 
 } // namespace fh

@@ -22,14 +22,15 @@ std::string json_string(const std::string &bytes);
 
 // The incident as a JSON object: everything it says, and its faulthandler
 // text.  Schema in the README ("Incident records").
-nlohmann::ordered_json incident_object(const Incident &inc);
+// `text`, when given, is render_text(inc) made already (the writer's).
+nlohmann::ordered_json incident_object(const Incident &inc, const std::string *text = nullptr);
 
 // One line of JSON; DEL, which JSON lets pass raw, escaped too (it can only
 // be inside a string): no byte of a record drives a terminal.
 std::string dump_line(const nlohmann::ordered_json &j);
 
 // The record as one line of JSON (no newline).
-std::string incident_json(const Incident &inc);
+std::string incident_json(const Incident &inc, const std::string *text = nullptr);
 
 // An incident record read back (output/json_read.cpp): the model as it was
 // written, its text rendered again the same.  Strings come back as written

@@ -37,12 +37,11 @@ bool IncidentWriter::write(const Incident &inc)
 	std::string head = headline(inc);
 	std::string text = render_text(inc);
 	std::string losses = loss_lines(inc);
-	std::string json = policy_.json ? incident_json(inc) : std::string();
+	std::string json = policy_.json ? incident_json(inc, &text) : std::string();
 
 	// The headline and losses on stderr, unless the main output is stderr
 	// and carries them already.
-	bool head_in_main = !policy_.json && (policy_.headline_in_output ||
-					      (policy_.verbose && !sink_.is_stderr()) ||
+	bool head_in_main = !policy_.json && (policy_.headline_in_output || policy_.verbose ||
 					      sink_.is_stderr());
 	bool losses_in_main = !policy_.json;
 	if (!(head_in_main && sink_.is_stderr()))
