@@ -78,15 +78,7 @@ struct {
 #include "sender.bpf.h"
 #include "records.bpf.h"
 #include "mappings.bpf.h"
-
-/*
- * A fatal signal the target catches (a SIGSEGV it recovers from, say) is
- * not a crash, unless --handled asks for those too.
- */
-static __always_inline bool takes_default(struct task_struct *task, int sig)
-{
-	return capture_handled || takes_default_action(task, sig);
-}
+#include "first_fault.bpf.h"
 
 /*
  * One capture a death: a process whose fatal signal was captured dies of
@@ -175,11 +167,19 @@ static __always_inline int signal_generated(void *ctx, int sig, struct kernel_si
 	 * that caught a signal sent from outside and raises it again (Python's
 	 * faulthandler does) still names the original sender.
 	 */
-	if (!takes_default(task, sig)) {
+	if (!takes_default_action(task, sig)) {
+		/* Its handler runs next: the first fault, taken now. */
 		bpf_map_delete_elem(&pending_senders, &key);
+		handled_fault(self, sig, info_code(info), info_addr(info), NULL);
 		return 0;
 	}
-	if (sig != user_signal && takes_default_action(task, sig) && dying_captured(self)) {
+	if (died_handling_fault(self, sig, info_code(info), 0)) {
+		/* Its death: the threads' signals that follow are repeats. */
+		bpf_map_delete_elem(&pending_senders, &key);
+		dying_captured(self);
+		return 0;
+	}
+	if (dying_captured(self)) {
 		bpf_map_delete_elem(&pending_senders, &key);
 		return 0;
 	}
@@ -234,6 +234,8 @@ static __always_inline int terminated(struct task_struct *self, struct sender_ke
 	s = *found;
 	if (bpf_map_delete_elem(&pending_senders, key) != 0)
 		return 1;
+	if (died_handling_fault(self, s.sig, s.si_code, s.self ? 0 : s.tgid))
+		return 1;
 	/* Stamped when the signal was sent: the process's mappings of then
 	 * are the ones to symbolize with (some of its threads may be gone by
 	 * now, and their exits recorded). */
@@ -277,9 +279,13 @@ static __always_inline int signal_delivered(int sig, struct kernel_siginfo *info
 			   info_addr(info), 0, named.self ? NULL : &named);
 		return 0;
 	}
-	if (!capture_handled && ka->sa.sa_handler != 0 /* SIG_DFL */) {
-		/* Kept: a handler that raises it again gets the sender. */
+	if (ka->sa.sa_handler != 0 /* SIG_DFL */) {
+		/* Its handler runs next: the first fault, taken now, with its
+		 * sender.  Kept: a handler that raises it again is that one. */
+		struct sender named = *s;
+
 		s->handled = 1;
+		handled_fault(self, sig, info_code(info), info_addr(info), &named);
 		return 0;
 	}
 
@@ -287,6 +293,10 @@ static __always_inline int signal_delivered(int sig, struct kernel_siginfo *info
 		struct sender named = *s;
 
 		bpf_map_delete_elem(&pending_senders, &key);
+		if (died_handling_fault(self, sig, info_code(info), named.tgid)) {
+			bpf_map_delete_elem(&pending_senders, &terminator);
+			return 0;
+		}
 		/* Delivered as itself after all: the threads' SIGKILLs that
 		 * follow are not another capture. */
 		bpf_map_delete_elem(&pending_senders, &terminator);
@@ -310,6 +320,8 @@ static __always_inline void exited(struct task_struct *p)
 	struct sender s, *found;
 	int code;
 
+	if (!exit_capture)
+		return;
 	if (terminated(self, &key, NULL))
 		return;
 	code = BPF_CORE_READ(p, signal, group_exit_code) & 0x7f;
@@ -322,6 +334,8 @@ static __always_inline void exited(struct task_struct *p)
 	s = *found;
 	if (bpf_map_delete_elem(&pending_senders, &key) != 0)
 		return; /* another thread's exit took it */
+	if (died_handling_fault(self, code, s.si_code, s.tgid))
+		return;
 	emit_event(tid_sig(s.receiver ? s.receiver : self->pid, code), code_flags(s.si_code, 0), 0,
 		   s.ktime /* as in terminated() */, &s);
 }
@@ -329,9 +343,10 @@ static __always_inline void exited(struct task_struct *p)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit, struct task_struct *p, bool group_dead)
 {
-	if (!enter())
+	if (!watched_tgid(p->tgid) || !enter())
 		return 0;
 	exited(p);
+	handled_fault_exit(p, group_dead);
 	leave();
 	return 0;
 }

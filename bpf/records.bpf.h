@@ -359,13 +359,14 @@ static __always_inline void capture_process(struct fh_event_record *ev, __u32 hi
  * instead of once for each inlined copy: that is most of the programs'
  * load time.
  */
-__noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u64 ktime,
-			  struct sender *s)
+__noinline __u64 emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u64 ktime,
+			    struct sender *s)
 {
 	struct task_struct *leader = bpf_get_current_task_btf()->group_leader;
 	__u32 hit_tid = (__u32)tid_sig;
 	int sig = (int)(tid_sig >> 32);
 	struct fh_event_record *ev;
+	__u64 ev_id;
 
 	ev = new_event(leader, leader->tgid,
 		       sig == user_signal ? FH_TRIGGER_USER_SIGNAL : FH_TRIGGER_FATAL_SIGNAL);
@@ -373,6 +374,7 @@ __noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u
 		__sync_fetch_and_add(&counters.events_lost, 1);
 		return 0;
 	}
+	ev_id = ev->hdr.event_id;
 	ev->tid = hit_tid;
 	ev->sig = sig;
 	fill_identity(ev, leader, hit_tid);
@@ -384,7 +386,7 @@ __noinline int emit_event(__u64 tid_sig, __u64 code_flags, __u64 fault_addr, __u
 	if (s)
 		set_sender(ev, s);
 	capture_process(ev, hit_tid);
-	return 0;
+	return ev_id;
 }
 
 static __always_inline __u64 tid_sig(__u32 tid, int sig)

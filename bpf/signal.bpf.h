@@ -11,23 +11,39 @@
 #define SI_TKILL -6
 
 /*
+ * The process's action for sig: its handler (0: SIG_DFL) and sa_flags.
+ * False when it cannot be read.
+ */
+static __always_inline bool read_sigaction(struct task_struct *task, int sig, __u64 *handler,
+					   __u64 *flags)
+{
+	struct sighand_struct *sh = task->sighand;
+	__u64 action;
+
+	if (!sh || sig < 1 || sig > 64)
+		return false;
+	action = (__u64)sh + bpf_core_field_offset(struct sighand_struct, action) +
+		 (sig - 1) * bpf_core_type_size(struct k_sigaction);
+	if (bpf_probe_read_kernel(handler, sizeof(*handler),
+				  (void *)(action + bpf_core_field_offset(struct k_sigaction,
+									 sa.sa_handler))))
+		return false;
+	if (flags && bpf_probe_read_kernel(flags, sizeof(*flags),
+					   (void *)(action + bpf_core_field_offset(struct k_sigaction,
+										  sa.sa_flags))))
+		return false;
+	return true;
+}
+
+/*
  * True when the process takes sig's default action (SIG_DFL): for the
  * signals fh-bpf watches, the one that kills it.
  */
 static __always_inline bool takes_default_action(struct task_struct *task, int sig)
 {
-	struct sighand_struct *sh = task->sighand;
-	__u64 handler = 0;
-	__u64 addr;
+	__u64 handler = 1;
 
-	if (!sh || sig < 1 || sig > 64)
-		return false;
-	addr = (__u64)sh + bpf_core_field_offset(struct sighand_struct, action) +
-	       (sig - 1) * bpf_core_type_size(struct k_sigaction) +
-	       bpf_core_field_offset(struct k_sigaction, sa.sa_handler);
-	if (bpf_probe_read_kernel(&handler, sizeof(handler), (void *)addr))
-		return false;
-	return handler == 0; /* SIG_DFL */
+	return read_sigaction(task, sig, &handler, NULL) && handler == 0;
 }
 
 /* A siginfo a process filled in: kill(), tgkill(), sigqueue(). */

@@ -38,7 +38,13 @@
 	/* --system-wide: watched signals of processes out of scope */		\
 	X(out_of_scope, 0, "watched signals of processes out of scope")		\
 	/* fatal signals of a process already captured dying of one */		\
-	X(repeats, 0, "more fatal signals of processes already captured dying")
+	X(repeats, 0, "more fatal signals of processes already captured dying") \
+	/* FH_REC_VERDICT records with no ring room */				\
+	X(verdicts_lost, 1, "verdicts on handled faults (ring buffer full)")	\
+	/* faults a target handled, captured provisionally at the fault */	\
+	X(handled_faults, 0, "faults the targets handled, captured at the fault") \
+	/* handled faults not captured: one open already, or budget spent */	\
+	X(handled_skipped, 0, "faults the targets handled, not captured")
 
 #define FH_COUNTER_FIELD(name, loss, description) __u64 name;
 

@@ -50,6 +50,7 @@
 #define FH_REC_PY_CODE 6   /* what a code object's frames need to render */
 #define FH_REC_PY_MODULE 7 /* an extension module in sys.modules (3.10+) */
 #define FH_REC_CMDLINE 8   /* the target's arguments, read at the capture */
+#define FH_REC_VERDICT 9   /* what became of a process after a fault it handled */
 
 /* fh_event_record.trigger */
 #define FH_TRIGGER_FATAL_SIGNAL 1
@@ -63,6 +64,9 @@
 #define FH_EVENT_DEFAULT_ACTION 0x4 /* the signal's default action follows */
 #define FH_EVENT_TERMINATED 0x8	    /* the kernel turned the signal into SIGKILL for
 				     * every thread (its default action terminates) */
+#define FH_EVENT_PROVISIONAL 0x10   /* taken at a fault the target handles: an
+				     * incident only if a FH_REC_VERDICT says it died */
+#define FH_EVENT_HANDLED 0x20	    /* the target handles the signal (--handled) */
 
 /* Kernel frames kept of where the kernel generated a signal (the OOM killer). */
 #define FH_KSTACK_DEPTH 12
@@ -240,6 +244,31 @@ struct fh_keepalive_record {
 	__u32 sender_uid;
 	__u32 reserved;
 	char sender_comm[FH_COMM_LEN];
+};
+
+/*
+ * A process that handles a fatal signal itself (a crash reporter, Python's
+ * faulthandler) is captured at the fault, before its handler runs: that
+ * capture is provisional (FH_EVENT_PROVISIONAL).  One verdict follows, its
+ * hdr.event_id the capture's: the process died of a signal while the
+ * fault was being handled (the handler re-raised it, aborted, or was
+ * killed), the faulting thread ended the process from its handler, or the
+ * process went on (siglongjmp, a runtime that faults on purpose).  With
+ * --handled the capture is an incident already; its verdict only says how
+ * the process ended.
+ */
+#define FH_VERDICT_DIED 1     /* of sig (si_code, sender_tgid if sent) */
+#define FH_VERDICT_EXITED 2   /* exit status `status`, from the handler */
+#define FH_VERDICT_SURVIVED 3 /* the handler returned or jumped away */
+
+struct fh_verdict_record {
+	struct fh_record_header hdr;
+	__u32 tgid;
+	__u32 verdict;
+	__s32 sig;
+	__s32 si_code;
+	__u32 status;
+	__u32 sender_tgid; /* DIED of a signal another process sent: who; else 0 */
 };
 
 /* --system-wide's filters (fh.bpf.c scope_flags, scope.bpf.h's scope_* maps). */

@@ -4,7 +4,8 @@
  *   crash [--threads N] [--spinners N] [--name NAME] [--report FD --go FD | --auto] MODE
  *
  * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig |
- *       handled | mapcrash | linger | usr1 | early
+ *       handled | mapcrash | linger | usr1 | early | reporter | reporterwait |
+ *       reporterexit
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
  * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read;
@@ -26,6 +27,11 @@
  * thread receives it) and answers each byte on the go fd with "ack N", N
  * the number of SIGUSR1 handled so far, until a 'q' ends it with status 0.
  * "early" dereferences NULL first thing in main, before any thread starts.
+ * "reporter" has a crash reporter's SIGSEGV handler, on a signal stack of
+ * its own: it cancels every other thread, joins them, then restores the
+ * default action and raises the signal again; "reporterwait" installs it
+ * and waits like "wait" (for a SIGSEGV sent from outside); "reporterexit"'s
+ * handler ends the process with _exit(7) instead of raising.
  * With --auto (for gdb and the demo) it goes on without waiting.  --name
  * names the process (and so each thread) NAME, bytes as given, first thing.
  *
@@ -288,6 +294,41 @@ static void on_segv(int sig)
 	siglongjmp(recover, 1);
 }
 
+/* A crash reporter: what a service's own SIGSEGV handler does. */
+static int reporter_exits;
+
+static void on_segv_report(int sig)
+{
+	for (int i = 0; i < nworkers; i++)
+		pthread_cancel(workers[i].self);
+	for (int i = 0; i < nworkers; i++) {
+		/* A futex parker cancelled dies holding the lock its fellow
+		 * needs: that one is waited for a bounded while only. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_timedjoin_np(workers[i].self, NULL, &until);
+	}
+	if (reporter_exits)
+		_exit(7);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_reporter(void)
+{
+	static char altstack[64 * 1024];
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+	struct sigaction sa;
+
+	if (sigaltstack(&ss, NULL) != 0)
+		die("sigaltstack");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_segv_report;
+	sa.sa_flags = SA_ONSTACK;
+	sigaction(SIGSEGV, &sa, NULL);
+}
+
 static int parse_fd(const char *s)
 {
 	char *end;
@@ -418,6 +459,14 @@ int main(int argc, char **argv)
 		wait_for_kill(autorun ? park_pipe[0] : go_fd);
 		return 0;
 	}
+	if (!strncmp(mode, "reporter", 8)) {
+		reporter_exits = !strcmp(mode, "reporterexit");
+		install_reporter();
+		if (!strcmp(mode, "reporterwait")) {
+			wait_for_kill(autorun ? park_pipe[0] : go_fd);
+			return 0;
+		}
+	}
 	if (!strcmp(mode, "sigwait")) {
 		/* A daemon's clean stop: SIGTERM read, then exit(0). */
 		sigset_t term;
@@ -441,6 +490,8 @@ int main(int argc, char **argv)
 		return 0;
 	} else if (!strcmp(mode, "segv")) {
 		crash_mid(NULL); /* @main_segv */
+	} else if (!strncmp(mode, "reporter", 8)) {
+		crash_mid((volatile int *)48); /* @main_reporter */
 	} else if (!strcmp(mode, "segvall")) {
 		segv_all(4);
 	} else if (!strcmp(mode, "handled")) {

@@ -3,7 +3,8 @@
 
     python py_target.py FAULT_FILE MODE [THREADS]
 
-MODE: segv (ctypes.string_at(0)), abort (os.abort()), wait (until another
+MODE: segv (ctypes.string_at(0)), segvthread (the same in a thread of its
+own, once the main thread waits for it in join()), abort (os.abort()), wait (until another
 process sends a signal), gc (SIGSEGV in a __del__ run by the garbage
 collector: 3.10+ print "  Garbage-collecting"), usr1 (faulthandler.register
 for SIGUSR1, then acknowledge each line read with "ack" until "quit"), dump (the main thread writes every thread's traceback
@@ -159,6 +160,18 @@ print('ready', flush=True)
 sys.stdin.readline()
 if mode == 'segv':
     ctypes.string_at(0)
+elif mode == 'segvthread':
+    main_tid, main_ident = libc.syscall(186), threading.get_ident()
+
+    def crash_once_main_joins():
+        # The main thread's frames stay put from here to its death.
+        while not (sys._current_frames()[main_ident].f_code.co_name in
+                   ('join', '_wait_for_tstate_lock') and blocked(main_tid)):
+            time.sleep(0.001)
+        ctypes.string_at(0)
+
+    crasher = threading.Thread(target=crash_once_main_joins)
+    crasher.start(); crasher.join()
 elif mode == 'abort':
     os.abort()
 elif mode == 'wait':

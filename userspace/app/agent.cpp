@@ -80,6 +80,7 @@ private:
 	void start();
 	void iterate(); // one pass of the loop: read everything, handle it
 	void handle(Event &ev);
+	void settle(const Verdict &v);
 	ProcessView view_of(const Event &ev) override;
 	void rearm_timer();
 	void final_report();
@@ -196,12 +197,30 @@ ProcessView Agent::view_of(const Event &ev)
 
 void Agent::handle(Event &ev)
 {
+	if (ev.provisional) {
+		pipeline_.handle(ev, *this); // held: admitted if its process dies of it
+		return;
+	}
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
 	// A crash loop is held back before it costs any symbolizing.
 	if (!flood_.admit(static_cast<pid_t>(ev.tgid), ev.comm,
 			  fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger), monotonic_ns()))
 		return;
 	pipeline_.handle(ev, *this);
+}
+
+// A process's end after a fault it handled: its death is admitted like
+// any crash.
+void Agent::settle(const Verdict &v)
+{
+	const Event *ev = pipeline_.held(v.event_id);
+	if (ev && v.kind != FH_VERDICT_SURVIVED &&
+	    !flood_.admit(static_cast<pid_t>(ev->tgid), ev->comm, signal_abbrev(ev->sig),
+			  monotonic_ns())) {
+		pipeline_.discard(v.event_id);
+		return;
+	}
+	pipeline_.settle(v, *this);
 }
 
 // What flood control held back, once per window: on stderr, in the output,
@@ -241,6 +260,8 @@ void Agent::iterate()
 		tracker_->advance(ev.ktime_start);
 		guarded([&] { handle(ev); });
 	}
+	for (const auto &v : out.verdicts)
+		guarded([&] { settle(v); });
 	tracker_->advance(t);
 	tracker_->sweep(t);
 	rearm_timer();
@@ -290,6 +311,7 @@ void Agent::final_report()
 	lost.add(unhandled_, "events or mappings fh-bpf failed to handle (said above)");
 	lost.add(pythons_->unsupported(), "interpreters met that fh-bpf cannot walk (native frames)");
 	lost.add(pipeline_.cut(), "incidents cut to their size limit (said in each)");
+	lost.add(pipeline_.drop_unsettled(), "faults processes handled, with no verdict on them");
 	lost.add(pythons_->stdlib_given_up(), "Python builds whose standard library names cost too much to read");
 	lost.add(pythons_->unsaid(), "messages not said (the first " +
 					     std::to_string(HostPythons::kNamedMessages) + " were)");
@@ -308,6 +330,12 @@ void Agent::final_report()
 	if (c.out_of_scope)
 		summary += "; " + std::to_string(c.out_of_scope) +
 			   " watched signals of processes out of scope";
+	if (pipeline_.survived())
+		summary += "; " + std::to_string(pipeline_.survived()) +
+			   " faults processes handled and went on from (no incident)";
+	if (c.handled_skipped)
+		summary += "; " + std::to_string(c.handled_skipped) +
+			   " handled signals not captured (one open a process, a bounded number)";
 	diag(summary);
 }
 

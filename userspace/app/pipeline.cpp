@@ -148,6 +148,64 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 
 bool Pipeline::handle(Event &ev, ProcessTable &processes, const CaptureFacts &facts)
 {
+	if (!ev.provisional)
+		return emit(ev, processes, facts);
+	// Held until its process's verdict, which may have come first.
+	if (auto v = early_verdicts_.find(ev.id); v != early_verdicts_.end()) {
+		Verdict verdict = v->second;
+		early_verdicts_.erase(v);
+		held_.emplace(ev.id, std::move(ev));
+		return settle(verdict, processes);
+	}
+	if (held_.size() >= kMaxHeld) {
+		unsettled_++;
+		held_.erase(held_.begin());
+	}
+	held_.emplace(ev.id, std::move(ev));
+	return true;
+}
+
+bool Pipeline::settle(const Verdict &v, ProcessTable &processes)
+{
+	auto it = held_.find(v.event_id);
+	if (it == held_.end()) {
+		// Reported already (--handled), or its capture is still on its
+		// way (its end record was lost: completed later).
+		if (early_verdicts_.size() >= kMaxHeld)
+			early_verdicts_.erase(early_verdicts_.begin());
+		early_verdicts_[v.event_id] = v;
+		return true;
+	}
+	Event ev = std::move(it->second);
+	held_.erase(it);
+	if (v.kind == FH_VERDICT_SURVIVED) {
+		survived_++;
+		if (opts_.verbose)
+			diag("pid " + std::to_string(ev.tgid) + " handled " + signal_abbrev(ev.sig) +
+			     " (" + si_code_name(ev.sig, ev.si_code) + ") in thread " +
+			     std::to_string(ev.hit_tid) + " and went on: no incident");
+		return true;
+	}
+	ev.verdict = v;
+	return emit(ev, processes, {});
+}
+
+const Event *Pipeline::held(uint64_t event_id) const
+{
+	auto it = held_.find(event_id);
+	return it == held_.end() ? nullptr : &it->second;
+}
+
+uint64_t Pipeline::drop_unsettled()
+{
+	unsettled_ += held_.size();
+	held_.clear();
+	early_verdicts_.clear();
+	return unsettled_;
+}
+
+bool Pipeline::emit(Event &ev, ProcessTable &processes, const CaptureFacts &facts)
+{
 	uint64_t t0 = monotonic_ns();
 	ProcessView view = processes.view_of(ev);
 	NativeStats ns;

@@ -22,6 +22,7 @@
 #include "symbolize/native.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -68,7 +69,21 @@ public:
 	// One event, through every stage to every output, its process as
 	// `processes` sees it.  False when the main output did not take it
 	// (said and counted by the writer).
+	// A provisional capture (a fault the target handles, taken before its
+	// handler ran) is held until its verdict.
 	bool handle(Event &ev, ProcessTable &processes, const CaptureFacts &facts = {});
+	// What became of a process after a fault it handled: the held capture
+	// is its incident (it died, or exited from the handler) or is dropped
+	// (it went on).
+	bool settle(const Verdict &v, ProcessTable &processes);
+	// The watch ends: captures no verdict settled are dropped; how many
+	// were, over the watch.
+	uint64_t drop_unsettled();
+	// A held capture, for the app to look at before it settles; nullptr
+	// when none is held under that id.  discard() drops it, unreported.
+	const Event *held(uint64_t event_id) const;
+	void discard(uint64_t event_id) { held_.erase(event_id); }
+	uint64_t survived() const { return survived_; } // handled faults the process went on from
 
 	uint64_t written() const { return written_; }
 	bool fatal_seen() const { return fatal_seen_; }
@@ -76,6 +91,10 @@ public:
 	uint64_t stale_live() const { return stale_live_; } // live: threads never sampled
 
 private:
+	// Held captures and verdicts that came before theirs, at most this many.
+	static constexpr size_t kMaxHeld = 64;
+
+	bool emit(Event &ev, ProcessTable &processes, const CaptureFacts &facts);
 	Incident build(Event &ev, const ProcessView &view, NativeStats &ns);
 	void name_kernel_sender(Sender &s);
 	void report(const Event &ev, const ProcessView &view, const CaptureFacts &facts,
@@ -89,6 +108,10 @@ private:
 	bool fatal_seen_ = false;
 	uint64_t cut_ = 0;
 	uint64_t stale_live_ = 0;
+	std::map<uint64_t, Event> held_; // provisional captures, by event id
+	std::map<uint64_t, Verdict> early_verdicts_;
+	uint64_t survived_ = 0;
+	uint64_t unsettled_ = 0;
 };
 
 // A dump on demand is taken as if the main thread asked for it: it is the

@@ -167,6 +167,8 @@ void Session::process(Assembler::Output &out, const LiveDumpStats *live)
 			facts.live = live;
 		handle(ev, facts);
 	}
+	for (const auto &v : out.verdicts)
+		pipeline_.settle(v, proc_);
 	if (exec)
 		after_exec();
 }
@@ -315,9 +317,17 @@ void Session::final_report(bool detached)
 		lost.add(t->lost(), "mapping records (perf buffer full)");
 		lost.add(t->malformed(), "malformed mapping records");
 	}
+	lost.add(pipeline_.drop_unsettled(), "faults it handled, with no verdict on them");
 	if (c.repeats)
 		diag(std::to_string(c.repeats) + " more fatal signal" + (c.repeats == 1 ? "" : "s") +
 		    " of the dying process not captured again (one incident a death)");
+	if (uint64_t n = pipeline_.survived(); n || c.handled_skipped)
+		diag("pid " + std::to_string(tgid_) + " handled " + std::to_string(n) + " fault" +
+		     (n == 1 ? "" : "s") + " itself and went on: no incident (--handled reports them)" +
+		     (c.handled_skipped ? "; " + std::to_string(c.handled_skipped) +
+						  " more handled signals not captured (one open "
+						  "at a time, a bounded number a process)"
+					: ""));
 	if (opts_.verbose && (c.samples || c.retaken))
 		diag("live dumps: " + std::to_string(c.samples) + " running threads sampled, " +
 		    std::to_string(c.retaken) + " copied again once they stopped");

@@ -75,6 +75,13 @@ static_assert(offsetof(fh_thread_record, stack) == 200);
 static_assert(FH_NR_REGS == kNrRegs);
 static_assert(FH_REG_RSP < FH_NR_REGS && FH_REG_RIP < FH_NR_REGS);
 
+static_assert(sizeof(fh_verdict_record) == 40);
+static_assert(offsetof(fh_verdict_record, tgid) == 16);
+static_assert(offsetof(fh_verdict_record, verdict) == 20);
+static_assert(offsetof(fh_verdict_record, sig) == 24);
+static_assert(offsetof(fh_verdict_record, si_code) == 28);
+static_assert(offsetof(fh_verdict_record, status) == 32);
+static_assert(offsetof(fh_verdict_record, sender_tgid) == 36);
 static_assert(sizeof(fh_event_end_record) == 40);
 static_assert(offsetof(fh_event_end_record, ktime_ns) == 16);
 static_assert(offsetof(fh_event_end_record, nr_threads) == 24);

@@ -70,7 +70,8 @@ void choose_programs(fh_bpf *skel, const CaptureConfig &cfg)
 		bpf_program__set_autoload(skel->progs.on_signal_deliver, false);
 	}
 	bpf_program__set_autoload(skel->progs.on_fork, cfg.signals && !cfg.tgid);
-	bpf_program__set_autoload(skel->progs.on_process_exit, cfg.signals && !cfg.tgid);
+	// Every mode: the verdict on a fault the target handled.
+	bpf_program__set_autoload(skel->progs.on_process_exit, cfg.signals);
 	bpf_program__set_autoload(skel->progs.live_dump, cfg.live);
 	bpf_program__set_autoload(skel->progs.live_sample, cfg.live);
 	bpf_program__set_autoattach(skel->progs.live_dump, false);

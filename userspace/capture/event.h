@@ -86,6 +86,18 @@ struct TargetIdentity {
 	bool known = false; // filled in from a signal capture
 };
 
+// What became of a process after a fault it handled (FH_REC_VERDICT):
+// the capture it settles is event_id's.
+struct Verdict {
+	uint64_t event_id = 0;
+	uint32_t tgid = 0;
+	uint32_t kind = 0;    // FH_VERDICT_*
+	int32_t sig = 0;      // DIED: of this signal
+	int32_t si_code = 0;  // DIED: its si_code, when the kernel saw it raised
+	uint32_t status = 0;  // EXITED: the exit status
+	uint32_t sender_tgid = 0; // DIED of a signal another process sent: who
+};
+
 // One capture of a whole process, assembled from its ring-buffer records.
 struct Event {
 	uint64_t id = 0;
@@ -100,6 +112,9 @@ struct Event {
 	bool default_action = false; // the signal's default action follows (user signal)
 	bool refused = false;	     // a user signal refused to keep the target alive
 	bool terminated = false;     // turned into SIGKILL for every thread by the kernel
+	bool provisional = false;    // a fault the target handles: an incident if it dies of it
+	bool handled = false;	     // a fault the target handles, reported anyway (--handled)
+	std::optional<Verdict> verdict; // provisional: how the process then ended
 	TargetIdentity identity;
 	std::vector<ThreadCapture> threads; // kernel order: oldest thread first
 	uint32_t threads_skipped = 0;	    // beyond --max-threads

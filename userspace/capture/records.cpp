@@ -89,6 +89,8 @@ bool Assembler::take_event(const void *data, size_t len)
 	}
 	ev.default_action = r.flags & FH_EVENT_DEFAULT_ACTION;
 	ev.terminated = r.flags & FH_EVENT_TERMINATED;
+	ev.provisional = r.flags & FH_EVENT_PROVISIONAL;
+	ev.handled = r.flags & FH_EVENT_HANDLED;
 	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
 		TargetIdentity &id = ev.identity;
 		id.uid = r.uid;
@@ -280,6 +282,18 @@ bool Assembler::take_maps(const void *data, size_t len, Output &out)
 	return true;
 }
 
+// What became of a process after a fault it handled.  False: malformed.
+bool Assembler::take_verdict(const void *data, size_t len, Output &out)
+{
+	fh_verdict_record r;
+	if (!read_record(data, len, r) || r.verdict < FH_VERDICT_DIED ||
+	    r.verdict > FH_VERDICT_SURVIVED)
+		return false;
+	out.verdicts.push_back(
+		{r.hdr.event_id, r.tgid, r.verdict, r.sig, r.si_code, r.status, r.sender_tgid});
+	return true;
+}
+
 void Assembler::feed(const void *data, size_t len, Output &out)
 {
 	fh_record_header hdr;
@@ -313,6 +327,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		break;
 	case FH_REC_MAPS:
 		ok = take_maps(data, len, out);
+		break;
+	case FH_REC_VERDICT:
+		ok = take_verdict(data, len, out);
 		break;
 	}
 	if (!ok)

@@ -33,6 +33,7 @@ public:
 	struct Output {
 		std::vector<Event> events; // completed events, in arrival order
 		std::vector<MapsChange> maps_changes;
+		std::vector<Verdict> verdicts; // on faults the targets handled
 	};
 
 	// Feed one record (as handed out by the ring buffer).
@@ -73,6 +74,7 @@ private:
 	bool take_py_module(const void *data, size_t len);
 	bool take_cmdline(const void *data, size_t len);
 	bool take_maps(const void *data, size_t len, Output &out);
+	bool take_verdict(const void *data, size_t len, Output &out);
 	Event *pending_event(uint64_t id);
 
 	struct Pending {

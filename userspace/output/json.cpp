@@ -87,6 +87,25 @@ json sender_object(const Incident &inc)
 	return {{"kernel", false}, {"pid", s.tgid}, {"comm", json_text(s.comm)}, {"uid", s.uid}};
 }
 
+json handler_object(const Incident &inc)
+{
+	if (!inc.handler)
+		return nullptr;
+	const TargetHandler &h = *inc.handler;
+	switch (h.end) {
+	case TargetHandler::End::died:
+		return {{"end", "died"},
+			{"signal", signal_abbrev(h.sig)},
+			{"code", h.si_code ? json(si_code_name(h.sig, h.si_code)) : json(nullptr)},
+			{"sender_pid", h.sender ? json(h.sender) : json(nullptr)}};
+	case TargetHandler::End::exited:
+		return {{"end", "exited"}, {"status", h.status}};
+	case TargetHandler::End::unknown:
+		break;
+	}
+	return {{"end", nullptr}};
+}
+
 json losses_object(const Incident &inc)
 {
 	json losses = json::array();
@@ -158,6 +177,7 @@ nlohmann::ordered_json incident_object(const Incident &inc, const std::string *t
 		{"cgroup", text_or_null(inc.process.cgroup)},
 		{"signal", signal_object(inc)},
 		{"sender", sender_object(inc)},
+		{"handler", handler_object(inc)},
 		{"python", inc.python ? json(inc.python->version) : json(nullptr)},
 		{"thread_name", text_or_null(inc.thread_name)},
 		{"header", json_text(inc.header)},

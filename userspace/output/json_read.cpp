@@ -112,6 +112,36 @@ Thread read_thread(const json &t)
 	return out;
 }
 
+// The process's own handler, and how it ended the process.
+void read_handler(const json &j, Incident &inc)
+{
+	const json &h = j.at("handler");
+	if (h.is_null())
+		return;
+	TargetHandler out;
+	const json &end = h.at("end");
+	if (end == "died") {
+		out.end = TargetHandler::End::died;
+		auto sig = parse_signal(h.at("signal").get<std::string>());
+		if (!sig)
+			bad("unknown handler signal");
+		out.sig = *sig;
+		std::string code = h.at("code").is_null() ? "" : h.at("code").get<std::string>();
+		for (int c = -64; !code.empty() && c <= 256; c++)
+			if (si_code_name(out.sig, c) == code) {
+				out.si_code = c;
+				break;
+			}
+		out.sender = optional_number<uint32_t>(h, "sender_pid").value_or(0);
+	} else if (end == "exited") {
+		out.end = TargetHandler::End::exited;
+		out.status = h.at("status").get<uint32_t>();
+	} else if (!end.is_null()) {
+		bad("unknown handler end");
+	}
+	inc.handler = out;
+}
+
 void read_signal(const json &j, Incident &inc)
 {
 	const json &s = j.at("signal");
@@ -127,6 +157,7 @@ void read_signal(const json &j, Incident &inc)
 		}
 	inc.terminated = !s.at("delivered").get<bool>();
 	inc.fault_addr = hex(s.at("address"));
+	read_handler(j, inc);
 	const json &from = j.at("sender");
 	if (from.is_null())
 		return;

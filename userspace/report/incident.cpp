@@ -73,6 +73,14 @@ Incident make_incident(const Event &ev, const ProcessMeta &meta)
 	inc.sender = ev.sender;
 	if (inc.sender)
 		inc.sender->kstack.clear(); // named already, if it is the kernel
+	if (ev.provisional || ev.handled) {
+		TargetHandler h;
+		if (const auto &v = ev.verdict; v && v->kind == FH_VERDICT_DIED)
+			h = {TargetHandler::End::died, v->sig, v->si_code, v->sender_tgid, 0};
+		else if (v && v->kind == FH_VERDICT_EXITED)
+			h = {TargetHandler::End::exited, 0, 0, 0, v->status};
+		inc.handler = h;
+	}
 	inc.ns_tid = ev.identity.ns_tid;
 	if (ev.identity.known)
 		inc.pid_ns_level = ev.identity.pid_ns_level;

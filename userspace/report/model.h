@@ -77,6 +77,17 @@ struct Loss {
 	std::string text; // the sentence, without "fh-bpf: "
 };
 
+// A fault the target handled itself: its own handler ran after the
+// capture.  How the process then ended, when that was known.
+struct TargetHandler {
+	enum class End { unknown, died, exited };
+	End end = End::unknown; // unknown: reported at the fault (--handled)
+	int sig = 0;		// died: of this signal
+	int si_code = 0;	// died: its si_code, when the kernel saw it raised
+	uint32_t sender = 0;	// died of a signal this pid sent (0: none)
+	uint32_t status = 0;	// exited: its exit status
+};
+
 struct Incident {
 	// When and where.
 	uint64_t time_ns = 0; // CLOCK_REALTIME of the capture
@@ -95,6 +106,7 @@ struct Incident {
 	uint64_t fault_addr = 0;
 	bool terminated = false; // turned into SIGKILL by the kernel
 	std::optional<Sender> sender;
+	std::optional<TargetHandler> handler; // set: the target handled the signal
 	uint32_t ns_tid = 0;
 	std::optional<uint32_t> pid_ns_level;
 	ProcessMeta process;

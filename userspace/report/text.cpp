@@ -160,6 +160,28 @@ std::string render_text(const Incident &inc, size_t *cut)
 	return out;
 }
 
+// What the target's own handler did after the capture, for the headline.
+std::string handler_words(const Incident &inc)
+{
+	if (!inc.handler)
+		return "";
+	const TargetHandler &h = *inc.handler;
+	std::string out = ", handled by the process";
+	switch (h.end) {
+	case TargetHandler::End::died:
+		out += ", which then died of " + signal_abbrev(h.sig);
+		if (h.sender)
+			out += " sent by pid " + std::to_string(h.sender);
+		break;
+	case TargetHandler::End::exited:
+		out += ", which then exited with status " + std::to_string(h.status);
+		break;
+	case TargetHandler::End::unknown:
+		break;
+	}
+	return out;
+}
+
 std::string headline(const Incident &inc)
 {
 	char buf[512];
@@ -199,7 +221,7 @@ std::string headline(const Incident &inc)
 			      printable(s->comm).c_str(), s->uid);
 		out += buf;
 	}
-	return out + "\n";
+	return out + handler_words(inc) + "\n";
 }
 
 std::string loss_lines(const Incident &inc)
