@@ -1,12 +1,12 @@
 // Native frames right at the first fault, against the core of the same crash.
 //
-// Each target (tests/targets/inline_chain.c, cxx_inline.cpp)
+// Each target (tests/targets/inline_chain.c, cxx_inline.cpp, overflow.c)
 // chdirs into a fresh directory and lifts its RLIMIT_CORE, so the kernel
 // writes the core of the very crash fh-bpf captured there: core_pattern is
 // a plain file name on this project's machines (a pipe, systemd-coredump or
 // apport, would take the core away: the test then fails and says so).  The
-// oracle reads that core: eu-stack -i (elfutils; inlined calls as frames of
-// their own).
+// oracles read that core: eu-stack -i (elfutils; inlined calls as frames of
+// their own) for the inlined chains, gdb's backtrace for the overflow.
 // Targets and fh-bpf are synchronised through pipes, never sleeps.
 #include <catch2/catch.hpp>
 
@@ -251,4 +251,61 @@ TEST_CASE("C++: a lookup inlined into a lambda inlined through std::function, a 
 	      std::vector<Frame>{{"shop::Source<char>::next(char*) const", f, m.at("cxx_next")},
 				 {"shop::Source<char>::drain() const", f, m.at("cxx_drain")},
 				 {"reader_main", f, m.at("cxx_reader")}});
+}
+
+TEST_CASE("stack overflow of a 256 KiB thread stack: the newest frames, from the first readable "
+	  "page above the guard page, as gdb prints them from the core; older frames said cut",
+	  "[e2e][overflow]")
+{
+	CoreCrash run("overflow");
+	REQUIRE(run.report.size() == 1);
+	unsigned long guard_lo = 0, guard_hi = 0;
+	REQUIRE(std::sscanf(run.report[0].c_str(), "guard 0x%lx 0x%lx", &guard_lo, &guard_hi) == 2);
+
+	// gdb on the core: the faulting thread is its current one.
+	std::string gdb = run_capture({"/usr/bin/gdb", "-batch", "-nx", "-ex", "p/x $sp", "-ex", "bt",
+				       run.program, run.core});
+	static const std::regex sp_re(R"(\$1 = 0x([0-9a-f]+))");
+	static const std::regex frame_re(
+		R"(^#\d+\s+(?:0x[0-9a-f]+ in )?([^\s(]+) \(.*\) at (\S+):(\d+)$)");
+	std::smatch sm;
+	REQUIRE(std::regex_search(gdb, sm, sp_re));
+	unsigned long sp = std::stoul(sm[1], nullptr, 16);
+	// The backtrace follows $sp (gdb shows frame #0 once before, on
+	// loading the core).
+	std::vector<Frame> theirs;
+	std::istringstream in(gdb.substr(gdb.find("$1 = ")));
+	std::string line;
+	while (std::getline(in, line))
+		if (std::regex_match(line, sm, frame_re))
+			theirs.push_back({sm[1], base_name(sm[2]), std::stoi(sm[3])});
+
+	INFO("fh-bpf:\n" << run.text << "\n" << run.diagnostics << "\ngdb: " << theirs.size()
+			 << " frames, sp 0x" << std::hex << sp);
+	// What this test is about: the stack pointer is in the guard page, so
+	// a copy from sp would hold nothing.
+	REQUIRE(sp >= guard_lo);
+	REQUIRE(sp < guard_hi);
+	REQUIRE(theirs.size() > 1000); // 256 KiB of recursion
+
+	REQUIRE_FALSE(run.tb.threads.empty());
+	const ParsedThread &cur = run.tb.threads[0];
+	CHECK(cur.current);
+	CHECK(run.role(cur.pthread) == "diver");
+	std::vector<Frame> ours = our_frames(cur);
+	REQUIRE(ours.size() >= 50);
+	CHECK(ours.size() < 100); // the default --stack-size holds fewer
+	CHECK(ours == std::vector<Frame>(theirs.begin(), theirs.begin() + ours.size()));
+	auto m = markers(source_dir() + "/tests/targets/overflow.c");
+	for (size_t i = 1; i < ours.size(); i++)
+		CHECK(ours[i].line == m.at(ours[i].function));
+	// Older frames cut, as faulthandler says it: "  ...", and why.
+	CHECK(cur.other_lines == std::vector<std::string>{"  ..."});
+	CHECK(run.tb.notes == std::vector<std::string>{"fh-bpf: stack deeper than the bytes copied "
+						       "in 1 thread (see --stack-size)"});
+	// The other thread, waiting in pthread_join, is whole.
+	REQUIRE(run.tb.threads.size() == 2);
+	CHECK(run.tb.threads[1].other_lines.empty());
+	auto joined = from_file(our_frames(run.tb.threads[1]), "overflow.c", 1);
+	CHECK(joined == std::vector<Frame>{{"main", "overflow.c", m.at("main_join")}});
 }

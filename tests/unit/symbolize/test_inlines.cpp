@@ -3,7 +3,8 @@
 // -O2 -g): at every byte of the functions they are inlined into, the chain
 // of frames equals eu-addr2line -i's (elfutils, the convention of eu-stack
 // -i: names and lines) and binutils addr2line -i's (an independent DWARF
-// reader: files and lines).
+// reader: files and lines).  And the unwinder on a stack copied from above
+// an unreadable stack pointer (a stack overflow's guard page).
 #include <catch2/catch.hpp>
 
 #include "process/elf_file.h"
@@ -210,4 +211,34 @@ TEST_CASE("inlined calls at every depth, C++: templates, a lambda, std::function
 	// _M_invoke; lock_guard <- mutex::lock <- __gthread_mutex_lock in
 	// locker_main; Source::next <- Source::drain in reader_main.
 	CHECK(check_functions(bin, {"_M_invoke", "locker_main", "reader_main", "run_job"}) >= 5);
+}
+
+TEST_CASE("unwinder: a stack copied from above an unreadable stack pointer", "[symbolizer]")
+{
+	// The overflow target's dive_a at its first instruction: its return
+	// address is at sp.
+	MappedBinary bin("overflow");
+	uint64_t dive_a = kBase + bin.symbol_with("dive_a").first;
+	ThreadCapture t;
+	t.tid = static_cast<uint32_t>(getpid());
+	t.regs[16] = dive_a;
+	t.stack.assign(4096, 0);
+
+	SECTION("sp readable: the frame, then the end of the stack (a zero return address)")
+	{
+		t.regs[7] = t.stack_addr = 0x7ffc00001000;
+		auto res = bin.uw.unwind(t, 100);
+		REQUIRE(res.frames.size() == 1);
+		CHECK(res.frames[0].function == "dive_a");
+		CHECK_FALSE(res.truncated);
+	}
+	SECTION("sp in the page below the copy: the return address is there, older frames are cut")
+	{
+		t.stack_addr = 0x7ffc00001000;
+		t.regs[7] = t.stack_addr - 0x40;
+		auto res = bin.uw.unwind(t, 100);
+		REQUIRE(res.frames.size() == 1);
+		CHECK(res.frames[0].function == "dive_a");
+		CHECK(res.truncated);
+	}
 }
