@@ -84,9 +84,10 @@ $(OUT)/fh-bpf: $(OUT)/obj/app/main.o $(CORE_OBJS)
 # --- tests -------------------------------------------------------------------
 # Targets: -O2 without frame pointers, with debug info, as the issue demands.
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
-TARGETS := crash hostile_park
+TARGETS := crash hostile_park inline_chain overflow
 TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so \
-	       $(OUT)/targets/cxx_crash $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so \
+	       $(OUT)/targets/cxx_crash $(OUT)/targets/cxx_inline \
+	       $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so \
 	       $(OUT)/targets/hostile_py $(OUT)/targets/libpython3.11.so
 
 # A fake libpython 3.11 for the tests of the agent's bounds (hostile_py maps it).
@@ -98,7 +99,7 @@ $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so: tests/targets/
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -fPIC -shared $< -o $@
 
-$(OUT)/targets/cxx_crash: tests/targets/cxx_crash.cpp | $(OUT)/targets
+$(OUT)/targets/cxx_crash $(OUT)/targets/cxx_inline: $(OUT)/targets/%: tests/targets/%.cpp | $(OUT)/targets
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
 

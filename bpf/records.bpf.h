@@ -8,6 +8,12 @@
  */
 
 #define STACK_MAX_PAGES (FH_STACK_MAX / FH_PAGE_SIZE)
+/*
+ * Unreadable pages passed over at the stack pointer: a thread that overflows
+ * its stack faults with sp in the guard page below it (or, the main thread,
+ * below its stack mapping), one or a few pages under the newest frames.
+ */
+#define STACK_SKIP_PAGES 16
 
 /* Per-capture tallies, kept out of registers so the thread loop converges. */
 struct tally {
@@ -65,13 +71,6 @@ static __always_inline __u64 known_stack_top(struct task_struct *task, __u64 sp,
 	return 0;
 }
 
-/*
- * Copy the user stack from sp upward.  Where the top of the stack is known,
- * one read copies up to it (a read that runs into the unmapped page above a
- * stack faults, and a fault costs more than the copy).  Otherwise, or if
- * that read fails (a page is not resident), copy page by page and keep
- * everything below the first page that fails.
- */
 static __always_inline long read_user(void *dst, __u64 len, __u64 addr, struct task_struct *task,
 				      bool remote)
 {
@@ -81,15 +80,52 @@ static __always_inline long read_user(void *dst, __u64 len, __u64 addr, struct t
 	return bpf_probe_read_user(dst, len, (void *)addr);
 }
 
+/*
+ * The first readable address at or above sp: sp, or the start of the first
+ * readable page above it, passing over up to STACK_SKIP_PAGES pages that
+ * cannot be read (a stack overflow's guard page).  sp when none can be.
+ * One byte is read a page.  Found before the copy, so that the copy is
+ * verified for one start (searching inside the copy loop multiplied the
+ * verifier's states past its limit).
+ */
+static __always_inline __u64 first_readable(__u64 sp, struct task_struct *task, bool remote)
+{
+	__u64 addr = sp;
+	long err = -1;
+	__u8 probe;
+
+	for (int i = 0; i <= STACK_SKIP_PAGES; i++) {
+		err = read_user(&probe, 1, addr, task, remote);
+		if (err == 0)
+			break;
+		addr = (addr | (FH_PAGE_SIZE - 1)) + 1;
+	}
+	return err ? sp : addr;
+}
+
+/*
+ * Copy the user stack from sp upward.  Where the top of the stack is known,
+ * one read copies up to it (a read that runs into the unmapped page above a
+ * stack faults, and a fault costs more than the copy).  Otherwise, or if
+ * that read fails (a page is not resident), copy page by page and keep
+ * everything below the first page that fails.  When sp itself cannot be
+ * read (a stack overflow's guard page), the copy starts at the first
+ * readable page above it (first_readable), and stack_addr says where: the
+ * newest frames are there.
+ */
 static __always_inline void copy_stack(struct task_struct *task, struct fh_thread_record *rec,
 				       bool remote)
 {
-	__u64 addr = rec->regs[FH_REG_RSP];
+	/* A live dump's threads are blocked or sampled in user space: their
+	 * sp is readable, and a read of another process costs more. */
+	__u64 addr = remote ? rec->regs[FH_REG_RSP]
+			    : first_readable(rec->regs[FH_REG_RSP], task, remote);
 	__u64 top = known_stack_top(task, addr, rec->fs_base);
 	__u64 len = top ? top - addr : 0;
 	__u64 off = 0;
 	long err = -1;
 
+	rec->stack_addr = addr;
 	if (len > stack_size)
 		len = stack_size;
 	if (len)

@@ -272,7 +272,8 @@ ParsedTraceback parse_traceback(const std::string &text, bool header)
 	static const std::regex thread_re(
 		R"(^(Current thread|Thread) 0x([0-9a-f]{16}) \(most recent call first\):$)");
 	static const std::regex file_re(R"re(^  File "(.*)", line (\d+) in (.*)$)re");
-	static const std::regex binary_re(R"re(^  Binary file (".*"|'<unknown>'),? (at (\S+) )?\[0x[0-9a-f]+\]$)re");
+	// A demangled C++ name may hold spaces.
+	static const std::regex binary_re(R"re(^  Binary file (".*"|'<unknown>'),? (at (.+) )?\[0x[0-9a-f]+\]$)re");
 	ParsedTraceback tb;
 	std::istringstream in(text);
 	std::string line;

@@ -136,7 +136,8 @@ struct fh_thread_record {
 	__u64 fs_base; /* pthread_self() with glibc on x86-64 */
 	char comm[FH_COMM_LEN];
 	__u64 regs[FH_NR_REGS];
-	__u64 stack_addr; /* user address of stack[0]: the stack pointer */
+	__u64 stack_addr; /* user address of stack[0]: the stack pointer, or the first
+			   * readable page above it (sp in a guard page) */
 	__u32 stack_len;  /* bytes of stack[] copied */
 	__s32 stack_err;  /* errno of the read that stopped the copy, or 0 */
 	__u8 stack[];

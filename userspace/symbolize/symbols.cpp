@@ -97,6 +97,63 @@ std::string die_function_name(Dwarf_Die *die)
 	return {};
 }
 
+bool is_function_scope(Dwarf_Die *die)
+{
+	int tag = dwarf_tag(die);
+	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+	       tag == DW_TAG_entry_point;
+}
+
+// The functions whose code holds addr, innermost first, each a concrete
+// DIE: the innermost named function scope at addr, then the function
+// scopes that hold that DIE, up to the subprogram everything was inlined
+// into (as eu-stack -i does).  dwarf_getscopes alone goes on, past the
+// first inlined call, in the scopes of that call's abstract origin: the
+// calls inlined in between would be lost.  Lexical blocks are left out.
+std::vector<Dwarf_Die> call_chain(Dwarf_Die *cudie, Dwarf_Addr addr)
+{
+	std::vector<Dwarf_Die> out;
+	Dwarf_Die *scopes = nullptr;
+	int n = dwarf_getscopes(cudie, addr, &scopes);
+	for (int i = 0; i < n && out.empty(); i++)
+		if (is_function_scope(&scopes[i]) && !die_function_name(&scopes[i]).empty())
+			out.push_back(scopes[i]);
+	std::free(scopes);
+	if (out.empty())
+		return out;
+
+	Dwarf_Die innermost = out.front();
+	scopes = nullptr;
+	n = dwarf_getscopes_die(&innermost, &scopes);
+	if (n > 0)
+		out.clear(); // scopes[0] is innermost again
+	for (int i = 0; i < n; i++) {
+		if (!is_function_scope(&scopes[i]))
+			continue;
+		out.push_back(scopes[i]);
+		if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram)
+			break;
+	}
+	std::free(scopes);
+	return out;
+}
+
+// Where an inlined subroutine was called: its DW_AT_call_file and
+// DW_AT_call_line, or an empty file and line 0.
+void call_site(Dwarf_Die *inlined, Dwarf_Files *files, Dwarf_Die *cudie, std::string &file,
+	       int &line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word v;
+	file.clear();
+	line = 0;
+	if (files && dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &v) == 0)
+		if (const char *src = dwarf_filesrc(files, v, nullptr, nullptr))
+			file = source_path(src, cudie);
+	if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &v) == 0)
+		line = static_cast<int>(v);
+}
+
 } // namespace
 
 std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
@@ -166,47 +223,36 @@ std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
 		}
 	}
 
-	// Walk the scopes at the address, innermost first: each inlined
-	// subroutine is a frame whose caller's position is its DW_AT_call_*.
+	// The chain of calls at the address, innermost first: each inlined
+	// subroutine is a frame of its own, and its caller's position is where
+	// it was inlined (its DW_AT_call_file and DW_AT_call_line).
 	std::vector<NativeFrame> out;
-	Dwarf_Die *scopes = nullptr;
-	int nscopes = cudie ? dwarf_getscopes(cudie, lookup - bias, &scopes) : 0;
+	std::vector<Dwarf_Die> chain;
+	if (cudie)
+		chain = call_chain(cudie, lookup - bias);
 	Dwarf_Files *files = nullptr;
-	size_t nfiles = 0;
-	if (cudie && dwarf_getsrcfiles(cudie, &files, &nfiles) != 0)
+	if (cudie && dwarf_getsrcfiles(cudie, &files, nullptr) != 0)
 		files = nullptr;
-	for (int i = 0; i < nscopes; i++) {
-		Dwarf_Die *scope = &scopes[i];
-		int tag = dwarf_tag(scope);
-		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram)
-			continue;
+	for (Dwarf_Die &scope : chain) {
 		NativeFrame f = base;
 		f.file = file;
 		f.line = line;
-		if (tag == DW_TAG_subprogram) {
+		std::string name = die_function_name(&scope);
+		if (dwarf_tag(&scope) == DW_TAG_subprogram) {
 			// The outermost function: its DWARF name, as debuggers
 			// show it; the symbol table's when DWARF has none.
-			if (std::string name = die_function_name(scope); !name.empty())
+			if (!name.empty())
 				f.function = name;
 			out.push_back(std::move(f));
 			break;
 		}
-		f.function = die_function_name(scope);
+		f.function = name;
 		f.function_offset_known = false;
 		f.inlined = true;
 		out.push_back(std::move(f));
 		// The caller's position: where this subroutine was inlined.
-		Dwarf_Attribute attr;
-		Dwarf_Word v;
-		file.clear();
-		line = 0;
-		if (files && dwarf_formudata(dwarf_attr(scope, DW_AT_call_file, &attr), &v) == 0)
-			if (const char *src = dwarf_filesrc(files, v, nullptr, nullptr))
-				file = source_path(src, cudie);
-		if (dwarf_formudata(dwarf_attr(scope, DW_AT_call_line, &attr), &v) == 0)
-			line = static_cast<int>(v);
+		call_site(&scope, files, cudie, file, line);
 	}
-	std::free(scopes);
 	if (out.empty() || out.back().inlined) {
 		// No DWARF scope (or no enclosing subprogram): the symbol alone.
 		NativeFrame f = base;

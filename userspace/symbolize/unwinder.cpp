@@ -200,7 +200,12 @@ struct Unwinder::Callbacks {
 		}
 		// A read just above the copy means the stack went on past it.
 		if (addr >= base + len && addr - (base + len) < (64u << 20))
-			self->wanted_beyond_stack_ = true;
+			self->wanted_uncopied_stack_ = true;
+		// A read between sp and a copy that starts above it (sp was in
+		// a page that could not be read: a stack overflow's guard page):
+		// the frames older than this one are there but cannot be had.
+		if (addr < base && addr >= t->regs[kRegSp])
+			self->wanted_uncopied_stack_ = true;
 		return false;
 	}
 
@@ -335,7 +340,7 @@ void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool fir
 
 	thread_ = &thread;
 	regs_ = &regs;
-	wanted_beyond_stack_ = false;
+	wanted_uncopied_stack_ = false;
 	int rc = dwfl_getthread_frames(
 		dwfl_.get(), static_cast<pid_t>(thread.tid),
 		[](Dwfl_Frame *frame, void *arg) -> int {
@@ -368,9 +373,9 @@ void Unwinder::walk(const ThreadCapture &thread, const Registers &regs, bool fir
 		if (err != 0)
 			res.error = dwfl_errmsg(err);
 	}
-	// libdw ends quietly when a read fails; a read just above the copy
-	// means the stack went on.
-	if (wanted_beyond_stack_)
+	// libdw ends quietly when a read fails; a read of stack that was not
+	// copied means the stack went on.
+	if (wanted_uncopied_stack_)
 		res.truncated = true;
 }
 

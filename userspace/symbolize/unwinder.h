@@ -97,7 +97,10 @@ private:
 	// The thread being unwound and its initial registers, for the callbacks.
 	const ThreadCapture *thread_ = nullptr;
 	const Registers *regs_ = nullptr;
-	bool wanted_beyond_stack_ = false;
+	// The walk wanted stack bytes the capture does not hold (above the
+	// copy, or between sp and a copy that starts above it): older frames
+	// exist.
+	bool wanted_uncopied_stack_ = false;
 	// (pc << 1 | return_address) -> frames; bounded by kMaxCached.
 	std::unordered_map<uint64_t, std::vector<NativeFrame>> cache_;
 	static constexpr size_t kMaxCached = 1 << 16;
