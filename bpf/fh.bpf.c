@@ -46,7 +46,10 @@ const volatile __u64 stack_size = FH_STACK_DEFAULT; /* multiple of FH_PAGE_SIZE 
 const volatile __u32 max_threads = 256;
 const volatile __u64 sig_mask = 0; /* bit (sig - 1) set: capture sig */
 const volatile __u32 capture_handled = 0; /* also signals the target handles */
-const volatile __s32 user_signal = 0; /* --signal: dump on it, handled or not; 0: none */
+const volatile __s32 user_signal = 0; /* dump on it; 0: none */
+/* --signal said: dump on it also where its default action kills the
+ * target (else the target's fate is left alone: it was not asked for) */
+const volatile __u32 user_signal_kills = 0;
 
 /* What the programs count and lose (fh/counters.h), read by userspace. */
 struct fh_counters counters = {};
@@ -362,6 +365,8 @@ int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info,
 			__sync_fetch_and_add(&counters.out_of_scope, 1);
 		return 0;
 	}
+	if (sig == user_signal && !user_signal_kills && takes_default_action(task, sig))
+		return 0;
 	if (!enter())
 		return 0;
 	signal_generated(ctx, sig, info, task, result);

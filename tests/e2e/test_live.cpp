@@ -330,7 +330,7 @@ TEST_CASE("Python: --signal on a target that does not handle SIGUSR1: warned, du
 	for (const auto &py : python_interpreters()) {
 		INFO(py.path);
 		PyTarget target(py, "dump", 10);
-		Watcher watcher(target.pid());
+		Watcher watcher(target.pid(), {"--signal", "SIGUSR1"});
 		CHECK(contains(watcher.diagnostics(), "does not handle SIGUSR1"));
 		target.go();
 		REQUIRE(target.next_line() == "dumped");

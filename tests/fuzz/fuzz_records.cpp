@@ -38,7 +38,7 @@ void render(const Event &ev, const PythonRuntime &rt)
 	Incident inc = make_incident(ev, meta);
 	python_traceback(ev, rt, ev.id & 1 ? &stdlib : nullptr, inc);
 	inc.header = fatal_header(ev.sig, true);
-	capture_losses(ev, NativeStats{}, inc.losses);
+	capture_losses(ev, NativeStats{}, true, inc.losses);
 	bound_threads(inc);
 	bound_text(inc);
 	for (char c : render_text(inc) + loss_lines(inc))

@@ -105,7 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	inc.threads = native_threads(ev, *self().unwinder, stats);
 	FUZZ_CHECK(inc.threads.size() == 1);
 	FUZZ_CHECK(inc.threads[0].frames.size() <= kMaxFrames);
-	capture_losses(ev, stats, inc.losses);
+	capture_losses(ev, stats, true, inc.losses);
 	std::string text = render_text(inc) + headline(inc) + loss_lines(inc);
 	for (char c : text)
 		FUZZ_CHECK(c == '\n' || (c >= 0x20 && c <= 0x7e));

@@ -133,7 +133,12 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 		inc.header = fatal_header(ev.sig, python);
 	else if (ev.trigger == FH_TRIGGER_TIMEOUT)
 		inc.header = timeout_header(opts_.timeout_us);
-	capture_losses(ev, ns, inc.losses);
+	// The Python walk reads every thread state itself: native thread
+	// records beyond --max-threads, or lost, take nothing from its
+	// traceback (it says its own losses).
+	if (python)
+		inc.threads_skipped = inc.threads_lost = 0;
+	capture_losses(ev, ns, !python, inc.losses);
 	// Whatever a target's names: bounded before any output is made (the
 	// Python walk bounds its own part).
 	bool cut = bound_threads(inc);

@@ -66,7 +66,7 @@ private:
 	void arm(CaptureConfig cfg);
 	void loop(int pidfd, int sigfd);
 	bool on_signal(int pidfd, int sigfd); // true: the watch ends
-	void warn_disposition(int sig);
+	void say_user_signal(int sig);
 	void drain();
 	void process(Assembler::Output &out, const LiveDumpStats *live = nullptr);
 	void after_exec();
@@ -101,10 +101,12 @@ private:
 	bool detached_ = false;	     // a signal ended the watch
 };
 
-// What the user signal will do to the target, said once at start.  Where
-// its default action would terminate the target, a BPF LSM program refuses
-// it, if the kernel allows one.
-void Session::warn_disposition(int sig)
+// What the user signal will do to the target, in one line where it is
+// due.  A target that handles it is dumped at each (one that installs its
+// handler later, from then on).  One that would die of it is dumped only
+// when --signal asked: then a BPF LSM program refuses the signal to keep
+// it alive, where the kernel allows.
+void Session::say_user_signal(int sig)
 {
 	auto status = read_proc_file("/proc/" + std::to_string(tgid_) + "/status", 65536);
 	if (!status)
@@ -116,26 +118,28 @@ void Session::warn_disposition(int sig)
 			       : std::strtoull(status->c_str() + at + std::strlen(field), nullptr, 16);
 	};
 	uint64_t bit = 1ull << (sig - 1);
-	std::string who = "pid " + std::to_string(tgid_);
+	std::string who = "pid " + std::to_string(tgid_), name = signal_abbrev(sig);
+	bool given = opts_.user_signal_given;
 	if (mask("\nSigIgn:") & bit) {
-		diag(who + " ignores " + signal_abbrev(sig) +
-		    ": the kernel discards it, so it cannot trigger a dump (see --signal)");
+		if (given || opts_.verbose)
+			diag(who + " ignores " + name + ": the kernel discards it, no dump on it");
 		return;
 	}
 	if (mask("\nSigCgt:") & bit)
 		return;
+	if (!given) {
+		if (opts_.verbose)
+			diag(who + " does not handle " + name + ", which would kill it: no dump on it "
+				   "(--signal " + name + " asks for one)");
+		return;
+	}
 	try {
 		keepalive_ = std::make_unique<KeepAlive>(tgid_, sig, opts_.verbose);
-		diag(who + " does not handle " + signal_abbrev(sig) +
-		    ", whose default action would terminate it: fh-bpf refuses that signal to it "
-		    "(a BPF LSM program; the sender's kill() fails with EPERM) and dumps every "
-		    "thread each time it is sent.  --no-signal turns this off");
+		diag(who + " does not handle " + name + ": each one is refused to it (BPF LSM) "
+			   "and dumps it");
 	} catch (const Error &e) {
-		diag(who + " does not handle " + signal_abbrev(sig) +
-		    ": its default action would terminate it.  Keeping it alive needs a BPF LSM "
-		    "program, which this kernel refuses (" + e.what() +
-		    "): fh-bpf dumps every thread before the target dies.  --no-signal turns "
-		    "this off");
+		diag(who + " does not handle " + name + ": one dumps it, then kills it (" +
+		     e.what() + ")");
 	}
 }
 
@@ -354,12 +358,13 @@ CaptureConfig Session::configure()
 	if (!opts_.max_threads_given)
 		cfg.ring_threads = std::min<uint32_t>(
 			opts_.max_threads, std::max<uint32_t>(kMinRingThreads, 2 * count_threads(tgid_)));
-	cfg.user_signal = opts_.user_signal;
 	if (opts_.user_signal) {
+		cfg.user_signal = opts_.user_signal;
+		cfg.user_signal_kills = opts_.user_signal_given;
 		cfg.sig_mask |= 1ull << (opts_.user_signal - 1);
 		// A command not started yet has no handlers: nothing to say.
 		if (!launch_)
-			warn_disposition(opts_.user_signal);
+			say_user_signal(opts_.user_signal);
 	}
 	const auto &python = proc_.python();
 	set_python(cfg, python ? &*python : nullptr);
@@ -485,12 +490,16 @@ int Session::run()
 	try {
 		arm(configure());
 	} catch (const Error &) {
-		if (!capture_ || !pidfd_exited(pidfd.get()))
+		if (!pidfd_exited(pidfd.get()))
 			throw;
-		drain();
-		final_report(false);
-		if (pipeline_.fatal_seen())
-			return kExitCrashed;
+		if (capture_)
+			drain();
+		// What it left is said; a process simply gone, in one line.
+		if (pipeline_.written()) {
+			final_report(false);
+			if (pipeline_.fatal_seen())
+				return kExitCrashed;
+		}
 		throw Error("process " + std::to_string(tgid_) + " exited while fh-bpf was attaching",
 			    ESRCH);
 	}

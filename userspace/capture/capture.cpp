@@ -37,6 +37,7 @@ void set_constants(fh_bpf *skel, const CaptureConfig &cfg)
 	skel->rodata->sig_mask = cfg.sig_mask;
 	skel->rodata->capture_handled = cfg.capture_handled ? 1 : 0;
 	skel->rodata->user_signal = cfg.user_signal;
+	skel->rodata->user_signal_kills = cfg.user_signal_kills ? 1 : 0;
 	skel->rodata->agent_tgid = static_cast<__u32>(getpid());
 	uint32_t scope = 0;
 	if (!cfg.tgid) {

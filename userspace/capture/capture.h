@@ -42,7 +42,8 @@ struct CaptureConfig {
 	uint32_t ring_threads = 0; // threads whose records the ring holds at once
 	uint64_t sig_mask = 0; // bit (sig - 1): capture sig
 	bool capture_handled = false; // also signals the target handles
-	int user_signal = 0;	      // dump on it whatever its disposition; 0: none
+	int user_signal = 0;	      // dump on it; 0: none
+	bool user_signal_kills = false; // also when its default action kills the target
 	// Python: its offsets make the programs walk the interpreter; where it
 	// sits may be set later (set_python_runtime) when it is not mapped yet.
 	const struct fh_py_offsets *py_offsets = nullptr; // nullptr: not Python

@@ -106,9 +106,11 @@ bool take_trigger_option(Options &o, int id, const std::string &v)
 		break;
 	case kOptSignal:
 		o.user_signal = user_signal_value(v);
+		o.user_signal_given = true;
 		break;
 	case kOptNoSignal:
 		o.user_signal = 0;
+		o.user_signal_given = false;
 		break;
 	case kOptDump:
 		o.dump = true;

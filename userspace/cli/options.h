@@ -21,6 +21,7 @@ struct Options {
 	bool handled = false; // also capture fatal signals the target handles
 	bool dump = false;    // print every thread now and exit
 	int user_signal = 0;  // --signal (default SIGUSR1); 0: --no-signal
+	bool user_signal_given = false; // --signal said: armed even where it kills
 	uint64_t timeout_us = 0; // --timeout: dump after this long; 0: none
 	bool repeat = false;	 // --repeat: every timeout_us
 	bool exit_after = false; // --exit: terminate the target after the first timeout dump

@@ -101,10 +101,11 @@ constexpr OptionRow kWatchOptions[] = {
 		 "does: no header, the receiving thread is \"Current\n"
 		 "thread\"; the target's handler, if any, runs as usual.\n"
 		 "A target that neither handles nor ignores SIG would\n"
-		 "be terminated by it: fh-bpf says so at start, keeps\n"
-		 "it alive where the kernel allows a BPF LSM program\n"
-		 "(refusing that signal), and otherwise dumps every\n"
-		 "thread before the target dies"},
+		 "die of it: by default it is not armed there (-v says\n"
+		 "so); --signal arms it anyway: fh-bpf keeps the target\n"
+		 "alive where the kernel allows a BPF LSM program\n"
+		 "(refusing that signal), else dumps every thread\n"
+		 "before the target dies"},
 	{.group = kTriggers, .id = kOptNoSignal, .name = "no-signal",
 	 .help = "no dump on a user signal"},
 	{.group = kTriggers, .id = kOptSignals, .name = "signals", .arg = "LIST",

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <set>
 
 namespace fh {
@@ -47,8 +48,18 @@ const Mapping *MappingSet::find(uint64_t addr) const
 MappingSet read_maps(pid_t pid)
 {
 	auto text = read_proc_file("/proc/" + std::to_string(pid) + "/maps", 64u << 20);
-	if (!text)
-		throw sys_error("reading /proc/" + std::to_string(pid) + "/maps", errno);
+	if (!text) {
+		int e = errno;
+		std::string what = "reading /proc/" + std::to_string(pid) + "/maps";
+		// The kernel's ptrace access check: another user's process, or
+		// one that is not dumpable.
+		if (e == EACCES || e == EPERM)
+			throw Error(what + ": " + std::strerror(e) +
+					    ": a process of another user (or not dumpable) needs "
+					    "root, CAP_SYS_PTRACE or CAP_PERFMON",
+				    e, kExitNoSupport);
+		throw sys_error(what, e);
+	}
 	return parse_maps(*text);
 }
 

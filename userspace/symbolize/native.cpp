@@ -60,16 +60,17 @@ std::string threads(uint32_t n) { return std::to_string(n) + (n == 1 ? " thread"
 
 } // namespace
 
-void capture_losses(const Event &ev, const NativeStats &stats, std::vector<Loss> &out)
+void capture_losses(const Event &ev, const NativeStats &stats, bool native_frames,
+		    std::vector<Loss> &out)
 {
 	if (!ev.complete)
 		out.push_back({"capture_incomplete", 1,
 			       "the capture is incomplete: its end record was lost (ring buffer "
 			       "full); threads may be missing"});
-	if (ev.threads_skipped)
+	if (ev.threads_skipped && native_frames)
 		out.push_back({"threads_skipped", ev.threads_skipped,
 			       threads(ev.threads_skipped) + " beyond --max-threads not captured"});
-	if (ev.threads_lost)
+	if (ev.threads_lost && native_frames)
 		out.push_back({"threads_lost", ev.threads_lost,
 			       threads(ev.threads_lost) + " lost: no room in the ring buffer"});
 	if (stats.stale_threads && ev.live())

@@ -27,7 +27,9 @@ struct NativeStats {
 std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeStats &stats);
 
 // What the capture lost (skipped or lost threads, truncated or stale
-// stacks, an incomplete capture), as losses.
-void capture_losses(const Event &ev, const NativeStats &stats, std::vector<Loss> &out);
+// stacks, an incomplete capture), as losses.  native_frames: the threads'
+// records are the traceback (not a Python walk's thread states).
+void capture_losses(const Event &ev, const NativeStats &stats, bool native_frames,
+		    std::vector<Loss> &out);
 
 } // namespace fh

@@ -7,7 +7,9 @@
 #include "process/mappings.h"
 #include "process/perf_records.h"
 
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
@@ -147,4 +149,40 @@ TEST_CASE("mapping sets: this process's own, its executable first", "[process]")
 	REQUIRE(here);
 	CHECK(here->perms.find('x') != std::string::npos);
 	CHECK_THROWS(read_maps(-1));
+}
+
+TEST_CASE("mapping sets: another user's process refused names the privilege it needs",
+	  "[process]")
+{
+	// A child without privileges reads pid 1's mappings (root's): the
+	// kernel's access check refuses, and the error says what would do.
+	int fds[2];
+	REQUIRE(pipe(fds) == 0);
+	pid_t child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0) {
+		close(fds[0]);
+		std::string said = "no error";
+		if (getuid() == 0 && (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+				      setresuid(65534, 65534, 65534) != 0))
+			said = "could not drop privileges";
+		else
+			try {
+				read_maps(1);
+			} catch (const std::exception &e) {
+				said = e.what();
+			}
+		(void)!write(fds[1], said.data(), said.size());
+		_exit(0);
+	}
+	close(fds[1]);
+	std::string said;
+	char buf[512];
+	for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;)
+		said.append(buf, static_cast<size_t>(n));
+	close(fds[0]);
+	waitpid(child, nullptr, 0);
+	INFO(said);
+	CHECK(said.find("reading /proc/1/maps: Permission denied") != std::string::npos);
+	CHECK(said.find("root, CAP_SYS_PTRACE or CAP_PERFMON") != std::string::npos);
 }
