@@ -156,6 +156,26 @@ TEST_CASE("a fault the target recovers from (siglongjmp): no incident, said with
 	CHECK(watcher.diagnostics().find("handled 1 fault itself and went on") != std::string::npos);
 }
 
+TEST_CASE("a target that keeps faulting and recovering: a bounded number of captures, the rest "
+	  "counted",
+	  "[e2e][first_fault][recovered]")
+{
+	// Ten faults within milliseconds: four captures (the budget), each
+	// dropped as the next fault shows the process went on; six counted.
+	Target target("handledloop", 2);
+	Watcher watcher(target.pid());
+	target.go();
+	int st = target.wait();
+	REQUIRE(WIFEXITED(st));
+	CHECK(WEXITSTATUS(st) == 0);
+	CHECK(watcher.wait() == 0);
+	INFO(watcher.diagnostics());
+	CHECK(watcher.output().empty());
+	CHECK(watcher.diagnostics().find("handled 4 faults itself and went on: no incident "
+					 "(--handled reports them); 6 more handled signals not "
+					 "captured") != std::string::npos);
+}
+
 TEST_CASE("--handled and a crash reporter: one incident for one death, at the fault",
 	  "[e2e][first_fault][reporter]")
 {

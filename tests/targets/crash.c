@@ -26,6 +26,7 @@
  * then exits 0.  "usr1" catches SIGUSR1 (blocked in the workers, so the main
  * thread receives it) and answers each byte on the go fd with "ack N", N
  * the number of SIGUSR1 handled so far, until a 'q' ends it with status 0.
+ * "handledloop" does that ten times.
  * "early" dereferences NULL first thing in main, before any thread starts.
  * "reporter" has a crash reporter's SIGSEGV handler, on a signal stack of
  * its own: it cancels every other thread, joins them, then restores the
@@ -44,6 +45,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,7 +496,7 @@ int main(int argc, char **argv)
 		crash_mid((volatile int *)48); /* @main_reporter */
 	} else if (!strcmp(mode, "segvall")) {
 		segv_all(4);
-	} else if (!strcmp(mode, "handled")) {
+	} else if (!strcmp(mode, "handled") || !strcmp(mode, "handledloop")) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = on_segv;
@@ -502,6 +504,10 @@ int main(int argc, char **argv)
 		/* Distinct arguments keep the compiler from merging the calls. */
 		if (sigsetjmp(recover, 1) == 0)
 			crash_mid((volatile int *)32);
+		/* handledloop: nine more, each recovered from. */
+		for (int i = 1; !strcmp(mode, "handledloop") && i < 10; i++)
+			if (sigsetjmp(recover, 1) == 0)
+				crash_mid((volatile int *)(uintptr_t)(32 + 8 * i));
 		return 0;
 	} else if (!strcmp(mode, "mapcrash")) {
 		if (mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
