@@ -115,9 +115,10 @@ Thread read_thread(const json &t)
 // The process's own handler, and how it ended the process.
 void read_handler(const json &j, Incident &inc)
 {
-	const json &h = j.at("handler");
-	if (h.is_null())
+	// Records written before the field existed have none.
+	if (!j.contains("handler") || j.at("handler").is_null())
 		return;
+	const json &h = j.at("handler");
 	TargetHandler out;
 	const json &end = h.at("end");
 	if (end == "died") {

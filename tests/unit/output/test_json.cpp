@@ -92,7 +92,13 @@ Incident python_incident()
 TEST_CASE("an incident record reads back into the same model: its JSON and text the same",
 	  "[json]")
 {
-	for (const Incident &inc : {native_incident(), python_incident()}) {
+	// A fault the process's own handler took, then died of, or exited
+	// from; one reported at the fault (--handled).
+	Incident died = python_incident(), exited = python_incident(), handled = native_incident();
+	died.handler = TargetHandler{TargetHandler::End::died, 6, -6, 0, 0};
+	exited.handler = TargetHandler{TargetHandler::End::exited, 0, 0, 0, 7};
+	handled.handler = TargetHandler{};
+	for (const Incident &inc : {native_incident(), python_incident(), died, exited, handled}) {
 		std::string line = incident_json(inc);
 		Incident back = incident_from_json(line);
 		CHECK(incident_json(back) == line);
@@ -108,6 +114,17 @@ TEST_CASE("an incident record reads back into the same model: its JSON and text 
 						  "numpy.core._multiarray_umath, ujson, ... (total: 5)\n") !=
 	      std::string::npos);
 	CHECK(text.find("  File \"\", line 0 in <module>\n") != std::string::npos);
+	CHECK(headline(died).find(", handled by the process, which then died of SIGABRT\n") !=
+	      std::string::npos);
+	CHECK(incident_json(died).find(
+		      R"("handler":{"end":"died","signal":"SIGABRT","code":"SI_TKILL","sender_pid":null})") !=
+	      std::string::npos);
+	CHECK(headline(exited).find(", which then exited with status 7\n") != std::string::npos);
+	CHECK(incident_json(native_incident()).find(R"("handler":null)") != std::string::npos);
+	// A record from before the field: no handler.
+	std::string old = incident_json(native_incident());
+	old.replace(old.find(R"("handler":null,)"), std::strlen(R"("handler":null,)"), "");
+	CHECK_FALSE(incident_from_json(old).handler);
 }
 
 TEST_CASE("what is no incident record is refused with a reason", "[json]")
