@@ -222,10 +222,12 @@ static __always_inline void handled_fault(struct task_struct *self, int sig, __u
 	old = ff->event_id;
 	if (old) {
 		/* The handler at work (re-raising, chaining, faulting again) or
-		 * another thread of the same crash: the first fault stands. */
+		 * another thread of the same crash: the first fault stands.
+		 * (--handled reports every other thread's.) */
 		if (old == FAULT_TAKING ||
 		    (ff->tid == self->pid ? in_handler(self, ff)
-					  : now - ff->ktime < FIRST_FAULT_SAME_CRASH_NS)) {
+					  : !capture_handled &&
+						    now - ff->ktime < FIRST_FAULT_SAME_CRASH_NS)) {
 			__sync_fetch_and_add(&counters.handled_skipped, 1);
 			return;
 		}
