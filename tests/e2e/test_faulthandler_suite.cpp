@@ -17,7 +17,8 @@
 
 using namespace fhtest;
 
-namespace {
+namespace
+{
 
 // A build's test_faulthandler, or (Debian's ships none) that of a pyenv
 // build of the same minor version: the directory holding package 'test'.
@@ -45,7 +46,8 @@ void run_suite(const std::string &version)
 		if (b.version == version)
 			py = &b;
 	REQUIRE(py);
-	std::vector<std::string> argv = {py->path, source_dir() + "/tests/python/faulthandler_suite.py",
+	std::vector<std::string> argv = {py->path,
+					 source_dir() + "/tests/python/faulthandler_suite.py",
 					 "--fh-bpf", fh_bpf_path()};
 	if (std::string dir = test_dir_for(*py); !dir.empty())
 		argv.insert(argv.end(), {"--test-dir", dir});
@@ -69,21 +71,22 @@ void run_suite(const std::string &version)
 	CHECK(python_json(json, "d['python']") == "'" + version + "'");
 	// Every failure, with the test's own message.
 	std::string failures = python_json(
-		json, "'\\n'.join('%s: %s: %s' % (c['name'], c['outcome'], c['detail']) for c in "
-		      "d['cases'] if c['outcome'] not in ('passed', 'not applicable', 'skipped'))");
+	    json, "'\\n'.join('%s: %s: %s' % (c['name'], c['outcome'], c['detail']) for c in "
+		  "d['cases'] if c['outcome'] not in ('passed', 'not applicable', 'skipped'))");
 	INFO("failed cases:\n" << failures);
 	CHECK(failures == "''");
 	// What ran: crashes of every signal, the timeout's and the user
 	// signal's dumps, dump_traceback(all_threads=True), the extension
 	// modules (3.10+).
-	std::string must = "['test_read_null', 'test_sigsegv', 'test_sigabrt', 'test_sigfpe', "
-			   "'test_gil_released', 'test_stack_overflow', 'test_enable_file', "
-			   "'test_dump_traceback_threads', 'test_dump_traceback_later', "
-			   "'test_dump_traceback_later_repeat', 'test_register_threads'" +
-			   std::string(py->minor >= 10 ? ", 'test_gc', 'test_dump_ext_modules'" : "") +
-			   "]";
-	CHECK(python_json(json, "[n for n in " + must + " if n not in [c['name'] for c in "
-			  "d['cases'] if c['outcome'] == 'passed']]") == "[]");
+	std::string must =
+	    "['test_read_null', 'test_sigsegv', 'test_sigabrt', 'test_sigfpe', "
+	    "'test_gil_released', 'test_stack_overflow', 'test_enable_file', "
+	    "'test_dump_traceback_threads', 'test_dump_traceback_later', "
+	    "'test_dump_traceback_later_repeat', 'test_register_threads'" +
+	    std::string(py->minor >= 10 ? ", 'test_gc', 'test_dump_ext_modules'" : "") + "]";
+	CHECK(python_json(json, "[n for n in " + must +
+				    " if n not in [c['name'] for c in "
+				    "d['cases'] if c['outcome'] == 'passed']]") == "[]");
 	// Nothing is left out silently: each case not run says why.
 	CHECK(python_json(json, "all(c['detail'] for c in d['cases'] if c['outcome'] in "
 				"('not applicable', 'skipped'))") == "True");
@@ -91,11 +94,11 @@ void run_suite(const std::string &version)
 
 } // namespace
 
-#define FAULTHANDLER_SUITE(version)                                                           \
-	TEST_CASE("CPython " version "'s own test_faulthandler judges fh-bpf",                   \
-		  "[e2e][python][faulthandler-suite]")                                          \
-	{                                                                                      \
-		run_suite(version);                                                            \
+#define FAULTHANDLER_SUITE(version)                                                                \
+	TEST_CASE("CPython " version "'s own test_faulthandler judges fh-bpf",                     \
+		  "[e2e][python][faulthandler-suite]")                                             \
+	{                                                                                          \
+		run_suite(version);                                                                \
 	}
 
 FAULTHANDLER_SUITE("3.6.15")

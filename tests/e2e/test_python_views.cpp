@@ -21,7 +21,8 @@
 
 using namespace fhtest;
 
-namespace {
+namespace
+{
 
 const std::vector<std::string> kUnshare = {"/usr/bin/unshare", "--pid", "--fork", "--mount-proc"};
 
@@ -57,21 +58,23 @@ std::set<long> tasks_of(pid_t pid)
 
 // Every thread of a record carries its TID on the host (one of `host`) and
 // in its namespace (another number), the current one the main thread's.
-void check_thread_ids(const std::string &json, pid_t pid, const std::set<long> &host,
-		      bool current)
+void check_thread_ids(const std::string &json, pid_t pid, const std::set<long> &host, bool current)
 {
 	std::string tids = "[";
 	for (long t : host)
 		tids += (tids.size() > 1 ? ", " : "") + std::to_string(t);
 	tids += "]";
 	CHECK(python_json(json, "all(t['tid'] in " + tids + " for t in d['threads'])") == "True");
-	CHECK(python_json(json, "all(t['ns_tid'] and t['ns_tid'] != t['tid'] and t['ns_tid'] < 1000 "
-				"for t in d['threads'])") == "True");
-	CHECK(python_json(json, "len(set(t['ns_tid'] for t in d['threads'])) == len(d['threads'])") ==
-	      "True");
+	CHECK(python_json(json,
+			  "all(t['ns_tid'] and t['ns_tid'] != t['tid'] and t['ns_tid'] < 1000 "
+			  "for t in d['threads'])") == "True");
+	CHECK(
+	    python_json(json, "len(set(t['ns_tid'] for t in d['threads'])) == len(d['threads'])") ==
+	    "True");
 	if (current)
-		CHECK(python_json(json, "[(t['tid'], t['ns_tid'] == d['ns_pid']) for t in d['threads'] "
-					"if t['current']]") == "[(" + std::to_string(pid) + ", True)]");
+		CHECK(python_json(json,
+				  "[(t['tid'], t['ns_tid'] == d['ns_pid']) for t in d['threads'] "
+				  "if t['current']]") == "[(" + std::to_string(pid) + ", True)]");
 }
 
 } // namespace
@@ -117,8 +120,9 @@ TEST_CASE("Python in a pid namespace: --dump and --signal print what its faultha
 			int status = -1;
 			run_capture({fh_bpf_path(), "-p", pid, "--dump", "-o", out}, &status);
 			CHECK(status == 0);
-			run_capture({fh_bpf_path(), "-p", pid, "--dump", "--format", "json", "-o", rec},
-				    &status);
+			run_capture(
+			    {fh_bpf_path(), "-p", pid, "--dump", "--format", "json", "-o", rec},
+			    &status);
 			CHECK(status == 0);
 			std::string ours = read_file(out), record = read_file(rec);
 			unlink(out.c_str());
@@ -153,7 +157,8 @@ TEST_CASE("Python in a pid namespace: --dump and --signal print what its faultha
 	}
 }
 
-namespace {
+namespace
+{
 
 // The builds with subinterpreters a script can run (_xxsubinterpreters
 // from 3.8).
@@ -213,8 +218,8 @@ TEST_CASE("a subinterpreter: --signal and (3.12+) --dump print what faulthandler
 			REQUIRE(target.next_line() == "dumped");
 			std::string out = temp_path("dump.txt");
 			int status = -1;
-			run_capture({fh_bpf_path(), "-p", std::to_string(target.pid()), "--dump", "-o",
-				     out},
+			run_capture({fh_bpf_path(), "-p", std::to_string(target.pid()), "--dump",
+				     "-o", out},
 				    &status);
 			CHECK(status == 0);
 			std::string ours = read_file(out), theirs = target.faulthandler_output();

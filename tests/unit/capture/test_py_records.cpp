@@ -16,7 +16,8 @@ extern "C" {
 
 using namespace fh;
 
-namespace {
+namespace
+{
 
 std::vector<uint8_t> bytes_of(const void *p, size_t n)
 {
@@ -45,7 +46,10 @@ std::vector<uint8_t> end_rec(uint64_t id)
 // A stdlib record of ASCII names (kind 1), or of one name of another kind.
 struct StdlibRec {
 	fh_py_stdlib_record r{};
-	explicit StdlibRec(uint64_t id, uint32_t status) { r.hdr = {FH_REC_PY_STDLIB, 0, id}, r.status = status; }
+	explicit StdlibRec(uint64_t id, uint32_t status)
+	{
+		r.hdr = {FH_REC_PY_STDLIB, 0, id}, r.status = status;
+	}
 	StdlibRec &name(const std::vector<uint8_t> &data, int kind, uint32_t length)
 	{
 		uint8_t *at = r.data + r.bytes;
@@ -60,7 +64,8 @@ struct StdlibRec {
 	}
 	StdlibRec &ascii(const std::string &s)
 	{
-		return name(std::vector<uint8_t>(s.begin(), s.end()), 1, static_cast<uint32_t>(s.size()));
+		return name(std::vector<uint8_t>(s.begin(), s.end()), 1,
+			    static_cast<uint32_t>(s.size()));
 	}
 	std::vector<uint8_t> bytes()
 	{
@@ -104,7 +109,8 @@ TEST_CASE("stdlib names: parts, then the outcome", "[records][python]")
 	CHECK(ascii_names(ev) == std::vector<std::string>{"sys", "_json", "posix"});
 
 	// A 2-byte-character name keeps its code points.
-	ev = assemble({StdlibRec(1, FH_PY_STDLIB_FOUND).name({0xbb, 0x03, 0x16, 0x04}, 2, 2).bytes()});
+	ev = assemble(
+	    {StdlibRec(1, FH_PY_STDLIB_FOUND).name({0xbb, 0x03, 0x16, 0x04}, 2, 2).bytes()});
 	REQUIRE(ev.py_stdlib_names.size() == 1);
 	CHECK(ev.py_stdlib_names[0].name == std::vector<uint32_t>{0x3bb, 0x416});
 

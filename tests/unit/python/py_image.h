@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-namespace fhtest {
+namespace fhtest
+{
 
 // A little-endian byte image of one object.
 struct Obj {

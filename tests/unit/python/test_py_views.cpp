@@ -22,7 +22,8 @@ using namespace fh;
 using fhtest::ascii_str;
 using fhtest::Obj;
 
-namespace {
+namespace
+{
 
 // CPython 3.12 (built-in offsets) with its runtime at kRuntime: a main
 // interpreter of two threads (the main thread, pthread kP0, namespace TID
@@ -54,22 +55,26 @@ void thread_state(ImageMemory &mem, uint64_t at, uint64_t next, uint64_t pthread
 {
 	uint64_t cframe = at + 0x400, frame = at + 0x500;
 	mem.add(at, Obj(0x600)
-			    .at<uint64_t>(8, next)
-			    .at<uint64_t>(16, interp)
-			    .at<uint64_t>(56, cframe)
-			    .at<uint64_t>(136, pthread)
-			    .at<uint32_t>(144, tid)
-			    .at<uint64_t>(0x400, frame)		   // cframe->current_frame
-			    .at<uint64_t>(0x500, code)		   // f_code
-			    .at<uint64_t>(0x500 + 56, code + 192) // prev_instr: index 0
-			    .bytes);
+			.at<uint64_t>(8, next)
+			.at<uint64_t>(16, interp)
+			.at<uint64_t>(56, cframe)
+			.at<uint64_t>(136, pthread)
+			.at<uint32_t>(144, tid)
+			.at<uint64_t>(0x400, frame)	      // cframe->current_frame
+			.at<uint64_t>(0x500, code)	      // f_code
+			.at<uint64_t>(0x500 + 56, code + 192) // prev_instr: index 0
+			.bytes);
 }
 
 void code_object(ImageMemory &mem, uint64_t at, const std::string &name, int first)
 {
 	uint64_t name_at = at + 0x800;
-	mem.add(at, Obj(0x800).at<uint64_t>(112, kFile).at<uint64_t>(120, name_at)
-			    .at<uint64_t>(136, kLines).at<int32_t>(68, first).bytes);
+	mem.add(at, Obj(0x800)
+			.at<uint64_t>(112, kFile)
+			.at<uint64_t>(120, name_at)
+			.at<uint64_t>(136, kLines)
+			.at<int32_t>(68, first)
+			.bytes);
 	mem.add(name_at, ascii_str(kStrType, name).bytes);
 }
 
@@ -78,11 +83,11 @@ ImageMemory subinterpreter_image(uint64_t tss)
 {
 	ImageMemory mem;
 	mem.add(kRuntime, Obj(2048)
-				  .at<uint64_t>(40, kSub)   // interpreters.head: the newest
-				  .at<uint64_t>(48, kMain)  // interpreters.main
-				  .at<int32_t>(1544, 1)     // autoTSSkey: initialised,
-				  .at<uint32_t>(1548, 2)    // key 2
-				  .bytes);
+			      .at<uint64_t>(40, kSub)  // interpreters.head: the newest
+			      .at<uint64_t>(48, kMain) // interpreters.main
+			      .at<int32_t>(1544, 1)    // autoTSSkey: initialised,
+			      .at<uint32_t>(1548, 2)   // key 2
+			      .bytes);
 	mem.add(kMain, Obj(512).at<uint64_t>(72, kTWorker).bytes);
 	mem.add(kSub, Obj(512).at<uint64_t>(72, kTSub).bytes);
 	thread_state(mem, kTWorker, kTMain, kP1, 2, kMain, kCodeWork);
@@ -96,9 +101,11 @@ ImageMemory subinterpreter_image(uint64_t tss)
 	// A bytes object: one location entry (ONE_LINE0, one code unit).
 	mem.add(kLines, Obj(40).at<uint64_t>(16, 3).data(32, {0xd0, 0, 0}).bytes);
 	// glibc's struct pthread of each thread: its TSS slots.
-	mem.add(kP0, Obj(0x400).at<uint64_t>(FH_GLIBC_TSS_DATA + 2 * FH_GLIBC_TSS_STRIDE, tss).bytes);
-	mem.add(kP1, Obj(0x400).at<uint64_t>(FH_GLIBC_TSS_DATA + 2 * FH_GLIBC_TSS_STRIDE, kTWorker)
-			     .bytes);
+	mem.add(kP0,
+		Obj(0x400).at<uint64_t>(FH_GLIBC_TSS_DATA + 2 * FH_GLIBC_TSS_STRIDE, tss).bytes);
+	mem.add(
+	    kP1,
+	    Obj(0x400).at<uint64_t>(FH_GLIBC_TSS_DATA + 2 * FH_GLIBC_TSS_STRIDE, kTWorker).bytes);
 	return mem;
 }
 
@@ -161,7 +168,8 @@ TEST_CASE("a subinterpreter: the dump is of the interpreter of the current threa
 	CHECK_FALSE(ev.py_threads[1].flags & FH_PY_THREAD_TSS_READ);
 }
 
-namespace {
+namespace
+{
 
 PyThreadCapture py_thread(uint64_t pthread, uint32_t native_tid, uint32_t flags = 0)
 {
@@ -233,7 +241,8 @@ TEST_CASE("a pid namespace: host and namespace TIDs, the current thread", "[pywa
 	CHECK(threads[0].ns_tid == 2);
 }
 
-namespace {
+namespace
+{
 
 PyModuleName module_name(uint32_t index, const std::string &s)
 {
@@ -247,8 +256,7 @@ PyModuleName module_name(uint32_t index, const std::string &s)
 
 } // namespace
 
-TEST_CASE("Extension modules: sys.stdlib_module_names as it was at the signal",
-	  "[pywalk][stdlib]")
+TEST_CASE("Extension modules: sys.stdlib_module_names as it was at the signal", "[pywalk][stdlib]")
 {
 	PythonRuntime rt = runtime_312();
 	Event ev;
@@ -286,15 +294,23 @@ TEST_CASE("sys.stdlib_module_names read from memory: a frozenset only", "[pywalk
 		mem.add(kMain, Obj(512).at<uint64_t>(352, kDict).bytes); // 3.12: sysdict at 352
 		mem.add(kDict, Obj(48).at<uint64_t>(32, kKeys).bytes);
 		// Unicode keys (kind 1), 8 index bytes, one entry.
-		mem.add(kKeys, Obj(64).at<uint8_t>(9, 3).at<uint8_t>(10, 1).at<uint64_t>(24, 1)
-				       .at<uint64_t>(40, kKey).at<uint64_t>(48, kSet).bytes);
+		mem.add(kKeys, Obj(64)
+				   .at<uint8_t>(9, 3)
+				   .at<uint8_t>(10, 1)
+				   .at<uint64_t>(24, 1)
+				   .at<uint64_t>(40, kKey)
+				   .at<uint64_t>(48, kSet)
+				   .bytes);
 		mem.add(kKey, ascii_str(kStrType, "stdlib_module_names").bytes);
 		mem.add(kStrType, Obj(176).at<uint64_t>(168, 1ul << 28).bytes);
 		mem.add(kSetType, Obj(264).at<uint64_t>(24, kTypeName).bytes);
 		const char *tn = type_name.c_str();
 		mem.add(kTypeName, std::vector<uint8_t>(tn, tn + type_name.size() + 1));
-		mem.add(kSet, Obj(64).at<uint64_t>(8, kSetType).at<int64_t>(32, 1)
-				      .at<uint64_t>(40, kTable).bytes);
+		mem.add(kSet, Obj(64)
+				  .at<uint64_t>(8, kSetType)
+				  .at<int64_t>(32, 1)
+				  .at<uint64_t>(40, kTable)
+				  .bytes);
 		mem.add(kTable, Obj(32).at<uint64_t>(16, kName).bytes); // slot 1
 		mem.add(kName, ascii_str(kStrType, "posix").bytes);
 		return mem;
