@@ -47,7 +47,7 @@ all: $(OUT)/fh-bpf
 # --- BPF: one pipeline, skeletons generated, never committed ------------------
 # fh: the capture programs; keepalive: the optional BPF LSM program.
 BPF_DEPS := bpf/control.bpf.h bpf/scope.bpf.h bpf/python.bpf.h bpf/sender.bpf.h \
-	    bpf/records.bpf.h bpf/mappings.bpf.h bpf/live.bpf.h bpf/signal.bpf.h \
+	    bpf/python_sys.bpf.h bpf/records.bpf.h bpf/mappings.bpf.h bpf/live.bpf.h bpf/signal.bpf.h \
 	    include/fh/records.h include/fh/python.h include/fh/counters.h include/fh/live.h \
 	    bpf/vmlinux/$(BPF_ARCH)/vmlinux.h
 

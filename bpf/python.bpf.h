@@ -150,16 +150,6 @@ struct {
 	__type(value, struct fh_py_code_record);
 } py_code_scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fh_py_module_record);
-} py_module_scratch SEC(".maps");
-
-/* PyModuleObject.md_def and PyModuleDef.m_methods, 3.10 to 3.13. */
-#define PY_MODULE_MD_DEF 24
-#define PY_MODULEDEF_METHODS 64
 
 /* Code objects already sent in this event: (code, event id) slots. */
 struct py_seen {
@@ -382,10 +372,12 @@ static long py_frame_step(__u32 i, void *ctx)
 struct py_thread_walk {
 	__u64 tstate;
 	__u64 event_id;
+	__u64 tss; /* the current thread state, from the hit thread's TSS */
 	struct py_loop loop;
 	__u32 index;
 	__u32 gc;
 	__u32 build;
+	__u32 tss_read; /* tss was read (it may be 0: the thread has none) */
 };
 
 static long py_thread_step(__u32 i, void *ctx)
@@ -413,6 +405,8 @@ static long py_thread_step(__u32 i, void *ctx)
 				    (void *)(w->tstate + py->tstate_native_thread_id));
 	rec->index = w->index;
 	rec->flags = w->gc ? FH_PY_THREAD_GC : 0;
+	if (w->tss_read)
+		rec->flags |= FH_PY_THREAD_TSS_READ | (w->tstate == w->tss ? FH_PY_THREAD_CURRENT : 0);
 
 	if (py->frame_kind == FH_PY_FRAME_OBJECT)
 		fw.frame = py_ptr(w->tstate + py->tstate_frame);
@@ -447,119 +441,53 @@ static long py_thread_step(__u32 i, void *ctx)
 	return loops ? 1 : 0;
 }
 
+#include "python_sys.bpf.h"
+
 /*
- * sys.modules, in order: the entries faulthandler's "Extension modules" line
- * lists (a module whose definition has methods).  Userspace leaves out the
- * standard library's, as faulthandler does.
+ * The thread state faulthandler takes for the current one: what the TSS of
+ * the thread hit holds for _PyRuntime's autoTSSkey
+ * (PyGILState_GetThisThreadState()), from its pthread_t (glibc's layout,
+ * fh/python.h).  Returned with bit 0 set when it could be read (and names
+ * that thread), even if it is 0 (a thread without a Python thread state);
+ * 0 when not.  A global function: verified once, its answer a plain number
+ * to the walk that follows (no more paths to verify there).
  */
-struct py_dict_walk {
-	__u64 entries;
-	__u64 n;
-	__u64 event_id;
-	__u64 module_type;
-	__u32 build;
-	__u32 reserved;
-	__u32 entry_size;
-	__u32 key_off;
-	__u32 value_off;
-	__u32 found;
-};
-
-static long py_module_step(__u32 i, void *ctx)
+__noinline __u64 py_tss_tstate(__u32 build, __u64 runtime, __u64 fs_base)
 {
-	struct py_dict_walk *w = ctx;
-	const struct fh_py_offsets *py = py_build(w->build);
-	struct fh_py_module_record *rec;
-	__u64 entry, value, def, size;
-	__u32 zero = 0;
+	const struct fh_py_offsets *py = py_build(build);
+	__u64 at, tstate = 0;
+	__s32 initialized = 0;
+	__u32 key = 0;
 
-	if (i >= w->n || !py)
-		return 1;
-	entry = w->entries + (__u64)i * w->entry_size;
-	value = py_ptr(entry + w->value_off);
-	if (!value || py_ptr(value + py->object_type) != w->module_type)
+	if (!py || !fs_base || !py_has(py->runtime_autotss_key) || !py_has(py->tstate_interp) ||
+	    (py->flags & FH_PY_RUNTIME_IS_INTERP_HEAD))
 		return 0;
-	def = py_ptr(value + PY_MODULE_MD_DEF);
-	if (!def || !py_ptr(def + PY_MODULEDEF_METHODS))
+	at = runtime + py->runtime_autotss_key;
+	if (bpf_probe_read_user(&initialized, sizeof(initialized), (void *)at) || !initialized ||
+	    bpf_probe_read_user(&key, sizeof(key), (void *)(at + 4)) || key >= FH_GLIBC_TSS_KEYS)
 		return 0;
-	rec = bpf_map_lookup_elem(&py_module_scratch, &zero);
-	if (!rec)
-		return 1;
-	rec->hdr.kind = FH_REC_PY_MODULE;
-	rec->hdr.event_id = w->event_id;
-	rec->index = w->found++;
-	rec->reserved = 0;
-	rec->bytes = py_read_str(py, py_ptr(entry + w->key_off), rec->data, &rec->length,
-				 &rec->kind);
-	size = sizeof(*rec) - sizeof(rec->data) + rec->bytes;
-	if (size > sizeof(*rec))
-		size = sizeof(*rec);
-	rec->hdr.size = size;
-	if (bpf_ringbuf_output(&records, rec, size, BPF_RB_NO_WAKEUP))
-		__sync_fetch_and_add(&counters.py_lost, 1);
-	return 0;
-}
-
-static __always_inline void capture_py_modules(const struct fh_py_offsets *py,
-					       const struct fh_py_proc *proc, __u64 interp,
-					       __u64 event_id)
-{
-	struct py_dict_walk w = {};
-	__u64 modules, keys, n = 0;
-
-	if (!py_has(py->interp_modules) || !proc->module_type || ((py->version >> 16) & 0xff) < 10)
-		return;
-	modules = py_ptr(interp + py->interp_modules);
-	keys = modules ? py_ptr(modules + 32) : 0; /* ma_keys */
-	if (!keys || py_ptr(modules + 40))	   /* ma_values: a split table */
-		return;
-	if (((py->version >> 16) & 0xff) == 10) {
-		/* dk_size, then dk_indices at 40 sized by dk_size */
-		__u64 size = py_ptr(keys + 8), ib;
-
-		ib = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffULL ? 4 : 8;
-		n = py_ptr(keys + 32);
-		w.entries = keys + 40 + size * ib;
-		w.entry_size = 24; /* hash, key, value */
-		w.key_off = 8;
-		w.value_off = 16;
-	} else {
-		__u8 log2_index_bytes = 0, kind = 0;
-
-		bpf_probe_read_user(&log2_index_bytes, 1, (void *)(keys + 9));
-		bpf_probe_read_user(&kind, 1, (void *)(keys + 10));
-		if (log2_index_bytes > 40)
-			return;
-		n = py_ptr(keys + 24);
-		w.entries = keys + 32 + (1ULL << log2_index_bytes);
-		if (kind == 0) { /* DICT_KEYS_GENERAL: hash, key, value */
-			w.entry_size = 24;
-			w.key_off = 8;
-			w.value_off = 16;
-		} else {	 /* unicode keys: key, value */
-			w.entry_size = 16;
-			w.key_off = 0;
-			w.value_off = 8;
-		}
-	}
-	w.n = n < FH_PY_MAX_MODULES ? n : FH_PY_MAX_MODULES;
-	w.event_id = event_id;
-	w.module_type = proc->module_type;
-	w.build = proc->build;
-	bpf_loop(FH_PY_MAX_MODULES, py_module_step, &w, 0);
+	at = fs_base + FH_GLIBC_TSS_DATA + FH_GLIBC_TSS_STRIDE * (__u64)key;
+	if (bpf_probe_read_user(&tstate, sizeof(tstate), (void *)at) || (tstate & 7))
+		return 0;
+	if (tstate && py_ptr(tstate + py->tstate_thread_id) != fs_base)
+		return 0; /* not this thread's: not glibc's layout */
+	return tstate | 1;
 }
 
 /*
- * Walk the main interpreter's threads (current's mm is the target's), and
- * for a fatal signal its extension modules.
+ * Walk the threads of the interpreter faulthandler dumps (current's mm is
+ * the target's): the one of the current thread state, when the thread hit
+ * has one (a subinterpreter's, when it runs one), else the main one; and
+ * for a fatal signal the extension modules and the standard library's
+ * names, of the main interpreter (faulthandler's, enabled there).
  */
-static __always_inline void capture_python(__u64 event_id, bool fatal)
+static __always_inline void capture_python(__u64 event_id, bool fatal, __u64 hit_fs_base)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	const struct fh_py_offsets *py;
 	struct py_thread_walk w = {};
 	struct fh_py_proc proc, *p;
-	__u64 interp, runtime;
+	__u64 interp, main, runtime, tss;
 	__s32 gc = 0;
 
 	if (!py_walk)
@@ -573,13 +501,20 @@ static __always_inline void capture_python(__u64 event_id, bool fatal)
 		return;
 	runtime = proc.runtime;
 	if (py->flags & FH_PY_RUNTIME_IS_INTERP_HEAD) {
-		interp = py_ptr(runtime);
+		main = py_ptr(runtime);
 	} else {
 		/* interpreters.main follows interpreters.head */
-		interp = py_ptr(runtime + py->runtime_interpreters_head + 8);
-		if (!interp)
-			interp = py_ptr(runtime + py->runtime_interpreters_head);
+		main = py_ptr(runtime + py->runtime_interpreters_head + 8);
+		if (!main)
+			main = py_ptr(runtime + py->runtime_interpreters_head);
 	}
+	tss = py_tss_tstate(proc.build, runtime, hit_fs_base);
+	w.tss = tss & ~7ULL;
+	w.tss_read = tss & 1;
+	/* A thread state at 0 reads nothing: the main interpreter. */
+	interp = py_ptr(w.tss + py->tstate_interp);
+	if (!interp)
+		interp = main;
 	if (!interp)
 		return;
 	if (py_has(py->interp_gc_collecting))
@@ -592,5 +527,5 @@ static __always_inline void capture_python(__u64 event_id, bool fatal)
 	bpf_loop(FH_PY_MAX_THREADS, py_thread_step, &w, 0);
 	/* Only a fatal error's text lists the extension modules. */
 	if (fatal)
-		capture_py_modules(py, &proc, interp, event_id);
+		capture_py_extensions(proc.build, main, proc.module_type, event_id);
 }

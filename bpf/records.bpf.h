@@ -20,6 +20,8 @@ struct tally {
 	__u32 sent;
 	__u32 skipped;
 	__u32 lost;
+	__u32 reserved;
+	__u64 hit_fs_base; /* the pthread_t of the thread hit: its Python TSS */
 };
 
 struct {
@@ -28,6 +30,21 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tally);
 } tallies SEC(".maps");
+
+/*
+ * The number of a struct pid (its address) in its innermost namespace: a
+ * global function, verified once rather than in each thread's capture.
+ */
+__noinline __u32 pid_nr_innermost(__u64 addr)
+{
+	struct pid *pid = (struct pid *)addr;
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+
+	if (!pid || level > 64 || bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level]))
+		return 0;
+	return up.nr;
+}
 
 static __always_inline void read_regs(struct task_struct *task, __u64 *out)
 {
@@ -175,6 +192,8 @@ static __always_inline void fill_thread(struct fh_thread_record *rec, struct tas
 	rec->hdr.kind = FH_REC_THREAD;
 	rec->hdr.event_id = event_id;
 	rec->tid = task->pid;
+	rec->ns_tid = pid_nr_innermost((__u64)BPF_CORE_READ(task, thread_pid));
+	rec->reserved = 0;
 	rec->flags = flags;
 	rec->fs_base = task->thread.fsbase;
 	bpf_probe_read_kernel_str(rec->comm, sizeof(rec->comm), task->comm);
@@ -333,6 +352,7 @@ __noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 	t->sent = 0;
 	t->skipped = 0;
 	t->lost = 0;
+	t->hit_fs_base = 0;
 
 	/* The iterator walks the thread list from the task it is given on:
 	 * start from the group leader to see every thread. */
@@ -340,6 +360,8 @@ __noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 	if (leader) {
 		bpf_iter_task_new(&it, leader, BPF_TASK_ITER_PROC_THREADS);
 		while ((task = bpf_iter_task_next(&it))) {
+			if (task->pid == hit_tid)
+				t->hit_fs_base = task->thread.fsbase;
 			if (t->sent + t->lost >= max_threads) {
 				t->skipped++;
 				continue;
@@ -355,7 +377,7 @@ __noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 
 	if (t->lost)
 		__sync_fetch_and_add(&counters.threads_lost, t->lost);
-	capture_python(event_id, fatal);
+	capture_python(event_id, fatal, t->hit_fs_base);
 	end = bpf_ringbuf_reserve(&records, sizeof(*end), 0);
 	if (!end) {
 		__sync_fetch_and_add(&counters.ends_lost, 1);

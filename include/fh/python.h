@@ -23,6 +23,18 @@
 #define FH_PY_LASTI_UNITS 0x2	    /* 3.10: f_lasti counts 2-byte code units */
 #define FH_PY_RUNTIME_IS_INTERP_HEAD 0x4 /* 3.6: the runtime address is &interp_head */
 
+/*
+ * A thread's TSS value for a pthread key below FH_GLIBC_TSS_KEYS, with
+ * glibc on x86-64: struct pthread's specific_1stblock[key].data, from the
+ * thread's pthread_t (its fs_base).  What PyGILState_GetThisThreadState()
+ * returns for the key of _PyRuntime's autoTSSkey (Py_tss_t, the key at +4):
+ * the thread state faulthandler takes for the current one.  Checked: the
+ * thread state read must name that same pthread_t.
+ */
+#define FH_GLIBC_TSS_DATA 0x318
+#define FH_GLIBC_TSS_STRIDE 16
+#define FH_GLIBC_TSS_KEYS 32
+
 struct fh_py_offsets {
 	__u32 version; /* PY_VERSION_HEX: 0x030b07f0 for 3.11.7; minor only when unknown */
 	__u32 flags;
@@ -69,7 +81,7 @@ struct fh_py_offsets {
 	/* 3.10+: the extension modules faulthandler lists after a fatal error */
 	__s32 interp_modules; /* sys.modules (interp->modules, ->imports.modules) */
 	__s32 interp_sysdict; /* sys.__dict__ */
-	__s32 reserved;
+	__s32 tstate_interp;  /* PyThreadState.interp */
 	__u64 module_type;    /* address of PyModule_Type in the target; 0: unknown */
 };
 

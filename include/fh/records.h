@@ -50,7 +50,8 @@
 #define FH_REC_PY_CODE 6   /* what a code object's frames need to render */
 #define FH_REC_PY_MODULE 7 /* an extension module in sys.modules (3.10+) */
 #define FH_REC_CMDLINE 8   /* the target's arguments, read at the capture */
-#define FH_REC_VERDICT 9   /* what became of a process after a fault it handled */
+#define FH_REC_PY_STDLIB 9 /* sys.stdlib_module_names at a fatal signal (3.10+) */
+#define FH_REC_VERDICT 10  /* what became of a process after a fault it handled */
 
 /* fh_event_record.trigger */
 #define FH_TRIGGER_FATAL_SIGNAL 1
@@ -140,6 +141,8 @@ struct fh_thread_record {
 			   * readable page above it (sp in a guard page) */
 	__u32 stack_len;  /* bytes of stack[] copied */
 	__s32 stack_err;  /* errno of the read that stopped the copy, or 0 */
+	__u32 ns_tid;	  /* the thread id in the process's own pid namespace; 0: unknown */
+	__u32 reserved;
 	__u8 stack[];
 };
 
@@ -179,6 +182,16 @@ struct fh_maps_record {
 #define FH_PY_THREAD_FRAME_LOOP 0x8
 /* After this thread the thread list came back to a state already walked. */
 #define FH_PY_THREAD_LIST_LOOP 0x10
+/*
+ * The thread state of the thread the signal hit (or, on demand, of the main
+ * thread) was read from that thread's TSS, as faulthandler reads it
+ * (PyGILState_GetThisThreadState()): set on every thread of the walk; then
+ * FH_PY_THREAD_CURRENT marks the one that is it, and none when the TSS
+ * held none.  The walk is of that thread state's interpreter (a
+ * subinterpreter's, when the thread runs one).
+ */
+#define FH_PY_THREAD_TSS_READ 0x20
+#define FH_PY_THREAD_CURRENT 0x40
 
 struct fh_py_frame {
 	__u64 code;  /* the code object (tag bits cleared) */
@@ -231,6 +244,35 @@ struct fh_py_module_record {
 	__u32 bytes;  /* bytes of data[] */
 	__u32 reserved;
 	__u8 data[FH_PY_STR_BYTES];
+};
+
+/*
+ * sys.stdlib_module_names as it is at a fatal signal (a program may have
+ * replaced it: CPython's own tests set it to frozenset()): faulthandler
+ * leaves the extension modules it names out.  The names of the frozenset
+ * (at most FH_PY_STDLIB_SLOTS slots, of the main interpreter's sys) come in
+ * records of FH_PY_STDLIB_PART, then one record with the outcome.  Each name
+ * in data[]: __u8 kind (1, 2 or 4 bytes a character), __u8 0, __u16 its
+ * bytes in data[], __u32 its length in characters, then the bytes (at most
+ * 501 characters).
+ */
+#define FH_PY_STDLIB_BYTES 8192	  /* names' bytes a record, at most */
+#define FH_PY_STDLIB_SLOTS 8192	  /* frozenset slots looked at, at most */
+#define FH_PY_SYSDICT_ENTRIES 512 /* sys.__dict__ entries looked at, at most */
+
+/* fh_py_stdlib_record.status */
+#define FH_PY_STDLIB_PART 1	  /* names; more records follow */
+#define FH_PY_STDLIB_FOUND 2	  /* the last names: the set was read whole */
+#define FH_PY_STDLIB_ABSENT 3	  /* sys has no such frozenset: nothing is left out */
+#define FH_PY_STDLIB_UNREADABLE 4 /* a read failed, or the set is past the bounds */
+
+struct fh_py_stdlib_record {
+	struct fh_record_header hdr;
+	__u32 status;
+	__u32 names; /* names in data[] */
+	__u32 bytes; /* bytes of data[] */
+	__u32 reserved;
+	__u8 data[FH_PY_STDLIB_BYTES + 2048]; /* the last name may go past FH_PY_STDLIB_BYTES */
 };
 
 /*

@@ -153,24 +153,51 @@ FhRun run_fh(std::vector<std::string> args, const std::string &input, uid_t uid)
 	return r;
 }
 
-PyTarget::PyTarget(const PythonBuild &py, const std::string &mode, int threads)
+pid_t descendant(pid_t pid, int depth)
+{
+	for (int i = 0; i < depth && pid > 0; i++) {
+		std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
+				   "/children";
+		std::istringstream in(read_file(path));
+		pid = -1;
+		in >> pid;
+	}
+	return pid;
+}
+
+PyTarget::PyTarget(const PythonBuild &py, const std::string &mode, int threads,
+		   const PyTargetOptions &opts)
 {
 	fault_file_ = temp_path("faulthandler.txt");
 	SpawnOptions o;
 	o.fds = {{0, in_.read}, {1, out_.write}};
-	pid_ = spawn({py.path, source_dir() + "/tests/targets/py_target.py", fault_file_, mode,
-		      std::to_string(threads)},
-		     o);
+	std::vector<std::string> argv = opts.wrapper;
+	// A shell in between: the interpreter is not the namespace's init (whose
+	// signals without a handler are ignored); the shell's own words (a
+	// child's death) to /dev/null.
+	if (!opts.wrapper.empty())
+		argv.insert(argv.end(),
+			    {"/bin/sh", "-c", "exec 3>&2 2>/dev/null; \"$@\" 2>&3 3>&-; exit $?", "sh"});
+	argv.insert(argv.end(), {py.path, source_dir() + "/tests/targets/" + opts.script,
+				 fault_file_, mode, std::to_string(threads)});
+	pid_ = spawn(argv, o);
 	in_.close_read();
 	out_.close_write();
 	auto line = read_line(out_.read, kGuardMs);
 	REQUIRE(line);
 	REQUIRE(*line == "ready");
+	// The wrapper's child is the shell, whose child is the interpreter.
+	python_pid_ = opts.wrapper.empty() ? pid_ : descendant(pid_, 2);
+	if (!opts.wrapper.empty())
+		init_pid_ = descendant(pid_, 1);
+	REQUIRE(python_pid_ > 0);
 }
 
 PyTarget::~PyTarget()
 {
 	if (!reaped_) {
+		if (init_pid_ > 0)
+			kill(init_pid_, SIGKILL);
 		kill(pid_, SIGKILL);
 		waitpid(pid_, nullptr, 0);
 	}

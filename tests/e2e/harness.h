@@ -52,14 +52,25 @@ private:
 	std::vector<TargetThread> threads_;
 };
 
+// How a Python target is run: which script of tests/targets, and through
+// which command (`unshare --pid --fork --mount-proc`, a pid namespace of its
+// own: the interpreter then runs under a shell, not as the namespace's init).
+struct PyTargetOptions {
+	std::string script = "py_target.py";
+	std::vector<std::string> wrapper;
+};
+
 // tests/targets/py_target.py MODE THREADS run by one CPython build; it says
 // "ready" once its threads are parked, then waits for a line on stdin.  Its
 // own faulthandler writes to a file: the oracle.
 class PyTarget {
 public:
-	PyTarget(const PythonBuild &py, const std::string &mode, int threads);
+	PyTarget(const PythonBuild &py, const std::string &mode, int threads,
+		 const PyTargetOptions &opts = {});
 	~PyTarget();
-	pid_t pid() const { return pid_; }
+	// The interpreter's process, on the host (under a wrapper: its
+	// descendant).
+	pid_t pid() const { return python_pid_; }
 	void go() { send("go\n"); }
 	void send(const std::string &text);
 	std::string next_line();
@@ -68,10 +79,16 @@ public:
 
 private:
 	pid_t pid_ = -1;
+	pid_t python_pid_ = -1;
+	pid_t init_pid_ = -1; // a pid namespace's first process: it takes all with it
 	bool reaped_ = false;
 	Pipe in_, out_;
 	std::string fault_file_;
 };
+
+// The first child of a process, and its first child..., `depth` times down
+// (from /proc/PID/task/PID/children); -1 if there is none.
+pid_t descendant(pid_t pid, int depth);
 
 class Watcher {
 public:

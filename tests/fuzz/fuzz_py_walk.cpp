@@ -7,7 +7,9 @@
 //   byte    mode: Python 3.(6 + (mode & 15) % 9); 0x40: the offsets are
 //           raw bytes of struct fh_py_offsets that follow; 0x80: they come
 //           from a _Py_DebugOffsets image that follows (uint16 length,
-//           bytes; 3.13+'s parser); otherwise the built-in offsets
+//           bytes; 3.13+'s parser); otherwise the built-in offsets; 0x20:
+//           walked for the main thread (namespace TID 1), as --dump does
+//           (its TSS read, the interpreter of its thread state walked)
 //   uint16  where _PyRuntime is in the image
 //   ...     the image, mapped at kBase (pointers into it are small numbers)
 // Checked: the walk keeps faulthandler's bounds (threads, frames), and the
@@ -56,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	Event ev;
 	ev.trigger = FH_TRIGGER_FATAL_SIGNAL;
 	ev.sig = 11;
-	walk_python(mem, rt, ev);
+	walk_python(mem, rt, ev, (mode & 0x20) ? WalkView{1, true} : WalkView{});
 	FUZZ_CHECK(ev.py_threads.size() <= FH_PY_MAX_THREADS);
 	for (const auto &t : ev.py_threads)
 		FUZZ_CHECK(t.frames.size() <= FH_PY_MAX_FRAMES);

@@ -148,6 +148,7 @@ void records_seed(const char *name, uint8_t mode, uint32_t trigger, const Bytes 
 	Bytes thread(sizeof(fh_thread_record) + 64);
 	auto t = header<fh_thread_record>(FH_REC_THREAD, id, thread.size());
 	t.tid = 4243;
+	t.ns_tid = 2;
 	t.flags = FH_THREAD_HIT;
 	t.fs_base = 0x7f0000001000;
 	std::strcpy(t.comm, "worker");
@@ -169,6 +170,7 @@ void records_seed(const char *name, uint8_t mode, uint32_t trigger, const Bytes 
 	py.tstate = 0x5000;
 	py.thread_id = 0x7f0000001000;
 	py.native_thread_id = 4243;
+	py.flags = FH_PY_THREAD_TSS_READ | FH_PY_THREAD_CURRENT;
 	py.nframes = 3;
 	py.frames[0] = {0xc0de0, 2, 0, {}};
 	py.frames[1] = {0xc0de1, 1, 3, {}}; // a shim frame from 3.12
@@ -187,6 +189,24 @@ void records_seed(const char *name, uint8_t mode, uint32_t trigger, const Bytes 
 	std::memcpy(mod.data, "numpy", 5);
 	mod.hdr.size = static_cast<uint32_t>(offsetof(fh_py_module_record, data) + 5);
 	add_record(b, &mod, mod.hdr.size);
+
+	// sys.stdlib_module_names at the signal: a part, then the last names.
+	for (uint32_t status : {FH_PY_STDLIB_PART, FH_PY_STDLIB_FOUND}) {
+		auto set = header<fh_py_stdlib_record>(FH_REC_PY_STDLIB, id);
+		set.status = status;
+		for (const char *name : {status == FH_PY_STDLIB_PART ? "sys" : "posix", "_json"}) {
+			uint16_t n = static_cast<uint16_t>(std::strlen(name));
+			uint32_t length = n;
+			set.data[set.bytes] = 1;
+			std::memcpy(set.data + set.bytes + 2, &n, 2);
+			std::memcpy(set.data + set.bytes + 4, &length, 4);
+			std::memcpy(set.data + set.bytes + 8, name, n);
+			set.bytes += (8 + n + 7) & ~7u;
+			set.names++;
+		}
+		set.hdr.size = static_cast<uint32_t>(offsetof(fh_py_stdlib_record, data) + set.bytes);
+		add_record(b, &set, set.hdr.size);
+	}
 
 	auto maps = header<fh_maps_record>(FH_REC_MAPS, 0);
 	maps.tgid = 4242;
@@ -246,8 +266,8 @@ void py_walk_seed(int minor)
 {
 	fh_py_offsets o = *builtin_offsets(minor);
 	Image im;
-	uint64_t runtime = im.alloc(256), interp = im.alloc(1024), tstate = im.alloc(256);
-	uint64_t cframe = im.alloc(64);
+	uint64_t runtime = im.alloc(4096), interp = im.alloc(1024), tstate = im.alloc(256);
+	uint64_t cframe = im.alloc(64), pthread = im.alloc(0x400);
 	uint64_t type = im.alloc(256);
 	im.set<uint64_t>(type, o.type_flags, uint64_t{1} << 28);
 	if (o.flags & FH_PY_RUNTIME_IS_INTERP_HEAD)
@@ -255,8 +275,12 @@ void py_walk_seed(int minor)
 	else
 		im.set<uint64_t>(runtime, o.runtime_interpreters_head, interp);
 	im.set<uint64_t>(interp, o.interp_threads_head, tstate);
-	im.set<uint64_t>(tstate, o.tstate_thread_id, 0x7f0000001000);
-	im.set<uint32_t>(tstate, o.tstate_native_thread_id, 4243);
+	im.set<uint64_t>(tstate, o.tstate_thread_id, pthread);
+	im.set<uint32_t>(tstate, o.tstate_native_thread_id, 1);
+	im.set<uint64_t>(tstate, o.tstate_interp, interp);
+	// The thread's TSS holds its thread state for autoTSSkey (key 0).
+	im.set<int32_t>(runtime, o.runtime_autotss_key, 1);
+	im.set<uint64_t>(pthread, FH_GLIBC_TSS_DATA, tstate);
 
 	// Two code objects, their names, files and line tables.
 	Bytes table = minor <= 9	? Bytes{0, 1, 4, 1, 6, 2}
@@ -298,6 +322,10 @@ void py_walk_seed(int minor)
 		im.set<uint64_t>(dict, 32, keys);
 		uint64_t key = im.str(o, type, "stdlib_module_names");
 		uint64_t set = im.alloc(64), table = im.alloc(16 * 4);
+		uint64_t set_type = im.alloc(264), set_name = im.alloc(16);
+		std::memcpy(im.bytes.data() + (set_name - Image::kBase), "frozenset", 10);
+		im.set<uint64_t>(set_type, 24, set_name); // tp_name
+		im.set<uint64_t>(set, 8, set_type);
 		im.set<uint64_t>(set, 32, 3); // mask
 		im.set<uint64_t>(set, 40, table);
 		im.set<uint64_t>(table, 0, im.str(o, type, "os"));
@@ -316,10 +344,13 @@ void py_walk_seed(int minor)
 		}
 	}
 
-	Bytes b{static_cast<uint8_t>(minor - 6)};
-	put<uint16_t>(b, static_cast<uint16_t>(runtime - Image::kBase));
-	b.insert(b.end(), im.bytes.begin(), im.bytes.end());
-	write("fuzz_py_walk", "py3" + std::to_string(minor), b);
+	// As a fatal signal's walk, and as --dump's (the main thread's view).
+	for (uint8_t view : {0, 0x20}) {
+		Bytes b{static_cast<uint8_t>(view | (minor - 6))};
+		put<uint16_t>(b, static_cast<uint16_t>(runtime - Image::kBase));
+		b.insert(b.end(), im.bytes.begin(), im.bytes.end());
+		write("fuzz_py_walk", "py3" + std::to_string(minor) + (view ? "-main-view" : ""), b);
+	}
 }
 
 // A 3.13+ interpreter: offsets from a _Py_DebugOffsets image (here empty of

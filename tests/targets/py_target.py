@@ -11,7 +11,10 @@ for SIGUSR1, then acknowledge each line read with "ack" until "quit"), dump (the
 to FAULT_FILE with faulthandler.dump_traceback, prints "dumped" and waits
 for a line, on that same line: fh-bpf --dump must then print the same),
 timeout (faulthandler.dump_traceback_later(0.5, repeat=True), then 2.2
-seconds asleep on one line before exiting 0: four dumps).  The target
+seconds asleep on one line before exiting 0: four dumps), dumpsegv (the main
+thread writes every thread's traceback to FAULT_FILE, disables faulthandler
+and dereferences NULL, on one line: fh-bpf must print that dump under the
+fatal error's header).  The target
 enables its own faulthandler, writing to FAULT_FILE: that output is the
 oracle fh-bpf must match byte for byte.
 
@@ -204,3 +207,8 @@ elif mode == 'dump':
     fault_file.flush()
     # One line: the main thread's frame is here for both dumps.
     faulthandler.dump_traceback(fault_file, all_threads=True); print('dumped', flush=True); sys.stdin.readline()
+elif mode == 'dumpsegv':
+    # What faulthandler's fatal handler would write here is this dump under
+    # its header: then a fault its handler does not see (disabled), so the
+    # process dies of SIGSEGV's default action, on this same line.
+    faulthandler.disable(); faulthandler.dump_traceback(fault_file, all_threads=True); fault_file.flush(); ctypes.memset(0, 0, 1)

@@ -130,7 +130,7 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 	// Only a fatal error's text has the "Fatal … error" header (and, for
 	// Python, the extension modules); a timeout's has its own.
 	if (fatal)
-		inc.header = fatal_header(ev.sig, python);
+		inc.header = inc.python ? fatal_header(ev.sig, *inc.python) : fatal_header(ev.sig);
 	else if (ev.trigger == FH_TRIGGER_TIMEOUT)
 		inc.header = timeout_header(opts_.timeout_us);
 	// The Python walk reads every thread state itself: native thread

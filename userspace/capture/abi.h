@@ -62,7 +62,7 @@ static_assert(offsetof(fh_cmdline_record, full_len) == 20);
 static_assert(offsetof(fh_cmdline_record, data) == 24);
 
 // The stack bytes follow the fixed part: hdr.size is sizeof + stack_len.
-static_assert(sizeof(fh_thread_record) == 200);
+static_assert(sizeof(fh_thread_record) == 208);
 static_assert(offsetof(fh_thread_record, tid) == 16);
 static_assert(offsetof(fh_thread_record, flags) == 20);
 static_assert(offsetof(fh_thread_record, fs_base) == 24);
@@ -71,7 +71,8 @@ static_assert(offsetof(fh_thread_record, regs) == 48);
 static_assert(offsetof(fh_thread_record, stack_addr) == 184);
 static_assert(offsetof(fh_thread_record, stack_len) == 192);
 static_assert(offsetof(fh_thread_record, stack_err) == 196);
-static_assert(offsetof(fh_thread_record, stack) == 200);
+static_assert(offsetof(fh_thread_record, ns_tid) == 200);
+static_assert(offsetof(fh_thread_record, stack) == 208);
 static_assert(FH_NR_REGS == kNrRegs);
 static_assert(FH_REG_RSP < FH_NR_REGS && FH_REG_RIP < FH_NR_REGS);
 
@@ -133,6 +134,15 @@ static_assert(offsetof(fh_py_module_record, length) == 24);
 static_assert(offsetof(fh_py_module_record, bytes) == 32);
 static_assert(offsetof(fh_py_module_record, data) == 40);
 
+// sys.stdlib_module_names: names packed 8-aligned (an 8-byte head each).
+static_assert(sizeof(fh_py_stdlib_record) == 32 + FH_PY_STDLIB_BYTES + 2048);
+static_assert(offsetof(fh_py_stdlib_record, status) == 16);
+static_assert(offsetof(fh_py_stdlib_record, names) == 20);
+static_assert(offsetof(fh_py_stdlib_record, bytes) == 24);
+static_assert(offsetof(fh_py_stdlib_record, data) == 32);
+static_assert((FH_PY_STDLIB_BYTES & (FH_PY_STDLIB_BYTES - 1)) == 0);
+static_assert(8 + FH_PY_STR_BYTES <= 2048);
+
 // keepalive.bpf.c's refusals, on their own ring (no record header).
 static_assert(sizeof(fh_keepalive_record) == 40);
 static_assert(offsetof(fh_keepalive_record, tgid) == 0);
@@ -155,6 +165,7 @@ static_assert(offsetof(fh_py_offsets, code_firstlineno) == 84);
 static_assert(offsetof(fh_py_offsets, object_type) == 104);
 static_assert(offsetof(fh_py_offsets, bytes_data) == 4 * 34);
 static_assert(offsetof(fh_py_offsets, interp_modules) == 140);
+static_assert(offsetof(fh_py_offsets, tstate_interp) == 148);
 static_assert(offsetof(fh_py_offsets, module_type) == 152);
 
 static_assert(sizeof(fh_py_file_key) == 16);

@@ -14,6 +14,7 @@ inline constexpr int kNrRegs = 17; // DWARF numbering, x86-64: rax..r15, rip
 // One thread as the kernel captured it.
 struct ThreadCapture {
 	uint32_t tid = 0;
+	uint32_t ns_tid = 0; // in the process's own pid namespace; 0: unknown
 	uint32_t flags = 0; // FH_THREAD_*
 	uint64_t pthread_id = 0;
 	std::string name;
@@ -122,6 +123,14 @@ struct Event {
 	std::vector<PyThreadCapture> py_threads; // interpreter order: newest first
 	std::map<uint64_t, PyCodeCapture> py_codes;
 	std::vector<PyModuleName> py_modules;
+	// sys.stdlib_module_names as read at the signal (3.10+): its names, in
+	// table order, once py_stdlib is FH_PY_STDLIB_FOUND; FH_PY_STDLIB_ABSENT:
+	// there was none (nothing is left out); 0 or _UNREADABLE: not known.
+	std::vector<PyModuleName> py_stdlib_names;
+	uint32_t py_stdlib = 0;
+	// A live walk's threads: a thread id in the target's pid namespace (as
+	// a thread state holds it) and on the host, from /proc.
+	std::map<uint32_t, uint32_t> host_tid_of;
 	bool complete = false;		    // the end record arrived
 	uint64_t record_bytes = 0;	    // ring-buffer bytes the capture took
 	uint64_t ktime_start = 0;

@@ -118,6 +118,7 @@ bool Assembler::take_thread(const void *data, size_t len)
 		return true;
 	ThreadCapture t;
 	t.tid = r.tid;
+	t.ns_tid = r.ns_tid;
 	t.flags = r.flags;
 	t.pthread_id = r.fs_base;
 	t.name = fixed_string(r.comm, sizeof(r.comm));
@@ -242,6 +243,56 @@ bool Assembler::take_py_module(const void *data, size_t len)
 	return true;
 }
 
+// Names of sys.stdlib_module_names, and at the last record what became of
+// the read.  False: malformed.
+bool Assembler::take_py_stdlib(const void *data, size_t len)
+{
+	constexpr size_t fixed = offsetof(fh_py_stdlib_record, data);
+	if (len < fixed)
+		return false;
+	fh_py_stdlib_record r;
+	std::memcpy(&r, data, std::min(len, sizeof(r)));
+	if (r.hdr.size > len || r.hdr.size < fixed || r.bytes > r.hdr.size - fixed ||
+	    r.status < FH_PY_STDLIB_PART || r.status > FH_PY_STDLIB_UNREADABLE)
+		return false;
+	// Each name: kind, 0, its bytes (16 bits), its length, the bytes; 8-aligned.
+	std::vector<PyModuleName> names;
+	for (size_t at = 0; at < r.bytes;) {
+		uint16_t bytes;
+		uint32_t length;
+		if (r.bytes - at < 8)
+			return false;
+		std::memcpy(&bytes, r.data + at + 2, sizeof(bytes));
+		std::memcpy(&length, r.data + at + 4, sizeof(length));
+		int kind = r.data[at];
+		if ((kind != 1 && kind != 2 && kind != 4) || bytes > r.bytes - at - 8 ||
+		    bytes > FH_PY_STR_BYTES)
+			return false;
+		PyModuleName m;
+		m.index = static_cast<uint32_t>(names.size());
+		m.readable = true;
+		m.name = py_code_points(r.data + at + 8, bytes, kind, length, 501);
+		m.length = length;
+		names.push_back(std::move(m));
+		at += (8 + size_t{bytes} + 7) & ~size_t{7};
+	}
+	if (names.size() != r.names)
+		return false;
+	Event *ev = pending_event(r.hdr.event_id);
+	if (!ev)
+		return true;
+	// A read that went wrong at its end leaves no name standing.
+	if (ev->py_stdlib == 0 || ev->py_stdlib == FH_PY_STDLIB_PART) {
+		for (auto &m : names)
+			ev->py_stdlib_names.push_back(std::move(m));
+		ev->py_stdlib = r.status;
+		if (r.status != FH_PY_STDLIB_PART && r.status != FH_PY_STDLIB_FOUND)
+			ev->py_stdlib_names.clear();
+	}
+	ev->record_bytes += len;
+	return true;
+}
+
 // The arguments of the process.  False: malformed.
 bool Assembler::take_cmdline(const void *data, size_t len)
 {
@@ -321,6 +372,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		break;
 	case FH_REC_PY_MODULE:
 		ok = take_py_module(data, len);
+		break;
+	case FH_REC_PY_STDLIB:
+		ok = take_py_stdlib(data, len);
 		break;
 	case FH_REC_CMDLINE:
 		ok = take_cmdline(data, len);

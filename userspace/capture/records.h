@@ -72,6 +72,7 @@ private:
 	bool take_py_thread(const void *data, size_t len);
 	bool take_py_code(const void *data, size_t len);
 	bool take_py_module(const void *data, size_t len);
+	bool take_py_stdlib(const void *data, size_t len);
 	bool take_cmdline(const void *data, size_t len);
 	bool take_maps(const void *data, size_t len, Output &out);
 	bool take_verdict(const void *data, size_t len, Output &out);

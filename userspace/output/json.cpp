@@ -54,6 +54,7 @@ json thread_object(const Thread &t)
 		frames.push_back(std::visit([](const auto &x) { return frame_object(x); }, f));
 	return {{"pthread", hex(t.pthread_id)},
 		{"tid", t.tid ? json(t.tid) : json(nullptr)},
+		{"ns_tid", t.ns_tid ? json(t.ns_tid) : json(nullptr)},
 		{"name", text_or_null(t.name)},
 		{"current", t.current},
 		{"truncated", t.truncated},

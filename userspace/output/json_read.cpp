@@ -103,6 +103,7 @@ Thread read_thread(const json &t)
 	Thread out;
 	out.pthread_id = hex(t.at("pthread"));
 	out.tid = optional_number<uint32_t>(t, "tid").value_or(0);
+	out.ns_tid = optional_number<uint32_t>(t, "ns_tid").value_or(0);
 	out.name = text(t, "name");
 	out.current = t.at("current").get<bool>();
 	out.truncated = t.at("truncated").get<bool>();

@@ -1,7 +1,14 @@
 #include "python/live_walk.h"
 
+#include "process/proc.h"
 #include "python/py_walk.h"
 #include "util/clock.h"
+
+#include <dirent.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 #include <linux/types.h>
 
@@ -11,6 +18,53 @@ extern "C" {
 
 namespace fh {
 
+namespace {
+
+// The last number of a /proc status text's NSpid line: the id in the
+// task's own (innermost) pid namespace; 0 if none.
+uint32_t innermost_pid(const std::string &status)
+{
+	size_t at = status.find("\nNSpid:");
+	if (at == std::string::npos)
+		return 0;
+	const char *p = status.c_str() + at + 7;
+	uint32_t last = 0;
+	for (;;) {
+		char *next;
+		unsigned long v = std::strtoul(p, &next, 10);
+		if (next == p || v > UINT32_MAX)
+			break;
+		last = static_cast<uint32_t>(v);
+		p = next;
+		if (*p == '\n' || !*p)
+			break;
+	}
+	return last;
+}
+
+// Each thread's id in the process's pid namespace and on the host.
+std::map<uint32_t, uint32_t> host_tids(pid_t tgid)
+{
+	std::map<uint32_t, uint32_t> out;
+	std::string dir = "/proc/" + std::to_string(tgid) + "/task";
+	DIR *d = opendir(dir.c_str());
+	if (!d)
+		return out;
+	while (struct dirent *e = readdir(d)) {
+		char *end;
+		unsigned long tid = std::strtoul(e->d_name, &end, 10);
+		if (end == e->d_name || *end || tid > UINT32_MAX)
+			continue;
+		auto status = read_proc_file(dir + "/" + e->d_name + "/status", 1 << 16);
+		if (uint32_t ns = status ? innermost_pid(*status) : 0)
+			out[ns] = static_cast<uint32_t>(tid);
+	}
+	closedir(d);
+	return out;
+}
+
+} // namespace
+
 Event python_live_event(pid_t tgid, const PythonRuntime &rt, uint32_t trigger,
 			uint32_t current_tid)
 {
@@ -18,19 +72,27 @@ Event python_live_event(pid_t tgid, const PythonRuntime &rt, uint32_t trigger,
 	ev.tgid = static_cast<uint32_t>(tgid);
 	ev.trigger = trigger;
 	ev.ktime_start = monotonic_ns();
-	ProcessMemory mem(tgid);
-	walk_python(mem, rt, ev);
-	ev.ktime_end = monotonic_ns();
-	ev.complete = true;
+	ev.host_tid_of = host_tids(tgid);
 	if (trigger == FH_TRIGGER_DEMAND)
 		current_tid = static_cast<uint32_t>(tgid);
+	// The dumping thread as the target's thread states know it.
+	WalkView view;
+	for (const auto &[ns, host] : ev.host_tid_of)
+		if (current_tid && host == current_tid)
+			view.ns_tid = ns;
+	view.main = current_tid && current_tid == ev.tgid;
+	ProcessMemory mem(tgid);
+	walk_python(mem, rt, ev, view);
+	ev.ktime_end = monotonic_ns();
+	ev.complete = true;
 	if (current_tid && !ev.py_threads.empty()) {
-		// Before 3.11 a thread state has no TID: the main thread's is the
-		// process id.
-		auto &main = ev.py_threads.back();
 		ev.hit_tid = current_tid;
-		if (!main.native_thread_id)
-			main.native_thread_id = static_cast<uint32_t>(tgid);
+		// Where the TSS could not say which is current: before 3.11 a
+		// thread state has no TID, and the main thread's (the oldest) is
+		// the process id (in its namespace).
+		auto &main = ev.py_threads.back();
+		if (!(main.flags & FH_PY_THREAD_TSS_READ) && !main.native_thread_id && view.main)
+			main.native_thread_id = view.ns_tid ? view.ns_tid : ev.tgid;
 	}
 	return ev;
 }

@@ -44,6 +44,7 @@ void common(fh_py_offsets &o, int minor)
 	o.bytes_size = 16;
 	o.bytes_data = 32;
 	o.tstate_next = 8;
+	o.tstate_interp = 16;
 }
 
 } // namespace
@@ -267,6 +268,7 @@ fh_py_offsets offsets_from_debug(const uint8_t *data, size_t len)
 	o.interp_threads_head = s("interp.threads_head");
 	o.interp_gc_collecting = s("interp.gc") + s("gc.collecting");
 	o.tstate_next = s("tstate.next");
+	o.tstate_interp = s("tstate.interp");
 	o.tstate_current_frame = s("tstate.current_frame");
 	o.tstate_thread_id = s("tstate.thread_id");
 	o.tstate_native_thread_id = s("tstate.native_thread_id");

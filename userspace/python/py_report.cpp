@@ -13,16 +13,56 @@ namespace fh {
 
 namespace {
 
-bool is_current(const Event &ev, const PyThreadCapture &t)
+// The native capture of a thread state's thread: the same pthread_t (its
+// fs_base).
+const ThreadCapture *native_of(const Event &ev, const PyThreadCapture &t)
 {
-	if (t.native_thread_id)
-		return t.native_thread_id == ev.hit_tid;
-	// Before 3.11 a thread state knows its pthread_t only: the native
-	// capture maps it (fs_base) to the kernel TID.
 	for (const auto &n : ev.threads)
 		if (n.pthread_id == t.thread_id)
-			return n.tid == ev.hit_tid;
-	return false;
+			return &n;
+	return nullptr;
+}
+
+// The thread hit, in the target's pid namespace: a thread state's
+// native_thread_id (3.11+) is that one.
+uint32_t ns_hit_tid(const Event &ev)
+{
+	if (ev.identity.known && ev.identity.ns_tid)
+		return ev.identity.ns_tid;
+	for (const auto &[ns, host] : ev.host_tid_of)
+		if (host == ev.hit_tid)
+			return ns;
+	return ev.hit_tid;
+}
+
+// faulthandler's "Current thread": the thread state the thread hit has in
+// its TSS, when the walk read it (every version with autoTSSkey, 3.7+);
+// otherwise the thread state of the thread hit, by its pthread_t or its
+// namespace TID.
+bool is_current(const Event &ev, const PyThreadCapture &t, bool tss_read)
+{
+	if (tss_read)
+		return t.flags & FH_PY_THREAD_CURRENT;
+	if (const ThreadCapture *n = native_of(ev, t))
+		return n->tid == ev.hit_tid;
+	return t.native_thread_id && t.native_thread_id == ns_hit_tid(ev);
+}
+
+// A thread state's thread on the host, and in its pid namespace.
+void thread_ids(const Event &ev, const PyThreadCapture &t, Thread &out)
+{
+	const ThreadCapture *n = native_of(ev, t);
+	out.ns_tid = t.native_thread_id ? t.native_thread_id : n ? n->ns_tid : 0;
+	if (n)
+		out.tid = n->tid;
+	else if (!t.native_thread_id)
+		out.tid = 0;
+	else if (!ev.host_tid_of.empty())
+		out.tid = ev.host_tid_of.count(t.native_thread_id)
+				  ? ev.host_tid_of.at(t.native_thread_id)
+				  : 0;
+	else if (!ev.identity.known || ev.identity.pid_ns_level == 0)
+		out.tid = t.native_thread_id; // the host's namespace (or said nowhere)
 }
 
 int line_of(int minor, const PyCodeCapture &c, int32_t lasti)
@@ -100,6 +140,9 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyT
 	PyTextBounds &b = bounds ? *bounds : local;
 	const fh_py_offsets &o = rt.offsets;
 	std::set<uint64_t> tstates;
+	bool tss_read = false;
+	for (const auto &t : ev.py_threads)
+		tss_read |= (t.flags & FH_PY_THREAD_TSS_READ) != 0;
 	for (size_t k = 0; k < ev.py_threads.size(); k++) {
 		const PyThreadCapture &t = ev.py_threads[k];
 		// A thread list that comes back to a thread state: the rest
@@ -119,12 +162,8 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyT
 		}
 		Thread tt;
 		tt.pthread_id = t.thread_id;
-		tt.tid = t.native_thread_id;
-		if (!tt.tid)
-			for (const auto &n : ev.threads) // before 3.11: by pthread_t
-				if (n.pthread_id == t.thread_id)
-					tt.tid = n.tid;
-		tt.current = is_current(ev, t);
+		thread_ids(ev, t, tt);
+		tt.current = is_current(ev, t, tss_read);
 		tt.garbage_collecting = t.flags & FH_PY_THREAD_GC;
 		tt.truncated = t.flags & (FH_PY_THREAD_MORE_FRAMES | FH_PY_THREAD_FRAME_LOOP);
 		b.used += 64;
@@ -160,6 +199,15 @@ std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime 
 	std::vector<std::string> out;
 	if (rt.minor < 10)
 		return out;
+	// As the set was at the signal, when it could be read then.
+	std::set<std::string> at_signal;
+	if (ev.py_stdlib == FH_PY_STDLIB_FOUND) {
+		for (const auto &n : ev.py_stdlib_names)
+			at_signal.insert(py_escape(n.name, n.length));
+		stdlib = &at_signal;
+	} else if (ev.py_stdlib == FH_PY_STDLIB_ABSENT) {
+		stdlib = nullptr;
+	}
 	std::vector<const PyModuleName *> order;
 	for (const auto &m : ev.py_modules)
 		order.push_back(&m);

@@ -36,8 +36,10 @@ struct PyTextBounds {
 	std::vector<std::string> implausible; // "its thread list loops", ...
 };
 
-// The Python threads of an event, ready to render: current thread matched
-// by TID, each version's frame rules applied (shim frames skipped from 3.12,
+// The Python threads of an event, ready to render: the current thread the
+// one the walk read from the TSS of the thread hit (as faulthandler), else
+// matched by pthread_t or namespace TID; each thread's TIDs on the host and
+// in its pid namespace; each version's frame rules applied (shim frames skipped from 3.12,
 // lines from the line tables), every unreadable piece as ???.  A thread
 // list that comes back to a thread state already shown ends there; the
 // frames stop where `bounds` runs out of bytes (a thread then shows "...").
@@ -46,7 +48,8 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt,
 
 // The extension modules 3.10+ lists after a fatal error, in sys.modules
 // order and escaped as faulthandler prints them, leaving out the standard
-// library's (when its names are known).
+// library's: those of sys.stdlib_module_names as read at the signal, or
+// (when that read failed) `stdlib`, the names read before.
 std::vector<std::string> extension_modules(const Event &ev, const PythonRuntime &rt,
 					   const std::set<std::string> *stdlib);
 

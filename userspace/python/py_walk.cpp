@@ -39,6 +39,9 @@ namespace {
 
 constexpr uint64_t kUnicodeSubclass = 1ul << 28;
 constexpr int kRetries = 3;
+// Thread states looked at for the dumping thread's (the main thread's is
+// the oldest: the last of the list).
+constexpr size_t kThreadSearch = 1u << 14;
 
 class Walker {
 public:
@@ -226,6 +229,22 @@ public:
 		return out;
 	}
 
+	// PyFrozenSet_Check(), by the type's name (tp_name, then tp_base):
+	// a frozenset or a subclass of it, a few bases deep.
+	bool frozenset(uint64_t obj)
+	{
+		uint64_t type = ptr(obj + o_.object_type);
+		for (int depth = 0; depth < 4 && type; depth++) {
+			char name[10] = {};
+			uint64_t at = ptr(type + 24);
+			if (at && mem_.read(at, name, sizeof(name)) &&
+			    std::memcmp(name, "frozenset", sizeof(name)) == 0)
+				return true;
+			type = ptr(type + 256);
+		}
+		return false;
+	}
+
 	std::optional<std::set<std::string>> stdlib_names(uint64_t runtime, int minor,
 							  StdlibRead &r)
 	{
@@ -245,8 +264,11 @@ public:
 			    py_escape(cps, length) != "stdlib_module_names")
 				continue;
 			// A frozenset: table of (key, hash) entries, mask + 1 of them.
-			uint64_t mask = ptr(value + 32), table = ptr(value + 40);
+			// Anything else: faulthandler leaves nothing out.
 			r.found = true;
+			if (!frozenset(value))
+				return std::set<std::string>{};
+			uint64_t mask = ptr(value + 32), table = ptr(value + 40);
 			if (!table || mask >= kStdlibSlots)
 				return std::nullopt;
 			std::set<std::string> names;
@@ -261,11 +283,59 @@ public:
 		return std::nullopt;
 	}
 
-	void run(uint64_t runtime)
+	// The thread state a thread's TSS holds for autoTSSkey (what
+	// PyGILState_GetThisThreadState() returns in that thread), from its
+	// pthread_t; nullopt when it cannot be read (or names another thread).
+	std::optional<uint64_t> tss_tstate(uint64_t runtime, uint64_t pthread)
+	{
+		int32_t initialized = 0;
+		uint32_t key = 0;
+		if (!pthread || !has(o_.runtime_autotss_key) || !has(o_.tstate_interp) ||
+		    (o_.flags & FH_PY_RUNTIME_IS_INTERP_HEAD))
+			return std::nullopt;
+		uint64_t at = runtime + static_cast<uint64_t>(o_.runtime_autotss_key);
+		uint64_t tstate = 0;
+		if (!get(at, initialized) || !initialized || !get(at + 4, key) ||
+		    key >= FH_GLIBC_TSS_KEYS ||
+		    !get(pthread + FH_GLIBC_TSS_DATA + uint64_t{FH_GLIBC_TSS_STRIDE} * key, tstate))
+			return std::nullopt;
+		if (tstate && ptr(tstate + o_.tstate_thread_id) != pthread)
+			return std::nullopt;
+		return tstate;
+	}
+
+	// The pthread_t of the dumping thread, from its thread state in the
+	// main interpreter: the one with its TID (3.11+), or for the main thread
+	// the oldest (the list's last).
+	uint64_t viewer_pthread(uint64_t in, const WalkView &view)
+	{
+		uint64_t tstate = ptr(in + o_.interp_threads_head), last = 0;
+		std::set<uint64_t> seen;
+		for (size_t i = 0; tstate && i < kThreadSearch && seen.insert(tstate).second; i++) {
+			uint32_t tid = 0;
+			if (has(o_.tstate_native_thread_id) &&
+			    get(tstate + o_.tstate_native_thread_id, tid) && tid == view.ns_tid)
+				return ptr(tstate + o_.tstate_thread_id);
+			last = tstate;
+			tstate = ptr(tstate + o_.tstate_next);
+		}
+		return view.main && last ? ptr(last + o_.tstate_thread_id) : 0;
+	}
+
+	void run(uint64_t runtime, const WalkView &view)
 	{
 		uint64_t in = interp(runtime);
 		if (!in)
 			return;
+		// faulthandler dumps the interpreter of the dumping thread's
+		// current thread state (a subinterpreter's, when it runs one),
+		// and marks that thread state current.
+		std::optional<uint64_t> tss;
+		if (view.ns_tid)
+			tss = tss_tstate(runtime, viewer_pthread(in, view));
+		if (tss && *tss)
+			if (uint64_t sub = ptr(*tss + o_.tstate_interp))
+				in = sub;
 		int32_t gc = 0;
 		if (has(o_.interp_gc_collecting))
 			get(in + o_.interp_gc_collecting, gc);
@@ -274,6 +344,9 @@ public:
 		for (uint32_t i = 0; tstate && i < FH_PY_MAX_THREADS; i++) {
 			seen.insert(tstate);
 			thread(tstate, i, gc != 0);
+			if (tss)
+				ev_.py_threads.back().flags |=
+					FH_PY_THREAD_TSS_READ | (tstate == *tss ? FH_PY_THREAD_CURRENT : 0);
 			tstate = ptr(tstate + o_.tstate_next);
 			if (seen.count(tstate)) {
 				ev_.py_threads.back().flags |= FH_PY_THREAD_LIST_LOOP;
@@ -290,9 +363,9 @@ private:
 
 } // namespace
 
-void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev)
+void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev, const WalkView &view)
 {
-	Walker(mem, rt.offsets, ev).run(rt.runtime_addr);
+	Walker(mem, rt.offsets, ev).run(rt.runtime_addr, view);
 }
 
 std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,

@@ -43,12 +43,25 @@ private:
 	std::map<uint64_t, std::vector<uint8_t>> regions_;
 };
 
+// Which thread a live walk dumps for, as faulthandler.dump_traceback()
+// called there: faulthandler dumps the interpreter of that thread's current
+// thread state (its TSS), which is the "Current thread".
+struct WalkView {
+	uint32_t ns_tid = 0; // that thread, in the target's pid namespace; 0: none
+	bool main = false;   // it is the main thread (the oldest thread state, for
+			     // versions whose thread states hold no TID)
+};
+
 // The userspace twin of the kernel's walk (bpf/python.bpf.h): every thread
-// state of the main interpreter, its frame chain, and each code object's
+// state of an interpreter, its frame chain, and each code object's
 // filename, name, first line and line table, with the same bounds.  Fills
-// ev.py_threads and ev.py_codes.  Used where the process is alive (--dump)
-// and to test walks over images of interpreter memory.
-void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev);
+// ev.py_threads and ev.py_codes.  The interpreter is the main one, or the
+// one of the current thread state of view's thread (thread states flagged
+// FH_PY_THREAD_TSS_READ, and that one FH_PY_THREAD_CURRENT, once its TSS is
+// read).  Used where the process is alive (--dump) and to test walks over
+// images of interpreter memory.
+void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev,
+		 const WalkView &view = {});
 
 // Bounds of a read of sys.stdlib_module_names: sys.__dict__ entries looked
 // at (CPython's holds about a hundred), the frozenset's slots (3.13's 300

@@ -53,8 +53,9 @@ using StackFrame = std::variant<NativeFrame, PyFrame>;
 
 struct Thread {
 	uint64_t pthread_id = 0;
-	uint32_t tid = 0; // kernel thread id; 0: unknown
-	std::string name; // the OS thread name, when captured
+	uint32_t tid = 0;    // kernel thread id, on the host; 0: unknown
+	uint32_t ns_tid = 0; // the same in the process's own pid namespace; 0: unknown
+	std::string name;    // the OS thread name, when captured
 	bool current = false;
 	bool garbage_collecting = false; // Python 3.10+, the current thread
 	std::vector<StackFrame> frames;	 // most recent call first, at most 100

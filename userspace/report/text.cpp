@@ -7,6 +7,8 @@
 
 #include <linux/types.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -71,6 +73,14 @@ std::string fatal_header(int sig, bool python)
 {
 	return std::string(python ? "Fatal Python error: " : "Fatal error: ") +
 	       signal_description(sig) + "\n\n";
+}
+
+std::string fatal_header(int sig, const PythonDialect &python)
+{
+	// From 3.13 faulthandler spells SIGFPE with a hyphen (measured).
+	if (sig == SIGFPE && python.minor >= 13)
+		return "Fatal Python error: Floating-point exception\n\n";
+	return fatal_header(sig, true);
 }
 
 std::string escape_bytes(const std::string &s)

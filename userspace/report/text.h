@@ -11,8 +11,10 @@
 
 namespace fh {
 
-// "Fatal error: Segmentation fault\n\n"; for Python "Fatal Python error: …".
+// "Fatal error: Segmentation fault\n\n"; for Python "Fatal Python error: …",
+// with a dialect in that version's words (3.13: "Floating-point exception").
 std::string fatal_header(int sig, bool python = false);
+std::string fatal_header(int sig, const PythonDialect &python);
 
 // A string as faulthandler writes it: printable ASCII as is, any other byte
 // as \xhh, at most 500 characters and then "...".

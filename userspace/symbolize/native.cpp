@@ -29,6 +29,7 @@ std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeSt
 		Thread tt;
 		tt.pthread_id = t->pthread_id;
 		tt.tid = t->tid;
+		tt.ns_tid = t->ns_tid;
 		tt.name = t->name;
 		tt.current = t->hit();
 		stats.stack_bytes += t->stack.size();

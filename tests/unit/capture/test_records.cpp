@@ -47,6 +47,7 @@ std::vector<uint8_t> thread_rec(uint64_t id, uint32_t tid, const std::vector<uin
 	r.hdr.size = sizeof(r) + stack.size();
 	r.hdr.event_id = id;
 	r.tid = tid;
+	r.ns_tid = tid - 100; // a pid namespace of its own
 	r.flags = tid == 101 ? FH_THREAD_HIT : 0;
 	r.fs_base = 0x7f0000000000ull + tid;
 	std::strcpy(r.comm, "worker");
@@ -106,6 +107,7 @@ TEST_CASE("an event assembles from its records", "[records]")
 	CHECK(ev.threads[0].hit());
 	CHECK(ev.threads[0].stack == std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8});
 	CHECK(ev.threads[0].pthread_id == 0x7f0000000000ull + 101);
+	CHECK(ev.threads[0].ns_tid == 1);
 	CHECK(ev.threads[0].name == "worker");
 	CHECK(ev.threads[0].regs[16] == 0x401000);
 	CHECK_FALSE(ev.threads[1].hit());

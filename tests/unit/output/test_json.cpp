@@ -74,6 +74,8 @@ Incident python_incident()
 	for (int i = 0; i < 100; i++) {
 		Thread t;
 		t.pthread_id = 0x1000 + i;
+		t.tid = 5000 + i; // on the host; in its pid namespace:
+		t.ns_tid = 1 + i;
 		t.current = i == 0;
 		t.garbage_collecting = i == 0;
 		t.frames = {PyFrame{std::string("/srv/app.py"), 10 + i, std::string("f")},
@@ -125,6 +127,12 @@ TEST_CASE("an incident record reads back into the same model: its JSON and text 
 	std::string old = incident_json(native_incident());
 	old.replace(old.find(R"("handler":null,)"), std::strlen(R"("handler":null,)"), "");
 	CHECK_FALSE(incident_from_json(old).handler);
+	// Each thread's TIDs, on the host and in its pid namespace.
+	Incident back = incident_from_json(incident_json(python_incident()));
+	CHECK(back.threads[1].tid == 5001);
+	CHECK(back.threads[1].ns_tid == 2);
+	CHECK(incident_json(python_incident()).find("\"tid\":5001,\"ns_tid\":2,") !=
+	      std::string::npos);
 }
 
 TEST_CASE("what is no incident record is refused with a reason", "[json]")

@@ -8,6 +8,8 @@
 #include "python/py_walk.h"
 #include "python/python.h"
 
+#include "py_image.h"
+
 #include <csignal>
 #include <cstring>
 
@@ -40,21 +42,8 @@ PythonText python_text(const Event &ev, const PythonRuntime &rt, const std::stri
 
 namespace {
 
-// A little-endian byte image of one object.
-struct Obj {
-	std::vector<uint8_t> bytes;
-	explicit Obj(size_t n) : bytes(n, 0) {}
-	template <typename T> Obj &at(size_t off, T v)
-	{
-		std::memcpy(bytes.data() + off, &v, sizeof(v));
-		return *this;
-	}
-	Obj &data(size_t off, const std::vector<uint8_t> &d)
-	{
-		std::memcpy(bytes.data() + off, d.data(), d.size());
-		return *this;
-	}
-};
+using fhtest::Obj;
+using fhtest::ascii_str;
 
 // _Py_DebugOffsets of a 3.14 build (the layout with thread-local bytecode
 // fields), with the offsets this image uses.
@@ -120,15 +109,6 @@ PythonRuntime runtime_311()
 	auto offsets = builtin_offsets(11);
 	REQUIRE(offsets);
 	return runtime_at(11, *offsets);
-}
-
-Obj ascii_str(uint64_t type, const std::string &s)
-{
-	Obj o(40 + s.size() + 1);
-	o.at<uint64_t>(8, type).at<uint64_t>(16, s.size());
-	o.at<uint32_t>(32, 1u << 2 | 1u << 5 | 1u << 6); // kind 1, compact, ascii
-	o.data(40, std::vector<uint8_t>(s.begin(), s.end()));
-	return o;
 }
 
 // A compact non-ASCII str of 2-byte characters: data after 56 bytes.

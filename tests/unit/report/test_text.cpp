@@ -30,6 +30,11 @@ TEST_CASE("fatal headers use faulthandler's signal names", "[render]")
 	CHECK(fatal_header(7) == "Fatal error: Bus error\n\n");
 	CHECK(fatal_header(4) == "Fatal error: Illegal instruction\n\n");
 	CHECK(fatal_header(11, true) == "Fatal Python error: Segmentation fault\n\n");
+	// Each Python version's words: 3.13 hyphenates SIGFPE's.
+	PythonDialect py12{12, 0x030c01f0, "3.12.1"}, py13{13, 0x030d00f0, "3.13.0"};
+	CHECK(fatal_header(8, py12) == "Fatal Python error: Floating point exception\n\n");
+	CHECK(fatal_header(8, py13) == "Fatal Python error: Floating-point exception\n\n");
+	CHECK(fatal_header(11, py13) == "Fatal Python error: Segmentation fault\n\n");
 }
 
 TEST_CASE("a whole traceback renders as faulthandler would", "[render]")
