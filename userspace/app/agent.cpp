@@ -258,7 +258,8 @@ void Agent::flush_summaries(bool force)
 			       {"comm", s.comm},
 			       {"suppressed", std::to_string(s.suppressed)}};
 		writer_.write_other(line, record, stem, opts_.json ? "json" : "txt", record,
-				    kSyslogWarning, "suppressed", sd, opts_.json ? json : line);
+				    kSyslogWarning, "suppressed", sd, opts_.json ? json : line,
+				    opts_.json ? &obj : nullptr);
 	}
 }
 

@@ -170,7 +170,8 @@ constexpr OptionRow kWatchOptions[] = {
 	 .help = "\n"
 		 "bytes a record at most, 1K to 64K (default 8K,\n"
 		 "rsyslog's own limit); a longer incident goes in\n"
-		 "parts, each with part= and parts="},
+		 "parts, each with part= and parts= (JSON: each part\n"
+		 "an object of its own, rules in the README)"},
 	{.group = kOutput, .id = kOptRateLimit, .name = "rate-limit", .arg = "N[/T]",
 	 .help = "with --system-wide: at most N incidents of one\n"
 		 "program (its executable; for an interpreter, the\n"
