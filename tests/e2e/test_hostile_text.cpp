@@ -15,6 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 using namespace fhtest;
 
 namespace {
@@ -94,7 +97,16 @@ TEST_CASE("hostile names: a comm, thread names and a killer's name with a newlin
 	CHECK(out.find("(" + kEvilShown + "): SIGSEGV") != std::string::npos);
 	CHECK(out.find("sent by pid " + std::to_string(killer) + " (k\\x0aFatal\\x1b[2K), uid " +
 		       std::to_string(kNobody)) != std::string::npos);
-	CHECK(err.find("held back 1 incident of " + kEvilShown + " (") != std::string::npos);
+	// The summary names the program, and the name in its command line.
+	size_t held_at = err.find("fh-bpf: held back 1 incident of ");
+	REQUIRE(held_at != std::string::npos);
+	std::string held_line = err.substr(held_at, err.find('\n', held_at) - held_at);
+	char exe[PATH_MAX];
+	REQUIRE(realpath(crash_path().c_str(), exe));
+	CHECK(held_line.find("held back 1 incident of " + std::string(exe) + " (SIGSEGV 1)") !=
+	      std::string::npos);
+	CHECK(held_line.find("; command line: ") != std::string::npos);
+	CHECK(held_line.find(" --name " + kEvilShown + " ") != std::string::npos);
 	remove_dir(dir);
 }
 

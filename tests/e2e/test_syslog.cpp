@@ -3,23 +3,36 @@
 // test on a socket of its own), which forwards them over TCP on loopback to
 // a second rsyslogd, the central collector, which writes them to a file.
 // Every incident must arrive there intact: its parts put back together
-// equal what fh-bpf printed.
+// equal what fh-bpf printed.  With --format json, on a socket the test
+// reads itself: every part parses, and the README's rule, run as the
+// README writes it, gives back the record fh-bpf printed.  With no daemon
+// there: said at start.
 #include <catch2/catch.hpp>
 
 #include "harness.h"
 
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -228,4 +241,211 @@ TEST_CASE("--syslog: every incident reaches a central rsyslogd through a relay, 
 		// A record's MSG has no final newline (syslog daemons drop it).
 		CHECK(whole + "\n" == want);
 	}
+}
+
+namespace {
+
+// A syslog socket of the test's own: every datagram fh-bpf sends, as sent.
+class TestSyslogSocket {
+public:
+	explicit TestSyslogSocket(const std::string &path) : path_(path)
+	{
+		fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		REQUIRE(fd_ >= 0);
+		struct sockaddr_un a = {};
+		a.sun_family = AF_UNIX;
+		REQUIRE(path.size() < sizeof(a.sun_path));
+		std::memcpy(a.sun_path, path.c_str(), path.size());
+		REQUIRE(bind(fd_, reinterpret_cast<struct sockaddr *>(&a), sizeof(a)) == 0);
+		reader_ = std::thread([this] { read_all(); });
+	}
+	~TestSyslogSocket()
+	{
+		take();
+		close(fd_);
+		unlink(path_.c_str());
+	}
+	// Every datagram, once the sender has exited (a datagram sent is
+	// queued here: what remains is read, then the reader ends).
+	std::vector<std::string> take()
+	{
+		if (reader_.joinable()) {
+			stop_ = true;
+			reader_.join();
+		}
+		return got_;
+	}
+
+private:
+	void read_all()
+	{
+		std::vector<char> buf(1 << 17);
+		for (;;) {
+			// The timeout only lets the reader see stop_.
+			struct pollfd p = {fd_, POLLIN, 0};
+			if (poll(&p, 1, 20) > 0) {
+				ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+				if (n >= 0)
+					got_.emplace_back(buf.data(), static_cast<size_t>(n));
+			} else if (stop_) {
+				return;
+			}
+		}
+	}
+	std::string path_;
+	int fd_ = -1;
+	std::thread reader_;
+	std::atomic<bool> stop_{false};
+	std::vector<std::string> got_;
+};
+
+// One RFC 5424 datagram: its structured data and message, as sent.
+Record parse_datagram(const std::string &d)
+{
+	Record r;
+	size_t at = d.find(" [fh@32473");
+	REQUIRE(at != std::string::npos);
+	at += 10;
+	while (at < d.size() && d[at] == ' ') {
+		size_t eq = d.find("=\"", at);
+		REQUIRE(eq != std::string::npos);
+		std::string key = d.substr(at + 1, eq - at - 1), value;
+		for (at = eq + 2; at < d.size() && d[at] != '"'; at++)
+			value += d[at] == '\\' ? d[++at] : d[at];
+		r.sd[key] = value;
+		at++;
+	}
+	REQUIRE(d.compare(at, 2, "] ") == 0);
+	r.msg = d.substr(at + 2);
+	return r;
+}
+
+// The Python code block of the README that defines `def rebuild(parts)`.
+std::string readme_rebuild()
+{
+	std::string readme = read_file(source_dir() + "/README.md");
+	size_t def = readme.find("def rebuild(parts):");
+	REQUIRE(def != std::string::npos);
+	size_t end = readme.find("```", def);
+	REQUIRE(end != std::string::npos);
+	return readme.substr(def, end - def);
+}
+
+std::string linked_crasher(const std::string &dir, const std::string &name)
+{
+	char crash[PATH_MAX];
+	REQUIRE(realpath(crash_path().c_str(), crash));
+	std::string link = dir + "/" + name;
+	REQUIRE(symlink(crash, link.c_str()) == 0);
+	return link;
+}
+
+} // namespace
+
+TEST_CASE("--syslog --format json: every part of a 300-thread incident parses, and the "
+	  "README's rule rebuilds the record exactly",
+	  "[e2e][syslog]")
+{
+	using ojson = nlohmann::ordered_json;
+	std::string dir = temp_path("syslog-json");
+	REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+	// The crasher under a name of its own: no other process is in scope.
+	std::string crash = linked_crasher(dir, "crash-sysjson");
+	TestSyslogSocket sock(dir + "/log.sock");
+	Watcher agent(0, {"-a", "--comm", "crash-sysjson", "--format", "json", "--max-threads",
+			  "300", "--syslog-socket", dir + "/log.sock"});
+	pid_t pid = start_crasher("segv", 300, static_cast<uid_t>(-1), crash);
+	auto st = wait_exit(pid, kGuardMs);
+	REQUIRE(st);
+	CHECK(WTERMSIG(*st) == SIGSEGV);
+	REQUIRE(kill(agent.pid(), SIGTERM) == 0);
+	INFO(agent.diagnostics());
+	REQUIRE(agent.wait() == 0);
+	auto datagrams = sock.take();
+
+	// The record as fh-bpf wrote it to its output.
+	std::string out = agent.output();
+	REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
+	ojson record = ojson::parse(out);
+	REQUIRE(record["pid"] == pid);
+	REQUIRE(record["threads"].size() == 300);
+	REQUIRE(out.size() > 8192 * 20);
+
+	// Each datagram: at most 8K, its message one JSON object that names
+	// the incident and the part as its structured data does.
+	std::string parts_file = dir + "/parts.jsonl";
+	std::ofstream lines(parts_file);
+	std::set<int> seen;
+	for (const auto &d : datagrams) {
+		CHECK(d.size() <= 8192);
+		Record r = parse_datagram(d);
+		CHECK(r.sd["pid"] == std::to_string(pid));
+		ojson p;
+		INFO(r.msg.substr(0, 300));
+		REQUIRE_NOTHROW(p = ojson::parse(r.msg));
+		CHECK(p["incident"] == r.sd["incident"]);
+		CHECK(std::to_string(p["part"].get<int>()) == r.sd["part"]);
+		CHECK(std::to_string(p["parts"].get<int>()) == r.sd["parts"]);
+		CHECK(p["parts"] == datagrams.size());
+		seen.insert(p["part"].get<int>());
+		if (p["part"] == 1) {
+			// The record, but for its threads and text.
+			ojson head = record;
+			head["threads"] = ojson::array();
+			head["text"] = "";
+			CHECK(p["record"] == head);
+		}
+		lines << r.msg << "\n";
+	}
+	lines.close();
+	CHECK(datagrams.size() > 20);
+	CHECK(seen.size() == datagrams.size());
+	// The parts in the order they came, rebuilt by the README's code.
+	int status = -1;
+	std::string rebuilt = run_capture(
+		{"/usr/bin/python3", "-c",
+		 readme_rebuild() +
+			 "\nimport json, sys\n"
+			 "parts = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]\n"
+			 "print(json.dumps(rebuild(parts), ensure_ascii=False))\n",
+		 parts_file},
+		&status);
+	REQUIRE(status == 0);
+	CHECK(ojson::parse(rebuilt) == record);
+	remove_dir(dir);
+}
+
+TEST_CASE("--syslog with no daemon on its socket: said at start in one line, each record counted",
+	  "[e2e][syslog]")
+{
+	std::string dir = temp_path("syslog-none");
+	REQUIRE(mkdir(dir.c_str(), 0700) == 0);
+	std::string path, reason;
+	SECTION("no socket there")
+	{
+		path = dir + "/missing.sock";
+		reason = "No such file or directory";
+	}
+	SECTION("a socket nobody reads any more")
+	{
+		path = dir + "/gone.sock";
+		reason = "Connection refused";
+		int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+		struct sockaddr_un a = {};
+		a.sun_family = AF_UNIX;
+		std::memcpy(a.sun_path, path.c_str(), path.size());
+		REQUIRE(bind(fd, reinterpret_cast<struct sockaddr *>(&a), sizeof(a)) == 0);
+		close(fd);
+	}
+	FhRun r = run_fh({"--syslog-socket", path, "--", crash_path(), "--auto", "segv"});
+	INFO(r.err);
+	CHECK(r.status == 128 + SIGSEGV);
+	std::string said = "fh-bpf: --syslog: no syslog daemon takes records at " + path + " (" +
+			   reason + "): each record is counted as lost until one does\n";
+	size_t at = r.err.find(said);
+	REQUIRE(at != std::string::npos);
+	CHECK(r.err.find(said, at + 1) == std::string::npos);
+	CHECK(at < r.err.find("fh-bpf: pid "));
+	CHECK(contains(r.err, "1 syslog records (the daemon did not take them)"));
+	remove_dir(dir);
 }

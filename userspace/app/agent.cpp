@@ -46,22 +46,31 @@ enum Tag : uint32_t { kRing, kTracker, kSignal, kTimer };
 
 // A flood control summary as a record of its own, made at realtime now_ns;
 // `line` its text.
-std::string suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
-			    const std::string &line)
+nlohmann::ordered_json suppressed_json(const FloodControl::Summary &s, uint64_t now_ns,
+				       const std::string &line)
 {
 	using json = nlohmann::ordered_json;
 	json what = json::object();
 	for (const auto &[name, n] : s.what)
 		what[json_text(name)] = n;
-	return dump_line({{"schema", kIncidentSchema},
-			  {"time", utc_time(now_ns)},
-			  {"trigger", "suppressed"},
-			  {"comm", json_text(s.comm)},
-			  {"suppressed", s.suppressed},
-			  {"pids", s.pids},
-			  {"what", std::move(what)},
-			  {"seconds", (s.last_ns - s.first_ns) / 1000000000ull},
-			  {"text", json_text(line)}});
+	json cmdlines = json::array();
+	for (const auto &c : s.cmdlines) {
+		json args = json::array();
+		for (const auto &a : c)
+			args.push_back(json_text(a));
+		cmdlines.push_back(std::move(args));
+	}
+	return {{"schema", kIncidentSchema},
+		{"time", utc_time(now_ns)},
+		{"trigger", "suppressed"},
+		{"program", json_text(s.program)},
+		{"comm", json_text(s.comm)},
+		{"cmdlines", std::move(cmdlines)},
+		{"suppressed", s.suppressed},
+		{"pids", s.pids},
+		{"what", std::move(what)},
+		{"seconds", (s.last_ns - s.first_ns) / 1000000000ull},
+		{"text", json_text(line)}};
 }
 
 // The host agent: every process in scope is its process table.
@@ -71,7 +80,7 @@ public:
 	// holds every process's incidents.
 	explicit Agent(const Options &opts)
 		: opts_(opts), writer_(opts, {opts.json, true, opts.verbose}), stats_(opts.stats_fd),
-		  pipeline_(opts, writer_, stats_), flood_(opts.process_rate, opts.comm_rate)
+		  pipeline_(opts, writer_, stats_), flood_(opts.process_rate, opts.program_rate)
 	{
 	}
 	int run();
@@ -82,6 +91,7 @@ private:
 	void handle(Event &ev);
 	void settle(const Verdict &v);
 	ProcessView view_of(const Event &ev) override;
+	FloodControl::Subject subject_of(const Event &ev) const;
 	void rearm_timer();
 	void final_report();
 	template <typename F> void guarded(F f);
@@ -195,6 +205,16 @@ ProcessView Agent::view_of(const Event &ev)
 	return view;
 }
 
+// Whom flood control counts an event against: its process, and the
+// program it runs (its executable, the script an interpreter runs).
+FloodControl::Subject Agent::subject_of(const Event &ev) const
+{
+	pid_t pid = static_cast<pid_t>(ev.tgid);
+	std::string exe = tracker_->exe(pid);
+	return {pid, program_identity(exe, ev.identity.cmdline, ev.comm), ev.comm,
+		ev.identity.cmdline};
+}
+
 void Agent::handle(Event &ev)
 {
 	if (ev.provisional) {
@@ -203,8 +223,8 @@ void Agent::handle(Event &ev)
 	}
 	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
 	// A crash loop is held back before it costs any symbolizing.
-	if (!flood_.admit(static_cast<pid_t>(ev.tgid), ev.comm,
-			  fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger), monotonic_ns()))
+	if (!flood_.admit(subject_of(ev), fatal ? signal_abbrev(ev.sig) : trigger_name(ev.trigger),
+			  monotonic_ns()))
 		return;
 	pipeline_.handle(ev, *this);
 }
@@ -215,8 +235,7 @@ void Agent::settle(const Verdict &v)
 {
 	const Event *ev = pipeline_.held(v.event_id);
 	if (ev && v.kind != FH_VERDICT_SURVIVED &&
-	    !flood_.admit(static_cast<pid_t>(ev->tgid), ev->comm, signal_abbrev(ev->sig),
-			  monotonic_ns())) {
+	    !flood_.admit(subject_of(*ev), signal_abbrev(ev->sig), monotonic_ns())) {
 		pipeline_.discard(v.event_id);
 		return;
 	}
@@ -230,14 +249,17 @@ void Agent::flush_summaries(bool force)
 	for (const auto &s : flood_.take_summaries(monotonic_ns(), force)) {
 		std::string line = FloodControl::describe(s);
 		uint64_t now = clock_ns(CLOCK_REALTIME);
-		std::string json = suppressed_json(s, now, line);
+		nlohmann::ordered_json obj = suppressed_json(s, now, line);
+		std::string json = dump_line(obj);
 		std::string record = opts_.json ? json + "\n" : "fh-bpf: " + line + "\n";
 		std::string stem = file_stem(now, s.comm, 0, "suppressed");
+		SdParams sd = {{"incident", stem},
+			       {"program", s.program},
+			       {"comm", s.comm},
+			       {"suppressed", std::to_string(s.suppressed)}};
 		writer_.write_other(line, record, stem, opts_.json ? "json" : "txt", record,
-				    kSyslogWarning, "suppressed",
-				    {{"incident", stem}, {"comm", s.comm},
-				     {"suppressed", std::to_string(s.suppressed)}},
-				    opts_.json ? json : line);
+				    kSyslogWarning, "suppressed", sd, opts_.json ? json : line,
+				    opts_.json ? &obj : nullptr);
 	}
 }
 

@@ -151,7 +151,7 @@ bool take_output_option(Options &o, int id, const std::string &v)
 		o.syslog_max = syslog_max_value(v);
 		break;
 	case kOptRateLimit:
-		o.comm_rate = rate_value("--rate-limit", v);
+		o.program_rate = rate_value("--rate-limit", v);
 		break;
 	case kOptProcessRateLimit:
 		o.process_rate = rate_value("--process-rate-limit", v);

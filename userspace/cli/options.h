@@ -39,9 +39,9 @@ struct Options {
 	uint64_t extra_signals = 0;	 // --signals: bit (sig - 1) added to the fatal five
 	std::string syslog_socket;	 // --syslog, --syslog-socket: empty: no syslog
 	uint64_t syslog_max = 8192;	 // --syslog-max-size: bytes a record, parts beyond
-	// --rate-limit (per command name), --process-rate-limit; --system-wide
-	// only.
-	Rate comm_rate{10, 60'000'000'000ull};
+	// --rate-limit (per program: app/flood.h), --process-rate-limit;
+	// --system-wide only.
+	Rate program_rate{10, 60'000'000'000ull};
 	Rate process_rate{3, 60'000'000'000ull};
 	int ready_fd = -1;
 	int stats_fd = -1; // --stats-fd: timings as JSON lines

@@ -170,13 +170,15 @@ constexpr OptionRow kWatchOptions[] = {
 	 .help = "\n"
 		 "bytes a record at most, 1K to 64K (default 8K,\n"
 		 "rsyslog's own limit); a longer incident goes in\n"
-		 "parts, each with part= and parts="},
+		 "parts, each with part= and parts= (JSON: each part\n"
+		 "an object of its own, rules in the README)"},
 	{.group = kOutput, .id = kOptRateLimit, .name = "rate-limit", .arg = "N[/T]",
 	 .help = "with --system-wide: at most N incidents of one\n"
-		 "process name in any T (seconds, or with s, m, h;\n"
-		 "default 10/60); the ones held back are counted and\n"
-		 "summarised once per T, in the output, the log\n"
-		 "directory and syslog.  0: no limit"},
+		 "program (its executable; for an interpreter, the\n"
+		 "script or module it runs) in any T (seconds, or\n"
+		 "with s, m, h; default 10/60); the ones held back\n"
+		 "are counted and summarised once per T, in the\n"
+		 "output, the log directory and syslog.  0: no limit"},
 	{.group = kOutput, .id = kOptProcessRateLimit, .name = "process-rate-limit", .arg = "N[/T]",
 	 .help = "\n"
 		 "the same per process (default 3/60)"},

@@ -1,5 +1,8 @@
 #include "output/syslog.h"
+
+#include "output/syslog_json.h"
 #include "util/clock.h"
+#include "util/diag.h"
 
 #include "capture/event.h"
 #include "report/incident.h"
@@ -177,39 +180,72 @@ SyslogSink::SyslogSink(const std::string &socket_path, size_t max_bytes)
 	char host[256] = {};
 	if (gethostname(host, sizeof(host) - 1) == 0)
 		host_ = host;
-	connect_socket(); // a daemon not there yet is looked for at each record
+	// A daemon not there yet is looked for again at each record.
+	if (int err = connect_socket())
+		diag("--syslog: no syslog daemon takes records at " + path_ + " (" +
+		     std::strerror(err) + "): each record is counted as lost until one does");
 }
 
-bool SyslogSink::connect_socket()
+int SyslogSink::connect_socket()
 {
 	fd_ = UniqueFd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
 	if (!fd_)
-		return false;
+		return errno;
 	struct timeval tv = {1, 0}; // a daemon that stays full for a second: counted
 	setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	struct sockaddr_un addr = {};
 	addr.sun_family = AF_UNIX;
-	if (path_.size() >= sizeof(addr.sun_path))
-		return false;
+	if (path_.size() >= sizeof(addr.sun_path)) {
+		fd_ = UniqueFd();
+		return ENAMETOOLONG;
+	}
 	std::memcpy(addr.sun_path, path_.c_str(), path_.size());
 	if (connect(fd_.get(), reinterpret_cast<struct sockaddr *>(&addr), sizeof(addr)) != 0) {
+		int err = errno;
 		fd_ = UniqueFd();
-		return false;
+		return err;
 	}
-	return true;
+	return 0;
 }
 
-bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const std::string &msg)
+size_t SyslogSink::room(int severity, const std::string &msgid, const SdParams &sd,
+			const std::string &time) const
 {
-	std::string time = utc_time(clock_ns(CLOCK_REALTIME));
-	// The header and structured data take their share of each part.
+	// The header and structured data take their share of each part (48
+	// bytes for part="K" parts="N").
 	std::string head = rfc5424_record(kSyslogDaemon, severity, time, host_, getpid(), msgid, sd,
 					  "");
-	size_t room = max_bytes_ > head.size() + 64 ? max_bytes_ - head.size() - 48 : 256;
+	return max_bytes_ > head.size() + 64 ? max_bytes_ - head.size() - 48 : 256;
+}
+
+bool SyslogSink::send(int severity, const std::string &msgid, const SdParams &sd,
+		      const std::string &msg)
+{
+	std::string time = utc_time(clock_ns(CLOCK_REALTIME));
 	std::string body = msg;
 	while (!body.empty() && body.back() == '\n')
 		body.pop_back(); // a message ends without one
-	std::vector<std::string> parts = split_message(body, room);
+	return send_parts(severity, msgid, sd, time,
+			  split_message(body, room(severity, msgid, sd, time)));
+}
+
+bool SyslogSink::send_json(int severity, const std::string &msgid, const SdParams &sd,
+			   const nlohmann::ordered_json &record, const std::string &line)
+{
+	std::string time = utc_time(clock_ns(CLOCK_REALTIME));
+	size_t n = room(severity, msgid, sd, time);
+	if (line.size() <= n)
+		return send_parts(severity, msgid, sd, time, {line});
+	std::string id;
+	for (const auto &[k, v] : sd)
+		if (k == "incident")
+			id = v;
+	return send_parts(severity, msgid, sd, time, split_json_record(record, id, n));
+}
+
+bool SyslogSink::send_parts(int severity, const std::string &msgid, const SdParams &sd,
+			    const std::string &time, const std::vector<std::string> &parts)
+{
 	bool ok = true;
 	for (size_t i = 0; i < parts.size(); i++) {
 		SdParams p = sd;
@@ -217,40 +253,46 @@ bool SyslogSink::send(int severity, const std::string &msgid, SdParams sd, const
 			p.emplace_back("part", std::to_string(i + 1));
 			p.emplace_back("parts", std::to_string(parts.size()));
 		}
-		std::string rec =
-			rfc5424_record(kSyslogDaemon, severity, time, host_, getpid(), msgid, p, parts[i]);
-		bool sent = false, full = false;
-		for (int attempt = 0; attempt < 2 && !sent; attempt++) {
-			if (!fd_ && !connect_socket())
-				break;
-			ssize_t n;
-			// A daemon that stayed full for a second is not waited
-			// for again until it takes a record.
-			do {
-				n = ::send(fd_.get(), rec.data(), rec.size(),
-					   MSG_NOSIGNAL | (stalled_ ? MSG_DONTWAIT : 0));
-			} while (n < 0 && errno == EINTR);
-			if (n == static_cast<ssize_t>(rec.size())) {
-				sent = true;
-				stalled_ = false;
-			} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				full = true;
-				stalled_ = true;
-				break;
-			} else if (n < 0 && (errno == ECONNREFUSED || errno == ENOTCONN ||
-					     errno == ECONNRESET || errno == EPIPE || errno == ENOENT)) {
-				fd_ = UniqueFd(); // the daemon restarted: connect again
-			} else {
-				break; // EMSGSIZE and the like: this record will not go
-			}
-		}
-		if (!sent)
+		bool full = false;
+		if (!send_datagram(rfc5424_record(kSyslogDaemon, severity, time, host_, getpid(),
+						  msgid, p, parts[i]),
+				   full))
 			ok = false;
 		if (full)
 			break; // the other parts would wait a second each: all lost
 	}
 	(ok ? sent_ : failed_)++;
 	return ok;
+}
+
+bool SyslogSink::send_datagram(const std::string &rec, bool &full)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!fd_ && connect_socket())
+			return false;
+		ssize_t n;
+		// A daemon that stayed full for a second is not waited for again
+		// until it takes a record.
+		do {
+			n = ::send(fd_.get(), rec.data(), rec.size(),
+				   MSG_NOSIGNAL | (stalled_ ? MSG_DONTWAIT : 0));
+		} while (n < 0 && errno == EINTR);
+		if (n == static_cast<ssize_t>(rec.size())) {
+			stalled_ = false;
+			return true;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			full = true;
+			stalled_ = true;
+			return false;
+		}
+		if (n < 0 && (errno == ECONNREFUSED || errno == ENOTCONN || errno == ECONNRESET ||
+			      errno == EPIPE || errno == ENOENT))
+			fd_ = UniqueFd(); // the daemon restarted: connect again
+		else
+			return false; // EMSGSIZE and the like: this record will not go
+	}
+	return false;
 }
 
 } // namespace fh

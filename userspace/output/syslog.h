@@ -2,6 +2,8 @@
 
 #include "process/proc.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -47,22 +49,36 @@ std::vector<std::string> split_message(const std::string &msg, size_t max_bytes,
 // unix datagram socket, /dev/log by default), for the host's syslog daemon
 // to store and forward.  A record longer than max_bytes (the receiver's
 // message size limit: rsyslog's default is 8 KiB) is sent in parts, each
-// with part="K" parts="N" in its structured data; a message's final
-// newline is not sent.
+// with part="K" parts="N" in its structured data: a text cut at lines
+// (split_message), a JSON record in parts that each parse
+// (output/syslog_json.h); a message's final newline is not sent.
 class SyslogSink {
 public:
+	// A socket nobody listens on (yet) is said at once, in one line: its
+	// records are counted as lost until a daemon is there.
 	SyslogSink(const std::string &socket_path, size_t max_bytes);
 
 	// Sends one record (in parts if need be); false, counted, when the
 	// daemon did not take it (no socket, or it stayed full for a second).
-	bool send(int severity, const std::string &msgid, SdParams sd, const std::string &msg);
+	bool send(int severity, const std::string &msgid, const SdParams &sd,
+		  const std::string &msg);
+	// The same for a JSON record: `line` is dump_line(record).  The SD
+	// parameter "incident" names it in each of its parts.
+	bool send_json(int severity, const std::string &msgid, const SdParams &sd,
+		       const nlohmann::ordered_json &record, const std::string &line);
 
 	uint64_t sent() const { return sent_; }
 	uint64_t failed() const { return failed_; }
 	const std::string &path() const { return path_; }
 
 private:
-	bool connect_socket();
+	int connect_socket(); // 0, or the errno of the failure
+	// The room a message has beside this header and structured data.
+	size_t room(int severity, const std::string &msgid, const SdParams &sd,
+		    const std::string &time) const;
+	bool send_parts(int severity, const std::string &msgid, const SdParams &sd,
+			const std::string &time, const std::vector<std::string> &parts);
+	bool send_datagram(const std::string &rec, bool &full);
 	std::string path_;
 	size_t max_bytes_;
 	std::string host_;

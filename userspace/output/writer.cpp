@@ -37,7 +37,9 @@ bool IncidentWriter::write(const Incident &inc)
 	std::string head = headline(inc);
 	std::string text = render_text(inc);
 	std::string losses = loss_lines(inc);
-	std::string json = policy_.json ? incident_json(inc, &text) : std::string();
+	nlohmann::ordered_json object = policy_.json ? incident_object(inc, &text)
+						     : nlohmann::ordered_json();
+	std::string json = policy_.json ? dump_line(object) : std::string();
 
 	// The headline and losses on stderr, unless the main output is stderr
 	// and carries them already.
@@ -64,9 +66,12 @@ bool IncidentWriter::write(const Incident &inc)
 			file = incident_json(cut_incident(inc, log_dir_->file_limit() * 9 / 10)) + "\n";
 		write_file(stem, policy_.json ? "json" : "txt", file);
 	}
-	if (syslog_)
+	if (syslog_ && policy_.json)
+		syslog_->send_json(inc.fatal() ? kSyslogCrit : kSyslogNotice, "incident",
+				   incident_sd(inc, stem), object, json);
+	else if (syslog_)
 		syslog_->send(inc.fatal() ? kSyslogCrit : kSyslogNotice, "incident",
-			      incident_sd(inc, stem), policy_.json ? json : head + text + losses);
+			      incident_sd(inc, stem), head + text + losses);
 	return ok;
 }
 
@@ -82,7 +87,8 @@ void IncidentWriter::detail(const std::string &lines)
 void IncidentWriter::write_other(const std::string &line, const std::string &record,
 				 const std::string &stem, const std::string &ext,
 				 const std::string &content, int severity, const std::string &msgid,
-				 const SdParams &sd, const std::string &message)
+				 const SdParams &sd, const std::string &message,
+				 const nlohmann::ordered_json *json_message)
 {
 	diag(line);
 	if (!sink_.is_stderr() || policy_.json) {
@@ -94,7 +100,9 @@ void IncidentWriter::write_other(const std::string &line, const std::string &rec
 	}
 	if (log_dir_)
 		write_file(stem, ext, content);
-	if (syslog_)
+	if (syslog_ && json_message)
+		syslog_->send_json(severity, msgid, sd, *json_message, message);
+	else if (syslog_)
 		syslog_->send(severity, msgid, sd, message);
 }
 

@@ -52,11 +52,13 @@ public:
 	// A record of its own that is no incident (flood control's summary):
 	// `line` on stderr; `record` in the main output (when it is not
 	// stderr, or JSON); `content` as a log-dir file named `stem`; `message`
-	// to syslog.
+	// to syslog (with json_message, that JSON object's line: sent in
+	// parts that parse).
 	void write_other(const std::string &line, const std::string &record,
 			 const std::string &stem, const std::string &ext, const std::string &content,
 			 int severity, const std::string &msgid, const SdParams &sd,
-			 const std::string &message);
+			 const std::string &message,
+			 const nlohmann::ordered_json *json_message = nullptr);
 
 	// After log rotation: a new file at -o's path.
 	void reopen();

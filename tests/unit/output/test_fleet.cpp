@@ -5,7 +5,6 @@
 
 #include "process/elf_file.h"
 #include "util/error.h"
-#include "app/flood.h"
 #include "process/host_tracker.h"
 #include "process/kernel_info.h"
 #include "process/mappings.h"
@@ -148,65 +147,6 @@ TEST_CASE("rates: N/window, in seconds, minutes or hours; 0 is no limit", "[flee
 	for (const char *bad :
 	     {"", "x", "5/0", "-1", "5/", "1/2d", "5/x", "10000000000", "1/5124096h"})
 		CHECK_FALSE(parse_rate(bad, r));
-}
-
-TEST_CASE("flood control: per name and per process, refilled in time, all held back counted",
-	  "[fleet]")
-{
-	FloodControl f({2, 60 * kSec}, {3, 60 * kSec});
-	uint64_t t = 1000 * kSec;
-	// One process: its own limit (2) first.
-	CHECK(f.admit(10, "svc", "SIGSEGV", t));
-	CHECK(f.admit(10, "svc", "SIGSEGV", t));
-	CHECK_FALSE(f.admit(10, "svc", "SIGSEGV", t));
-	// Another process of the same name: the name's limit (3).
-	CHECK(f.admit(11, "svc", "SIGSEGV", t));
-	CHECK_FALSE(f.admit(12, "svc", "SIGABRT", t));
-	CHECK(f.admit(13, "other", "SIGSEGV", t)); // names apart
-	CHECK(f.suppressed_total() == 2);
-	CHECK(f.take_summaries(t + kSec, false).empty()); // the window has not passed
-	// A third of the window gives the name one incident again.
-	CHECK(f.admit(14, "svc", "SIGSEGV", t + 20 * kSec));
-	CHECK_FALSE(f.admit(15, "svc", "SIGSEGV", t + 20 * kSec));
-	auto s = f.take_summaries(t + 61 * kSec, false);
-	REQUIRE(s.size() == 1);
-	CHECK(s[0].comm == "svc");
-	CHECK(s[0].suppressed == 3);
-	CHECK(s[0].pids == std::vector<pid_t>{10, 12, 15});
-	CHECK(s[0].what.at("SIGSEGV") == 2);
-	CHECK(s[0].what.at("SIGABRT") == 1);
-	CHECK(FloodControl::describe(s[0]) ==
-	      "held back 3 incidents of svc (SIGABRT 1, SIGSEGV 2) over 20.0 s: pids 10, 12, 15");
-	CHECK(f.take_summaries(t + 62 * kSec, true).empty());
-	// Ten pids are named; "..." only when there were more.
-	FloodControl g({1, 60 * kSec}, {0, kSec});
-	for (pid_t p = 100; p < 110; p++) {
-		CHECK(g.admit(p, "loop", "SIGSEGV", t));
-		CHECK_FALSE(g.admit(p, "loop", "SIGSEGV", t));
-	}
-	auto ten = g.take_summaries(t, true);
-	REQUIRE(ten.size() == 1);
-	CHECK_THAT(FloodControl::describe(ten[0]),
-		   Catch::EndsWith("pids 100, 101, 102, 103, 104, 105, 106, 107, 108, 109"));
-	CHECK(g.admit(110, "loop", "SIGSEGV", t));
-	for (pid_t p = 100; p <= 110; p++)
-		CHECK_FALSE(g.admit(p, "loop", "SIGSEGV", t));
-	CHECK_THAT(FloodControl::describe(g.take_summaries(t, true).at(0)),
-		   Catch::EndsWith(", 109, ..."));
-
-	// Names and pids that keep changing (any process may rename itself)
-	// cost a window's worth of buckets, not more: a full one goes.
-	FloodControl churn({5, 60 * kSec}, {5, 60 * kSec});
-	for (int i = 0; i < 20000; i++)
-		CHECK(churn.admit(1000 + i, "n" + std::to_string(i), "SIGSEGV", t));
-	CHECK(churn.buckets() == 40000);
-	for (int i = 0; i < 100; i++)
-		CHECK(churn.admit(50000 + i, "m" + std::to_string(i), "SIGSEGV", t + 61 * kSec));
-	CHECK(churn.buckets() == 200);
-
-	FloodControl none({0, kSec}, {0, kSec});
-	for (int i = 0; i < 1000; i++)
-		CHECK(none.admit(1, "x", "SIGSEGV", t));
 }
 
 TEST_CASE("RFC 5424 records: header fields, structured data escaped, parts", "[fleet]")
@@ -495,12 +435,12 @@ TEST_CASE("--system-wide command lines", "[fleet][options]")
 	CHECK(o.uids == std::vector<uint32_t>{0, 1000});
 	CHECK(o.cgroups == std::vector<std::string>{"/system.slice/x.service"});
 	CHECK(o.extra_signals == ((1ull << 14) | (1ull << 8) | (1ull << 23)));
-	CHECK((o.comm_rate.count == 20 && o.comm_rate.window_ns == 60 * kSec));
+	CHECK((o.program_rate.count == 20 && o.program_rate.window_ns == 60 * kSec));
 	CHECK(o.process_rate.count == 0);
 	CHECK(o.syslog_socket == "/dev/log");
 	CHECK(o.user_signal == 0);
 	o = parse_options({"--system-wide"});
-	CHECK((o.comm_rate.count == 10 && o.process_rate.count == 3));
+	CHECK((o.program_rate.count == 10 && o.process_rate.count == 3));
 	o = parse_options({"-p", "1", "--signals", "SIGTERM", "--syslog-socket", "/run/x.sock"});
 	CHECK(o.extra_signals == (1ull << 14));
 	CHECK(o.syslog_socket == "/run/x.sock");
