@@ -297,7 +297,7 @@ def parse_args(argv):
     if a.crashes < 1 or a.rounds < 1:
         p.error("--crashes and --rounds must be at least 1")
     if a.crashes > 10 and "--rate-limit" not in a.agent_args:
-        p.error("more than 10 crashes of one name a minute are held back by the agent's "
+        p.error("more than 10 crashes of one program a minute are held back by the agent's "
                 "default --rate-limit 10/60: add --agent-args '--rate-limit 0'")
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1 << 31)

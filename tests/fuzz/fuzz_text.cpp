@@ -1,7 +1,8 @@
 // libFuzzer harness: what makes target-controlled bytes safe to print or
 // send: printable() (names, paths in text), escape_bytes() (native
 // frames), py_escape() (Python strings), json_string() (incident records),
-// split_message() and rfc5424_record() (syslog).
+// split_message() and rfc5424_record() (syslog), split_json_record() and
+// join_json_parts() (JSON records in syslog parts).
 //
 // Input: uint16 printable's byte limit, uint16 the syslog part size, uint32
 // a Python string's length, then the bytes (also read as code points).
@@ -9,7 +10,8 @@
 // faulthandler escapes are printable ASCII within their limits; a JSON
 // string literal is valid JSON; the syslog parts are each within the size
 // and put back together give the message; a record's header and structured
-// data hold no control character.
+// data hold no control character; a JSON record's parts each parse and
+// join back into the record.
 #include "fuzz_input.h"
 #include "report/incident.h"
 #include "util/printable.h"
@@ -17,6 +19,7 @@
 #include "output/syslog.h"
 #include "report/text.h"
 #include "output/json.h"
+#include "output/syslog_json.h"
 
 using namespace fh;
 
@@ -56,6 +59,33 @@ void check_syslog(const std::string &s, size_t max)
 		FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 && c != 0x7f);
 }
 
+// A record shaped like an incident's, its strings and lists from the
+// input: split for parts of `max` bytes, each part parses, and the parts
+// (in reverse order too) give the record back.
+void check_json_parts(const std::string &s, size_t max)
+{
+	using json = nlohmann::ordered_json;
+	// Strings as records hold them: valid UTF-8 (json_text's).
+	std::string text = json_text(s);
+	json frames = json::array();
+	for (size_t i = 0; i < s.size(); i += 1 + i % 97)
+		frames.push_back({{"function", json_text(s.substr(i, 1 + i % 97))}, {"line", i}});
+	json record = {{"schema", 3},	 {"pid", 7},	 {"comm", json_text(s.substr(0, 16))},
+		       {"threads", json::array({{{"tid", 7}, {"frames", frames}},
+						{{"tid", 8}, {"frames", json::array()}}})},
+		       {"text", text}};
+	std::vector<std::string> parts = split_json_record(record, "7-1", std::max<size_t>(max, 64));
+	std::vector<json> parsed;
+	for (const auto &p : parts) {
+		json j = json::parse(p, nullptr, false);
+		FUZZ_CHECK(!j.is_discarded() && j.is_object());
+		parsed.push_back(std::move(j));
+	}
+	FUZZ_CHECK(join_json_parts(parsed) == record);
+	std::reverse(parsed.begin(), parsed.end());
+	FUZZ_CHECK(join_json_parts(parsed) == record);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,5 +114,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(fhfuzz::Json::valid(json_string(s)));
 
 	check_syslog(s, part);
+	check_json_parts(s, part);
 	return 0;
 }

@@ -51,10 +51,17 @@ std::string pointer_token(const std::string &key)
 // What was emptied in a value's shell, to be appended after it: the whole
 // value (a list, a string), or some of the object's members (each emptied
 // whole, or an object with members of its own emptied), in its order.
+struct EmptiedMember;
+
 struct Emptied {
 	bool whole = false;
-	std::vector<std::pair<std::string, Emptied>> members;
+	std::vector<EmptiedMember> members; // (a vector of a type completed below)
 	bool any() const { return whole || !members.empty(); }
+};
+
+struct EmptiedMember {
+	std::string key;
+	Emptied emptied;
 };
 
 class Splitter {
@@ -150,17 +157,17 @@ json Splitter::shell(const json &v, size_t room, std::initializer_list<std::stri
 	});
 	json s = v;
 	size_t size = dumped_size(v);
-	std::vector<std::pair<std::string, Emptied>> out;
+	std::vector<EmptiedMember> out;
 	for (auto &m : members) {
 		if (!m.forced && size <= room)
 			break;
 		s[m.key] = std::move(m.least);
 		size -= m.saves;
-		out.emplace_back(m.key, std::move(m.emptied));
+		out.push_back({m.key, std::move(m.emptied)});
 	}
 	for (auto it = v.begin(); it != v.end(); ++it)
 		for (auto &o : out)
-			if (o.first == it.key())
+			if (o.key == it.key())
 				e.members.push_back(std::move(o));
 	return s;
 }
@@ -175,8 +182,8 @@ void Splitter::contents(const std::string &at, const json &v, const Emptied &e)
 			string(at, v.get_ref<const std::string &>());
 		return;
 	}
-	for (const auto &[key, emptied] : e.members)
-		contents(at + "/" + pointer_token(key), v.at(key), emptied);
+	for (const auto &m : e.members)
+		contents(at + "/" + pointer_token(m.key), v.at(m.key), m.emptied);
 }
 
 // A list's elements appended at `at` (an empty list in the record rebuilt
