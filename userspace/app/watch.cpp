@@ -58,6 +58,11 @@ public:
 		  pipeline_(opts, writer_, stats_), proc_(opts, tgid, launch != nullptr)
 	{
 	}
+	// The standard library reader's thread asks the capture where the
+	// interpreter is: it stops before the capture (a later member) goes.
+	~Session() { proc_.stop_stdlib_reader(); }
+	Session(const Session &) = delete;
+	Session &operator=(const Session &) = delete;
 
 	int run();
 
