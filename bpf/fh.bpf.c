@@ -72,7 +72,8 @@ struct {
  * What the programs do, by header: control (the hand-over between
  * objects), scope (which processes and signals), python (the CPython walk),
  * sender (who sent a signal), records (the capture's records), mappings
- * (the mapping tracker); live.bpf.h, below, the live dumps.  This file
+ * (the mapping tracker), first_fault (a fault the target handles: its
+ * capture and verdict); live.bpf.h, below, the live dumps.  This file
  * keeps the programs and what decides when they capture.
  */
 #include "control.bpf.h"
