@@ -494,8 +494,11 @@ int Session::run()
 	proc_.identify();
 	try {
 		arm(configure());
-	} catch (const Error &) {
-		if (!pidfd_exited(pidfd.get()))
+	} catch (const Error &e) {
+		// Gone (ESRCH: its mappings already were): its exit may still be
+		// under way, a moment from the pidfd saying so.
+		if (!pidfd_exits_within(pidfd.get(),
+					(e.err() == ESRCH || e.err() == ENOENT) ? 1000 : 0))
 			throw;
 		if (capture_)
 			drain();

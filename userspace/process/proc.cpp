@@ -90,10 +90,15 @@ UniqueFd open_pidfd(pid_t pid)
 	return UniqueFd(fd);
 }
 
-bool pidfd_exited(int pidfd)
+bool pidfd_exited(int pidfd) { return pidfd_exits_within(pidfd, 0); }
+
+bool pidfd_exits_within(int pidfd, int timeout_ms)
 {
 	struct pollfd p = {pidfd, POLLIN, 0};
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP));
+	int n;
+	while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+		;
+	return n > 0 && (p.revents & (POLLIN | POLLHUP));
 }
 
 } // namespace fh

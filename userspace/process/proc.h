@@ -36,5 +36,7 @@ UniqueFd open_pidfd(pid_t pid);
 
 // True once the process behind the pidfd has exited (non-blocking).
 bool pidfd_exited(int pidfd);
+// The same, waiting up to timeout_ms for an exit under way.
+bool pidfd_exits_within(int pidfd, int timeout_ms);
 
 } // namespace fh
