@@ -99,7 +99,8 @@ $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so: tests/targets/
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -fPIC -shared $< -o $@
 
-$(OUT)/targets/cxx_crash $(OUT)/targets/cxx_inline: $(OUT)/targets/%: tests/targets/%.cpp | $(OUT)/targets
+$(OUT)/targets/cxx_crash $(OUT)/targets/cxx_inline: $(OUT)/targets/%: tests/targets/%.cpp \
+		tests/targets/parked.h | $(OUT)/targets
 	$(call msg,CXX,$@)
 	$(Q)$(CXX) $(TARGET_CFLAGS) $< -o $@
 
@@ -107,7 +108,7 @@ $(OUT)/targets/libfhplugin.so: tests/targets/plugin.c | $(OUT)/targets
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) -fPIC -shared $< -o $@
 
-$(OUT)/targets/%: tests/targets/%.c | $(OUT)/targets
+$(OUT)/targets/%: tests/targets/%.c tests/targets/parked.h | $(OUT)/targets
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(TARGET_CFLAGS) $< -o $@
 

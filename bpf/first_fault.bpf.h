@@ -55,10 +55,12 @@ struct {
 static __always_inline struct first_fault *first_fault_of(struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
-	__u64 start = BPF_CORE_READ(task, group_leader, start_time);
 	struct first_fault *ff = bpf_map_lookup_elem(&first_faults, &tgid);
 
-	if (ff && ff->start != start) {
+	/* Every thread exit of a watched process asks: most have none. */
+	if (!ff)
+		return NULL;
+	if (ff->start != BPF_CORE_READ(task, group_leader, start_time)) {
 		bpf_map_delete_elem(&first_faults, &tgid);
 		return NULL;
 	}
@@ -104,8 +106,12 @@ static __always_inline bool fault_thread_in_handler(struct task_struct *self,
 static __always_inline void emit_verdict(__u32 tgid, __u64 id, __u32 verdict, int sig, int code,
 					 __u32 status, __u32 sender)
 {
-	struct fh_verdict_record *v = bpf_ringbuf_reserve(&records, sizeof(*v), 0);
+	struct fh_verdict_record *v;
 
+	/* --handled reported the fault already: its end settles nothing. */
+	if (capture_handled)
+		return;
+	v = bpf_ringbuf_reserve(&records, sizeof(*v), 0);
 	if (!v) {
 		__sync_fetch_and_add(&counters.verdicts_lost, 1);
 		return;

@@ -373,10 +373,15 @@ std::map<unsigned long, std::vector<std::pair<std::string, int>>> gdb_frames_of(
 
 CrashRun run_crash(const std::string &mode, int threads, std::vector<std::string> extra)
 {
-	CrashRun run;
 	Target target(mode, threads);
 	Watcher watcher(target.pid(), extra);
 	target.go();
+	return finish_crash(target, watcher);
+}
+
+CrashRun finish_crash(Target &target, Watcher &watcher)
+{
+	CrashRun run;
 	run.target_status = target.wait();
 	run.fh_status = watcher.wait();
 	run.text = watcher.output();

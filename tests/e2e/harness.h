@@ -146,6 +146,9 @@ std::map<unsigned long, std::vector<std::pair<std::string, int>>> gdb_frames_of(
 
 CrashRun run_crash(const std::string &mode, int threads,
 		   std::vector<std::string> extra = {});
+// The same for a target already set going (sent a signal, say): waits for
+// both and gathers what they left.
+CrashRun finish_crash(Target &target, Watcher &watcher);
 
 std::string crash_path();
 

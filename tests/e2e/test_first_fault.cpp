@@ -98,18 +98,10 @@ TEST_CASE("a crash reporter that cancels its threads and re-raises: every thread
 TEST_CASE("a SIGSEGV sent to a crash reporter: taken at its delivery, sender named",
 	  "[e2e][first_fault][reporter]")
 {
-	CrashRun run;
-	{
-		Target target("reporterwait", 6);
-		Watcher watcher(target.pid());
-		REQUIRE(kill(target.pid(), SIGSEGV) == 0);
-		run.target_status = target.wait();
-		run.fh_status = watcher.wait();
-		run.text = watcher.output();
-		run.diagnostics = watcher.diagnostics();
-		run.tb = parse_traceback(run.text);
-		run.threads = target.threads();
-	}
+	Target target("reporterwait", 6);
+	Watcher watcher(target.pid());
+	REQUIRE(kill(target.pid(), SIGSEGV) == 0);
+	CrashRun run = finish_crash(target, watcher);
 	check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
 	INFO(run.text << "\n" << run.diagnostics);
 	CHECK(run.tb.threads.size() == 6);
@@ -138,11 +130,19 @@ TEST_CASE("a handler that ends the process with _exit(): the fault is the incide
 	      std::string::npos);
 }
 
-TEST_CASE("a fault the target recovers from (siglongjmp): no incident, said with -v",
-	  "[e2e][first_fault][recovered]")
+namespace {
+
+struct Recovered {
+	pid_t pid = 0;
+	std::string said; // fh-bpf's stderr
+};
+
+// A target that recovers from its faults and exits 0: no incident, fh-bpf
+// exits 0 with nothing in its output.
+Recovered recovered_run(const std::string &mode, std::vector<std::string> extra = {})
 {
-	Target target("handled", 2);
-	Watcher watcher(target.pid(), {"-v"});
+	Target target(mode, 2);
+	Watcher watcher(target.pid(), extra);
 	target.go();
 	int st = target.wait();
 	REQUIRE(WIFEXITED(st));
@@ -150,10 +150,19 @@ TEST_CASE("a fault the target recovers from (siglongjmp): no incident, said with
 	CHECK(watcher.wait() == 0);
 	INFO(watcher.diagnostics());
 	CHECK(watcher.output().empty());
-	CHECK(watcher.diagnostics().find("handled SIGSEGV (SEGV_MAPERR) in thread " +
-					 std::to_string(target.pid()) + " and went on") !=
-	      std::string::npos);
-	CHECK(watcher.diagnostics().find("handled 1 fault itself and went on") != std::string::npos);
+	return {target.pid(), watcher.diagnostics()};
+}
+
+} // namespace
+
+TEST_CASE("a fault the target recovers from (siglongjmp): no incident, said with -v",
+	  "[e2e][first_fault][recovered][handled]")
+{
+	Recovered r = recovered_run("handled", {"-v"});
+	INFO(r.said);
+	CHECK(r.said.find("handled SIGSEGV (SEGV_MAPERR) in thread " + std::to_string(r.pid) +
+			  " and went on") != std::string::npos);
+	CHECK(r.said.find("handled 1 fault itself and went on") != std::string::npos);
 }
 
 TEST_CASE("a target that keeps faulting and recovering: a bounded number of captures, the rest "
@@ -162,18 +171,10 @@ TEST_CASE("a target that keeps faulting and recovering: a bounded number of capt
 {
 	// Ten faults within milliseconds: four captures (the budget), each
 	// dropped as the next fault shows the process went on; six counted.
-	Target target("handledloop", 2);
-	Watcher watcher(target.pid());
-	target.go();
-	int st = target.wait();
-	REQUIRE(WIFEXITED(st));
-	CHECK(WEXITSTATUS(st) == 0);
-	CHECK(watcher.wait() == 0);
-	INFO(watcher.diagnostics());
-	CHECK(watcher.output().empty());
-	CHECK(watcher.diagnostics().find("handled 4 faults itself and went on: no incident "
-					 "(--handled reports them); 6 more handled signals not "
-					 "captured") != std::string::npos);
+	std::string said = recovered_run("handledloop").said;
+	INFO(said);
+	CHECK(said.find("handled 4 faults itself and went on: no incident (--handled reports "
+			"them); 6 more handled signals not captured") != std::string::npos);
 }
 
 TEST_CASE("--handled and a crash reporter: one incident for one death, at the fault",

@@ -77,6 +77,29 @@ void check_thread_ids(const std::string &json, pid_t pid, const std::set<long> &
 				  "if t['current']]") == "[(" + std::to_string(pid) + ", True)]");
 }
 
+// One SIGUSR1 to a target in mode "usr1" (faulthandler.register()): fh-bpf's
+// dump equals the target's own, byte for byte; then the target quits.
+// fh-bpf's text.
+std::string register_dump_matches(PyTarget &target)
+{
+	Watcher watcher(target.pid(), {"-v"});
+	target.go();
+	REQUIRE(target.next_line() == "registered");
+	REQUIRE(kill(target.pid(), SIGUSR1) == 0);
+	REQUIRE(watcher.wait_for_diagnostic("fh-bpf: capture: "));
+	target.send("next\n");
+	REQUIRE(target.next_line() == "ack");
+	std::string theirs = target.faulthandler_output();
+	std::string ours = without_notes(watcher.output());
+	INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
+	REQUIRE_FALSE(theirs.empty());
+	CHECK(ours == theirs);
+	target.send("quit\n");
+	CHECK(WIFEXITED(target.wait()));
+	CHECK(watcher.wait() == 0);
+	return ours;
+}
+
 } // namespace
 
 TEST_CASE("Python in a pid namespace: a crash prints its faulthandler's text, the record its "
@@ -139,21 +162,7 @@ TEST_CASE("Python in a pid namespace: --dump and --signal print what its faultha
 			CHECK(WIFEXITED(target.wait()));
 		}
 		PyTarget target(py, "usr1", 10, {"py_target.py", kUnshare});
-		Watcher watcher(target.pid(), {"-v"});
-		target.go();
-		REQUIRE(target.next_line() == "registered");
-		REQUIRE(kill(target.pid(), SIGUSR1) == 0);
-		REQUIRE(watcher.wait_for_diagnostic("fh-bpf: capture: "));
-		target.send("next\n");
-		REQUIRE(target.next_line() == "ack");
-		std::string theirs = target.faulthandler_output();
-		std::string ours = without_notes(watcher.output());
-		INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
-		REQUIRE_FALSE(theirs.empty());
-		CHECK(ours == theirs);
-		target.send("quit\n");
-		CHECK(WIFEXITED(target.wait()));
-		CHECK(watcher.wait() == 0);
+		register_dump_matches(target);
 	}
 }
 
@@ -232,21 +241,7 @@ TEST_CASE("a subinterpreter: --signal and (3.12+) --dump print what faulthandler
 			CHECK(WIFEXITED(target.wait()));
 		}
 		PyTarget target(py, "usr1", 0, kSubinterp);
-		Watcher watcher(target.pid(), {"-v"});
-		target.go();
-		REQUIRE(target.next_line() == "registered");
-		REQUIRE(kill(target.pid(), SIGUSR1) == 0);
-		REQUIRE(watcher.wait_for_diagnostic("fh-bpf: capture: "));
-		target.send("next\n");
-		REQUIRE(target.next_line() == "ack");
-		std::string theirs = target.faulthandler_output();
-		std::string ours = without_notes(watcher.output());
-		INFO("faulthandler:\n" << theirs << "\nfh-bpf:\n" << ours);
-		REQUIRE_FALSE(theirs.empty());
-		CHECK(ours == theirs);
-		CHECK(contains(ours, py.minor >= 12 ? "in plugin_step\n" : "in run_plugin\n"));
-		target.send("quit\n");
-		CHECK(WIFEXITED(target.wait()));
-		CHECK(watcher.wait() == 0);
+		CHECK(contains(register_dump_matches(target),
+			       py.minor >= 12 ? "in plugin_step\n" : "in run_plugin\n"));
 	}
 }

@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parked.h"
+
 #define NOINLINE __attribute__((noinline))
 /* Keeps a call from becoming a tail jump, so the caller's frame stays. */
 #define BARRIER() __asm__ volatile("" ::: "memory")
@@ -138,25 +140,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* True once the thread sits in the expected system call (a spinner: once
- * it runs in user space). */
-static int blocked_in(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	if (nr < 0)
-		return strncmp(buf, "running", 7) == 0;
-	return strtol(buf, NULL, 10) == nr && strncmp(buf, "running", 7) != 0;
-}
-
 static void wait_parked(void)
 {
 	struct timespec tick = {0, 1000000};
@@ -166,7 +149,7 @@ static void wait_parked(void)
 		all = started == nworkers;
 		pthread_mutex_unlock(&lock);
 		for (int i = 0; all && i < nworkers; i++)
-			all = blocked_in(workers[i].tid, role_syscalls[workers[i].role]);
+			all = parked_in(workers[i].tid, role_syscalls[workers[i].role]);
 		if (all)
 			return;
 		nanosleep(&tick, NULL);

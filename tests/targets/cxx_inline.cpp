@@ -25,6 +25,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "parked.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -125,22 +127,6 @@ __attribute__((noinline)) void reader_main()
 	_exit(100);
 }
 
-// True once thread tid sits in system call nr.
-bool blocked_in(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-	std::snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	return std::strtol(buf, nullptr, 10) == nr && std::strncmp(buf, "running", 7) != 0;
-}
-
 void wait_parked()
 {
 	timespec tick = {0, 1000000};
@@ -150,7 +136,7 @@ void wait_parked()
 			std::lock_guard<std::mutex> g(started_mu);
 			all = started == 2;
 		}
-		if (all && blocked_in(tids[0], SYS_futex) && blocked_in(tids[1], SYS_read))
+		if (all && parked_in(tids[0], SYS_futex) && parked_in(tids[1], SYS_read))
 			return;
 		nanosleep(&tick, nullptr);
 	}

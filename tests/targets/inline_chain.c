@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parked.h"
+
 #define NOINLINE __attribute__((noinline))
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 /* Keeps a call from becoming a tail jump, so the caller's frame stays. */
@@ -139,22 +141,6 @@ static void *waiter_main(void *arg)
 	return NULL;
 }
 
-/* True once thread tid sits in system call nr. */
-static int blocked_in(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return strtol(buf, NULL, 10) == nr && strncmp(buf, "running", 7) != 0;
-}
-
 static void wait_parked(void)
 {
 	struct timespec tick = {0, 1000000};
@@ -162,8 +148,8 @@ static void wait_parked(void)
 		pthread_mutex_lock(&lock);
 		int all = started == 2;
 		pthread_mutex_unlock(&lock);
-		if (all && blocked_in(worker_tids[0], SYS_read) &&
-		    blocked_in(worker_tids[1], SYS_futex))
+		if (all && parked_in(worker_tids[0], SYS_read) &&
+		    parked_in(worker_tids[1], SYS_futex))
 			return;
 		nanosleep(&tick, NULL);
 	}

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parked.h"
+
 #define NOINLINE __attribute__((noinline, noclone))
 #define STACK_BYTES (256 * 1024)
 #define PAD 200
@@ -81,22 +83,6 @@ static void *diver_main(void *arg)
 	return (void *)(intptr_t)dive_a(0); /* @diver_main */
 }
 
-/* True once thread tid sits in system call nr. */
-static int blocked_in(pid_t tid, long nr)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	return strtol(buf, NULL, 10) == nr && strncmp(buf, "running", 7) != 0;
-}
-
 int main(int argc, char **argv)
 {
 	int report_fd = -1;
@@ -138,7 +124,7 @@ int main(int argc, char **argv)
 		pthread_mutex_lock(&lock);
 		int started = diver_started;
 		pthread_mutex_unlock(&lock);
-		if (started && blocked_in(diver_tid, SYS_read))
+		if (started && parked_in(diver_tid, SYS_read))
 			break;
 		if (tries == 20000) {
 			fprintf(stderr, "overflow: the diver did not park\n");

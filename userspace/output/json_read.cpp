@@ -113,6 +113,15 @@ Thread read_thread(const json &t)
 	return out;
 }
 
+// A si_code's number, from its name for this signal (0 when none has it).
+int si_code_of(int sig, const std::string &name)
+{
+	for (int c = -64; c <= 256; c++)
+		if (si_code_name(sig, c) == name)
+			return c;
+	return 0;
+}
+
 // The process's own handler, and how it ended the process.
 void read_handler(const json &j, Incident &inc)
 {
@@ -128,12 +137,8 @@ void read_handler(const json &j, Incident &inc)
 		if (!sig)
 			bad("unknown handler signal");
 		out.sig = *sig;
-		std::string code = h.at("code").is_null() ? "" : h.at("code").get<std::string>();
-		for (int c = -64; !code.empty() && c <= 256; c++)
-			if (si_code_name(out.sig, c) == code) {
-				out.si_code = c;
-				break;
-			}
+		if (!h.at("code").is_null())
+			out.si_code = si_code_of(out.sig, h.at("code").get<std::string>());
 		out.sender = optional_number<uint32_t>(h, "sender_pid").value_or(0);
 	} else if (end == "exited") {
 		out.end = TargetHandler::End::exited;
@@ -150,13 +155,7 @@ void read_signal(const json &j, Incident &inc)
 	if (s.is_null())
 		return;
 	inc.sig = s.at("number").get<int>();
-	// The code's number, from its name for this signal.
-	std::string code = s.at("code").get<std::string>();
-	for (int c = -64; c <= 256; c++)
-		if (si_code_name(inc.sig, c) == code) {
-			inc.si_code = c;
-			break;
-		}
+	inc.si_code = si_code_of(inc.sig, s.at("code").get<std::string>());
 	inc.terminated = !s.at("delivered").get<bool>();
 	inc.fault_addr = hex(s.at("address"));
 	read_handler(j, inc);
