@@ -34,6 +34,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by userspace before load. */
 const volatile __u32 target_tgid = 0; /* 0: every process in scope (--system-wide) */
+const volatile __u32 follow_children = 0; /* target_tgid's descendants too (scope.bpf.h) */
 const volatile __u32 agent_tgid = 0;  /* fh-bpf itself: never in scope */
 const volatile __u32 scope_flags = 0; /* FH_SCOPE_*: which filters apply */
 /*
@@ -344,6 +345,35 @@ static __always_inline void exited(struct task_struct *p)
 		   s.ktime /* as in terminated() */, &s);
 }
 
+/*
+ * A watch of a tree: a process of it has ended (its last thread exits).
+ * It leaves the tree, and userspace hears of it: the watch ends with the
+ * last one.
+ */
+static __always_inline void left_tree(struct task_struct *p)
+{
+	struct fh_exit_record *rec;
+	__u32 tgid = p->tgid;
+
+	if (tgid != target_tgid && bpf_map_delete_elem(&tree, &tgid) != 0)
+		return;
+	rec = bpf_ringbuf_reserve(&records, sizeof(*rec), 0);
+	if (!rec) {
+		__sync_fetch_and_add(&counters.exits_lost, 1);
+		return;
+	}
+	rec->hdr.kind = FH_REC_EXIT;
+	rec->hdr.size = sizeof(*rec);
+	rec->hdr.event_id = 0;
+	rec->tgid = tgid;
+	rec->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	rec->status = BPF_CORE_READ(p, signal, group_exit_code);
+	if (!(BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT))
+		rec->status = p->exit_code;
+	rec->reserved = 0;
+	bpf_ringbuf_submit(rec, 0);
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_process_exit, struct task_struct *p, bool group_dead)
 {
@@ -351,6 +381,8 @@ int BPF_PROG(on_process_exit, struct task_struct *p, bool group_dead)
 		return 0;
 	exited(p);
 	handled_fault_exit(p, group_dead);
+	if (follow_children && group_dead)
+		left_tree(p);
 	leave();
 	return 0;
 }
@@ -414,14 +446,16 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	 * for an interpreter linked into the executable. */
 	bpf_map_delete_elem(&py_procs, &tgid);
 	py_place(BPF_CORE_READ(p, mm, start_code));
-	maps_changed(FH_MAPS_EXEC, 0, 0);
+	/* A descendant's mappings come from userspace's tracker. */
+	if (!target_tgid || tgid == target_tgid)
+		maps_changed(FH_MAPS_EXEC, 0, 0);
 	leave();
 	return 0;
 }
 
 /*
- * --system-wide: a process forked without exec runs the interpreter of its
- * parent, at the same addresses.
+ * A process forked without exec runs the interpreter of its parent, at the
+ * same addresses.  In a watch of a tree, a member's child joins it.
  */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
@@ -431,6 +465,9 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 
 	if (ctgid == ptgid)
 		return 0; /* a thread */
+	if (follow_children && in_tree(ptgid) &&
+	    bpf_map_update_elem(&tree, &ctgid, &ptgid, BPF_ANY) != 0)
+		__sync_fetch_and_add(&counters.tree_full, 1);
 	proc = bpf_map_lookup_elem(&py_procs, &ptgid);
 	if (proc)
 		bpf_map_update_elem(&py_procs, &ctgid, proc, BPF_ANY);

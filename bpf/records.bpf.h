@@ -280,6 +280,7 @@ static __always_inline void fill_identity(struct fh_event_record *ev, struct tas
 	struct task_struct *self = bpf_get_current_task_btf();
 
 	ev->uid = BPF_CORE_READ(leader, real_cred, uid.val);
+	ev->ppid = BPF_CORE_READ(leader, real_parent, tgid);
 	ev->ns_tgid = ns_pid(leader, &ev->pid_ns_level);
 	/* The thread hit is current, or another of its process's. */
 	if (hit_tid == self->pid) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Which processes and signals a program looks at: -p's target, or
+ * Which processes and signals a program looks at: -p's target and, unless
+ * --no-children, every process it forks and they fork in turn; or
  * --system-wide's scope.
  *
  * Included by fh.bpf.c.
@@ -31,6 +32,26 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } scope_cgroups SEC(".maps");
+
+/*
+ * A watch of a tree: each descendant of target_tgid -> its parent's tgid.
+ * Userspace seeds the ones running at attach (from /proc); on_fork adds
+ * each process a member forks, before the child runs its first
+ * instruction; on_process_exit takes each out once its last thread ends.
+ * A process stays in its tree when its parent dies (a daemon's double
+ * fork, an orphaned worker).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FH_TREE_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} tree SEC(".maps");
+
+static __always_inline bool in_tree(__u32 tgid)
+{
+	return tgid == target_tgid || (follow_children && bpf_map_lookup_elem(&tree, &tgid));
+}
 
 #define CGROUP_MAX_DEPTH 32
 
@@ -63,7 +84,7 @@ static __always_inline bool in_scope(struct task_struct *task)
 	__u32 tgid = task->tgid;
 
 	if (target_tgid)
-		return tgid == target_tgid;
+		return in_tree(tgid);
 	if (tgid == agent_tgid || (task->flags & PF_KTHREAD))
 		return false;
 	if (scope_flags & (FH_SCOPE_COMM | FH_SCOPE_EXCLUDE_COMM)) {
@@ -93,10 +114,10 @@ static __always_inline bool watched_signal(int sig)
 	return sig >= 1 && sig <= 64 && (sig_mask & (1ULL << (sig - 1)));
 }
 
-/* Cheap enough for every signal delivered on the host: the delivery paths
- * look their signal up in pending_senders, where only processes in scope
- * are. */
+/* Cheap enough for every watched signal delivered on the host (a lookup
+ * in a tree): the delivery paths look their signal up in pending_senders,
+ * where only processes in scope are. */
 static __always_inline bool watched_tgid(__u32 tgid)
 {
-	return target_tgid == 0 || tgid == target_tgid;
+	return target_tgid == 0 || in_tree(tgid);
 }

@@ -44,7 +44,11 @@
 	/* faults a target handled, captured provisionally at the fault */	\
 	X(handled_faults, 0, "faults the targets handled, captured at the fault") \
 	/* handled faults not captured: one open already, or budget spent */	\
-	X(handled_skipped, 0, "faults the targets handled, not captured")
+	X(handled_skipped, 0, "faults the targets handled, not captured")	\
+	/* FH_REC_EXIT records with no ring room */				\
+	X(exits_lost, 1, "exits of followed processes (ring buffer full)")	\
+	/* descendants a full tree map could not take: not followed */		\
+	X(tree_full, 1, "descendants not followed (table full)")
 
 #define FH_COUNTER_FIELD(name, loss, description) __u64 name;
 

@@ -52,6 +52,7 @@
 #define FH_REC_CMDLINE 8   /* the target's arguments, read at the capture */
 #define FH_REC_PY_STDLIB 9 /* sys.stdlib_module_names at a fatal signal (3.10+) */
 #define FH_REC_VERDICT 10  /* what became of a process after a fault it handled */
+#define FH_REC_EXIT 11     /* a followed descendant (or the watched process) ended */
 
 /* fh_event_record.trigger */
 #define FH_TRIGGER_FATAL_SIGNAL 1
@@ -105,7 +106,7 @@ struct fh_event_record {
 	__u32 sender_tgid;
 	__u32 sender_tid;
 	__u32 sender_uid;
-	__u32 reserved;
+	__u32 ppid; /* the target's parent (real_parent's tgid) */
 	char sender_comm[FH_COMM_LEN];
 	char comm[FH_COMM_LEN]; /* the target's group leader */
 	/* Who the target is: a process that dies takes /proc/PID along. */
@@ -313,6 +314,22 @@ struct fh_verdict_record {
 	__u32 status;
 	__u32 sender_tgid; /* DIED of a signal another process sent: who; else 0 */
 };
+
+/*
+ * A watch of a process tree (-p, launch mode): each process of the tree
+ * that ends, once its last thread has exited, so that userspace knows when
+ * the whole tree is gone.  status is the wait status it leaves its parent.
+ */
+struct fh_exit_record {
+	struct fh_record_header hdr;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 status;
+	__u32 reserved;
+};
+
+/* The processes a watch of a tree follows at most at once. */
+#define FH_TREE_MAX 16384
 
 /* --system-wide's filters (fh.bpf.c scope_flags, scope.bpf.h's scope_* maps). */
 #define FH_SCOPE_COMM 0x1

@@ -1,5 +1,6 @@
 #include "app/watch.h"
 
+#include "app/descendants.h"
 #include "app/event_loop.h"
 #include "app/pipeline.h"
 #include "app/target.h"
@@ -42,13 +43,24 @@ namespace fh {
 namespace {
 
 // What woke the event loop.
-enum LoopTag : uint32_t { kRing, kExit, kSignal, kTimer, kTracker, kKeepAlive };
+enum LoopTag : uint32_t {
+	kRing,
+	kExit,
+	kSignal,
+	kTimer,
+	kTracker,
+	kKeepAlive,
+	kFamily,
+	kTreeCheck
+};
 
 // The watch of one process (-p), or of a command started under watch
-// (launch mode): attach, keep the process view (mappings, interpreter)
-// current through its execs, dump on timeouts and user signals, and hand
-// every event to the pipeline until the process exits.
-class Session {
+// (launch mode), and of its descendants: attach, keep the process view
+// (mappings, interpreter) current through its execs, dump on timeouts and
+// user signals, and hand every event to the pipeline until the process and
+// its descendants have exited.  The process table: the watched process
+// (WatchedProcess), or one of its descendants (Descendants).
+class Session : public ProcessTable {
 public:
 	// launch: the command started under watch (launch mode), held before
 	// its exec; nullptr for -p.
@@ -65,6 +77,7 @@ public:
 	Session &operator=(const Session &) = delete;
 
 	int run();
+	ProcessView view_of(const Event &ev) override;
 
 private:
 	CaptureConfig configure();
@@ -80,6 +93,8 @@ private:
 	void on_timeout(int pidfd, uint64_t expirations);
 	void handle(Event &ev, const CaptureFacts &facts = {});
 	void final_report(bool detached);
+	void root_exited(int pidfd);
+	bool tree_gone() const; // the watched process and every descendant have exited
 
 	const Options &opts_;
 	pid_t tgid_;
@@ -88,6 +103,7 @@ private:
 	StatsChannel stats_;
 	Pipeline pipeline_;
 	WatchedProcess proc_;
+	std::unique_ptr<Descendants> family_; // unless --no-children
 	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
 	Assembler assembler_;
 	std::unique_ptr<Capture> capture_;
@@ -100,10 +116,12 @@ private:
 	Counters retired_;		 // the counters of captures handed over from
 	EventLoop loop_;
 	UniqueFd timer_;
+	UniqueFd tree_timer_; // once the watched process is gone: is the tree?
 	uint64_t refusals_seen_ = 0; // user signals refused and reported to us
 	bool handing_over_ = false;  // hand_over() is draining the old capture
 	bool exec_again_ = false;    // an exec seen meanwhile
 	bool detached_ = false;	     // a signal ended the watch
+	bool root_gone_ = false;     // the watched process exited; descendants may live on
 };
 
 // What the user signal will do to the target, in one line where it is
@@ -148,16 +166,39 @@ void Session::say_user_signal(int sig)
 	}
 }
 
-void Session::handle(Event &ev, const CaptureFacts &facts)
+ProcessView Session::view_of(const Event &ev)
 {
-	pipeline_.handle(ev, proc_, facts);
+	if (!family_ || ev.tgid == static_cast<uint32_t>(tgid_))
+		return proc_.view_of(ev);
+	return family_->view_of(ev, *capture_, {proc_.python() ? &*proc_.python() : nullptr,
+						proc_.stdlib()});
 }
 
+void Session::handle(Event &ev, const CaptureFacts &facts)
+{
+	// A descendant's event, symbolized with the mappings it had then.
+	if (family_)
+		family_->advance(ev.ktime_start);
+	pipeline_.handle(ev, *this, facts);
+}
+
+// Records stamped up to t are all readable by now: once the events read
+// below are handled, the descendants' mappings may move on to t.
 void Session::drain()
 {
+	uint64_t t = monotonic_ns();
+	if (family_)
+		family_->drain();
 	Assembler::Output out;
 	capture_->consume(assembler_, out);
 	process(out);
+	if (family_)
+		family_->advance(t);
+}
+
+bool Session::tree_gone() const
+{
+	return root_gone_ && !(family_ && capture_->tree_has_members());
 }
 
 void Session::process(Assembler::Output &out, const LiveDumpStats *live)
@@ -177,8 +218,11 @@ void Session::process(Assembler::Output &out, const LiveDumpStats *live)
 		handle(ev, facts);
 	}
 	for (const auto &v : out.verdicts)
-		pipeline_.settle(v, proc_);
-	if (exec)
+		pipeline_.settle(v, *this);
+	if (family_)
+		for (const auto &e : out.exits)
+			family_->ended(e);
+	if (exec && !root_gone_)
 		after_exec();
 }
 
@@ -228,6 +272,8 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	loop_.add(successor->fd(), kRing);
 	capture_ = std::move(successor);
 	proc_.set_capture(capture_.get());
+	if (family_)
+		family_->set_capture(*capture_);
 	proc_.take_python(std::move(next));
 	diag("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + what + ", " +
 	     (proc_.python() ? "Python" : "native") + " frames from now on (programs loaded in " +
@@ -326,6 +372,8 @@ void Session::final_report(bool detached)
 		lost.add(t->lost(), "mapping records (perf buffer full)");
 		lost.add(t->malformed(), "malformed mapping records");
 	}
+	if (family_)
+		family_->add_losses(lost);
 	lost.add(pipeline_.drop_unsettled(), "faults it handled, with no verdict on them");
 	if (c.repeats)
 		diag(std::to_string(c.repeats) + " more fatal signal" + (c.repeats == 1 ? "" : "s") +
@@ -347,6 +395,9 @@ void Session::final_report(bool detached)
 		how = WIFSIGNALED(st) ? ", killed by " + signal_abbrev(WTERMSIG(st))
 				      : ", status " + std::to_string(shell_status(st));
 	}
+	if (family_)
+		if (std::string s = family_->summary(); !s.empty())
+			how += " (" + s + ")";
 	diag(std::string(detached ? "detached from" : "target exited:") + " pid " +
 	    std::to_string(tgid_) + how + ", " + std::to_string(pipeline_.written()) +
 	     (pipeline_.written() == 1 ? " event" : " events") + " printed; " +
@@ -358,6 +409,7 @@ CaptureConfig Session::configure()
 {
 	CaptureConfig cfg = base_capture_config(opts_);
 	cfg.tgid = tgid_;
+	cfg.follow_children = family_ != nullptr;
 	// The ring's pages are kernel memory, mapped (and counted) in this
 	// process: size it for the target rather than for the worst case.
 	if (!opts_.max_threads_given)
@@ -416,7 +468,7 @@ bool Session::on_signal(int pidfd, int sigfd)
 			live_dump(FH_TRIGGER_DEMAND);
 		return false;
 	}
-	if (launch_) {
+	if (launch_ && !root_gone_) {
 		// The command's: a terminal's Ctrl-C reached it already (one
 		// process group); a kill aimed at fh-bpf is passed on.  The watch
 		// ends with it.  A signal from inside the command's process group
@@ -427,6 +479,25 @@ bool Session::on_signal(int pidfd, int sigfd)
 		return false;
 	}
 	return true;
+}
+
+// The watched process has exited: its descendants, if any live, are
+// watched until the last one exits.  A launched command is reaped now (its
+// status is fh-bpf's).
+void Session::root_exited(int pidfd)
+{
+	pidfd_exited_ = true;
+	root_gone_ = true;
+	loop_.remove(pidfd);
+	if (launch_)
+		exit_status_ = launch_->reap();
+	if (!family_ || tree_gone())
+		return;
+	tree_timer_ = interval_timer(1'000'000, 1'000'000);
+	loop_.add(tree_timer_.get(), kTreeCheck);
+	if (opts_.verbose)
+		diag("pid " + std::to_string(tgid_) +
+		     " exited; watching its descendants until the last one exits");
 }
 
 void Session::loop(int pidfd, int sigfd)
@@ -441,11 +512,19 @@ void Session::loop(int pidfd, int sigfd)
 			loop_.add(fd, kTracker);
 	if (keepalive_)
 		loop_.add(keepalive_->fd(), kKeepAlive);
+	if (family_)
+		for (int fd : family_->fds())
+			loop_.add(fd, kFamily);
 	for (;;) {
 		for (uint32_t tag : loop_.wait()) {
 			switch (tag) {
 			case kRing:
 				drain();
+				if (tree_gone())
+					return;
+				break;
+			case kFamily:
+				family_->drain();
 				break;
 			case kTracker:
 				proc_.refresh_maps(false, pidfd_exited_);
@@ -458,13 +537,22 @@ void Session::loop(int pidfd, int sigfd)
 				}
 				break;
 			case kExit:
-				pidfd_exited_ = true;
-				return;
+				root_exited(pidfd);
+				if (tree_gone())
+					return;
+				break;
 			case kTimer:
 				if (uint64_t n = read_timer(timer_.get()); n && !pidfd_exited(pidfd))
 					on_timeout(pidfd, n);
-				if (terminated_ || !opts_.repeat)
+				if (terminated_ || !opts_.repeat || root_gone_)
 					loop_.remove(timer_.get());
+				break;
+			case kTreeCheck:
+				// Exits whose records the full ring could not take.
+				read_timer(tree_timer_.get());
+				drain();
+				if (tree_gone())
+					return;
 				break;
 			case kSignal:
 				if (on_signal(pidfd, sigfd)) {
@@ -492,8 +580,23 @@ int Session::run()
 	UniqueFd sigfd = signal_fd({SIGINT, SIGTERM, SIGHUP, SIGUSR1});
 	t_start_ = monotonic_ns();
 	proc_.identify();
+	if (opts_.children) {
+		// Its descendants' mappings are recorded from here on.
+		try {
+			family_ = std::make_unique<Descendants>(tgid_, opts_.verbose);
+		} catch (const Error &e) {
+			diag(std::string("its descendants are not watched: ") + e.what());
+		}
+	}
 	try {
 		arm(configure());
+		if (family_) {
+			size_t n = family_->seed(*capture_);
+			if (opts_.verbose && !launch_)
+				diag("pid " + std::to_string(tgid_) + " has " + std::to_string(n) +
+				     (n == 1 ? " descendant" : " descendants") +
+				     " now: each watched, and each one forked from now on");
+		}
 	} catch (const Error &e) {
 		// Gone (ESRCH: its mappings already were): its exit may still be
 		// under way, a moment from the pidfd saying so.
@@ -534,7 +637,8 @@ int Session::run()
 		proc_.refresh_maps(false, pidfd_exited_);
 	drain();
 	if (launch_) {
-		exit_status_ = launch_->reap();
+		if (!exit_status_)
+			exit_status_ = launch_->reap();
 		final_report(false);
 		return shell_status(*exit_status_);
 	}

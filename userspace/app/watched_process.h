@@ -66,6 +66,7 @@ public:
 	void place_python();
 
 	const std::optional<PythonRuntime> &python() const { return python_; }
+	const std::set<std::string> *stdlib() const { return stdlib_ ? &*stdlib_ : nullptr; }
 	const MappingSet &maps() const { return maps_; }
 	MmapTracker *tracker() { return tracker_.get(); }
 	uint64_t refresh_failed() const { return refresh_failed_; }

@@ -48,7 +48,9 @@ void set_constants(fh_bpf *skel, const CaptureConfig &cfg)
 	}
 	skel->rodata->scope_flags = scope;
 	skel->rodata->exit_capture = cfg.tgid ? 0 : 1;
-	skel->rodata->py_walk = !cfg.tgid || cfg.py_offsets ? 1 : 0;
+	// A tree's descendants may run any interpreter: the walk is loaded.
+	skel->rodata->follow_children = cfg.tgid && cfg.follow_children ? 1 : 0;
+	skel->rodata->py_walk = !cfg.tgid || cfg.py_offsets || cfg.follow_children ? 1 : 0;
 }
 
 // Only what this session uses is loaded: each program costs verification
@@ -70,7 +72,8 @@ void choose_programs(fh_bpf *skel, const CaptureConfig &cfg)
 		bpf_program__set_autoload(skel->progs.on_sys_exit, false);
 		bpf_program__set_autoload(skel->progs.on_signal_deliver, false);
 	}
-	bpf_program__set_autoload(skel->progs.on_fork, cfg.signals && !cfg.tgid);
+	bpf_program__set_autoload(skel->progs.on_fork,
+				  cfg.signals && (!cfg.tgid || cfg.follow_children));
 	// Every mode: the verdict on a fault the target handled.
 	bpf_program__set_autoload(skel->progs.on_process_exit, cfg.signals);
 	bpf_program__set_autoload(skel->progs.live_dump, cfg.live);
@@ -99,6 +102,17 @@ Capture::Capture(const CaptureConfig &cfg)
 		if (!err)
 			err = bpf_map__reuse_fd(skel_->maps.pending_senders,
 						bpf_map__fd(pred->skel_->maps.pending_senders));
+		// A tree's members, and the interpreters its descendants run.
+		if (cfg.follow_children) {
+			struct bpf_map *shared[][2] = {
+				{skel_->maps.tree, pred->skel_->maps.tree},
+				{skel_->maps.py_builds, pred->skel_->maps.py_builds},
+				{skel_->maps.py_files, pred->skel_->maps.py_files},
+				{skel_->maps.py_procs, pred->skel_->maps.py_procs}};
+			for (auto &m : shared)
+				if (!err)
+					err = bpf_map__reuse_fd(m[0], bpf_map__fd(m[1]));
+		}
 		if (err)
 			throw sys_error("sharing the BPF maps with the running capture", -err);
 	}
@@ -108,6 +122,8 @@ Capture::Capture(const CaptureConfig &cfg)
 	if (!err)
 		err = bpf_map__set_max_entries(skel_->maps.sample_wanted,
 					       std::max<uint32_t>(cfg.max_threads, 1));
+	if (!err && !(cfg.tgid && cfg.follow_children))
+		err = bpf_map__set_max_entries(skel_->maps.tree, 1); // not used
 	if (err)
 		throw sys_error("sizing the BPF maps", -err);
 	choose_programs(skel_.get(), cfg);
@@ -201,6 +217,18 @@ std::optional<fh_py_proc> Capture::python_of(pid_t tgid) const
 	if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.py_procs), &key, &proc) != 0)
 		return std::nullopt;
 	return proc;
+}
+
+void Capture::add_to_tree(pid_t tgid, pid_t parent)
+{
+	uint32_t key = static_cast<uint32_t>(tgid), value = static_cast<uint32_t>(parent);
+	update(bpf_map__fd(skel_->maps.tree), &key, &value, "the watched tree");
+}
+
+bool Capture::tree_has_members() const
+{
+	uint32_t key;
+	return bpf_map_get_next_key(bpf_map__fd(skel_->maps.tree), nullptr, &key) == 0;
 }
 
 void Capture::prefault_ring()

@@ -36,6 +36,9 @@ struct Scope {
 
 struct CaptureConfig {
 	pid_t tgid = 0; // 0: every process in scope
+	// tgid's descendants too: each one running at attach (add_to_tree())
+	// and each one forked from then on.
+	bool follow_children = false;
 	Scope scope;	// tgid 0 only
 	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
 	uint32_t max_threads = 0;
@@ -145,6 +148,12 @@ public:
 	void add_python_file(const fh_py_file_key &key, const fh_py_file &file);
 	void place_python(pid_t tgid, const fh_py_proc &proc);
 	std::optional<fh_py_proc> python_of(pid_t tgid) const;
+
+	// A watch of a tree: a descendant running at attach joins it (the
+	// kernel adds those forked from then on); whether any process but
+	// the root is left in it.
+	void add_to_tree(pid_t tgid, pid_t parent);
+	bool tree_has_members() const;
 
 	// Capture every thread of the running target now (cfg.live), without
 	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT, _DEMAND, or

@@ -78,6 +78,7 @@ struct Sender {
 // Who the target was, as the kernel saw it at the capture.
 struct TargetIdentity {
 	uint32_t uid = 0;	   // real uid
+	uint32_t ppid = 0;	   // its parent's pid (0: unknown)
 	uint32_t ns_tgid = 0;	   // the pid in its own pid namespace (0: unknown)
 	uint32_t ns_tid = 0;
 	uint32_t pid_ns_level = 0; // 0: the host's

@@ -94,6 +94,7 @@ bool Assembler::take_event(const void *data, size_t len)
 	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL || ev.trigger == FH_TRIGGER_USER_SIGNAL) {
 		TargetIdentity &id = ev.identity;
 		id.uid = r.uid;
+		id.ppid = r.ppid;
 		id.ns_tgid = r.ns_tgid;
 		id.ns_tid = r.ns_tid;
 		id.pid_ns_level = r.pid_ns_level;
@@ -345,6 +346,16 @@ bool Assembler::take_verdict(const void *data, size_t len, Output &out)
 	return true;
 }
 
+// A process of a watched tree ended.  False: malformed.
+bool Assembler::take_exit(const void *data, size_t len, Output &out)
+{
+	fh_exit_record r;
+	if (!read_record(data, len, r))
+		return false;
+	out.exits.push_back({r.tgid, r.ppid, r.status});
+	return true;
+}
+
 void Assembler::feed(const void *data, size_t len, Output &out)
 {
 	fh_record_header hdr;
@@ -384,6 +395,9 @@ void Assembler::feed(const void *data, size_t len, Output &out)
 		break;
 	case FH_REC_VERDICT:
 		ok = take_verdict(data, len, out);
+		break;
+	case FH_REC_EXIT:
+		ok = take_exit(data, len, out);
 		break;
 	}
 	if (!ok)

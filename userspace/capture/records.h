@@ -26,6 +26,13 @@ struct MapsChange {
 	uint64_t len = 0;
 };
 
+// A process of a watched tree ended (FH_REC_EXIT).
+struct ProcessExit {
+	uint32_t tgid = 0;
+	uint32_t ppid = 0;
+	uint32_t status = 0; // the wait status it left
+};
+
 // Turns ring-buffer records into Events.  Every record is bounds-checked:
 // a malformed one is counted and dropped, never trusted.
 class Assembler {
@@ -34,6 +41,7 @@ public:
 		std::vector<Event> events; // completed events, in arrival order
 		std::vector<MapsChange> maps_changes;
 		std::vector<Verdict> verdicts; // on faults the targets handled
+		std::vector<ProcessExit> exits; // of a watched tree's processes
 	};
 
 	// Feed one record (as handed out by the ring buffer).
@@ -76,6 +84,7 @@ private:
 	bool take_cmdline(const void *data, size_t len);
 	bool take_maps(const void *data, size_t len, Output &out);
 	bool take_verdict(const void *data, size_t len, Output &out);
+	bool take_exit(const void *data, size_t len, Output &out);
 	Event *pending_event(uint64_t id);
 
 	struct Pending {

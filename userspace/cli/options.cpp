@@ -59,6 +59,9 @@ bool take_target_option(Options &o, int id, const std::string &v)
 	case kOptSystemWide:
 		o.system_wide = true;
 		break;
+	case kOptNoChildren:
+		o.children = false;
+		break;
 	case kOptComm:
 		add_comms(o.comms, "--comm", v);
 		break;
@@ -231,6 +234,9 @@ void check_agent(const Options &o, const Given &given)
 	if (o.dump || o.timeout_us || o.repeat || o.exit_after)
 		throw usage_error("--system-wide catches fatal signals: --dump and --timeout "
 				  "need one target (-p PID)");
+	if (given(kOptNoChildren))
+		throw usage_error("--no-children is about the descendants of one target (-p PID "
+				  "or a command)");
 	if (given(kOptSignal) || given(kOptNoSignal))
 		throw usage_error("--system-wide takes no --signal: a user signal is a dump "
 				  "request to one target");

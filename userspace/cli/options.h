@@ -32,6 +32,7 @@ struct Options {
 	uint64_t log_max_bytes = 0; // --log-max-size: at most this many bytes in all
 	// --system-wide: every process in scope, not one target
 	bool system_wide = false;
+	bool children = true; // -p, launch mode: the target's descendants too (--no-children)
 	std::vector<std::string> comms;	 // --comm
 	std::vector<std::string> exclude_comms; // --exclude-comm
 	std::vector<uint32_t> uids;	 // --uid

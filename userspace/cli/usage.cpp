@@ -55,7 +55,8 @@ constexpr OptionRow kWatchOptions[] = {
 	{.group = kTarget, .id = kOptPid, .name = "pid", .arg = "PID", .attached_number = true,
 	 .help = "watch this running process (a thread id selects its\n"
 		 "process) until it exits, or until fh-bpf is\n"
-		 "interrupted: Ctrl-C detaches, the target goes on"},
+		 "interrupted: Ctrl-C detaches, the target goes on.\n"
+		 "Its descendants are watched too (see --no-children)"},
 	{.kind = OptionRow::operands, .group = kTarget, .name = "-- COMMAND [ARGS...]",
 	 .help = "start COMMAND already watched (armed before its\n"
 		 "first instruction), with fh-bpf's stdin, stdout and\n"
@@ -63,6 +64,15 @@ constexpr OptionRow kWatchOptions[] = {
 		 "N ended it).  A terminal's Ctrl-C reaches COMMAND;\n"
 		 "a SIGINT, SIGTERM or SIGHUP sent to fh-bpf by a\n"
 		 "process outside its process group is passed on"},
+	{.group = kTarget, .id = kOptNoChildren, .name = "no-children",
+	 .help = "watch the one process (-p PID, or COMMAND) alone.\n"
+		 "By default every process it forks, and they fork in\n"
+		 "turn, is watched too, from its fork (before its\n"
+		 "first instruction): prefork workers, multiprocessing,\n"
+		 "shell wrappers.  Each one's fatal signal is an\n"
+		 "incident of its own, named in the output by its pid\n"
+		 "and parent; the watch ends when the last process of\n"
+		 "the tree has exited"},
 	{.group = kTarget, .id = kOptSystemWide, .name = "system-wide",
 	 .help = "every process of the host (a host agent): each one\n"
 		 "that dies of a fatal signal leaves an incident,\n"

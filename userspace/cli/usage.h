@@ -40,6 +40,7 @@ enum WatchOption : int {
 	kOptReadyFd,
 	kOptStatsFd,
 	kOptVersion,
+	kOptNoChildren,
 };
 
 // Their table, in --help's order: what --help says and what getopt takes.

@@ -168,6 +168,7 @@ nlohmann::ordered_json incident_object(const Incident &inc, const std::string *t
 		{"trigger", trigger_name(inc.trigger)},
 		{"pid", inc.pid},
 		{"ns_pid", number_or_null(inc.process.ns_pid)},
+		{"ppid", number_or_null(inc.process.ppid)},
 		{"tid", inc.tid ? json(inc.tid) : json(nullptr)},
 		{"ns_tid", inc.ns_tid ? json(inc.ns_tid) : json(nullptr)},
 		{"pid_namespace_level", number_or_null(inc.pid_ns_level)},

@@ -192,6 +192,7 @@ Incident read_incident(const json &j)
 	inc.pid_ns_level = optional_number<uint32_t>(j, "pid_namespace_level");
 	inc.comm = text(j, "comm");
 	inc.process.ns_pid = optional_number<uint32_t>(j, "ns_pid");
+	inc.process.ppid = optional_number<uint32_t>(j, "ppid");
 	inc.process.exe = text(j, "exe");
 	for (const auto &a : j.at("cmdline"))
 		inc.process.cmdline.push_back(a.get<std::string>());

@@ -81,6 +81,8 @@ SdParams incident_sd(const Incident &inc, const std::string &stem)
 		       {"trigger", trigger_name(inc.trigger)}};
 	if (inc.process.ns_pid && *inc.process.ns_pid != inc.pid)
 		sd.emplace_back("ns_pid", std::to_string(*inc.process.ns_pid));
+	if (inc.process.ppid)
+		sd.emplace_back("ppid", std::to_string(*inc.process.ppid));
 	if (inc.tid)
 		sd.emplace_back("tid", std::to_string(inc.tid));
 	if (inc.has_signal()) {

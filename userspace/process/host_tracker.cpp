@@ -206,38 +206,44 @@ void HostTracker::seed_from_proc()
 	while (struct dirent *e = readdir(d)) {
 		char *end;
 		long pid = std::strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		MappingSet maps;
-		try {
-			maps = read_maps(static_cast<pid_t>(pid));
-		} catch (const Error &) {
-			continue; // gone, or a kernel thread
-		}
-		if (maps.empty())
-			continue;
-		Process p;
-		p.root = open_root(static_cast<pid_t>(pid));
-		p.complete = true;
-		p.threads = proc_threads(static_cast<pid_t>(pid));
-		for (const auto &m : maps) {
-			if (!m.maps_file())
-				continue;
-			FileMapping mm = as_file_mapping(m);
-			// Placed as one seen mapping it: through its root.
-			if (mm.prot & PROT_EXEC)
-				changes_.push_back({static_cast<pid_t>(pid), false, mm,
-						    prefix_of(p.root) + mm.path, p.root});
-			p.maps.emplace(mm.start, std::move(mm));
-		}
-		char buf[4096];
-		std::string link = "/proc/" + std::to_string(pid) + "/exe";
-		ssize_t n = readlink(link.c_str(), buf, sizeof(buf));
-		if (n > 0)
-			p.exe.assign(buf, static_cast<size_t>(n));
-		procs_[static_cast<pid_t>(pid)] = std::move(p);
+		if (!*end && pid > 0)
+			seed(static_cast<pid_t>(pid));
 	}
 	closedir(d);
+}
+
+bool HostTracker::seed(pid_t pid)
+{
+	if (tree_)
+		members_.insert(pid); // its forks are followed even if its maps are not read
+	MappingSet maps;
+	try {
+		maps = read_maps(pid);
+	} catch (const Error &) {
+		return false; // gone, or a kernel thread
+	}
+	if (maps.empty())
+		return false;
+	Process p;
+	p.root = open_root(pid);
+	p.complete = true;
+	p.threads = proc_threads(pid);
+	for (const auto &m : maps) {
+		if (!m.maps_file())
+			continue;
+		FileMapping mm = as_file_mapping(m);
+		// Placed as one seen mapping it: through its root.
+		if (mm.prot & PROT_EXEC)
+			changes_.push_back({pid, false, mm, prefix_of(p.root) + mm.path, p.root});
+		p.maps.emplace(mm.start, std::move(mm));
+	}
+	char buf[4096];
+	std::string link = "/proc/" + std::to_string(pid) + "/exe";
+	ssize_t n = readlink(link.c_str(), buf, sizeof(buf));
+	if (n > 0)
+		p.exe.assign(buf, static_cast<size_t>(n));
+	procs_[pid] = std::move(p);
+	return true;
 }
 
 
@@ -282,6 +288,8 @@ std::vector<HostTracker::Change> HostTracker::take_changes()
 // and note what may be an interpreter.
 void HostTracker::note(const uint8_t *rec, size_t len)
 {
+	if (tree_ && !member(rec, len))
+		return;
 	if (auto pid = parse_exec(rec, len)) {
 		new_roots_[static_cast<pid_t>(*pid)] = open_root(static_cast<pid_t>(*pid));
 		changes_.push_back({static_cast<pid_t>(*pid), true, {}, {}, {}});
@@ -308,6 +316,29 @@ void HostTracker::note(const uint8_t *rec, size_t len)
 	}
 }
 
+// A watch of a tree, at drain: whether the record is a member's (a fork
+// by a member makes its child one).
+bool HostTracker::member(const uint8_t *rec, size_t len)
+{
+	struct perf_event_header hdr;
+	if (len < sizeof(hdr))
+		return false;
+	std::memcpy(&hdr, rec, sizeof(hdr));
+	if (hdr.type == PERF_RECORD_FORK && len >= sizeof(hdr) + sizeof(TaskBody)) {
+		TaskBody t;
+		std::memcpy(&t, rec + sizeof(hdr), sizeof(t));
+		if (t.pid != t.ppid && members_.count(static_cast<pid_t>(t.ppid)))
+			members_.insert(static_cast<pid_t>(t.pid));
+		return members_.count(static_cast<pid_t>(t.pid)) != 0;
+	}
+	if (hdr.type == PERF_RECORD_MMAP2)
+		if (auto m = parse_mmap2(rec, len))
+			return members_.count(static_cast<pid_t>(m->pid)) != 0;
+	if (auto pid = parse_exec(rec, len))
+		return members_.count(static_cast<pid_t>(*pid)) != 0;
+	return true; // exits and losses: applied as for every process
+}
+
 void HostTracker::apply(const uint8_t *rec, size_t len)
 {
 	struct perf_event_header hdr;
@@ -332,6 +363,8 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 			return;
 		}
 		pid_t pid = static_cast<pid_t>(m->pid);
+		if (tree_ && !members_.count(pid))
+			return;
 		auto [it, fresh] = procs_.try_emplace(pid);
 		Process &p = it->second;
 		if (fresh || !p.root)
@@ -344,6 +377,8 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 	}
 	case PERF_RECORD_COMM:
 		if (auto pid = parse_exec(rec, len)) {
+			if (tree_ && !members_.count(static_cast<pid_t>(*pid)))
+				return;
 			Process &p = procs_[static_cast<pid_t>(*pid)];
 			p.maps.clear(); // a new program
 			p.complete = false;
@@ -378,6 +413,7 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 				new_roots_.erase(static_cast<pid_t>(t.pid));
 		} else if (--it->second.threads == 0) { // its last thread
 			procs_.erase(it);
+			members_.erase(static_cast<pid_t>(t.pid));
 			new_roots_.erase(static_cast<pid_t>(t.pid));
 		}
 		return;

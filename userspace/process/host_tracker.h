@@ -55,6 +55,14 @@ public:
 	// Every process /proc lists now (call once the events are on).
 	void seed_from_proc();
 
+	// A watch of a process tree (-p, launch mode): only the processes
+	// seeded here are followed, and every process they fork; the records
+	// of the rest of the host are read and dropped.  Call before the first
+	// drain(), then seed() each member running at attach.
+	void follow_tree() { tree_ = true; }
+	// One process as /proc shows it now (false: gone, or no mappings).
+	bool seed(pid_t pid);
+
 	// Read the waiting records into the queue (not applied yet), opening
 	// the root of each process that appears while it still lives.
 	void drain();
@@ -154,6 +162,7 @@ private:
 	};
 
 	void note(const uint8_t *rec, size_t len); // at drain: roots, changes
+	bool member(const uint8_t *rec, size_t len);
 	std::shared_ptr<Root> open_root(pid_t pid);
 	static std::string prefix_of(const std::shared_ptr<Root> &root);
 	const std::vector<Segment> &segments(pid_t pid, const FileMapping &m);
@@ -170,6 +179,8 @@ private:
 	std::set<pid_t> missing_; // gone at the last sweep
 	std::map<std::string, std::vector<Segment>> segments_; // by "dev:ino:path"
 	std::vector<Change> changes_;
+	bool tree_ = false;	 // follow_tree(): members_ only
+	std::set<pid_t> members_; // seeded, or forked by a member
 	uint64_t our_root_dev_ = 0, our_root_ino_ = 0, our_mnt_ns_ = 0;
 	uint64_t lost_ = 0;
 	uint64_t lost_roots_ = 0;

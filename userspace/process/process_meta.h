@@ -20,6 +20,10 @@ struct ProcessMeta {
 	std::optional<uint32_t> uid;	  // real uid
 	std::string cgroup;		  // the cgroup v2 path ("0::" line)
 	std::optional<uint32_t> ns_pid;	  // the pid in its own pid namespace
+	std::optional<uint32_t> ppid;	  // its parent's pid
+	// A descendant of the process a watch follows (not that process):
+	// its incidents name it, and its parent, in the output too.
+	bool descendant = false;
 };
 
 ProcessMeta read_process_meta(pid_t pid);

@@ -25,14 +25,17 @@ bool python_named(const std::string &path)
 
 } // namespace
 
-HostPythons::HostPythons(Capture &capture, const ScopeFilter &scope, bool verbose)
-	: capture_(capture), scope_(scope), verbose_(verbose)
+HostPythons::HostPythons(Capture &capture, const ScopeFilter &scope, bool verbose,
+			 uint32_t first_index)
+	: capture_(&capture), scope_(scope), verbose_(verbose), first_index_(first_index)
 {
 }
 
 const HostPythons::Build *HostPythons::build(uint32_t index) const
 {
-	return index < builds_.size() ? &builds_[index] : nullptr;
+	return index >= first_index_ && index - first_index_ < builds_.size()
+		       ? &builds_[index - first_index_]
+		       : nullptr;
 }
 
 // Files are looked at once each, and only for processes in scope: of a
@@ -49,14 +52,14 @@ void HostPythons::place(const HostTracker::Change &c)
 	auto index = look_at(c, mapped);
 	if (!index)
 		return;
-	Build &b = builds_[*index];
+	Build &b = builds_[*index - first_index_];
 	// The file is mapped page for page: its offset 0 sits at start - pgoff.
 	uint64_t base = c.m.start - c.m.pgoff;
 	fh_py_proc proc{};
 	proc.build = *index;
 	proc.runtime = base + b.place.runtime_off;
 	proc.module_type = b.place.module_type_off ? base + b.place.module_type_off : 0;
-	capture_.place_python(c.pid, proc);
+	capture_->place_python(c.pid, proc);
 	if (b.rt.minor >= 10 && !b.stdlib && b.stdlib_items < kStdlibItems) {
 		// Readable once the interpreter has started, a few
 		// milliseconds from now: looked for every 2 ms for a while.
@@ -83,11 +86,11 @@ std::optional<uint32_t> HostPythons::look_at(const HostTracker::Change &c, FileI
 	const std::string &unsupported = found.unsupported;
 	auto &rt = found.runtime;
 	auto place = rt ? python_placement(*rt) : std::nullopt;
-	if (rt && place && builds_.size() < FH_PY_MAX_BUILDS) {
-		index = static_cast<uint32_t>(builds_.size());
-		capture_.add_python_build(*index, rt->offsets);
+	if (rt && place && first_index_ + builds_.size() < FH_PY_MAX_BUILDS) {
+		index = static_cast<uint32_t>(first_index_ + builds_.size());
+		capture_->add_python_build(*index, rt->offsets);
 		// The kernel places the next processes that exec it.
-		capture_.add_python_file({place->ino, place->size},
+		capture_->add_python_file({place->ino, place->size},
 					 {*index, 0, place->runtime_off, place->module_type_off});
 		rt->module = host;
 		builds_.push_back({*rt, *place, std::nullopt, {}});
@@ -125,7 +128,7 @@ void HostPythons::read_stdlib_names()
 		if (b.stdlib || b.readers.empty())
 			continue;
 		for (auto it = b.readers.begin(); it != b.readers.end() && !b.stdlib;) {
-			auto proc = capture_.python_of(*it);
+			auto proc = capture_->python_of(*it);
 			if (!proc || kill(*it, 0) != 0) {
 				it = b.readers.erase(it);
 				continue;

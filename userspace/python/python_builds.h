@@ -30,7 +30,13 @@ struct ScopeFilter;
 // of reading a build's sys.stdlib_module_names, the messages.
 class HostPythons {
 public:
-	HostPythons(Capture &capture, const ScopeFilter &scope, bool verbose);
+	// Builds take the programs' indexes from first_index on (a watch of a
+	// tree keeps 0 for its root's).
+	HostPythons(Capture &capture, const ScopeFilter &scope, bool verbose,
+		    uint32_t first_index = 0);
+
+	// The programs that took over (their tables shared with the last).
+	void set_capture(Capture &capture) { capture_ = &capture; }
 
 	// A mapping or an exec, as the tracker drained it.
 	void place(const HostTracker::Change &c);
@@ -69,9 +75,10 @@ public:
 private:
 	std::optional<uint32_t> look_at(const HostTracker::Change &c, FileIdentity mapped);
 
-	Capture &capture_;
+	Capture *capture_;
 	const ScopeFilter &scope_;
 	bool verbose_;
+	uint32_t first_index_;
 	std::vector<Build> builds_;
 	// A file met, by "dev:ino:size": its build, or none (not Python).
 	std::map<std::string, std::optional<uint32_t>> files_;

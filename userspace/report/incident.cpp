@@ -85,6 +85,8 @@ Incident make_incident(const Event &ev, const ProcessMeta &meta)
 	if (ev.identity.known)
 		inc.pid_ns_level = ev.identity.pid_ns_level;
 	inc.process = meta;
+	if (ev.identity.known && ev.identity.ppid)
+		inc.process.ppid = ev.identity.ppid; // as the kernel saw it at the capture
 	inc.threads_skipped = ev.threads_skipped;
 	inc.threads_lost = ev.threads_lost;
 	inc.complete = ev.complete;

@@ -195,16 +195,19 @@ std::string handler_words(const Incident &inc)
 std::string headline(const Incident &inc)
 {
 	char buf[512];
+	std::string parent;
+	if (inc.process.descendant && inc.process.ppid)
+		parent = ", parent pid " + std::to_string(*inc.process.ppid);
 	if (inc.live()) {
 		size_t n = inc.threads.size();
-		std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s): %s, %zu thread%s\n", inc.pid,
-			      printable(inc.comm).c_str(),
+		std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s)%s: %s, %zu thread%s\n", inc.pid,
+			      printable(inc.comm).c_str(), parent.c_str(),
 			      inc.trigger == FH_TRIGGER_TIMEOUT ? "timeout" : "dump on demand", n,
 			      n == 1 ? "" : "s");
 		return buf;
 	}
-	int n = std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s), thread %u (%s): %s (%s)",
-			      inc.pid, printable(inc.comm).c_str(), inc.tid,
+	int n = std::snprintf(buf, sizeof(buf), "fh-bpf: pid %u (%s)%s, thread %u (%s): %s (%s)",
+			      inc.pid, printable(inc.comm).c_str(), parent.c_str(), inc.tid,
 			      printable(inc.thread_name).c_str(), signal_abbrev(inc.sig).c_str(),
 			      si_code_name(inc.sig, inc.si_code).c_str());
 	std::string out(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
