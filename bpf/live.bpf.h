@@ -114,7 +114,7 @@ int live_dump(struct bpf_iter__task *ctx)
 	__u32 tid;
 	int flags;
 
-	if (!task || task->tgid != target_tgid)
+	if (!task || task->tgid != live_control.tgid)
 		return 0;
 	if (live_control.mode == FH_LIVE_RETAKE)
 		return live_retake(task);
@@ -169,7 +169,7 @@ int live_sample(struct bpf_perf_event_data *ctx)
 	__u32 tid = (__u32)id;
 	__u64 *want, event_id;
 
-	if (live_control.samples_pending <= 0 || (id >> 32) != target_tgid)
+	if (live_control.samples_pending <= 0 || (id >> 32) != live_control.tgid)
 		return 0;
 	want = bpf_map_lookup_elem(&sample_wanted, &tid);
 	if (!want)

@@ -39,6 +39,10 @@ struct fh_live_control {
 	__s64 samples_pending;
 	/* Cleared by userspace before a dump. */
 	struct fh_live_tally tally;
+	/* The process dumped (the iterator is bound to it; the samplers
+	 * look at its threads only). */
+	__u32 tgid;
+	__u32 reserved;
 };
 
 #endif /* FH_LIVE_H */

@@ -9,12 +9,7 @@
 #include "util/printable.h"
 #include "util/signals.h"
 
-#include <dirent.h>
 #include <sys/wait.h>
-
-#include <cstdlib>
-#include <deque>
-#include <set>
 
 extern "C" {
 #include "fh/python.h"
@@ -24,33 +19,6 @@ extern "C" {
 namespace fh {
 
 namespace {
-
-// The children of every thread of pid, as /proc lists them now.
-std::vector<pid_t> children_of(pid_t pid)
-{
-	std::vector<pid_t> out;
-	std::string dir = "/proc/" + std::to_string(pid) + "/task";
-	DIR *d = opendir(dir.c_str());
-	if (!d)
-		return out;
-	while (struct dirent *e = readdir(d)) {
-		if (e->d_name[0] == '.')
-			continue;
-		auto text = read_proc_file(dir + "/" + e->d_name + "/children", 1 << 20);
-		if (!text)
-			continue;
-		const char *p = text->c_str();
-		for (char *end;; p = end) {
-			long child = std::strtol(p, &end, 10);
-			if (end == p)
-				break;
-			if (child > 0)
-				out.push_back(static_cast<pid_t>(child));
-		}
-	}
-	closedir(d);
-	return out;
-}
 
 // "exited with status 0", "killed by SIGSEGV": how a wait status reads.
 std::string how_ended(uint32_t status)
@@ -74,21 +42,12 @@ size_t Descendants::seed(Capture &capture)
 {
 	pythons_ = std::make_unique<HostPythons>(capture, no_filter_, verbose_, 1);
 	tracker_.seed(root_);
-	std::deque<pid_t> todo{root_};
-	std::set<pid_t> seen{root_};
-	while (!todo.empty() && seen.size() < FH_TREE_MAX) {
-		pid_t parent = todo.front();
-		todo.pop_front();
-		for (pid_t child : children_of(parent)) {
-			if (!seen.insert(child).second)
-				continue;
-			capture.add_to_tree(child, parent);
-			tracker_.seed(child);
-			todo.push_back(child);
-			seeded_++;
-		}
-	}
+	seeded_ = descendants_of(root_, FH_TREE_MAX, [&](const Descendant &d) {
+			  capture.add_to_tree(d.pid, d.parent);
+			  tracker_.seed(d.pid);
+		  }).size();
 	drain();
+	pythons_->read_stdlib_names(); // they run: readable now
 	return seeded_;
 }
 
@@ -104,6 +63,35 @@ void Descendants::drain()
 			diag("pid " + std::to_string(c.pid) + ": " + printable(e.what()));
 		}
 	}
+	if (pythons_->reading_soon(monotonic_ns()))
+		pythons_->read_stdlib_names();
+}
+
+std::optional<PythonRuntime> Descendants::python_of(pid_t pid, Capture &capture, RootPython root,
+						   const std::set<std::string> **stdlib)
+{
+	// Its build's sys.stdlib_module_names, from a live process of it,
+	// when the file did not say.
+	pythons_->read_stdlib_names();
+	std::optional<fh_py_proc> proc = capture.python_of(pid);
+	if (!proc || !proc->runtime)
+		return std::nullopt;
+	const PythonRuntime *rt = nullptr;
+	const std::set<std::string> *names = nullptr;
+	if (proc->build == 0) { // the root's, forked
+		rt = root.rt;
+		names = root.stdlib;
+	} else if (const HostPythons::Build *b = pythons_->build(proc->build)) {
+		rt = &b->rt;
+		names = b->stdlib ? &*b->stdlib : nullptr;
+	}
+	if (!rt)
+		return std::nullopt;
+	PythonRuntime placed = *rt;
+	place_python_at(placed, proc->runtime, proc->module_type);
+	if (stdlib)
+		*stdlib = names;
+	return placed;
 }
 
 ProcessView Descendants::view_of(const Event &ev, Capture &capture, RootPython root)
@@ -111,30 +99,22 @@ ProcessView Descendants::view_of(const Event &ev, Capture &capture, RootPython r
 	uint64_t t0 = monotonic_ns();
 	pid_t pid = static_cast<pid_t>(ev.tgid);
 	ProcessView view;
-	view.meta.exe = tracker_.exe(pid);
-	view.meta.cmdline = ev.identity.cmdline;
-	view.meta.descendant = true;
 	if (ev.identity.known) {
+		view.meta.exe = tracker_.exe(pid);
+		view.meta.cmdline = ev.identity.cmdline;
 		view.meta.uid = ev.identity.uid;
 		view.meta.ns_pid = ev.identity.ns_tgid;
 		view.meta.ppid = ev.identity.ppid;
+	} else {
+		view.meta = read_process_meta(pid); // a live dump: it runs
+		if (auto info = read_process(pid))
+			view.comm = info->comm;
 	}
-	std::optional<fh_py_proc> proc;
-	if (!ev.py_threads.empty())
-		proc = capture.python_of(pid);
-	if (proc) {
-		const PythonRuntime *rt = nullptr;
+	view.meta.descendant = true;
+	if (!ev.py_threads.empty()) {
 		const std::set<std::string> *stdlib = nullptr;
-		if (proc->build == 0) { // the root's, forked
-			rt = root.rt;
-			stdlib = root.stdlib;
-		} else if (const HostPythons::Build *b = pythons_->build(proc->build)) {
-			rt = &b->rt;
-			stdlib = b->stdlib ? &*b->stdlib : nullptr;
-		}
-		if (rt) {
-			view.own_python = *rt;
-			place_python_at(*view.own_python, proc->runtime, proc->module_type);
+		if (auto rt = python_of(pid, capture, root, &stdlib)) {
+			view.own_python = std::move(rt);
 			view.python = &*view.own_python;
 			view.stdlib = stdlib;
 			return view;

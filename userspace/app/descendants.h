@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,12 @@ public:
 		const PythonRuntime *rt = nullptr;
 		const std::set<std::string> *stdlib = nullptr;
 	};
+	// The interpreter a descendant runs, where the kernel placed it, and
+	// its sys.stdlib_module_names when known; nullopt: native, or not
+	// placed yet.
+	std::optional<PythonRuntime> python_of(pid_t pid, Capture &capture, RootPython root,
+					       const std::set<std::string> **stdlib = nullptr);
+
 	// The view of a descendant's event, as its process was when captured.
 	ProcessView view_of(const Event &ev, Capture &capture, RootPython root);
 

@@ -14,6 +14,10 @@
 
 #include <linux/types.h>
 
+#include <functional>
+#include <memory>
+#include <vector>
+
 
 extern "C" {
 #include "fh/records.h"
@@ -46,7 +50,8 @@ public:
 
 // --dump of a Python process: its threads read from its memory, nothing
 // loaded into the kernel.
-int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, DumpedProcess &process)
+void dump_python(pid_t tgid, const PythonRuntime &rt, uint64_t dump_id, Pipeline &pipeline,
+		 DumpedProcess &process)
 {
 	Event ev = python_live_event(tgid, rt, FH_TRIGGER_DEMAND);
 	if (ev.py_threads.empty())
@@ -54,48 +59,87 @@ int dump_python(pid_t tgid, const PythonRuntime &rt, Pipeline &pipeline, DumpedP
 				    " (is the interpreter initialised, and may fh-bpf read its "
 				    "memory?)",
 			    ESRCH);
+	ev.dump_id = dump_id;
 	process.python = &rt;
 	pipeline.handle(ev, process);
-	return kExitOk;
 }
 
-// --dump of a native process: the task iterator and the samplers, nothing
-// else, while debug information loads on a second thread.
-int dump_native(const Options &opts, pid_t tgid, const MappingSet &maps, Pipeline &pipeline,
-		DumpedProcess &process)
+// --dump of native processes: the task iterator and the samplers, nothing
+// else, loaded for the first one while its debug information loads on a
+// second thread; the next ones (descendants) use the same programs.
+class NativeDumper {
+public:
+	explicit NativeDumper(const Options &opts) : opts_(opts) {}
+
+	void dump(pid_t tgid, const MappingSet &maps, uint64_t dump_id, Pipeline &pipeline,
+		  DumpedProcess &process)
+	{
+		Unwinder unwinder(tgid);
+		auto preload = [&] {
+			uint64_t t0 = monotonic_ns();
+			try {
+				unwinder.report_maps(maps);
+				unwinder.prewarm();
+			} catch (const std::exception &) {
+			}
+			process.prepare_ns = monotonic_ns() - t0;
+		};
+		uint64_t bpf_ns = 0;
+		if (!capture_)
+			load(tgid, preload, &bpf_ns);
+		else
+			preload();
+		Assembler::Output out;
+		LiveDumpStats st = capture_->live_dump(FH_TRIGGER_DEMAND, assembler_, out, tgid);
+		if (!st.event_id)
+			throw Error("--dump: pid " + std::to_string(tgid) +
+					    " has no thread left to dump",
+				    ESRCH);
+		process.unwinder = &unwinder;
+		for (auto &ev : out.events)
+			if (ev.id == st.event_id) {
+				ev.dump_id = dump_id;
+				pipeline.handle(ev, process, {&st, bpf_ns});
+			}
+	}
+
+private:
+	void load(pid_t tgid, const std::function<void()> &preload, uint64_t *bpf_ns)
+	{
+		probe_support();
+		CaptureConfig cfg = base_capture_config(opts_);
+		cfg.tgid = tgid;
+		cfg.ring_threads = std::min<uint32_t>(opts_.max_threads, kMinRingThreads);
+		cfg.sig_mask = 0;
+		cfg.signals = false;
+		cfg.live = true;
+		capture_ = load_capture(cfg, preload, bpf_ns);
+		if (!capture_->sampling_problem().empty())
+			diag(capture_->sampling_problem());
+	}
+
+	const Options &opts_;
+	std::unique_ptr<Capture> capture_;
+	Assembler assembler_;
+};
+
+// One process of the dump: Python frames or native ones.
+void dump_process(pid_t tgid, bool descendant, uint64_t dump_id, Pipeline &pipeline,
+		  NativeDumper &natives)
 {
-	probe_support();
-	Unwinder unwinder(tgid);
-	auto preload = [&] {
-		uint64_t t0 = monotonic_ns();
-		try {
-			unwinder.report_maps(maps);
-			unwinder.prewarm();
-		} catch (const std::exception &) {
-		}
-		process.prepare_ns = monotonic_ns() - t0;
-	};
-	CaptureConfig cfg = base_capture_config(opts);
-	cfg.tgid = tgid;
-	cfg.ring_threads = std::min<uint32_t>(opts.max_threads, kMinRingThreads);
-	cfg.sig_mask = 0;
-	cfg.signals = false;
-	cfg.live = true;
-	uint64_t bpf_ns = 0;
-	std::unique_ptr<Capture> capture = load_capture(cfg, preload, &bpf_ns);
-	if (!capture->sampling_problem().empty())
-		diag(capture->sampling_problem());
-	Assembler assembler;
-	Assembler::Output out;
-	LiveDumpStats st = capture->live_dump(FH_TRIGGER_DEMAND, assembler, out);
-	if (!st.event_id)
-		throw Error("--dump: pid " + std::to_string(tgid) + " has no thread left to dump",
-			    ESRCH);
-	process.unwinder = &unwinder;
-	for (auto &ev : out.events)
-		if (ev.id == st.event_id)
-			pipeline.handle(ev, process, {&st, bpf_ns});
-	return kExitOk;
+	MappingSet maps = read_maps(tgid);
+	PythonDetection py = detect_python(maps);
+	DumpedProcess process;
+	process.meta = read_process_meta(tgid);
+	process.meta.descendant = descendant;
+	if (auto info = read_process(tgid))
+		process.comm = info->comm;
+	if (!py.runtime && !py.unsupported.empty())
+		diag(py.unsupported + ": native frames only");
+	if (py.runtime)
+		dump_python(tgid, *py.runtime, dump_id, pipeline, process);
+	else
+		natives.dump(tgid, maps, dump_id, pipeline, process);
 }
 
 } // namespace
@@ -103,23 +147,30 @@ int dump_native(const Options &opts, pid_t tgid, const MappingSet &maps, Pipelin
 int dump(const Options &opts)
 {
 	pid_t tgid = check_target(opts.pid, opts.verbose);
-	MappingSet maps = read_maps(tgid);
-	PythonDetection py = detect_python(maps);
+	// Its descendants (unless --no-children), each a block of its own
+	// headed by its pid and parent, all with the dump's number.
+	std::vector<Descendant> family;
+	if (opts.children)
+		family = descendants_of(tgid, FH_TREE_MAX);
+	uint64_t dump_id = family.empty() ? 0 : 1;
 	IncidentWriter writer(opts, {opts.json, false, opts.verbose});
 	StatsChannel stats(opts.stats_fd);
 	Pipeline pipeline(opts, writer, stats);
-	DumpedProcess process;
-	process.meta = read_process_meta(tgid);
-	if (auto info = read_process(tgid))
-		process.comm = info->comm;
-	if (!py.runtime && !py.unsupported.empty())
-		diag(py.unsupported + ": native frames only");
-	int status = py.runtime ? dump_python(tgid, *py.runtime, pipeline, process)
-				: dump_native(opts, tgid, maps, pipeline, process);
+	NativeDumper natives(opts);
+	dump_process(tgid, false, dump_id, pipeline, natives);
+	for (const auto &d : family) {
+		try {
+			dump_process(d.pid, true, dump_id, pipeline, natives);
+		} catch (const Error &e) {
+			// One gone since it was listed is no failure of the dump.
+			if (e.err() != ESRCH && e.err() != ENOENT)
+				diag("pid " + std::to_string(d.pid) + ": " + e.what());
+		}
+	}
 	LossList lost;
 	writer.add_losses(lost);
 	stats.end(pipeline.written(), lost);
-	return writer.unwritten() ? kExitFailure : status;
+	return writer.unwritten() ? kExitFailure : kExitOk;
 }
 
 } // namespace fh

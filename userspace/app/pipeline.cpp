@@ -219,6 +219,8 @@ bool Pipeline::emit(Event &ev, ProcessTable &processes, const CaptureFacts &fact
 	bool ok = writer_.write(inc);
 	uint64_t t_written = monotonic_ns();
 	written_++;
+	if (written_by_pid_.size() < kPidsCounted || written_by_pid_.count(ev.tgid))
+		written_by_pid_[ev.tgid]++;
 	fatal_seen_ |= inc.fatal();
 	report(ev, view, facts, ns, t0, t_symbolized, t_written);
 	return ok;

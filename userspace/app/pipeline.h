@@ -86,6 +86,9 @@ public:
 	uint64_t survived() const { return survived_; } // handled faults the process went on from
 
 	uint64_t written() const { return written_; }
+	// Incidents written by process (the first kPidsCounted processes).
+	const std::map<uint32_t, uint64_t> &written_by_pid() const { return written_by_pid_; }
+	static constexpr size_t kPidsCounted = 4096;
 	bool fatal_seen() const { return fatal_seen_; }
 	uint64_t cut() const { return cut_; }		    // incidents cut to their size
 	uint64_t stale_live() const { return stale_live_; } // live: threads never sampled
@@ -105,6 +108,7 @@ private:
 	StatsChannel &stats_;
 	std::optional<KernelSymbols> ksyms_; // read at the first kernel sender
 	uint64_t written_ = 0;
+	std::map<uint32_t, uint64_t> written_by_pid_;
 	bool fatal_seen_ = false;
 	uint64_t cut_ = 0;
 	uint64_t stale_live_ = 0;

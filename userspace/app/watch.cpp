@@ -90,10 +90,13 @@ private:
 	void after_exec();
 	void hand_over(std::optional<PythonRuntime> next, const std::string &exe);
 	void live_dump(uint32_t trigger, const Refusal *refusal = nullptr);
+	void dump_root(uint32_t trigger, const Refusal *refusal, uint64_t dump_id);
+	void dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id);
 	void on_timeout(int pidfd, uint64_t expirations);
 	void handle(Event &ev, const CaptureFacts &facts = {});
 	void final_report(bool detached);
 	void root_exited(int pidfd);
+	std::string per_process() const;
 	bool tree_gone() const; // the watched process and every descendant have exited
 
 	const Options &opts_;
@@ -122,6 +125,7 @@ private:
 	bool exec_again_ = false;    // an exec seen meanwhile
 	bool detached_ = false;	     // a signal ended the watch
 	bool root_gone_ = false;     // the watched process exited; descendants may live on
+	uint64_t tree_dumps_ = 0;    // dumps of the whole tree so far (their dump ids)
 };
 
 // What the user signal will do to the target, in one line where it is
@@ -170,8 +174,11 @@ ProcessView Session::view_of(const Event &ev)
 {
 	if (!family_ || ev.tgid == static_cast<uint32_t>(tgid_))
 		return proc_.view_of(ev);
-	return family_->view_of(ev, *capture_, {proc_.python() ? &*proc_.python() : nullptr,
-						proc_.stdlib()});
+	// A child forked without exec runs the watched process's interpreter.
+	const auto &root = proc_.python();
+	return family_->view_of(ev, *capture_,
+				{root ? &*root : nullptr,
+				 proc_.stdlib(root && ev.trigger == FH_TRIGGER_FATAL_SIGNAL)});
 }
 
 void Session::handle(Event &ev, const CaptureFacts &facts)
@@ -247,7 +254,7 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	CaptureConfig cfg = cfg_;
 	cfg.predecessor = capture_.get();
 	set_python(cfg, next ? &*next : nullptr);
-	cfg.live = !next;
+	cfg.live = !next || cfg.follow_children;
 	std::string what = next ? "Python 3." + std::to_string(next->minor) : "a native program";
 	std::unique_ptr<Capture> successor;
 	try {
@@ -283,9 +290,60 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 		after_exec();
 }
 
-// Dump every thread now, the target running on.  A refused user signal is
-// dumped as if it had been received: by the thread it was sent to.
+// Dump every thread now, the target running on; with descendants, every
+// process of the tree, one incident each, all with the dump's number.  A
+// refused user signal is the target's alone.
 void Session::live_dump(uint32_t trigger, const Refusal *refusal)
+{
+	std::vector<pid_t> members;
+	if (family_ && !refusal)
+		members = capture_->tree_members();
+	if (members.empty()) {
+		dump_root(trigger, refusal, 0);
+		return;
+	}
+	uint64_t dump_id = ++tree_dumps_;
+	if (!root_gone_)
+		dump_root(trigger, nullptr, dump_id);
+	for (pid_t pid : members)
+		dump_descendant(pid, trigger, dump_id);
+}
+
+// A descendant's threads now: its interpreter's, read from its memory, or
+// its native threads through the iterator bound to it.
+void Session::dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id)
+{
+	std::string who = "pid " + std::to_string(pid);
+	try {
+		const auto &root = proc_.python();
+		if (auto rt = family_->python_of(pid, *capture_,
+						 {root ? &*root : nullptr, proc_.stdlib()})) {
+			Event ev = python_live_event(pid, *rt, trigger);
+			ev.dump_id = dump_id;
+			if (ev.py_threads.empty()) {
+				diag(who + ": no Python thread state to dump (exiting, or not "
+					   "initialised)");
+				return;
+			}
+			handle(ev);
+			return;
+		}
+		Assembler::Output out;
+		LiveDumpStats st = capture_->live_dump(trigger, assembler_, out, pid);
+		for (auto &ev : out.events)
+			if (ev.id == st.event_id)
+				ev.dump_id = dump_id;
+		process(out, &st);
+	} catch (const Error &e) {
+		// Gone since the tree was listed: its exit is said at the end.
+		if (e.err() != ESRCH && e.err() != ENOENT)
+			diag(who + ": " + e.what());
+	}
+}
+
+// Dump the target's threads now.  A refused user signal is dumped as if it
+// had been received: by the thread it was sent to.
+void Session::dump_root(uint32_t trigger, const Refusal *refusal, uint64_t dump_id)
 {
 	auto decorate = [&](Event &ev) {
 		if (!refusal)
@@ -310,6 +368,7 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 		Event ev = python_live_event(tgid_, *python, trigger,
 					     refusal ? refusal->tid : 0);
 		decorate(ev);
+		ev.dump_id = dump_id;
 		if (ev.py_threads.empty()) {
 				diag("pid " + std::to_string(tgid_) +
 			    ": no Python thread state to dump (exiting, or not initialised)");
@@ -321,8 +380,10 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 	Assembler::Output out;
 	LiveDumpStats st = capture_->live_dump(trigger, assembler_, out);
 	for (auto &ev : out.events)
-		if (ev.id == st.event_id)
+		if (ev.id == st.event_id) {
 			decorate(ev);
+			ev.dump_id = dump_id;
+		}
 	if (!st.event_id)
 		diag("pid " + std::to_string(tgid_) + ": no thread left to dump (exiting)");
 	process(out, &st);
@@ -347,6 +408,25 @@ void Session::on_timeout(int pidfd, uint64_t expirations)
 			    std::strerror(errno));
 		}
 	}
+}
+
+// " (pid 7: 2, pid 9: 1)": the events of a tree by process, when more
+// than one printed any (the first few named).
+std::string Session::per_process() const
+{
+	const auto &by_pid = pipeline_.written_by_pid();
+	if (!family_ || by_pid.size() < 2)
+		return "";
+	std::string out = " (";
+	size_t shown = 0;
+	for (const auto &[pid, n] : by_pid) {
+		if (shown == 8) {
+			out += ", " + std::to_string(by_pid.size() - shown) + " more processes";
+			break;
+		}
+		out += (shown++ ? ", pid " : "pid ") + std::to_string(pid) + ": " + std::to_string(n);
+	}
+	return out + ")";
 }
 
 void Session::final_report(bool detached)
@@ -400,7 +480,7 @@ void Session::final_report(bool detached)
 			how += " (" + s + ")";
 	diag(std::string(detached ? "detached from" : "target exited:") + " pid " +
 	    std::to_string(tgid_) + how + ", " + std::to_string(pipeline_.written()) +
-	     (pipeline_.written() == 1 ? " event" : " events") + " printed; " +
+	     (pipeline_.written() == 1 ? " event" : " events") + " printed" + per_process() + "; " +
 	     (lost.empty() ? "none dropped" : "lost: " + lost.text()));
 	stats_.end(pipeline_.written(), lost);
 }
@@ -426,8 +506,9 @@ CaptureConfig Session::configure()
 	const auto &python = proc_.python();
 	set_python(cfg, python ? &*python : nullptr);
 	// Live dumps (--timeout, SIGUSR1 to fh-bpf) of a Python process read
-	// its memory from here; a native one needs the iterator and samplers.
-	cfg.live = !python;
+	// its memory from here; a native one (a descendant may be) needs the
+	// iterator and samplers.
+	cfg.live = !python || cfg.follow_children;
 	return cfg;
 }
 
@@ -464,7 +545,7 @@ bool Session::on_signal(int pidfd, int sigfd)
 	if (!read_signal(sigfd, si))
 		return false;
 	if (si.signo == SIGUSR1) {
-		if (!pidfd_exited(pidfd))
+		if (!pidfd_exited(pidfd) || family_)
 			live_dump(FH_TRIGGER_DEMAND);
 		return false;
 	}
@@ -542,9 +623,11 @@ void Session::loop(int pidfd, int sigfd)
 					return;
 				break;
 			case kTimer:
-				if (uint64_t n = read_timer(timer_.get()); n && !pidfd_exited(pidfd))
+				if (uint64_t n = read_timer(timer_.get()); n && !root_gone_)
 					on_timeout(pidfd, n);
-				if (terminated_ || !opts_.repeat || root_gone_)
+				else if (n && family_)
+					live_dump(FH_TRIGGER_TIMEOUT); // its descendants
+				if (terminated_ || !opts_.repeat)
 					loop_.remove(timer_.get());
 				break;
 			case kTreeCheck:

@@ -206,13 +206,18 @@ void WatchedProcess::start_stdlib_reader()
 		stdlib_reader_ = std::make_unique<StdlibReader>(tgid_, *python_, *capture_);
 }
 
-ProcessView WatchedProcess::view_of(const Event &ev)
+// A fatal error's extension modules leave out the standard library's: a
+// read under way when the process crashed may still finish.
+const std::set<std::string> *WatchedProcess::stdlib(bool fatal)
 {
-	bool fatal = ev.trigger == FH_TRIGGER_FATAL_SIGNAL;
-	// A fatal error's extension modules leave out the standard library's:
-	// a read under way when the process crashed may still finish.
 	if (fatal && python_ && !stdlib_ && stdlib_reader_)
 		stdlib_ = stdlib_reader_->names(std::chrono::milliseconds(50));
+	return stdlib_ ? &*stdlib_ : nullptr;
+}
+
+ProcessView WatchedProcess::view_of(const Event &ev)
+{
+	stdlib(ev.trigger == FH_TRIGGER_FATAL_SIGNAL);
 	ProcessView v;
 	v.meta = meta_;
 	v.comm = comm_;

@@ -66,7 +66,9 @@ public:
 	void place_python();
 
 	const std::optional<PythonRuntime> &python() const { return python_; }
-	const std::set<std::string> *stdlib() const { return stdlib_ ? &*stdlib_ : nullptr; }
+	// sys.stdlib_module_names, as read so far; for a fatal signal a read
+	// still under way may finish first.
+	const std::set<std::string> *stdlib(bool fatal = false);
 	const MappingSet &maps() const { return maps_; }
 	MmapTracker *tracker() { return tracker_.get(); }
 	uint64_t refresh_failed() const { return refresh_failed_; }

@@ -195,7 +195,8 @@ static_assert(offsetof(fh_live_tally, skipped) == 4);
 static_assert(offsetof(fh_live_tally, lost) == 8);
 static_assert(offsetof(fh_live_tally, wanted) == 12);
 
-static_assert(sizeof(fh_live_control) == 56);
+static_assert(sizeof(fh_live_control) == 64);
+static_assert(offsetof(fh_live_control, tgid) == 56);
 static_assert(offsetof(fh_live_control, mode) == 0);
 static_assert(offsetof(fh_live_control, trigger) == 4);
 static_assert(offsetof(fh_live_control, no_wait) == 8);

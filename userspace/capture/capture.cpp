@@ -231,6 +231,21 @@ bool Capture::tree_has_members() const
 	return bpf_map_get_next_key(bpf_map__fd(skel_->maps.tree), nullptr, &key) == 0;
 }
 
+std::vector<pid_t> Capture::tree_members() const
+{
+	std::vector<pid_t> out;
+	int fd = bpf_map__fd(skel_->maps.tree);
+	uint32_t key, next;
+	const uint32_t *prev = nullptr;
+	while (out.size() < FH_TREE_MAX && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		out.push_back(static_cast<pid_t>(next));
+		key = next;
+		prev = &key;
+	}
+	std::sort(out.begin(), out.end());
+	return out;
+}
+
 void Capture::prefault_ring()
 {
 	uint64_t size = bpf_map__max_entries(skel_->maps.records);

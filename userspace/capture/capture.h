@@ -154,12 +154,16 @@ public:
 	// the root is left in it.
 	void add_to_tree(pid_t tgid, pid_t parent);
 	bool tree_has_members() const;
+	// Its descendants now, by pid.
+	std::vector<pid_t> tree_members() const;
 
 	// Capture every thread of the running target now (cfg.live), without
 	// stopping it: the event (trigger FH_TRIGGER_TIMEOUT, _DEMAND, or
 	// _USER_SIGNAL for a refused one) is completed into out, with any other
 	// records that arrive meanwhile.
-	LiveDumpStats live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out);
+	// tgid: another process of the watched tree (0: the target).
+	LiveDumpStats live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out,
+				pid_t tgid = 0);
 
 	// Why running threads cannot be sampled (their frames may then be
 	// stale); empty when they can.
@@ -177,7 +181,8 @@ private:
 	void fill_tables(const CaptureConfig &cfg);
 	void attach_live(const CaptureConfig &cfg);
 	void open_samplers();
-	void run_iterator(Assembler &assembler, Assembler::Output &out);
+	LinkPtr bind_iterator(pid_t tgid);
+	void run_iterator(bpf_link *link, Assembler &assembler, Assembler::Output &out);
 
 	// Made in this order, destroyed in reverse: the links, the ring, then
 	// the programs and maps.

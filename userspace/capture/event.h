@@ -103,6 +103,7 @@ struct Verdict {
 // One capture of a whole process, assembled from its ring-buffer records.
 struct Event {
 	uint64_t id = 0;
+	uint64_t dump_id = 0; // one of a tree's dumps (report/model.h)
 	uint32_t trigger = 0; // FH_TRIGGER_*
 	uint32_t tgid = 0;
 	uint32_t hit_tid = 0;

@@ -35,15 +35,21 @@ template <typename T, typename U> void store(T &v, U x)
 
 } // namespace
 
-// The task iterator, bound to the target, and the samplers.
-void Capture::attach_live(const CaptureConfig &cfg)
+// The task iterator bound to one process's threads; null with errno set.
+LinkPtr Capture::bind_iterator(pid_t tgid)
 {
 	union bpf_iter_link_info linfo = {};
-	linfo.task.pid = static_cast<__u32>(cfg.tgid);
+	linfo.task.pid = static_cast<__u32>(tgid);
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	opts.link_info = &linfo;
 	opts.link_info_len = sizeof(linfo);
-	iter_link_.reset(bpf_program__attach_iter(skel_->progs.live_dump, &opts));
+	return LinkPtr(bpf_program__attach_iter(skel_->progs.live_dump, &opts));
+}
+
+// The task iterator, bound to the target, and the samplers.
+void Capture::attach_live(const CaptureConfig &cfg)
+{
+	iter_link_ = bind_iterator(cfg.tgid);
 	if (!iter_link_) {
 		int e = errno;
 		explain_failure("attaching the task iterator failed", e);
@@ -92,9 +98,9 @@ void Capture::open_samplers()
 // One pass of the iterator over the target's threads.  A full ring makes
 // the program ask to be run again for the same thread (read() fails with
 // EAGAIN): the records are consumed and the pass goes on.
-void Capture::run_iterator(Assembler &assembler, Assembler::Output &out)
+void Capture::run_iterator(bpf_link *link, Assembler &assembler, Assembler::Output &out)
 {
-	UniqueFd it(bpf_iter_create(bpf_link__fd(iter_link_.get())));
+	UniqueFd it(bpf_iter_create(bpf_link__fd(link)));
 	if (!it)
 		throw sys_error("starting the task iterator", errno);
 	char buf[64];
@@ -118,13 +124,26 @@ void Capture::run_iterator(Assembler &assembler, Assembler::Output &out)
 	}
 }
 
-LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out)
+LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembler::Output &out,
+				 pid_t tgid)
 {
 	if (!iter_link_)
 		throw Error("live dumps were not set up for this capture", EINVAL);
+	// Another process of a watched tree: the iterator bound to it for
+	// this dump.
+	LinkPtr other;
+	bpf_link *link = iter_link_.get();
+	if (tgid && tgid != tgid_) {
+		other = bind_iterator(tgid);
+		if (!other)
+			throw sys_error("pid " + std::to_string(tgid) + ": binding the task iterator",
+					errno);
+		link = other.get();
+	}
 	LiveDumpStats st;
 	fh_live_control &ctl = skel_->bss->live_control;
 	uint64_t t0 = monotonic_ns();
+	store(ctl.tgid, static_cast<uint32_t>(tgid ? tgid : tgid_));
 	store(ctl.mode, FH_LIVE_FULL);
 	store(ctl.trigger, trigger);
 	store(ctl.no_wait, 0u);
@@ -132,7 +151,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 	store(ctl.event_id, uint64_t{0});
 	store(ctl.samples_pending, int64_t{0});
 	ctl.tally = {};
-	run_iterator(assembler, out);
+	run_iterator(link, assembler, out);
 	uint64_t t1 = monotonic_ns();
 	st.iterate_ns = t1 - t0;
 	st.event_id = load(ctl.event_id);
@@ -155,7 +174,7 @@ LiveDumpStats Capture::live_dump(uint32_t trigger, Assembler &assembler, Assembl
 				break;
 			// Threads that stopped running meanwhile are copied again.
 			store(ctl.mode, FH_LIVE_RETAKE);
-			run_iterator(assembler, out);
+			run_iterator(link, assembler, out);
 		}
 		for (int fd : sampler_fds_)
 			ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);

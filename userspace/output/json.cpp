@@ -166,6 +166,7 @@ nlohmann::ordered_json incident_object(const Incident &inc, const std::string *t
 		{"host", json_text(inc.host)},
 		{"kernel", json_text(inc.kernel)},
 		{"trigger", trigger_name(inc.trigger)},
+		{"dump_id", inc.dump_id ? json(inc.dump_id) : json(nullptr)},
 		{"pid", inc.pid},
 		{"ns_pid", number_or_null(inc.process.ns_pid)},
 		{"ppid", number_or_null(inc.process.ppid)},

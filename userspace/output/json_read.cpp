@@ -186,6 +186,7 @@ Incident read_incident(const json &j)
 	inc.host = text(j, "host");
 	inc.kernel = text(j, "kernel");
 	inc.trigger = parse_trigger(j.at("trigger").get<std::string>());
+	inc.dump_id = optional_number<uint64_t>(j, "dump_id").value_or(0);
 	inc.pid = j.at("pid").get<uint32_t>();
 	inc.tid = optional_number<uint32_t>(j, "tid").value_or(0);
 	inc.ns_tid = optional_number<uint32_t>(j, "ns_tid").value_or(0);

@@ -43,9 +43,11 @@ bool IncidentWriter::write(const Incident &inc)
 
 	// The headline and losses on stderr, unless the main output is stderr
 	// and carries them already.
-	// A watched tree's descendant is named: one output holds the tree's.
+	// A watched tree's descendant is named, and each process of a dump
+	// of the tree: one output holds the tree's.
 	bool head_in_main = !policy_.json && (policy_.headline_in_output || policy_.verbose ||
-					      inc.process.descendant || sink_.is_stderr());
+					      inc.process.descendant || inc.dump_id ||
+					      sink_.is_stderr());
 	bool losses_in_main = !policy_.json;
 	if (!(head_in_main && sink_.is_stderr()))
 		write_all(STDERR_FILENO, head);

@@ -7,7 +7,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <deque>
+#include <set>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -99,6 +103,58 @@ bool pidfd_exits_within(int pidfd, int timeout_ms)
 	while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
 		;
 	return n > 0 && (p.revents & (POLLIN | POLLHUP));
+}
+
+namespace {
+
+// The children of every thread of pid, as /proc lists them now.
+std::vector<pid_t> children_of(pid_t pid)
+{
+	std::vector<pid_t> out;
+	std::string dir = "/proc/" + std::to_string(pid) + "/task";
+	DIR *d = opendir(dir.c_str());
+	if (!d)
+		return out;
+	while (struct dirent *e = readdir(d)) {
+		if (e->d_name[0] == '.')
+			continue;
+		auto text = read_proc_file(dir + "/" + e->d_name + "/children", 1 << 20);
+		if (!text)
+			continue;
+		const char *p = text->c_str();
+		for (char *end;; p = end) {
+			long child = std::strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (child > 0)
+				out.push_back(static_cast<pid_t>(child));
+		}
+	}
+	closedir(d);
+	return out;
+}
+
+} // namespace
+
+std::vector<Descendant> descendants_of(pid_t root, size_t max,
+				       const std::function<void(const Descendant &)> &visit)
+{
+	std::vector<Descendant> found;
+	std::deque<pid_t> todo{root};
+	std::set<pid_t> seen{root};
+	while (!todo.empty() && found.size() < max) {
+		pid_t parent = todo.front();
+		todo.pop_front();
+		for (pid_t child : children_of(parent)) {
+			if (found.size() >= max || !seen.insert(child).second)
+				continue;
+			found.push_back({child, parent});
+			if (visit)
+				visit(found.back());
+			todo.push_back(child);
+		}
+	}
+	return found;
 }
 
 } // namespace fh

@@ -5,8 +5,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fh {
 
@@ -27,6 +29,18 @@ std::optional<ProcessInfo> read_process(pid_t pid);
 // process shapes in part: its comm); nullopt when they do not parse.
 std::optional<ProcessInfo> parse_process(pid_t pid, const std::string &stat,
 					 const std::string &status);
+
+// A process found below another one in /proc, and its parent.
+struct Descendant {
+	pid_t pid = 0;
+	pid_t parent = 0;
+};
+// Every descendant of root /proc shows now (children of each thread, then
+// theirs), parents before children, at most max.  visit(d) is called as
+// each is found, before its own children are read: whatever it arms for
+// d then covers the children d forks from that moment on.
+std::vector<Descendant> descendants_of(pid_t root, size_t max,
+				       const std::function<void(const Descendant &)> &visit = {});
 
 // Reads a whole small file under /proc (bounded to max bytes).
 std::optional<std::string> read_proc_file(const std::string &path, size_t max = 16u << 20);

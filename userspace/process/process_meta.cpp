@@ -73,6 +73,7 @@ ProcessMeta read_process_meta(pid_t pid)
 	if (auto status = read_proc_file(dir + "/status", 65536)) {
 		m.uid = status_number(*status, "\nUid:", false);
 		m.ns_pid = status_number(*status, "\nNSpid:", true);
+		m.ppid = status_number(*status, "\nPPid:", false);
 	}
 	if (auto cg = read_proc_file(dir + "/cgroup", 65536))
 		m.cgroup = cgroup_path(*cg);

@@ -60,6 +60,7 @@ Incident make_incident(const Event &ev, const ProcessMeta &meta)
 	inc.kernel = kernel;
 	inc.event_id = ev.id;
 	inc.trigger = ev.trigger;
+	inc.dump_id = ev.dump_id;
 	inc.pid = ev.tgid;
 	inc.tid = ev.hit_tid;
 	inc.comm = ev.comm;

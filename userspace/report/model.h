@@ -97,6 +97,9 @@ struct Incident {
 
 	// What happened, to whom.
 	uint64_t event_id = 0;
+	// A dump of a whole tree: each process's incident has the dump's
+	// number (0: a dump of one process, or no dump).
+	uint64_t dump_id = 0;
 	uint32_t trigger = 0; // FH_TRIGGER_*
 	uint32_t pid = 0;
 	uint32_t tid = 0; // the thread the signal hit (0: none, a dump)
