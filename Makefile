@@ -84,7 +84,7 @@ $(OUT)/fh-bpf: $(OUT)/obj/app/main.o $(CORE_OBJS)
 # --- tests -------------------------------------------------------------------
 # Targets: -O2 without frame pointers, with debug info, as the issue demands.
 TARGET_CFLAGS := -O2 -g -fomit-frame-pointer -pthread
-TARGETS := crash hostile_park inline_chain overflow
+TARGETS := crash hostile_park inline_chain overflow instant_crash
 TARGET_BINS := $(patsubst %,$(OUT)/targets/%,$(TARGETS)) $(OUT)/targets/libfhplugin.so \
 	       $(OUT)/targets/cxx_crash $(OUT)/targets/cxx_inline \
 	       $(OUT)/targets/libpython3.5m.so $(OUT)/targets/libpython3.13t.so \

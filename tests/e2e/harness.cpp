@@ -243,6 +243,15 @@ Watcher::Watcher(pid_t pid, std::vector<std::string> extra)
 	err.read = -1;
 	reader_ = std::thread([this, fd] { drain_stderr(fd); });
 	auto line = read_line(ready.read, kGuardMs);
+	if (!line || *line != "ready") {
+		// Not armed: fh-bpf and the reader end here, since a constructor
+		// that fails runs no destructor (and a joinable thread destroyed
+		// would end the whole test run).
+		kill(pid_, SIGKILL);
+		waitpid(pid_, nullptr, 0);
+		reaped_ = true;
+		reader_.join();
+	}
 	INFO("fh-bpf stderr: " << diagnostics());
 	REQUIRE(line);
 	REQUIRE(*line == "ready");
