@@ -309,10 +309,13 @@ static long py_sysdict_step(__u32 i, void *ctx)
 }
 
 /* Whether obj is a frozenset (or of a subclass of it, a few bases deep):
- * PyFrozenSet_Check(), by the type's name. */
-static __always_inline bool py_is_frozenset(const struct fh_py_offsets *py, __u64 obj)
+ * PyFrozenSet_Check(), by the type's name.  1: it is; 0: it is not; -1: a
+ * name could not be read (a page not present: a forked child has no page
+ * table entries yet for the read-only file pages its parent had read). */
+static __always_inline int py_is_frozenset(const struct fh_py_offsets *py, __u64 obj)
 {
 	__u64 type = obj ? py_ptr(obj + py->object_type) : 0;
+	int unknown = 0;
 
 	for (int depth = 0; depth < PY_TYPE_DEPTH && type; depth++) {
 		char name[sizeof(py_frozenset_name)] = {};
@@ -324,11 +327,13 @@ static __always_inline bool py_is_frozenset(const struct fh_py_offsets *py, __u6
 				if (name[i] != py_frozenset_name[i])
 					same = false;
 			if (same)
-				return true;
+				return 1;
+		} else {
+			unknown = 1;
 		}
 		type = py_ptr(type + PY_TYPE_BASE);
 	}
-	return false;
+	return unknown ? -1 : 0;
 }
 
 struct py_stdlib_walk {
@@ -424,6 +429,7 @@ static __always_inline void capture_py_stdlib(const struct fh_py_offsets *py, __
 	struct fh_py_stdlib_record *rec;
 	__u32 zero = 0;
 	__s64 mask = -1;
+	int frozen;
 
 	if (!py_has(py->interp_sysdict))
 		return;
@@ -440,8 +446,11 @@ static __always_inline void capture_py_stdlib(const struct fh_py_offsets *py, __
 		d.n = FH_PY_SYSDICT_ENTRIES;
 	d.build = build;
 	bpf_loop(FH_PY_SYSDICT_ENTRIES, py_sysdict_step, &d, 0);
-	if (!d.found || !py_is_frozenset(py, d.value)) {
-		py_stdlib_send(rec, event_id, FH_PY_STDLIB_ABSENT);
+	frozen = d.found ? py_is_frozenset(py, d.value) : 0;
+	if (frozen <= 0) {
+		/* Not known to be one: userspace's names of the build, if any. */
+		py_stdlib_send(rec, event_id,
+			       frozen < 0 ? FH_PY_STDLIB_UNREADABLE : FH_PY_STDLIB_ABSENT);
 		return;
 	}
 	w.table = py_ptr(d.value + PY_SET_TABLE);
