@@ -403,6 +403,8 @@ void HostTracker::apply(const uint8_t *rec, size_t len)
 			if (it != procs_.end())
 				it->second.threads++;
 		} else if (hdr.type == PERF_RECORD_FORK) {
+			if (tree_ && members_.count(static_cast<pid_t>(t.ppid)))
+				members_.insert(static_cast<pid_t>(t.pid)); // as at drain
 			auto parent = procs_.find(static_cast<pid_t>(t.ppid));
 			if (parent != procs_.end()) {
 				Process &child = procs_[static_cast<pid_t>(t.pid)] = parent->second;

@@ -282,6 +282,51 @@ TEST_CASE("host tracker: a process known only from perf records is symbolized; f
 	CHECK(t.known(102));
 }
 
+TEST_CASE("host tracker of a watched tree: its members and what they fork, nothing else",
+	  "[fleet][tree]")
+{
+	Fixture crash = crash_binary();
+	const std::string &exe = crash.path;
+	const ElfFile::Segment *text = &crash.text;
+	const uint64_t base = 0x560000000000;
+	const uint64_t text_start = base + (text->vaddr & ~0xfffull);
+	const uint32_t self = static_cast<uint32_t>(getpid());
+	HostTracker t{HostTracker::Offline{}};
+	t.follow_tree();
+	REQUIRE(t.seed(static_cast<pid_t>(self))); // the watched process
+	REQUIRE(t.known(static_cast<pid_t>(self)));
+	MappingSet root_maps = t.mappings(static_cast<pid_t>(self));
+	REQUIRE_FALSE(root_maps.empty());
+
+	// Another process of the host: its records are dropped.
+	feed(t, mmap2(200, text_start, 0x1000, text->offset & ~0xfffull, exe, 10));
+	CHECK_FALSE(t.known(200));
+	feed(t, task(PERF_RECORD_FORK, 201, 200, 15));
+	CHECK_FALSE(t.known(201));
+
+	// A child of the watched process: its parent's mappings, then its own
+	// program's after an exec.
+	feed(t, task(PERF_RECORD_FORK, 101, self, 20));
+	REQUIRE(t.known(101));
+	CHECK(t.mappings(101) == root_maps);
+	feed(t, exec_comm(101, 30));
+	feed(t, mmap2(101, text_start, (text->memsz + 0xfff) & ~0xfffull, text->offset & ~0xfffull,
+		       exe, 31));
+	CHECK(t.exe(101) == exe);
+	CHECK(t.mappings(101).files() == std::vector<std::string>{exe});
+
+	// A grandchild is a member too, and outlives its parent.
+	feed(t, task(PERF_RECORD_FORK, 102, 101, 40));
+	CHECK(t.known(102));
+	CHECK(t.exe(102) == exe);
+	feed(t, task(PERF_RECORD_EXIT, 101, self, 50));
+	CHECK_FALSE(t.known(101));
+	CHECK(t.known(102));
+	// Its pid reused by a process outside the tree: not followed.
+	feed(t, mmap2(101, text_start, 0x1000, text->offset & ~0xfffull, exe, 60));
+	CHECK_FALSE(t.known(101));
+}
+
 TEST_CASE("host tracker: a library mapped after /proc was read, a main thread that ends "
 	  "alone, exits lost",
 	  "[fleet]")
