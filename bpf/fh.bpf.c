@@ -350,6 +350,12 @@ static __always_inline void exited(struct task_struct *p)
  * It leaves the tree, and userspace hears of it: the watch ends with the
  * last one.
  */
+/*
+ * Submitted like every record: the ring wakes userspace when it has read
+ * everything before (a record submitted without a wakeup would leave the
+ * reader behind, and the next records, a crash's among them, would not
+ * wake it either).
+ */
 static __always_inline void left_tree(struct task_struct *p)
 {
 	struct fh_exit_record *rec;
@@ -446,9 +452,9 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	 * for an interpreter linked into the executable. */
 	bpf_map_delete_elem(&py_procs, &tgid);
 	py_place(BPF_CORE_READ(p, mm, start_code));
-	/* A descendant's mappings come from userspace's tracker. */
-	if (!target_tgid || tgid == target_tgid)
-		maps_changed(FH_MAPS_EXEC, 0, 0);
+	/* A descendant's too: userspace then reads its mapping records for a
+	 * while, to place the interpreter it may map. */
+	maps_changed(FH_MAPS_EXEC, 0, 0);
 	leave();
 	return 0;
 }

@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CC_FLAGS = ["-O2", "-g", "-fomit-frame-pointer", "-pthread"]  # as the test targets
-BENCH_TARGETS = ("fault_loop", "count_loop", "signal_loop", "signal_toggle")
+BENCH_TARGETS = ("fault_loop", "count_loop", "signal_loop", "signal_toggle", "fork_loop")
 # CPython 3.11 twice over: pyenv's build and Debian's (stripped) one.
 PYTHONS = ("/root/.pyenv/versions/3.11.7/bin/python3", "/usr/bin/python3.11")
 TASKSET = shutil.which("taskset")

@@ -75,7 +75,9 @@ public:
 private:
 	pid_t root_;
 	bool verbose_;
-	HostTracker tracker_;
+	// Read when the ring wakes the watch, before each capture, and for a
+	// while after a descendant's exec: a host's records do not wake it.
+	HostTracker tracker_{256, HostTracker::Wakeup::quarter_full};
 	ScopeFilter no_filter_;
 	std::unique_ptr<HostPythons> pythons_;
 	// How each descendant ended, by wait status.

@@ -51,7 +51,8 @@ enum LoopTag : uint32_t {
 	kTracker,
 	kKeepAlive,
 	kFamily,
-	kTreeCheck
+	kTreeCheck,
+	kFamilyEager
 };
 
 // The watch of one process (-p), or of a command started under watch
@@ -96,6 +97,7 @@ private:
 	void handle(Event &ev, const CaptureFacts &facts = {});
 	void final_report(bool detached);
 	void root_exited(int pidfd);
+	void descendant_exec();
 	std::string per_process() const;
 	bool tree_gone() const; // the watched process and every descendant have exited
 
@@ -120,6 +122,8 @@ private:
 	EventLoop loop_;
 	UniqueFd timer_;
 	UniqueFd tree_timer_; // once the watched process is gone: is the tree?
+	UniqueFd family_timer_; // after a descendant's exec: its mapping records read
+	uint64_t family_eager_until_ = 0;
 	uint64_t refusals_seen_ = 0; // user signals refused and reported to us
 	bool handing_over_ = false;  // hand_over() is draining the old capture
 	bool exec_again_ = false;    // an exec seen meanwhile
@@ -215,6 +219,8 @@ void Session::process(Assembler::Output &out, const LiveDumpStats *live)
 		if (m.tgid == static_cast<uint32_t>(tgid_)) {
 			maps_changed = true;
 			exec |= m.reason == FH_MAPS_EXEC;
+		} else if (family_ && m.reason == FH_MAPS_EXEC) {
+			descendant_exec();
 		}
 	if (maps_changed)
 		proc_.refresh_maps(false, pidfd_exited_);
@@ -562,6 +568,20 @@ bool Session::on_signal(int pidfd, int sigfd)
 	return true;
 }
 
+// A descendant exec'd: the interpreter it may map (the dynamic loader maps
+// libpython after the exec) is placed within milliseconds: its mapping
+// records are read every 2 ms for a second.
+void Session::descendant_exec()
+{
+	family_eager_until_ = monotonic_ns() + 1'000'000'000;
+	if (!family_timer_) {
+		family_timer_ = interval_timer(2'000, 2'000);
+		loop_.add(family_timer_.get(), kFamilyEager);
+	} else {
+		set_timer(family_timer_.get(), 2'000, 2'000);
+	}
+}
+
 // The watched process has exited: its descendants, if any live, are
 // watched until the last one exits.  A launched command is reaped now (its
 // status is fh-bpf's).
@@ -629,6 +649,12 @@ void Session::loop(int pidfd, int sigfd)
 					live_dump(FH_TRIGGER_TIMEOUT); // its descendants
 				if (terminated_ || !opts_.repeat)
 					loop_.remove(timer_.get());
+				break;
+			case kFamilyEager:
+				read_timer(family_timer_.get());
+				family_->drain();
+				if (monotonic_ns() > family_eager_until_)
+					set_timer(family_timer_.get(), 0, 0);
 				break;
 			case kTreeCheck:
 				// Exits whose records the full ring could not take.

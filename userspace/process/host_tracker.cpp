@@ -65,9 +65,12 @@ uint32_t proc_threads(pid_t pid)
 
 } // namespace
 
-HostTracker::HostTracker(size_t pages_per_cpu) : HostTracker(Offline{})
+HostTracker::HostTracker(size_t pages_per_cpu, Wakeup wakeup) : HostTracker(Offline{})
 {
-	buffers_ = std::make_unique<PerfRecordBuffers>(host_attr(), -1, pages_per_cpu,
+	perf_event_attr a = host_attr();
+	if (wakeup == Wakeup::quarter_full)
+		a.wakeup_watermark = static_cast<uint32_t>(pages_per_cpu * 4096 / 4);
+	buffers_ = std::make_unique<PerfRecordBuffers>(a, -1, pages_per_cpu,
 						       "following every process's mappings");
 }
 

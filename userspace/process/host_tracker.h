@@ -40,7 +40,11 @@ namespace fh {
 // lives, else on the host, and roots_refused() counts it.
 class HostTracker {
 public:
-	explicit HostTracker(size_t pages_per_cpu = 256);
+	// When the reader is woken: at every record (a process that maps its
+	// interpreter is placed at once), or once a buffer is a quarter full
+	// (the owner reads the records at its own times).
+	enum class Wakeup { every_record, quarter_full };
+	explicit HostTracker(size_t pages_per_cpu = 256, Wakeup wakeup = Wakeup::every_record);
 	// No perf events: records come through apply() only (tests).
 	struct Offline {};
 	explicit HostTracker(Offline);
