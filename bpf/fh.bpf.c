@@ -350,19 +350,29 @@ static __always_inline void exited(struct task_struct *p)
  * It leaves the tree, and userspace hears of it: the watch ends with the
  * last one.
  */
+__u32 tree_root_gone = 0;
+
 /*
- * Submitted like every record: the ring wakes userspace when it has read
- * everything before (a record submitted without a wakeup would leave the
- * reader behind, and the next records, a crash's among them, would not
- * wake it either).
+ * Userspace waits for exits once the root is gone; before, they are read
+ * with the next records (a prefork server's workers come and go), unless
+ * they fill a quarter of the ring.  A record submitted without a wakeup
+ * leaves the reader behind, and the ring's own (adaptive) wakeup then
+ * stays silent: every record that must wake userspace forces it (a
+ * capture's end, a mapping change, a verdict, these).
  */
 static __always_inline void left_tree(struct task_struct *p)
 {
 	struct fh_exit_record *rec;
 	__u32 tgid = p->tgid;
+	__u64 wakeup = BPF_RB_FORCE_WAKEUP;
 
-	if (tgid != target_tgid && bpf_map_delete_elem(&tree, &tgid) != 0)
+	if (tgid == target_tgid)
+		tree_root_gone = 1;
+	else if (bpf_map_delete_elem(&tree, &tgid) != 0)
 		return;
+	if (!tree_root_gone && bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) <
+				       bpf_ringbuf_query(&records, BPF_RB_RING_SIZE) / 4)
+		wakeup = BPF_RB_NO_WAKEUP;
 	rec = bpf_ringbuf_reserve(&records, sizeof(*rec), 0);
 	if (!rec) {
 		__sync_fetch_and_add(&counters.exits_lost, 1);
@@ -377,7 +387,7 @@ static __always_inline void left_tree(struct task_struct *p)
 	if (!(BPF_CORE_READ(p, signal, flags) & SIGNAL_GROUP_EXIT))
 		rec->status = p->exit_code;
 	rec->reserved = 0;
-	bpf_ringbuf_submit(rec, 0);
+	bpf_ringbuf_submit(rec, wakeup);
 }
 
 SEC("tp_btf/sched_process_exit")

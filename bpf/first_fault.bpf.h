@@ -125,7 +125,7 @@ static __always_inline void emit_verdict(__u32 tgid, __u64 id, __u32 verdict, in
 	v->si_code = code;
 	v->status = status;
 	v->sender_tgid = sender;
-	bpf_ringbuf_submit(v, 0);
+	bpf_ringbuf_submit(v, BPF_RB_FORCE_WAKEUP); /* the reader may be behind (left_tree) */
 }
 
 /* Close the open fault `id` with a verdict; false if another CPU closed it. */

@@ -38,7 +38,7 @@ static __always_inline void maps_changed(__u32 reason, __u64 addr, __u64 len)
 	rec->reason = reason;
 	rec->addr = addr;
 	rec->len = len;
-	bpf_ringbuf_submit(rec, 0);
+	bpf_ringbuf_submit(rec, BPF_RB_FORCE_WAKEUP); /* the reader may be behind (left_tree) */
 }
 
 /*
