@@ -72,6 +72,9 @@ public:
 
 	void add_losses(LossList &lost) const;
 
+	// A descendant has mapped an interpreter fh-bpf can walk.
+	bool python_met() const { return pythons_ && pythons_->builds() > 0; }
+
 private:
 	pid_t root_;
 	bool verbose_;

@@ -89,7 +89,11 @@ private:
 	void drain();
 	void process(Assembler::Output &out, const LiveDumpStats *live = nullptr);
 	void after_exec();
-	void hand_over(std::optional<PythonRuntime> next, const std::string &exe);
+	// why: "exec'd /usr/bin/python3 (Python 3.12)"; outcome, once loaded:
+	// "Python frames from now on".
+	bool hand_over(std::optional<PythonRuntime> next, const std::string &why,
+		       const std::string &outcome);
+	void load_python_walk();
 	void live_dump(uint32_t trigger, const Refusal *refusal = nullptr);
 	void dump_root(uint32_t trigger, const Refusal *refusal, uint64_t dump_id);
 	void dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id);
@@ -129,6 +133,7 @@ private:
 	bool exec_again_ = false;    // an exec seen meanwhile
 	bool detached_ = false;	     // a signal ended the watch
 	bool root_gone_ = false;     // the watched process exited; descendants may live on
+	bool walk_failed_ = false;   // load_python_walk() failed: native frames only
 	uint64_t tree_dumps_ = 0;    // dumps of the whole tree so far (their dump ids)
 };
 
@@ -203,8 +208,10 @@ void Session::drain()
 	Assembler::Output out;
 	capture_->consume(assembler_, out);
 	process(out);
-	if (family_)
+	if (family_) {
 		family_->advance(t);
+		load_python_walk();
+	}
 }
 
 bool Session::tree_gone() const
@@ -247,30 +254,36 @@ void Session::after_exec()
 		exec_again_ = true; // once the hand-over is done
 		return;
 	}
-	if (auto change = proc_.after_exec())
-		hand_over(std::move(change->next), change->exe);
+	if (auto change = proc_.after_exec()) {
+		const auto &next = change->next;
+		hand_over(std::move(change->next),
+			  "exec'd " + change->exe + " (" +
+				  (next ? "Python 3." + std::to_string(next->minor) : "a native program") +
+				  ")",
+			  std::string(next ? "Python" : "native") + " frames from now on");
+	}
 }
 
 // Load the programs for what the target runs now, let them take over, and
 // drop the old ones, nothing captured twice or missed (see `control` in
 // bpf/fh.bpf.c).
-void Session::hand_over(std::optional<PythonRuntime> next, const std::string &exe)
+bool Session::hand_over(std::optional<PythonRuntime> next, const std::string &why,
+			const std::string &outcome)
 {
 	uint64_t t0 = monotonic_ns();
 	CaptureConfig cfg = cfg_;
 	cfg.predecessor = capture_.get();
 	set_python(cfg, next ? &*next : nullptr);
 	cfg.live = !next || cfg.follow_children;
-	std::string what = next ? "Python 3." + std::to_string(next->minor) : "a native program";
 	std::unique_ptr<Capture> successor;
 	try {
 		successor = std::make_unique<Capture>(cfg);
 		successor->activate();
 	} catch (const Error &e) {
-		diag("pid " + std::to_string(tgid_) + " exec'd " + exe + " (" + what +
-		    "), but the programs for it failed to load (" + e.what() + "): " +
+		diag("pid " + std::to_string(tgid_) + " " + why +
+		     ", but the programs for it failed to load (" + e.what() + "): " +
 		     (proc_.python() ? "no Python frames" : "native frames") + " from now on");
-		return;
+		return false;
 	}
 	// What the old programs captured before the switch, then the switch.
 	proc_.stop_stdlib_reader();
@@ -288,12 +301,29 @@ void Session::hand_over(std::optional<PythonRuntime> next, const std::string &ex
 	if (family_)
 		family_->set_capture(*capture_);
 	proc_.take_python(std::move(next));
-	diag("pid " + std::to_string(tgid_) + " exec'd " + exe + ": " + what + ", " +
-	     (proc_.python() ? "Python" : "native") + " frames from now on (programs loaded in " +
-	    fmt("%.0f ms", (monotonic_ns() - t0) / 1e6) + ")");
+	diag("pid " + std::to_string(tgid_) + " " + why + ": " + outcome + " (programs loaded in " +
+	     fmt("%.0f ms", (monotonic_ns() - t0) / 1e6) + ")");
 	// It may have exec'd again while the programs loaded.
 	if (std::exchange(exec_again_, false))
 		after_exec();
+	return true;
+}
+
+// A native watched process whose descendant maps a Python interpreter: the
+// programs were loaded without the CPython walk (loading it makes
+// attaching take a second more), and are loaded again with it.
+void Session::load_python_walk()
+{
+	if (!family_ || cfg_.children_python || walk_failed_ || handing_over_ ||
+	    !family_->python_met() || proc_.python())
+		return;
+	cfg_.children_python = true;
+	std::optional<PythonRuntime> none;
+	if (!hand_over(none, "has a descendant running Python",
+		       "its descendants' Python frames from now on")) {
+		cfg_.children_python = false; // said; not tried again
+		walk_failed_ = true;
+	}
 }
 
 // Dump every thread now, the target running on; with descendants, every
@@ -496,6 +526,10 @@ CaptureConfig Session::configure()
 	CaptureConfig cfg = base_capture_config(opts_);
 	cfg.tgid = tgid_;
 	cfg.follow_children = family_ != nullptr;
+	// The CPython walk for descendants: a command may start one any
+	// moment; a running process that has children may have; one that has
+	// none has it loaded when one maps an interpreter.
+	cfg.children_python = family_ && (launch_ || !descendants_of(tgid_, 1).empty());
 	// The ring's pages are kernel memory, mapped (and counted) in this
 	// process: size it for the target rather than for the worst case.
 	if (!opts_.max_threads_given)
@@ -626,6 +660,7 @@ void Session::loop(int pidfd, int sigfd)
 				break;
 			case kFamily:
 				family_->drain();
+				load_python_walk();
 				break;
 			case kTracker:
 				proc_.refresh_maps(false, pidfd_exited_);
@@ -653,6 +688,7 @@ void Session::loop(int pidfd, int sigfd)
 			case kFamilyEager:
 				read_timer(family_timer_.get());
 				family_->drain();
+				load_python_walk();
 				if (monotonic_ns() > family_eager_until_)
 					set_timer(family_timer_.get(), 0, 0);
 				break;

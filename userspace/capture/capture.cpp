@@ -48,9 +48,10 @@ void set_constants(fh_bpf *skel, const CaptureConfig &cfg)
 	}
 	skel->rodata->scope_flags = scope;
 	skel->rodata->exit_capture = cfg.tgid ? 0 : 1;
-	// A tree's descendants may run any interpreter: the walk is loaded.
+	// A tree's descendants may run Python (children_python): the walk too.
 	skel->rodata->follow_children = cfg.tgid && cfg.follow_children ? 1 : 0;
-	skel->rodata->py_walk = !cfg.tgid || cfg.py_offsets || cfg.follow_children ? 1 : 0;
+	skel->rodata->py_walk =
+		!cfg.tgid || cfg.py_offsets || (cfg.follow_children && cfg.children_python) ? 1 : 0;
 }
 
 // Only what this session uses is loaded: each program costs verification

@@ -39,6 +39,7 @@ struct CaptureConfig {
 	// tgid's descendants too: each one running at attach (add_to_tree())
 	// and each one forked from then on.
 	bool follow_children = false;
+	bool children_python = false; // and they may run Python: the CPython walk loaded
 	Scope scope;	// tgid 0 only
 	uint64_t stack_size = 0; // bytes per thread, a multiple of the page size
 	uint32_t max_threads = 0;
