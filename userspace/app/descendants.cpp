@@ -54,6 +54,8 @@ size_t Descendants::seed(Capture &capture)
 void Descendants::drain()
 {
 	tracker_.drain();
+	if (!pythons_)
+		return; // not seeded: the programs failed to attach
 	for (const auto &c : tracker_.take_changes()) {
 		if (c.pid == root_)
 			continue; // WatchedProcess places the root's interpreter
@@ -72,6 +74,8 @@ std::optional<PythonRuntime> Descendants::python_of(pid_t pid, Capture &capture,
 {
 	// Its build's sys.stdlib_module_names, from a live process of it,
 	// when the file did not say.
+	if (!pythons_)
+		return std::nullopt;
 	pythons_->read_stdlib_names();
 	std::optional<fh_py_proc> proc = capture.python_of(pid);
 	if (!proc || !proc->runtime)

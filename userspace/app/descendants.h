@@ -40,7 +40,11 @@ public:
 	size_t seed(Capture &capture);
 	// The programs that took over after the root's exec (the tables are
 	// shared with the last ones).
-	void set_capture(Capture &capture) { pythons_->set_capture(capture); }
+	void set_capture(Capture &capture)
+	{
+		if (pythons_)
+			pythons_->set_capture(capture);
+	}
 
 	const std::vector<int> &fds() const { return tracker_.fds(); }
 	// Read the mapping records (placing the interpreters descendants map),

@@ -152,7 +152,7 @@ int dump(const Options &opts)
 	std::vector<Descendant> family;
 	if (opts.children)
 		family = descendants_of(tgid, FH_TREE_MAX);
-	uint64_t dump_id = family.empty() ? 0 : 1;
+	uint64_t dump_id = family.empty() ? 0 : new_dump_id();
 	IncidentWriter writer(opts, {opts.json, false, opts.verbose});
 	StatsChannel stats(opts.stats_fd);
 	Pipeline pipeline(opts, writer, stats);

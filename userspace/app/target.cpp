@@ -5,6 +5,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <thread>
@@ -75,6 +76,13 @@ void set_python(CaptureConfig &cfg, const PythonRuntime *rt)
 		cfg.py_place_runtime_off = place->runtime_off;
 		cfg.py_place_module_type_off = place->module_type_off;
 	}
+}
+
+uint64_t new_dump_id()
+{
+	static uint64_t last = 0;
+	last = std::max(last + 1, clock_ns(CLOCK_REALTIME) / 1000);
+	return last;
 }
 
 std::unique_ptr<Capture> load_capture(const CaptureConfig &cfg, const std::function<void()> &preload,

@@ -38,6 +38,11 @@ CaptureConfig base_capture_config(const Options &opts);
 // maps it (after a launch, or an exec of the same interpreter again).
 void set_python(CaptureConfig &cfg, const PythonRuntime *rt);
 
+// The number of a new dump of a process tree, shared by its records: the
+// time it starts, in microseconds since the epoch (so numbers differ from
+// one run of fh-bpf to the next), and above the last one of this run.
+uint64_t new_dump_id();
+
 // The programs loaded and attached while `preload` (loading debug
 // information: the two are the bulk of the time to arm) runs on a second
 // thread; both done when it returns, the time the programs took in

@@ -134,7 +134,6 @@ private:
 	bool detached_ = false;	     // a signal ended the watch
 	bool root_gone_ = false;     // the watched process exited; descendants may live on
 	bool walk_failed_ = false;   // load_python_walk() failed: native frames only
-	uint64_t tree_dumps_ = 0;    // dumps of the whole tree so far (their dump ids)
 };
 
 // What the user signal will do to the target, in one line where it is
@@ -338,7 +337,7 @@ void Session::live_dump(uint32_t trigger, const Refusal *refusal)
 		dump_root(trigger, refusal, 0);
 		return;
 	}
-	uint64_t dump_id = ++tree_dumps_;
+	uint64_t dump_id = new_dump_id();
 	if (!root_gone_)
 		dump_root(trigger, nullptr, dump_id);
 	for (pid_t pid : members)
