@@ -142,4 +142,30 @@ std::string target_script(const std::string &name)
 	return source_dir() + "/tests/targets/" + name;
 }
 
+std::vector<LiveBlock> live_blocks_in(const std::string &output)
+{
+	static const std::regex headline_re(
+		R"(^fh-bpf: pid (\d+) \((.*?)\)(?:, parent pid (\d+))?: (timeout|dump on demand), (\d+) threads?$)");
+	std::vector<LiveBlock> out;
+	std::istringstream in(output);
+	for (std::string line; std::getline(in, line);) {
+		std::smatch m;
+		if (std::regex_match(line, m, headline_re)) {
+			LiveBlock b;
+			b.headline = true;
+			b.pid = std::stoi(m[1]);
+			b.comm = m[2];
+			b.ppid = m[3].matched ? std::stoi(m[3]) : 0;
+			b.what = m[4];
+			b.threads = std::stoi(m[5]);
+			out.push_back(b);
+			continue;
+		}
+		if (out.empty())
+			out.emplace_back();
+		out.back().text += line + "\n";
+	}
+	return out;
+}
+
 } // namespace fhtest

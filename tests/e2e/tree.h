@@ -1,6 +1,7 @@
-// Helpers of the process-tree tests: fifos the targets talk through, a
-// guard that ends a tree left half-way, and readers of fh-bpf's output over
-// a tree (its headlines, its JSON records, its closing line).
+// Helpers of the process-tree tests (test_tree.cpp, test_tree_live.cpp):
+// fifos the targets talk through, a guard that ends a tree left half-way,
+// and readers of fh-bpf's output over a tree (its headlines, its JSON
+// records, its closing line).
 #pragma once
 
 #include "harness.h"
@@ -70,6 +71,19 @@ struct TreeIncident {
 	std::string text; // the lines after the headline, fh-bpf's notes among them
 };
 std::vector<TreeIncident> incidents_in(const std::string &output);
+
+// One block of a live dump in fh-bpf's output, headed by its headline
+// "fh-bpf: pid P (COMM)[, parent pid PP]: timeout|dump on demand, N
+// threads" (ppid 0: none said); text before any headline is a block with
+// none.
+struct LiveBlock {
+	bool headline = false;
+	pid_t pid = 0, ppid = 0;
+	std::string comm, what; // "timeout" or "dump on demand"
+	int threads = 0;
+	std::string text; // the lines after the headline, fh-bpf's notes among them
+};
+std::vector<LiveBlock> live_blocks_in(const std::string &output);
 
 // The parent's pid in a JSON incident record: "ppid" at the top level or in
 // "process" (the one place that knows where the field lives); -1 if absent.
