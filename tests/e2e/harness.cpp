@@ -506,4 +506,14 @@ std::vector<std::string> MemoryCgroup::memory_hog() const
 		"x = []\nwhile True: x.append(bytearray(1 << 20))'"};
 }
 
+std::vector<nlohmann::json> json_lines(const std::string &out)
+{
+	std::vector<nlohmann::json> v;
+	std::istringstream in(out);
+	for (std::string line; std::getline(in, line);)
+		if (!line.empty())
+			v.push_back(nlohmann::json::parse(line));
+	return v;
+}
+
 } // namespace fhtest

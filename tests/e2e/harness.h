@@ -8,6 +8,8 @@
 #include "python_interpreters.h"
 #include "support.h"
 
+#include <nlohmann/json.hpp>
+
 #include <sys/types.h>
 
 #include <condition_variable>
@@ -202,5 +204,9 @@ const ParsedThread &check_common(const CrashRun &run, int sig, const std::string
 // the same lines (gdb hides an inlined call whose first instruction
 // faulted; fh-bpf shows it, so ours may hold one more).
 void check_against_gdb(const CrashRun &run, const std::string &mode, int threads);
+
+// The JSON lines fh-bpf wrote (--format json), parsed; throws on a line
+// that does not parse.
+std::vector<nlohmann::json> json_lines(const std::string &out);
 
 } // namespace fhtest

@@ -25,17 +25,6 @@ using FrameList = std::vector<std::pair<std::string, int>>;
 
 namespace {
 
-// The JSON lines fh-bpf wrote, parsed.
-std::vector<nlohmann::json> json_lines(const std::string &out)
-{
-	std::vector<nlohmann::json> v;
-	std::istringstream in(out);
-	for (std::string line; std::getline(in, line);)
-		if (!line.empty())
-			v.push_back(nlohmann::json::parse(line));
-	return v;
-}
-
 size_t count_of(const std::string &text, const std::string &what)
 {
 	size_t n = 0;

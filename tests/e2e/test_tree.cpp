@@ -452,6 +452,38 @@ TEST_CASE("a child that crashes a millisecond after its exec: caught and symboli
 	CHECK(contains(r.err, events_printed(1)));
 }
 
+TEST_CASE("a pyenv shim run by sh -c: the interpreter it execs in the end is Python, its crash "
+	  "matches its own faulthandler",
+	  "[e2e][tree][shim][launch]")
+{
+	// The shim is a bash script that execs pyenv, which forks helpers
+	// and execs the interpreter in the end: several execs in one child of
+	// the shell, the last one Python.
+	const PythonBuild py = tree_pythons().front();
+	std::string shim = "/root/.pyenv/shims/python3." + std::to_string(py.minor);
+	INFO(shim);
+	REQUIRE(access(shim.c_str(), X_OK) == 0); // pyenv installs a shim for each version
+	std::string fault = temp_path("shim.fault");
+	Removed gone{{fault}};
+	ShellRun r = run_shell({},
+			       "echo \"sh $$\"; PYENV_VERSION=" + py.version + " \"$0\" " +
+				       target_script("py_crash_now.py") + " " + fault +
+				       "; echo \"done $?\"",
+			       shim);
+	INFO("output:\n" << r.file << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
+	CHECK(r.status == 0);
+	CHECK(has_line(r.lines, "done 139"));
+	auto incidents = incidents_in(r.file);
+	REQUIRE(incidents.size() == 1);
+	const TreeIncident &inc = incidents[0];
+	REQUIRE(inc.headline);
+	CHECK(inc.ppid == r.sh);
+	CHECK(inc.what.rfind("SIGSEGV (SEGV_MAPERR) at address 0x0", 0) == 0);
+	std::string theirs = read_file(fault);
+	REQUIRE(contains(theirs, "line 19 in crash")); // the oracle names the crash
+	CHECK(without_notes(inc.text) == theirs);
+}
+
 TEST_CASE("--no-children: a child's crash prints nothing; the watched process's own is printed",
 	  "[e2e][tree][nochildren]")
 {

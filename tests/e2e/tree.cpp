@@ -98,16 +98,6 @@ long json_ppid(const nlohmann::json &j)
 	return -1;
 }
 
-std::vector<nlohmann::json> json_lines(const std::string &out)
-{
-	std::vector<nlohmann::json> v;
-	std::istringstream in(out);
-	for (std::string line; std::getline(in, line);)
-		if (!line.empty())
-			v.push_back(nlohmann::json::parse(line));
-	return v;
-}
-
 std::string events_printed(int n)
 {
 	return ", " + std::to_string(n) + (n == 1 ? " event" : " events") + " printed";

@@ -89,7 +89,6 @@ std::vector<LiveBlock> live_blocks_in(const std::string &output);
 // "process" (the one place that knows where the field lives); -1 if absent.
 long json_ppid(const nlohmann::json &j);
 
-std::vector<nlohmann::json> json_lines(const std::string &out);
 
 // What the closing line says of the incidents printed (only that: its
 // wording about descendants is not pinned here).
