@@ -27,6 +27,7 @@ import faulthandler
 import multiprocessing
 import os
 import sys
+from fhtarget import expect
 
 
 def worker(fault_path, conn):
@@ -34,12 +35,6 @@ def worker(fault_path, conn):
     conn.send((os.getpid(), os.getppid()))
     if conn.recv() == 'abort':
         os.abort()
-
-
-def expect(inp, word):
-    line = inp.readline()
-    if line != word + '\n':
-        sys.exit('expected %r, read %r' % (word, line))
 
 
 def main():

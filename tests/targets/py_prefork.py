@@ -34,20 +34,9 @@ import os
 import sys
 import threading
 import time
+from fhtarget import blocked, expect
 
 libc = ctypes.CDLL(None, use_errno=True)
-
-
-def blocked(tid):
-    """True when the thread sits in a system call."""
-    try:
-        with open('/proc/self/task/%d/stat' % tid) as f:
-            state = f.read().rsplit(')', 1)[1].split()[0]
-        with open('/proc/self/task/%d/syscall' % tid) as f:
-            syscall = f.read().split()[0]
-    except OSError:
-        return False
-    return state == 'S' and syscall != 'running'
 
 
 def park(tids):
@@ -81,12 +70,6 @@ def worker(index, cmd, report, fault_prefix):
         os._exit(101)
     os.write(report, b'parked %d %d\n' % (index, os.getpid()))
     serve(cmd)
-
-
-def expect(inp, word):
-    line = inp.readline()
-    if line != word + '\n':
-        sys.exit('expected %r, read %r' % (word, line))
 
 
 def main():

@@ -43,6 +43,7 @@ extra = int(sys.argv[3]) if len(sys.argv) > 3 else 9
 # A non-standard extension module, for 3.10+'s "Extension modules" line: the
 # standard _json, loaded again under a name of its own.
 import importlib.util
+from fhtarget import blocked
 _origin = importlib.util.find_spec('_json').origin
 if _origin and _origin.endswith('.so'):
     _spec = importlib.util.spec_from_file_location('fhfake_ext._json', _origin)
@@ -134,19 +135,6 @@ workers = [sleeper, waiter, spinner, run_generator, run_asyncio, sort_with_key,
 workers += [sleeper] * max(0, extra - len(workers))
 for target in workers:
     threading.Thread(target=target, daemon=True).start()
-
-
-def blocked(tid):
-    """True when the thread sits in a system call (sleeping, waiting on a
-    futex or on the GIL)."""
-    try:
-        with open('/proc/self/task/%d/stat' % tid) as f:
-            state = f.read().rsplit(')', 1)[1].split()[0]
-        with open('/proc/self/task/%d/syscall' % tid) as f:
-            syscall = f.read().split()[0]
-    except OSError:
-        return False
-    return state == 'S' and syscall != 'running'
 
 
 for _ in range(20000):

@@ -41,20 +41,9 @@ import signal
 import sys
 import threading
 import time
+from fhtarget import blocked
 
 libc = ctypes.CDLL(None, use_errno=True)
-
-
-def blocked(tid):
-    """True when the thread sits in a system call."""
-    try:
-        with open('/proc/self/task/%d/stat' % tid) as f:
-            state = f.read().rsplit(')', 1)[1].split()[0]
-        with open('/proc/self/task/%d/syscall' % tid) as f:
-            syscall = f.read().split()[0]
-    except OSError:
-        return False
-    return state == 'S' and syscall != 'running'
 
 
 def sleeper(tids):
