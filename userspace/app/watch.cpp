@@ -1,4 +1,5 @@
 #include "app/watch.h"
+#include "app/watch_session.h"
 
 #include "app/descendants.h"
 #include "app/event_loop.h"
@@ -40,108 +41,13 @@ extern "C" {
 
 namespace fh {
 
-namespace {
-
-// What woke the event loop.
-enum LoopTag : uint32_t {
-	kRing,
-	kExit,
-	kSignal,
-	kTimer,
-	kTracker,
-	kKeepAlive,
-	kFamily,
-	kTreeCheck,
-	kFamilyEager
-};
-
-// The watch of one process (-p), or of a command started under watch
-// (launch mode), and of its descendants: attach, keep the process view
-// (mappings, interpreter) current through its execs, dump on timeouts and
-// user signals, and hand every event to the pipeline until the process and
-// its descendants have exited.  The process table: the watched process
-// (WatchedProcess), or one of its descendants (Descendants).
-class Session : public ProcessTable {
-public:
-	// launch: the command started under watch (launch mode), held before
-	// its exec; nullptr for -p.
-	Session(const Options &opts, pid_t tgid, Launch *launch = nullptr)
-		: opts_(opts), tgid_(tgid), launch_(launch),
-		  writer_(opts, {opts.json, false, opts.verbose}), stats_(opts.stats_fd),
-		  pipeline_(opts, writer_, stats_), proc_(opts, tgid, launch != nullptr)
-	{
-	}
-	// The standard library reader's thread asks the capture where the
-	// interpreter is: it stops before the capture (a later member) goes.
-	~Session() { proc_.stop_stdlib_reader(); }
-	Session(const Session &) = delete;
-	Session &operator=(const Session &) = delete;
-
-	int run();
-	ProcessView view_of(const Event &ev) override;
-
-private:
-	CaptureConfig configure();
-	void arm(CaptureConfig cfg);
-	void loop(int pidfd, int sigfd);
-	bool on_signal(int pidfd, int sigfd); // true: the watch ends
-	void say_user_signal(int sig);
-	void drain();
-	void process(Assembler::Output &out, const LiveDumpStats *live = nullptr);
-	void after_exec();
-	// why: "exec'd /usr/bin/python3 (Python 3.12)"; outcome, once loaded:
-	// "Python frames from now on".
-	bool hand_over(std::optional<PythonRuntime> next, const std::string &why,
-		       const std::string &outcome);
-	void load_python_walk();
-	void live_dump(uint32_t trigger, const Refusal *refusal = nullptr);
-	void dump_root(uint32_t trigger, const Refusal *refusal, uint64_t dump_id);
-	void dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id);
-	void on_timeout(int pidfd, uint64_t expirations);
-	void handle(Event &ev, const CaptureFacts &facts = {});
-	void final_report(bool detached);
-	void root_exited(int pidfd);
-	void descendant_exec();
-	std::string per_process() const;
-	bool tree_gone() const; // the watched process and every descendant have exited
-
-	const Options &opts_;
-	pid_t tgid_;
-	Launch *launch_;
-	IncidentWriter writer_;
-	StatsChannel stats_;
-	Pipeline pipeline_;
-	WatchedProcess proc_;
-	std::unique_ptr<Descendants> family_; // unless --no-children
-	std::unique_ptr<KeepAlive> keepalive_; // refuses a user signal that would terminate
-	Assembler assembler_;
-	std::unique_ptr<Capture> capture_;
-	uint64_t t_start_ = 0;
-	uint64_t timeouts_skipped_ = 0; // expirations that fell during a dump
-	bool terminated_ = false;	// --exit sent SIGKILL
-	bool pidfd_exited_ = false;	// the target has exited
-	std::optional<int> exit_status_; // a launched command's wait status
-	CaptureConfig cfg_;		 // what every capture of this session shares
-	Counters retired_;		 // the counters of captures handed over from
-	EventLoop loop_;
-	UniqueFd timer_;
-	UniqueFd tree_timer_; // once the watched process is gone: is the tree?
-	UniqueFd family_timer_; // after a descendant's exec: its mapping records read
-	uint64_t family_eager_until_ = 0;
-	uint64_t refusals_seen_ = 0; // user signals refused and reported to us
-	bool handing_over_ = false;  // hand_over() is draining the old capture
-	bool exec_again_ = false;    // an exec seen meanwhile
-	bool detached_ = false;	     // a signal ended the watch
-	bool root_gone_ = false;     // the watched process exited; descendants may live on
-	bool walk_failed_ = false;   // load_python_walk() failed: native frames only
-};
 
 // What the user signal will do to the target, in one line where it is
 // due.  A target that handles it is dumped at each (one that installs its
 // handler later, from then on).  One that would die of it is dumped only
 // when --signal asked: then a BPF LSM program refuses the signal to keep
 // it alive, where the kernel allows.
-void Session::say_user_signal(int sig)
+void WatchSession::say_user_signal(int sig)
 {
 	auto status = read_proc_file("/proc/" + std::to_string(tgid_) + "/status", 65536);
 	if (!status)
@@ -178,7 +84,7 @@ void Session::say_user_signal(int sig)
 	}
 }
 
-ProcessView Session::view_of(const Event &ev)
+ProcessView WatchSession::view_of(const Event &ev)
 {
 	if (!family_ || ev.tgid == static_cast<uint32_t>(tgid_))
 		return proc_.view_of(ev);
@@ -189,7 +95,7 @@ ProcessView Session::view_of(const Event &ev)
 				 proc_.stdlib(root && ev.trigger == FH_TRIGGER_FATAL_SIGNAL)});
 }
 
-void Session::handle(Event &ev, const CaptureFacts &facts)
+void WatchSession::handle(Event &ev, const CaptureFacts &facts)
 {
 	// A descendant's event, symbolized with the mappings it had then.
 	if (family_)
@@ -199,7 +105,7 @@ void Session::handle(Event &ev, const CaptureFacts &facts)
 
 // Records stamped up to t are all readable by now: once the events read
 // below are handled, the descendants' mappings may move on to t.
-void Session::drain()
+void WatchSession::drain()
 {
 	uint64_t t = monotonic_ns();
 	if (family_)
@@ -213,12 +119,12 @@ void Session::drain()
 	}
 }
 
-bool Session::tree_gone() const
+bool WatchSession::tree_gone() const
 {
 	return root_gone_ && !(family_ && capture_->tree_has_members());
 }
 
-void Session::process(Assembler::Output &out, const LiveDumpStats *live)
+void WatchSession::process(Assembler::Output &out, const LiveDumpStats *live)
 {
 	bool maps_changed = false, exec = false;
 	for (const auto &m : out.maps_changes)
@@ -245,209 +151,9 @@ void Session::process(Assembler::Output &out, const LiveDumpStats *live)
 		after_exec();
 }
 
-// The target exec'd another program: if it is Python and was not, or was
-// and is not, or is another interpreter, the programs are rebuilt for it.
-void Session::after_exec()
-{
-	if (handing_over_) {
-		exec_again_ = true; // once the hand-over is done
-		return;
-	}
-	if (auto change = proc_.after_exec()) {
-		const auto &next = change->next;
-		hand_over(std::move(change->next),
-			  "exec'd " + change->exe + " (" +
-				  (next ? "Python 3." + std::to_string(next->minor) : "a native program") +
-				  ")",
-			  std::string(next ? "Python" : "native") + " frames from now on");
-	}
-}
-
-// Load the programs for what the target runs now, let them take over, and
-// drop the old ones, nothing captured twice or missed (see `control` in
-// bpf/fh.bpf.c).
-bool Session::hand_over(std::optional<PythonRuntime> next, const std::string &why,
-			const std::string &outcome)
-{
-	uint64_t t0 = monotonic_ns();
-	CaptureConfig cfg = cfg_;
-	cfg.predecessor = capture_.get();
-	set_python(cfg, next ? &*next : nullptr);
-	cfg.live = !next || cfg.follow_children;
-	std::unique_ptr<Capture> successor;
-	try {
-		successor = std::make_unique<Capture>(cfg);
-		successor->activate();
-	} catch (const Error &e) {
-		diag("pid " + std::to_string(tgid_) + " " + why +
-		     ", but the programs for it failed to load (" + e.what() + "): " +
-		     (proc_.python() ? "no Python frames" : "native frames") + " from now on");
-		return false;
-	}
-	// What the old programs captured before the switch, then the switch.
-	proc_.stop_stdlib_reader();
-	if (!capture_->wait_idle(100'000'000))
-		diag("the old programs were still running after 100 ms: records they write "
-		    "from now on are lost");
-	handing_over_ = true;
-	drain();
-	handing_over_ = false;
-	retired_ += capture_->counters();
-	loop_.remove(capture_->fd());
-	loop_.add(successor->fd(), kRing);
-	capture_ = std::move(successor);
-	proc_.set_capture(capture_.get());
-	if (family_)
-		family_->set_capture(*capture_);
-	proc_.take_python(std::move(next));
-	diag("pid " + std::to_string(tgid_) + " " + why + ": " + outcome + " (programs loaded in " +
-	     fmt("%.0f ms", (monotonic_ns() - t0) / 1e6) + ")");
-	// It may have exec'd again while the programs loaded.
-	if (std::exchange(exec_again_, false))
-		after_exec();
-	return true;
-}
-
-// A native watched process whose descendant maps a Python interpreter: the
-// programs were loaded without the CPython walk (loading it makes
-// attaching take a second more), and are loaded again with it.
-void Session::load_python_walk()
-{
-	if (!family_ || cfg_.children_python || walk_failed_ || handing_over_ ||
-	    !family_->python_met() || proc_.python())
-		return;
-	cfg_.children_python = true;
-	std::optional<PythonRuntime> none;
-	if (!hand_over(none, "has a descendant running Python",
-		       "its descendants' Python frames from now on")) {
-		cfg_.children_python = false; // said; not tried again
-		walk_failed_ = true;
-	}
-}
-
-// Dump every thread now, the target running on; with descendants, every
-// process of the tree, one incident each, all with the dump's number.  A
-// refused user signal is the target's alone.
-void Session::live_dump(uint32_t trigger, const Refusal *refusal)
-{
-	std::vector<pid_t> members;
-	if (family_ && !refusal)
-		members = capture_->tree_members();
-	if (members.empty()) {
-		dump_root(trigger, refusal, 0);
-		return;
-	}
-	uint64_t dump_id = new_dump_id();
-	if (!root_gone_)
-		dump_root(trigger, nullptr, dump_id);
-	for (pid_t pid : members)
-		dump_descendant(pid, trigger, dump_id);
-}
-
-// A descendant's threads now: its interpreter's, read from its memory, or
-// its native threads through the iterator bound to it.
-void Session::dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id)
-{
-	std::string who = "pid " + std::to_string(pid);
-	try {
-		const auto &root = proc_.python();
-		if (auto rt = family_->python_of(pid, *capture_,
-						 {root ? &*root : nullptr, proc_.stdlib()})) {
-			Event ev = python_live_event(pid, *rt, trigger);
-			ev.dump_id = dump_id;
-			if (ev.py_threads.empty()) {
-				diag(who + ": no Python thread state to dump (exiting, or not "
-					   "initialised)");
-				return;
-			}
-			handle(ev);
-			return;
-		}
-		Assembler::Output out;
-		LiveDumpStats st = capture_->live_dump(trigger, assembler_, out, pid);
-		for (auto &ev : out.events)
-			if (ev.id == st.event_id)
-				ev.dump_id = dump_id;
-		process(out, &st);
-	} catch (const Error &e) {
-		// Gone since the tree was listed: its exit is said at the end.
-		if (e.err() != ESRCH && e.err() != ENOENT)
-			diag(who + ": " + e.what());
-	}
-}
-
-// Dump the target's threads now.  A refused user signal is dumped as if it
-// had been received: by the thread it was sent to.
-void Session::dump_root(uint32_t trigger, const Refusal *refusal, uint64_t dump_id)
-{
-	auto decorate = [&](Event &ev) {
-		if (!refusal)
-			return;
-		ev.sig = refusal->sig;
-		ev.si_code = 0; // SI_USER
-		ev.sender = Sender{refusal->sender_tgid, 0, refusal->sender_uid,
-				   refusal->sender_comm, false};
-		ev.refused = true;
-		ev.hit_tid = refusal->tid;
-		for (auto &t : ev.threads)
-			if (t.tid == refusal->tid)
-				t.flags |= FH_THREAD_HIT;
-	};
-	const auto &python = proc_.python();
-	if (python && !python->placed) {
-		diag("pid " + std::to_string(tgid_) + ": its Python interpreter is not mapped yet: "
-		    "nothing to dump");
-		return;
-	}
-	if (python) {
-		Event ev = python_live_event(tgid_, *python, trigger,
-					     refusal ? refusal->tid : 0);
-		decorate(ev);
-		ev.dump_id = dump_id;
-		if (ev.py_threads.empty()) {
-				diag("pid " + std::to_string(tgid_) +
-			    ": no Python thread state to dump (exiting, or not initialised)");
-			return;
-		}
-		handle(ev);
-		return;
-	}
-	Assembler::Output out;
-	LiveDumpStats st = capture_->live_dump(trigger, assembler_, out);
-	for (auto &ev : out.events)
-		if (ev.id == st.event_id) {
-			decorate(ev);
-			ev.dump_id = dump_id;
-		}
-	if (!st.event_id)
-		diag("pid " + std::to_string(tgid_) + ": no thread left to dump (exiting)");
-	process(out, &st);
-}
-
-void Session::on_timeout(int pidfd, uint64_t expirations)
-{
-	if (expirations > 1) {
-		timeouts_skipped_ += expirations - 1;
-		diag(std::to_string(expirations - 1) + " timeout" + (expirations > 2 ? "s" : "") +
-		    " skipped: the previous dump was still being taken");
-	}
-	live_dump(FH_TRIGGER_TIMEOUT);
-	if (opts_.exit_after && !terminated_) {
-		// faulthandler's exit=True ends the process after the dump.
-		if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0) {
-			terminated_ = true;
-			diag("--exit: terminated pid " + std::to_string(tgid_) +
-			    " (SIGKILL) after the timeout dump");
-		} else if (errno != ESRCH) {
-			diag("--exit: could not terminate pid " + std::to_string(tgid_) + ": " +
-			    std::strerror(errno));
-		}
-	}
-}
-
 // " (pid 7: 2, pid 9: 1)": the events of a tree by process, when more
 // than one printed any (the first few named).
-std::string Session::per_process() const
+std::string WatchSession::per_process() const
 {
 	const auto &by_pid = pipeline_.written_by_pid();
 	if (!family_ || by_pid.size() < 2)
@@ -464,7 +170,7 @@ std::string Session::per_process() const
 	return out + ")";
 }
 
-void Session::final_report(bool detached)
+void WatchSession::final_report(bool detached)
 {
 	for (auto &ev : assembler_.take_incomplete())
 		handle(ev);
@@ -520,7 +226,7 @@ void Session::final_report(bool detached)
 	stats_.end(pipeline_.written(), lost);
 }
 
-CaptureConfig Session::configure()
+CaptureConfig WatchSession::configure()
 {
 	CaptureConfig cfg = base_capture_config(opts_);
 	cfg.tgid = tgid_;
@@ -553,7 +259,7 @@ CaptureConfig Session::configure()
 
 // Load and attach the programs while debug information loads on a second
 // thread (the two are the bulk of the time to arm), then take the maps.
-void Session::arm(CaptureConfig cfg)
+void WatchSession::arm(CaptureConfig cfg)
 {
 	uint64_t preload_ns = 0, load_ns = 0;
 	cfg_ = cfg;
@@ -578,7 +284,7 @@ void Session::arm(CaptureConfig cfg)
 
 // A signal to fh-bpf: SIGUSR1 dumps the target; in launch mode a signal
 // meant for the command is passed on; else the watch ends (detached).
-bool Session::on_signal(int pidfd, int sigfd)
+bool WatchSession::on_signal(int pidfd, int sigfd)
 {
 	SignalRead si;
 	if (!read_signal(sigfd, si))
@@ -604,7 +310,7 @@ bool Session::on_signal(int pidfd, int sigfd)
 // A descendant exec'd: the interpreter it may map (the dynamic loader maps
 // libpython after the exec) is placed within milliseconds: its mapping
 // records are read every 2 ms for a second.
-void Session::descendant_exec()
+void WatchSession::descendant_exec()
 {
 	family_eager_until_ = monotonic_ns() + 1'000'000'000;
 	if (!family_timer_) {
@@ -618,7 +324,7 @@ void Session::descendant_exec()
 // The watched process has exited: its descendants, if any live, are
 // watched until the last one exits.  A launched command is reaped now (its
 // status is fh-bpf's).
-void Session::root_exited(int pidfd)
+void WatchSession::root_exited(int pidfd)
 {
 	pidfd_exited_ = true;
 	root_gone_ = true;
@@ -634,7 +340,7 @@ void Session::root_exited(int pidfd)
 		     " exited; watching its descendants until the last one exits");
 }
 
-void Session::loop(int pidfd, int sigfd)
+void WatchSession::loop(int pidfd, int sigfd)
 {
 	loop_.add(capture_->fd(), kRing);
 	loop_.add(pidfd, kExit);
@@ -709,7 +415,7 @@ void Session::loop(int pidfd, int sigfd)
 	}
 }
 
-int Session::run()
+int WatchSession::run()
 {
 	UniqueFd pidfd;
 	try {
@@ -792,19 +498,17 @@ int Session::run()
 	return pipeline_.fatal_seen() ? kExitCrashed : kExitOk;
 }
 
-} // namespace
-
 int watch(const Options &opts)
 {
 	init_libbpf(opts.verbose);
 	probe_support();
 	if (!opts.command.empty()) {
 		Launch launch(opts.command, opts.ready_fd);
-		Session s(opts, launch.pid(), &launch);
+		WatchSession s(opts, launch.pid(), &launch);
 		return s.run();
 	}
 	pid_t tgid = check_target(opts.pid, opts.verbose);
-	Session s(opts, tgid);
+	WatchSession s(opts, tgid);
 	return s.run();
 }
 
