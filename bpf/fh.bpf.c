@@ -345,17 +345,15 @@ static __always_inline void exited(struct task_struct *p)
 		   s.ktime /* as in terminated() */, &s);
 }
 
-/*
- * A watch of a tree: a process of it has ended (its last thread exits).
- * It leaves the tree, and userspace hears of it: the watch ends with the
- * last one.
- */
+/* A watch of a tree: the watched process has exited. */
 __u32 tree_root_gone = 0;
 
 /*
- * Userspace waits for exits once the root is gone; before, they are read
- * with the next records (a prefork server's workers come and go), unless
- * they fill a quarter of the ring.  A record submitted without a wakeup
+ * A watch of a tree: a process of it has ended (its last thread exits).
+ * It leaves the tree, and userspace hears of it: the watch ends with the
+ * last one.  Userspace waits for exits once the root is gone; before,
+ * they are read with the next records (a prefork server's workers come and
+ * go), unless they fill a quarter of the ring.  A record submitted without a wakeup
  * leaves the reader behind, and the ring's own (adaptive) wakeup then
  * stays silent: every record that must wake userspace forces it (a
  * capture's end, a mapping change, a verdict, these).

@@ -175,36 +175,35 @@ void check_prefork(const PreforkRun &run, Attach attach)
 	CHECK(contains(run.diagnostics, events_printed(1)));
 }
 
+void prefork_on_every_build(Attach attach)
+{
+	for (const auto &py : tree_pythons()) {
+		INFO(py.path);
+		check_prefork(run_prefork(py, attach), attach);
+	}
+}
+
 } // namespace
 
 TEST_CASE("prefork server, -p MASTER after its workers are parked: worker 2's crash matches "
 	  "its own faulthandler",
 	  "[e2e][tree][prefork]")
 {
-	for (const auto &py : tree_pythons()) {
-		INFO(py.path);
-		check_prefork(run_prefork(py, Attach::after_ready), Attach::after_ready);
-	}
+	prefork_on_every_build(Attach::after_ready);
 }
 
 TEST_CASE("prefork server, -p MASTER before it forks: workers forked after the attach are "
 	  "followed",
 	  "[e2e][tree][prefork]")
 {
-	for (const auto &py : tree_pythons()) {
-		INFO(py.path);
-		check_prefork(run_prefork(py, Attach::before_fork), Attach::before_fork);
-	}
+	prefork_on_every_build(Attach::before_fork);
 }
 
 TEST_CASE("prefork server in launch mode: worker 2's crash matches its own faulthandler, "
 	  "fh-bpf exits with the master's status",
 	  "[e2e][tree][prefork][launch]")
 {
-	for (const auto &py : tree_pythons()) {
-		INFO(py.path);
-		check_prefork(run_prefork(py, Attach::launch), Attach::launch);
-	}
+	prefork_on_every_build(Attach::launch);
 }
 
 TEST_CASE("prefork server, JSON: the worker's record names it, its parent and its text",

@@ -184,23 +184,12 @@ ProcessView Agent::view_of(const Event &ev)
 	std::optional<fh_py_proc> proc;
 	if (!ev.py_threads.empty())
 		proc = capture_->python_of(pid);
-	if (const HostPythons::Build *b = proc ? pythons_->build(proc->build) : nullptr) {
-		view.own_python = b->rt;
-		place_python_at(*view.own_python, proc->runtime, proc->module_type);
+	if (auto rt = proc ? pythons_->placed(*proc, &view.stdlib) : std::nullopt) {
+		view.own_python = std::move(rt);
 		view.python = &*view.own_python;
-		view.stdlib = b->stdlib ? &*b->stdlib : nullptr;
 		return view;
 	}
-	view.own_unwinder = std::make_unique<Unwinder>(pid);
-	Unwinder &unwinder = *view.own_unwinder;
-	unwinder.set_display_prefix(tracker_->root_prefix(pid));
-	try {
-		unwinder.report_maps(tracker_->mappings(pid));
-	} catch (const Error &e) {
-		if (opts_.verbose)
-			diag("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));
-	}
-	view.unwinder = &unwinder;
+	set_tracked_unwinder(view, *tracker_, pid, opts_.verbose);
 	view.prepare_ns = monotonic_ns() - t0;
 	return view;
 }

@@ -1,5 +1,6 @@
 #include "app/descendants.h"
 
+#include "app/target.h"
 #include "output/outputs.h"
 #include "process/proc.h"
 #include "python/python.h"
@@ -80,21 +81,14 @@ std::optional<PythonRuntime> Descendants::python_of(pid_t pid, Capture &capture,
 	std::optional<fh_py_proc> proc = capture.python_of(pid);
 	if (!proc || !proc->runtime)
 		return std::nullopt;
-	const PythonRuntime *rt = nullptr;
-	const std::set<std::string> *names = nullptr;
-	if (proc->build == 0) { // the root's, forked
-		rt = root.rt;
-		names = root.stdlib;
-	} else if (const HostPythons::Build *b = pythons_->build(proc->build)) {
-		rt = &b->rt;
-		names = b->stdlib ? &*b->stdlib : nullptr;
-	}
-	if (!rt)
+	if (proc->build != 0)
+		return pythons_->placed(*proc, stdlib);
+	if (!root.rt) // the root's build, forked
 		return std::nullopt;
-	PythonRuntime placed = *rt;
+	PythonRuntime placed = *root.rt;
 	place_python_at(placed, proc->runtime, proc->module_type);
 	if (stdlib)
-		*stdlib = names;
+		*stdlib = root.stdlib;
 	return placed;
 }
 
@@ -124,16 +118,7 @@ ProcessView Descendants::view_of(const Event &ev, Capture &capture, RootPython r
 			return view;
 		}
 	}
-	view.own_unwinder = std::make_unique<Unwinder>(pid);
-	Unwinder &unwinder = *view.own_unwinder;
-	unwinder.set_display_prefix(tracker_.root_prefix(pid));
-	try {
-		unwinder.report_maps(tracker_.mappings(pid));
-	} catch (const Error &e) {
-		if (verbose_)
-			diag("pid " + std::to_string(ev.tgid) + ": " + printable(e.what()));
-	}
-	view.unwinder = &unwinder;
+	set_tracked_unwinder(view, tracker_, pid, verbose_);
 	view.prepare_ns = monotonic_ns() - t0;
 	return view;
 }

@@ -4,6 +4,7 @@
 #include "util/diag.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/printable.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -76,6 +77,19 @@ void set_python(CaptureConfig &cfg, const PythonRuntime *rt)
 		cfg.py_place_runtime_off = place->runtime_off;
 		cfg.py_place_module_type_off = place->module_type_off;
 	}
+}
+
+void set_tracked_unwinder(ProcessView &view, HostTracker &tracker, pid_t pid, bool verbose)
+{
+	view.own_unwinder = std::make_unique<Unwinder>(pid);
+	view.own_unwinder->set_display_prefix(tracker.root_prefix(pid));
+	try {
+		view.own_unwinder->report_maps(tracker.mappings(pid));
+	} catch (const Error &e) {
+		if (verbose)
+			diag("pid " + std::to_string(pid) + ": " + printable(e.what()));
+	}
+	view.unwinder = view.own_unwinder.get();
 }
 
 uint64_t new_dump_id()

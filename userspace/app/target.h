@@ -4,7 +4,9 @@
 // load for it: checking a pid, the capture configuration every mode starts
 // from, and the interpreter's part of it.
 
+#include "app/pipeline.h"
 #include "capture/capture.h"
+#include "process/host_tracker.h"
 #include "cli/options.h"
 #include "python/python.h"
 
@@ -37,6 +39,11 @@ CaptureConfig base_capture_config(const Options &opts);
 // is placed, and what the kernel needs to place it itself when the target
 // maps it (after a launch, or an exec of the same interpreter again).
 void set_python(CaptureConfig &cfg, const PythonRuntime *rt);
+
+// The view's own unwinder, over the mappings the tracker holds for pid (its
+// files opened through its root); a failure to report them is said with
+// -v, and the frames stay unresolved.
+void set_tracked_unwinder(ProcessView &view, HostTracker &tracker, pid_t pid, bool verbose);
 
 // The number of a new dump of a process tree, shared by its records: the
 // time it starts, in microseconds since the epoch (so numbers differ from

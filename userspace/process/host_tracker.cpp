@@ -291,12 +291,18 @@ std::vector<HostTracker::Change> HostTracker::take_changes()
 // and note what may be an interpreter.
 void HostTracker::note(const uint8_t *rec, size_t len)
 {
-	if (tree_ && !member(rec, len))
-		return;
+	// A watch of a tree: the records of other processes are dropped.
+	auto outside = [&](uint32_t pid) {
+		return tree_ && !members_.count(static_cast<pid_t>(pid));
+	};
 	if (auto pid = parse_exec(rec, len)) {
+		if (outside(*pid))
+			return;
 		new_roots_[static_cast<pid_t>(*pid)] = open_root(static_cast<pid_t>(*pid));
 		changes_.push_back({static_cast<pid_t>(*pid), true, {}, {}, {}});
 	} else if (auto m = parse_mmap2(rec, len)) {
+		if (outside(m->pid))
+			return;
 		pid_t pid = static_cast<pid_t>(m->pid);
 		if (!procs_.count(pid) && !new_roots_.count(pid)) {
 			if (new_roots_.size() > 65536) {
@@ -316,30 +322,23 @@ void HostTracker::note(const uint8_t *rec, size_t len)
 			std::string path = prefix_of(root) + m->m.path;
 			changes_.push_back({pid, false, std::move(m->m), std::move(path), root});
 		}
+	} else if (tree_) {
+		note_fork(rec, len);
 	}
 }
 
-// A watch of a tree, at drain: whether the record is a member's (a fork
-// by a member makes its child one).
-bool HostTracker::member(const uint8_t *rec, size_t len)
+// A watch of a tree, at drain: a fork by a member makes its child one.
+void HostTracker::note_fork(const uint8_t *rec, size_t len)
 {
 	struct perf_event_header hdr;
-	if (len < sizeof(hdr))
-		return false;
+	TaskBody t;
+	if (len < sizeof(hdr) + sizeof(t))
+		return;
 	std::memcpy(&hdr, rec, sizeof(hdr));
-	if (hdr.type == PERF_RECORD_FORK && len >= sizeof(hdr) + sizeof(TaskBody)) {
-		TaskBody t;
-		std::memcpy(&t, rec + sizeof(hdr), sizeof(t));
-		if (t.pid != t.ppid && members_.count(static_cast<pid_t>(t.ppid)))
-			members_.insert(static_cast<pid_t>(t.pid));
-		return members_.count(static_cast<pid_t>(t.pid)) != 0;
-	}
-	if (hdr.type == PERF_RECORD_MMAP2)
-		if (auto m = parse_mmap2(rec, len))
-			return members_.count(static_cast<pid_t>(m->pid)) != 0;
-	if (auto pid = parse_exec(rec, len))
-		return members_.count(static_cast<pid_t>(*pid)) != 0;
-	return true; // exits and losses: applied as for every process
+	std::memcpy(&t, rec + sizeof(hdr), sizeof(t));
+	if (hdr.type == PERF_RECORD_FORK && t.pid != t.ppid &&
+	    members_.count(static_cast<pid_t>(t.ppid)))
+		members_.insert(static_cast<pid_t>(t.pid));
 }
 
 void HostTracker::apply(const uint8_t *rec, size_t len)

@@ -166,7 +166,7 @@ private:
 	};
 
 	void note(const uint8_t *rec, size_t len); // at drain: roots, changes
-	bool member(const uint8_t *rec, size_t len);
+	void note_fork(const uint8_t *rec, size_t len);
 	std::shared_ptr<Root> open_root(pid_t pid);
 	static std::string prefix_of(const std::shared_ptr<Root> &root);
 	const std::vector<Segment> &segments(pid_t pid, const FileMapping &m);

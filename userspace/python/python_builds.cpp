@@ -38,6 +38,19 @@ const HostPythons::Build *HostPythons::build(uint32_t index) const
 		       : nullptr;
 }
 
+std::optional<PythonRuntime> HostPythons::placed(const fh_py_proc &proc,
+						 const std::set<std::string> **stdlib) const
+{
+	const Build *b = build(proc.build);
+	if (!b || !proc.runtime)
+		return std::nullopt;
+	PythonRuntime rt = b->rt;
+	place_python_at(rt, proc.runtime, proc.module_type);
+	if (stdlib)
+		*stdlib = b->stdlib ? &*b->stdlib : nullptr;
+	return rt;
+}
+
 // Files are looked at once each, and only for processes in scope: of a
 // process out of it, no file is opened, stat'ed or read.  (One that enters
 // the scope later, by setuid or a new name, is walked only if its

@@ -58,6 +58,10 @@ public:
 		uint64_t stdlib_items = 0; // looked at so far
 	};
 	const Build *build(uint32_t index) const;
+	// The build of a process the programs placed, at its place, and its
+	// sys.stdlib_module_names when known; nullopt: not one of these builds.
+	std::optional<PythonRuntime> placed(const fh_py_proc &proc,
+					    const std::set<std::string> **stdlib = nullptr) const;
 	size_t builds() const { return builds_.size(); }
 
 	// For the closing line.
