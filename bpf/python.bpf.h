@@ -339,6 +339,7 @@ static long py_frame_step(__u32 i, void *ctx)
 	f->code = code;
 	f->lasti = -1;
 	f->owner = 0;
+	f->flags = 0;
 	if (py->frame_kind == FH_PY_FRAME_OBJECT) {
 		__s32 lasti;
 
@@ -355,6 +356,13 @@ static long py_frame_step(__u32 i, void *ctx)
 
 		if (!bpf_probe_read_user(&owner, 1, (void *)(w->frame + py->frame_owner)))
 			f->owner = owner;
+		if (py_has(py->frame_is_entry)) {
+			__u8 entry;
+
+			if (!bpf_probe_read_user(&entry, 1, (void *)(w->frame + py->frame_is_entry)) &&
+			    entry)
+				f->flags |= FH_PY_FRAME_ENTRY;
+		}
 	}
 	w->n = i + 1;
 	/* Shim frames (owner >= owner_skip_min) carry no code of interest. */

@@ -198,8 +198,12 @@ struct fh_py_frame {
 	__u64 code;  /* the code object (tag bits cleared) */
 	__s32 lasti; /* <= 3.10: f_lasti as stored; 3.11+: instruction index */
 	__u8 owner;  /* 3.11+ */
-	__u8 reserved[3];
+	__u8 flags;  /* FH_PY_FRAME_* */
+	__u8 reserved[2];
 };
+
+/* fh_py_frame.flags */
+#define FH_PY_FRAME_ENTRY 0x1 /* 3.11: a C call of the eval loop entered here (is_entry) */
 
 struct fh_py_thread_record {
 	struct fh_record_header hdr;

@@ -187,7 +187,8 @@ ProcessView Agent::view_of(const Event &ev)
 	if (auto rt = proc ? pythons_->placed(*proc, &view.stdlib) : std::nullopt) {
 		view.own_python = std::move(rt);
 		view.python = &*view.own_python;
-		return view;
+		if (!opts_.native)
+			return view; // faulthandler's text: no native frames
 	}
 	set_tracked_unwinder(view, *tracker_, pid, opts_.verbose);
 	view.prepare_ns = monotonic_ns() - t0;

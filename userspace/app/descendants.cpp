@@ -32,7 +32,8 @@ std::string how_ended(uint32_t status)
 
 } // namespace
 
-Descendants::Descendants(pid_t root, bool verbose) : root_(root), verbose_(verbose)
+Descendants::Descendants(pid_t root, bool verbose, bool native)
+	: root_(root), verbose_(verbose), native_(native)
 {
 	tracker_.follow_tree();
 }
@@ -115,7 +116,8 @@ ProcessView Descendants::view_of(const Event &ev, Capture &capture, RootPython r
 			view.own_python = std::move(rt);
 			view.python = &*view.own_python;
 			view.stdlib = stdlib;
-			return view;
+			if (!native_)
+				return view; // faulthandler's text: no native frames
 		}
 	}
 	set_tracked_unwinder(view, tracker_, pid, verbose_);

@@ -32,7 +32,8 @@ class Descendants {
 public:
 	// The mapping records are on from here: nothing a descendant maps
 	// while the programs load is missed.
-	Descendants(pid_t root, bool verbose);
+	// native: Python descendants' native frames too (--native).
+	Descendants(pid_t root, bool verbose, bool native);
 
 	// Once the programs are attached: the descendants running now join
 	// the tree (the ones they fork from then on join it in the kernel).
@@ -82,6 +83,7 @@ public:
 private:
 	pid_t root_;
 	bool verbose_;
+	bool native_;
 	// Read when the ring wakes the watch, before each capture, and for a
 	// while after a descendant's exec: a host's records do not wake it.
 	HostTracker tracker_{256, HostTracker::Wakeup::quarter_full};

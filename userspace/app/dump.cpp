@@ -48,6 +48,13 @@ public:
 	}
 };
 
+Error no_thread_state(pid_t tgid)
+{
+	return Error("--dump: no Python thread state found in pid " + std::to_string(tgid) +
+			     " (is the interpreter initialised, and may fh-bpf read its memory?)",
+		     ESRCH);
+}
+
 // --dump of a Python process: its threads read from its memory, nothing
 // loaded into the kernel.
 void dump_python(pid_t tgid, const PythonRuntime &rt, uint64_t dump_id, Pipeline &pipeline,
@@ -55,10 +62,7 @@ void dump_python(pid_t tgid, const PythonRuntime &rt, uint64_t dump_id, Pipeline
 {
 	Event ev = python_live_event(tgid, rt, FH_TRIGGER_DEMAND);
 	if (ev.py_threads.empty())
-		throw Error("--dump: no Python thread state found in pid " + std::to_string(tgid) +
-				    " (is the interpreter initialised, and may fh-bpf read its "
-				    "memory?)",
-			    ESRCH);
+		throw no_thread_state(tgid);
 	ev.dump_id = dump_id;
 	process.python = &rt;
 	pipeline.handle(ev, process);
@@ -71,8 +75,13 @@ class NativeDumper {
 public:
 	explicit NativeDumper(const Options &opts) : opts_(opts) {}
 
+	// --native: Python processes are dumped here too.
+	bool python_too() const { return opts_.native; }
+
+	// python: a Python process dumped with --native, its interpreter's
+	// threads read right after the native ones.
 	void dump(pid_t tgid, const MappingSet &maps, uint64_t dump_id, Pipeline &pipeline,
-		  DumpedProcess &process)
+		  DumpedProcess &process, const PythonRuntime *python = nullptr)
 	{
 		Unwinder unwinder(tgid);
 		auto preload = [&] {
@@ -90,7 +99,19 @@ public:
 		else
 			preload();
 		Assembler::Output out;
-		LiveDumpStats st = capture_->live_dump(FH_TRIGGER_DEMAND, assembler_, out, tgid);
+		LiveDumpStats st;
+		if (python) {
+			Event ev = python_dump_with_native(*capture_, assembler_, out, tgid, *python,
+							   FH_TRIGGER_DEMAND, 0, &st);
+			if (ev.py_threads.empty())
+				throw no_thread_state(tgid);
+			ev.dump_id = dump_id;
+			process.unwinder = &unwinder;
+			process.python = python;
+			pipeline.handle(ev, process, {&st, bpf_ns});
+			return;
+		}
+		st = capture_->live_dump(FH_TRIGGER_DEMAND, assembler_, out, tgid);
 		if (!st.event_id)
 			throw Error("--dump: pid " + std::to_string(tgid) +
 					    " has no thread left to dump",
@@ -136,7 +157,9 @@ void dump_process(pid_t tgid, bool descendant, uint64_t dump_id, Pipeline &pipel
 		process.comm = info->comm;
 	if (!py.runtime && !py.unsupported.empty())
 		diag(py.unsupported + ": native frames only");
-	if (py.runtime)
+	if (py.runtime && natives.python_too())
+		natives.dump(tgid, maps, dump_id, pipeline, process, &*py.runtime);
+	else if (py.runtime)
 		dump_python(tgid, *py.runtime, dump_id, pipeline, process);
 	else
 		natives.dump(tgid, maps, dump_id, pipeline, process);

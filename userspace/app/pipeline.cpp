@@ -1,5 +1,6 @@
 #include "app/pipeline.h"
 
+#include "python/mixed.h"
 #include "python/py_report.h"
 #include "report/incident.h"
 #include "report/text.h"
@@ -117,7 +118,18 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 
 	Incident inc = make_incident(ev, view.meta);
 	inc.losses = user_signal_losses(ev);
-	if (python) {
+	if (python && opts_.native && view.unwinder) {
+		// --native: the native frames too, the Python ones in place of
+		// the evaluation loop's.
+		std::vector<EvalCalls> calls;
+		python_traceback(ev, *view.python, view.stdlib, inc, &calls);
+		MixStats ms;
+		inc.threads = mix_threads(std::move(inc.threads), calls,
+					  native_threads(ev, *view.unwinder, ns), opts_.native_all, ms);
+		mix_losses(ms, inc.losses);
+		if (ev.live())
+			warn_unsettled(ev);
+	} else if (python) {
 		// faulthandler's text has Python frames only: no native unwinding.
 		python_traceback(ev, *view.python, view.stdlib, inc);
 		for (const auto &t : ev.threads)

@@ -1,6 +1,7 @@
 #include "app/target.h"
 
 #include "process/proc.h"
+#include "python/live_walk.h"
 #include "util/diag.h"
 #include "util/clock.h"
 #include "util/error.h"
@@ -114,6 +115,25 @@ std::unique_ptr<Capture> load_capture(const CaptureConfig &cfg, const std::funct
 	*load_ns = monotonic_ns() - t0;
 	worker.join();
 	return capture;
+}
+
+Event python_dump_with_native(Capture &capture, Assembler &assembler, Assembler::Output &out,
+			      pid_t pid, const PythonRuntime &rt, uint32_t trigger,
+			      uint32_t current_tid, LiveDumpStats *st)
+{
+	*st = capture.live_dump(trigger, assembler, out, pid);
+	Event ev = python_live_event(pid, rt, trigger, current_tid);
+	for (auto it = out.events.begin(); it != out.events.end(); ++it) {
+		if (it->id != st->event_id)
+			continue;
+		ev.threads = std::move(it->threads);
+		ev.threads_skipped = it->threads_skipped;
+		ev.threads_lost = it->threads_lost;
+		ev.ktime_start = it->ktime_start;
+		out.events.erase(it);
+		break;
+	}
+	return ev;
 }
 
 } // namespace fh

@@ -50,6 +50,14 @@ void set_tracked_unwinder(ProcessView &view, HostTracker &tracker, pid_t pid, bo
 // one run of fh-bpf to the next), and above the last one of this run.
 uint64_t new_dump_id();
 
+// A Python process's live dump with its native threads too (--native):
+// the task iterator (and samplers) bound to it, then its interpreter's
+// threads read from its memory right after.  Other records that arrive
+// meanwhile stay in out; *st is the native dump's.
+Event python_dump_with_native(Capture &capture, Assembler &assembler, Assembler::Output &out,
+			      pid_t pid, const PythonRuntime &rt, uint32_t trigger,
+			      uint32_t current_tid, LiveDumpStats *st);
+
 // The programs loaded and attached while `preload` (loading debug
 // information: the two are the bulk of the time to arm) runs on a second
 // thread; both done when it returns, the time the programs took in

@@ -253,7 +253,7 @@ CaptureConfig WatchSession::configure()
 	// Live dumps (--timeout, SIGUSR1 to fh-bpf) of a Python process read
 	// its memory from here; a native one (a descendant may be) needs the
 	// iterator and samplers.
-	cfg.live = !python || cfg.follow_children;
+	cfg.live = !python || cfg.follow_children || opts_.native;
 	return cfg;
 }
 
@@ -433,7 +433,7 @@ int WatchSession::run()
 	if (opts_.children) {
 		// Its descendants' mappings are recorded from here on.
 		try {
-			family_ = std::make_unique<Descendants>(tgid_, opts_.verbose);
+			family_ = std::make_unique<Descendants>(tgid_, opts_.verbose, opts_.native);
 		} catch (const Error &e) {
 			diag(std::string("its descendants are not watched: ") + e.what());
 		}

@@ -47,14 +47,16 @@ void WatchSession::dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id
 		const auto &root = proc_.python();
 		if (auto rt = family_->python_of(pid, *capture_,
 						 {root ? &*root : nullptr, proc_.stdlib()})) {
-			Event ev = python_live_event(pid, *rt, trigger);
+			Assembler::Output out;
+			LiveDumpStats st;
+			Event ev = read_python(pid, *rt, trigger, 0, out, st);
 			ev.dump_id = dump_id;
-			if (ev.py_threads.empty()) {
+			if (ev.py_threads.empty())
 				diag(who + ": no Python thread state to dump (exiting, or not "
 					   "initialised)");
-				return;
-			}
-			handle(ev);
+			else
+				handle(ev, {opts_.native ? &st : nullptr});
+			process(out, nullptr);
 			return;
 		}
 		Assembler::Output out;
@@ -94,16 +96,17 @@ void WatchSession::dump_root(uint32_t trigger, const Refusal *refusal, uint64_t 
 		return;
 	}
 	if (python) {
-		Event ev = python_live_event(tgid_, *python, trigger,
-					     refusal ? refusal->tid : 0);
+		Assembler::Output out;
+		LiveDumpStats st;
+		Event ev = read_python(tgid_, *python, trigger, refusal ? refusal->tid : 0, out, st);
 		decorate(ev);
 		ev.dump_id = dump_id;
-		if (ev.py_threads.empty()) {
-				diag("pid " + std::to_string(tgid_) +
-			    ": no Python thread state to dump (exiting, or not initialised)");
-			return;
-		}
-		handle(ev);
+		if (ev.py_threads.empty())
+			diag("pid " + std::to_string(tgid_) +
+			     ": no Python thread state to dump (exiting, or not initialised)");
+		else
+			handle(ev, {opts_.native ? &st : nullptr});
+		process(out, nullptr);
 		return;
 	}
 	Assembler::Output out;
@@ -116,6 +119,18 @@ void WatchSession::dump_root(uint32_t trigger, const Refusal *refusal, uint64_t 
 	if (!st.event_id)
 		diag("pid " + std::to_string(tgid_) + ": no thread left to dump (exiting)");
 	process(out, &st);
+}
+
+// A Python process's threads now, read from its memory; with --native its
+// native threads too, through the iterator (other records that arrive
+// meanwhile are left in out).
+Event WatchSession::read_python(pid_t pid, const PythonRuntime &rt, uint32_t trigger,
+				uint32_t current_tid, Assembler::Output &out, LiveDumpStats &st)
+{
+	if (!opts_.native)
+		return python_live_event(pid, rt, trigger, current_tid);
+	return python_dump_with_native(*capture_, assembler_, out, pid, rt, trigger, current_tid,
+				       &st);
 }
 
 void WatchSession::on_timeout(int pidfd, uint64_t expirations)

@@ -47,7 +47,7 @@ bool WatchSession::hand_over(std::optional<PythonRuntime> next, const std::strin
 	CaptureConfig cfg = cfg_;
 	cfg.predecessor = capture_.get();
 	set_python(cfg, next ? &*next : nullptr);
-	cfg.live = !next || cfg.follow_children;
+	cfg.live = !next || cfg.follow_children || opts_.native;
 	std::unique_ptr<Capture> successor;
 	try {
 		successor = std::make_unique<Capture>(cfg);

@@ -79,6 +79,8 @@ private:
 		       const std::string &outcome);
 	void load_python_walk();
 	void live_dump(uint32_t trigger, const Refusal *refusal = nullptr);
+	Event read_python(pid_t pid, const PythonRuntime &rt, uint32_t trigger, uint32_t current_tid,
+			  Assembler::Output &out, LiveDumpStats &st);
 	void dump_root(uint32_t trigger, const Refusal *refusal, uint64_t dump_id);
 	void dump_descendant(pid_t pid, uint32_t trigger, uint64_t dump_id);
 	void on_timeout(int pidfd, uint64_t expirations);

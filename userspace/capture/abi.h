@@ -105,6 +105,7 @@ static_assert(sizeof(fh_py_frame) == 16);
 static_assert(offsetof(fh_py_frame, code) == 0);
 static_assert(offsetof(fh_py_frame, lasti) == 8);
 static_assert(offsetof(fh_py_frame, owner) == 12);
+static_assert(offsetof(fh_py_frame, flags) == 13);
 // The programs mask frame indexes with FH_PY_MAX_FRAMES - 1.
 static_assert((FH_PY_MAX_FRAMES & (FH_PY_MAX_FRAMES - 1)) == 0);
 
@@ -159,18 +160,19 @@ static_assert(offsetof(fh_keepalive_record, sender_comm) == 24);
 // Map values and keys userspace writes: one interpreter build's offsets
 // (py_builds), a file that holds one (py_files), where a process has one
 // (py_procs).
-static_assert(sizeof(fh_py_offsets) == 160);
+static_assert(sizeof(fh_py_offsets) == 168);
 static_assert(offsetof(fh_py_offsets, version) == 0);
 static_assert(offsetof(fh_py_offsets, frame_kind) == 8);
 static_assert(offsetof(fh_py_offsets, runtime_interpreters_head) == 16);
 static_assert(offsetof(fh_py_offsets, tstate_next) == 36);
 static_assert(offsetof(fh_py_offsets, frame_back) == 64);
-static_assert(offsetof(fh_py_offsets, code_firstlineno) == 84);
-static_assert(offsetof(fh_py_offsets, object_type) == 104);
-static_assert(offsetof(fh_py_offsets, bytes_data) == 4 * 34);
-static_assert(offsetof(fh_py_offsets, interp_modules) == 140);
-static_assert(offsetof(fh_py_offsets, tstate_interp) == 148);
-static_assert(offsetof(fh_py_offsets, module_type) == 152);
+static_assert(offsetof(fh_py_offsets, frame_is_entry) == 84);
+static_assert(offsetof(fh_py_offsets, code_firstlineno) == 88);
+static_assert(offsetof(fh_py_offsets, object_type) == 108);
+static_assert(offsetof(fh_py_offsets, bytes_data) == 4 * 35);
+static_assert(offsetof(fh_py_offsets, interp_modules) == 144);
+static_assert(offsetof(fh_py_offsets, tstate_interp) == 152);
+static_assert(offsetof(fh_py_offsets, module_type) == 160);
 
 static_assert(sizeof(fh_py_file_key) == 16);
 static_assert(offsetof(fh_py_file_key, ino) == 0);

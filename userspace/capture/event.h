@@ -31,6 +31,7 @@ struct PyFrameCapture {
 	uint64_t code = 0;
 	int32_t lasti = -1; // <= 3.10: f_lasti as stored; 3.11+: instruction index
 	uint8_t owner = 0;
+	uint8_t flags = 0; // FH_PY_FRAME_*
 };
 
 struct PyThreadCapture {
@@ -133,6 +134,7 @@ struct Event {
 	// A live walk's threads: a thread id in the target's pid namespace (as
 	// a thread state holds it) and on the host, from /proc.
 	std::map<uint32_t, uint32_t> host_tid_of;
+	std::map<uint32_t, std::string> thread_names; // host TID -> its name, from /proc
 	bool complete = false;		    // the end record arrived
 	uint64_t record_bytes = 0;	    // ring-buffer bytes the capture took
 	uint64_t ktime_start = 0;

@@ -181,7 +181,7 @@ bool Assembler::take_py_thread(const void *data, size_t len)
 	t.index = r.index;
 	t.flags = r.flags;
 	for (uint32_t i = 0; i < r.nframes; i++)
-		t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner});
+		t.frames.push_back({r.frames[i].code, r.frames[i].lasti, r.frames[i].owner, r.frames[i].flags});
 	ev->py_threads.push_back(std::move(t));
 	ev->record_bytes += len;
 	return true;

@@ -62,6 +62,12 @@ bool take_target_option(Options &o, int id, const std::string &v)
 	case kOptNoChildren:
 		o.children = false;
 		break;
+	case kOptNative:
+		o.native = true;
+		break;
+	case kOptNativeAll:
+		o.native = o.native_all = true;
+		break;
 	case kOptComm:
 		add_comms(o.comms, "--comm", v);
 		break;

@@ -33,6 +33,8 @@ struct Options {
 	// --system-wide: every process in scope, not one target
 	bool system_wide = false;
 	bool children = true; // -p, launch mode: the target's descendants too (--no-children)
+	bool native = false;  // --native: a Python thread's native frames too, merged
+	bool native_all = false; // --native-all: the interpreter's own frames among them too
 	std::vector<std::string> comms;	 // --comm
 	std::vector<std::string> exclude_comms; // --exclude-comm
 	std::vector<uint32_t> uids;	 // --uid

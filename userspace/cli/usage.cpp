@@ -147,6 +147,18 @@ constexpr OptionRow kWatchOptions[] = {
 		 "holds N threads' records when N is given; by\n"
 		 "default it holds twice the target's threads at\n"
 		 "attach (at least 64, at most 256)"},
+	{.group = kCapture, .id = kOptNative, .name = "native",
+	 .help = "Python processes: each thread's native frames too,\n"
+		 "newest first, with the Python frames in place of\n"
+		 "the evaluation loop's C frames that ran them: a C\n"
+		 "extension's frames between the Python caller and\n"
+		 "callee, in fh-bpf's native form.  The interpreter's\n"
+		 "own frames are left out, but for the newest ones (a\n"
+		 "crash or wait inside it).  Threads with no Python\n"
+		 "thread state follow.  Without it a Python traceback\n"
+		 "is faulthandler's, byte for byte"},
+	{.group = kCapture, .id = kOptNativeAll, .name = "native-all",
+	 .help = "--native, the interpreter's own frames included"},
 	{.group = kOutput, .id = kOptOutput, .name = "output", .arg = "FILE",
 	 .help = "append every traceback to FILE (created 0600,\n"
 		 "symlinks not followed; an existing FILE must be\n"

@@ -41,6 +41,8 @@ enum WatchOption : int {
 	kOptStatsFd,
 	kOptVersion,
 	kOptNoChildren,
+	kOptNative,
+	kOptNativeAll,
 };
 
 // Their table, in --help's order: what --help says and what getopt takes.

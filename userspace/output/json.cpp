@@ -33,6 +33,7 @@ json frame_object(const NativeFrame &f)
 		{"line", sourced ? json(f.line) : json(nullptr)},
 		{"module", text_or_null(f.module)},
 		{"offset", f.module.empty() ? json(nullptr) : json(hex(f.module_offset))},
+		{"build_id", text_or_null(f.build_id)},
 		{"address", hex(f.pc)},
 		{"inlined", f.inlined},
 		{"function_offset", f.function_offset_known ? json(hex(f.function_offset))

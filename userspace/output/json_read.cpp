@@ -89,6 +89,8 @@ StackFrame read_frame(const json &f)
 	n.line = optional_number<int>(f, "line").value_or(0);
 	n.module = text(f, "module");
 	n.module_offset = hex(f.at("offset"));
+	if (auto it = f.find("build_id"); it != f.end() && it->is_string())
+		n.build_id = it->get<std::string>();
 	n.pc = hex(f.at("address"));
 	n.inlined = f.at("inlined").get<bool>();
 	if (auto it = f.find("function_offset"); it != f.end() && !it->is_null()) {

@@ -42,8 +42,19 @@ uint32_t innermost_pid(const std::string &status)
 	return last;
 }
 
-// Each thread's id in the process's pid namespace and on the host.
-std::map<uint32_t, uint32_t> host_tids(pid_t tgid)
+// A /proc status text's Name line (the thread's comm, escaped by the
+// kernel); empty if none.
+std::string status_name(const std::string &status)
+{
+	if (status.compare(0, 6, "Name:\t") != 0)
+		return {};
+	size_t end = status.find('\n');
+	return status.substr(6, end == std::string::npos ? std::string::npos : end - 6);
+}
+
+// Each thread's id in the process's pid namespace and on the host, and
+// its name.
+std::map<uint32_t, uint32_t> host_tids(pid_t tgid, std::map<uint32_t, std::string> &names)
 {
 	std::map<uint32_t, uint32_t> out;
 	std::string dir = "/proc/" + std::to_string(tgid) + "/task";
@@ -56,8 +67,12 @@ std::map<uint32_t, uint32_t> host_tids(pid_t tgid)
 		if (end == e->d_name || *end || tid > UINT32_MAX)
 			continue;
 		auto status = read_proc_file(dir + "/" + e->d_name + "/status", 1 << 16);
-		if (uint32_t ns = status ? innermost_pid(*status) : 0)
+		if (!status)
+			continue;
+		if (uint32_t ns = innermost_pid(*status))
 			out[ns] = static_cast<uint32_t>(tid);
+		if (std::string name = status_name(*status); !name.empty())
+			names[static_cast<uint32_t>(tid)] = std::move(name);
 	}
 	closedir(d);
 	return out;
@@ -72,7 +87,7 @@ Event python_live_event(pid_t tgid, const PythonRuntime &rt, uint32_t trigger,
 	ev.tgid = static_cast<uint32_t>(tgid);
 	ev.trigger = trigger;
 	ev.ktime_start = monotonic_ns();
-	ev.host_tid_of = host_tids(tgid);
+	ev.host_tid_of = host_tids(tgid, ev.thread_names);
 	if (trigger == FH_TRIGGER_DEMAND)
 		current_tid = static_cast<uint32_t>(tgid);
 	// The dumping thread as the target's thread states know it.

@@ -54,6 +54,8 @@ void thread_ids(const Event &ev, const PyThreadCapture &t, Thread &out)
 	const ThreadCapture *n = native_of(ev, t);
 	out.ns_tid = t.native_thread_id ? t.native_thread_id : n ? n->ns_tid : 0;
 	if (n)
+		out.name = n->name;
+	if (n)
 		out.tid = n->tid;
 	else if (!t.native_thread_id)
 		out.tid = 0;
@@ -63,6 +65,25 @@ void thread_ids(const Event &ev, const PyThreadCapture &t, Thread &out)
 				  : 0;
 	else if (!ev.identity.known || ev.identity.pid_ns_level == 0)
 		out.tid = t.native_thread_id; // the host's namespace (or said nowhere)
+	if (!n && out.tid)
+		if (auto it = ev.thread_names.find(out.tid); it != ev.thread_names.end())
+			out.name = it->second;
+}
+
+// The owner of a shim frame, pushed by a C call of the evaluation loop
+// below the first frame it runs (FRAME_OWNED_BY_CSTACK): 3.12, 3.13: 3;
+// 3.14: 4.
+int cstack_owner(int minor) { return minor >= 14 ? 4 : 3; }
+
+// Whether a C call of the evaluation loop was entered at this frame: the
+// oldest frame of those the call runs.
+bool entered_here(int minor, const PyFrameCapture &f)
+{
+	if (minor <= 10)
+		return true; // one call a frame
+	if (minor == 11)
+		return f.flags & FH_PY_FRAME_ENTRY;
+	return false; // 3.12+: the shim frame below says it
 }
 
 int line_of(int minor, const PyCodeCapture &c, int32_t lasti)
@@ -133,7 +154,8 @@ void check_code(PyTextBounds &b, const Event &ev, uint64_t code)
 
 } // namespace
 
-std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyTextBounds *bounds)
+std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyTextBounds *bounds,
+				   std::vector<EvalCalls> *groups)
 {
 	std::vector<Thread> out;
 	PyTextBounds local;
@@ -167,12 +189,21 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyT
 		tt.garbage_collecting = t.flags & FH_PY_THREAD_GC;
 		tt.truncated = t.flags & (FH_PY_THREAD_MORE_FRAMES | FH_PY_THREAD_FRAME_LOOP);
 		b.used += 64;
+		EvalCalls calls;
+		uint32_t ran = 0; // frames of the current call
 		for (size_t i = 0; i < t.frames.size(); i++) {
 			const PyFrameCapture &f = t.frames[i];
+			// A shim frame ends the frames of the call that pushed it.
+			bool shim = rt.minor >= 12 && f.owner == cstack_owner(rt.minor);
 			// From 3.12 a shim frame (owned by the C stack) below the
 			// top one is not printed.
-			if (i > 0 && o.owner_skip_min != FH_PY_NONE && f.owner >= o.owner_skip_min)
+			if (i > 0 && o.owner_skip_min != FH_PY_NONE && f.owner >= o.owner_skip_min) {
+				if (shim) {
+					calls.push_back(ran);
+					ran = 0;
+				}
 				continue;
+			}
 			if (tt.frames.size() == kMaxFrames) {
 				tt.truncated = true;
 				break; // faulthandler prints no more
@@ -187,7 +218,15 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyT
 			check_code(b, ev, f.code);
 			b.used += frame_bytes(text);
 			tt.frames.push_back(std::move(text));
+			if (++ran && (shim || entered_here(rt.minor, f))) {
+				calls.push_back(ran);
+				ran = 0;
+			}
 		}
+		if (ran)
+			calls.push_back(ran);
+		if (groups)
+			groups->push_back(std::move(calls));
 		out.push_back(std::move(tt));
 	}
 	return out;
@@ -264,11 +303,12 @@ PythonDialect python_dialect(const PythonRuntime &rt)
 }
 
 void python_traceback(const Event &ev, const PythonRuntime &rt,
-		      const std::set<std::string> *stdlib, Incident &inc)
+		      const std::set<std::string> *stdlib, Incident &inc,
+		      std::vector<EvalCalls> *calls)
 {
 	PyTextBounds b;
 	inc.python = python_dialect(rt);
-	inc.threads = python_threads(ev, rt, &b);
+	inc.threads = python_threads(ev, rt, &b, calls);
 	if (ev.trigger == FH_TRIGGER_FATAL_SIGNAL) {
 		std::vector<std::string> all = extension_modules(ev, rt, stdlib);
 		inc.modules_total = all.size();
@@ -292,6 +332,8 @@ void python_traceback(const Event &ev, const PythonRuntime &rt,
 			   b.threads_cut || inc.threads.size() > kMaxThreads;
 	if (inc.threads.size() > kMaxThreads)
 		inc.threads.resize(kMaxThreads);
+	if (calls && calls->size() > inc.threads.size())
+		calls->resize(inc.threads.size());
 	bounds_losses(b, rt, inc.losses);
 }
 

@@ -43,8 +43,17 @@ struct PyTextBounds {
 // lines from the line tables), every unreadable piece as ???.  A thread
 // list that comes back to a thread state already shown ends there; the
 // frames stop where `bounds` runs out of bytes (a thread then shows "...").
+//
+// groups, when given, gets for each thread returned the calls of the
+// evaluation loop (_PyEval_EvalFrameDefault) that ran its frames, newest
+// first: how many of the frames shown each call ran.  Up to 3.10 a call
+// runs one frame; 3.11 marks the first frame a call entered (is_entry),
+// 3.12+ pushes a shim frame below it.  python/mixed.h puts them in their
+// place among the thread's native frames.
+using EvalCalls = std::vector<uint32_t>;
 std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt,
-				   PyTextBounds *bounds = nullptr);
+				   PyTextBounds *bounds = nullptr,
+				   std::vector<EvalCalls> *groups = nullptr);
 
 // The extension modules 3.10+ lists after a fatal error, in sys.modules
 // order and escaped as faulthandler prints them, leaving out the standard
@@ -63,7 +72,9 @@ PythonDialect python_dialect(const PythonRuntime &rt);
 // stdlib is given).  At most kPyTextMaxBytes of threads and modules; losses
 // say what was cut, and when the structures read are implausible for an
 // interpreter (chains that loop, values out of range).
+// calls, when given: each thread's evaluation loop calls (python_threads()).
 void python_traceback(const Event &ev, const PythonRuntime &rt,
-		      const std::set<std::string> *stdlib, Incident &inc);
+		      const std::set<std::string> *stdlib, Incident &inc,
+		      std::vector<EvalCalls> *calls = nullptr);
 
 } // namespace fh

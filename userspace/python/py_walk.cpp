@@ -177,6 +177,9 @@ public:
 				if (instr && index >= -1 && index < (1 << 24))
 					f.lasti = static_cast<int32_t>(index);
 				get(frame + o_.frame_owner, f.owner);
+				uint8_t entry = 0;
+				if (has(o_.frame_is_entry) && get(frame + o_.frame_is_entry, entry) && entry)
+					f.flags |= FH_PY_FRAME_ENTRY;
 			}
 			t.frames.push_back(f);
 			frame = ptr(frame + o_.frame_back);

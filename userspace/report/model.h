@@ -40,6 +40,7 @@ struct NativeFrame {
 	std::string module; // path of the ELF object; empty when unmapped
 	uint64_t module_offset = 0;
 	bool inlined = false; // an inlined call inside the next frame
+	std::string build_id; // the module's ELF build id, hex; empty when it has none
 };
 
 // A frame of Python code, its strings escaped as faulthandler writes them.

@@ -180,10 +180,10 @@ std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
 	if (id_len > 0) {
 		static const char digits[] = "0123456789abcdef";
 		for (int i = 0; i < id_len; i++) {
-			key += digits[id[i] >> 4];
-			key += digits[id[i] & 15];
+			base.build_id += digits[id[i] >> 4];
+			base.build_id += digits[id[i] & 15];
 		}
-		key += ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
+		key = base.build_id + ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
 		if (auto it = shared_frames().find(key); it != shared_frames().end()) {
 			std::vector<NativeFrame> out = it->second;
 			for (auto &f : out) {

@@ -111,6 +111,7 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 		native.line = 9;
 		native.module = "/usr/bin/app";
 		native.module_offset = 0x1234;
+		native.build_id = "c0ffee";
 		native.pc = 0x555500001234;
 		native.inlined = true;
 		NativeFrame unknown; // an address outside any mapping
@@ -166,11 +167,12 @@ TEST_CASE("an incident record as JSON, read back by Python's json module", "[inc
 			      "d['threads']]") == "[('0x7f0000001000', 4243, 'worker', True)]");
 	CHECK(python_json(j, "d['threads'][0]['frames'][0]") ==
 	      "{'kind': 'native', 'function': 'poke', 'file': 'x.c', 'line': 9, 'module': "
-	      "'/usr/bin/app', 'offset': '0x1234', 'address': '0x555500001234', 'inlined': True, "
-	      "'function_offset': None}");
+	      "'/usr/bin/app', 'offset': '0x1234', 'build_id': 'c0ffee', 'address': "
+	      "'0x555500001234', 'inlined': True, 'function_offset': None}");
 	CHECK(python_json(j, "d['threads'][0]['frames'][1]") ==
 	      "{'kind': 'native', 'function': None, 'file': None, 'line': None, 'module': None, "
-	      "'offset': None, 'address': '0x0', 'inlined': False, 'function_offset': None}");
+	      "'offset': None, 'build_id': None, 'address': '0x0', 'inlined': False, "
+	      "'function_offset': None}");
 	CHECK(python_json(j, "d['lost']") ==
 	      "{'threads_skipped': 2, 'threads_lost': 0, 'complete': True, 'losses': [{'kind': "
 	      "'threads_skipped', 'count': 2, 'text': '2 threads beyond --max-threads not "
