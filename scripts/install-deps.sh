@@ -16,7 +16,7 @@ packages=(
 	nlohmann-json3-dev # incident records written and read back
 	catch2
 	libc6-dbg gdb elfutils
-	python3
+	python3 python3-dev # the --native tests build a C extension for Debian's python3
 	rsyslog # the --syslog tests relay through two rsyslogd of their own
 	systemd # systemd-analyze checks the unit make install writes
 )

@@ -1,8 +1,8 @@
 /*
  * A C extension for the --native tests, built -O2 -g for each interpreter
- * by the tests (tests/e2e/native.cpp).  Each function goes through a few
+ * by the tests (tests/e2e/test_native_python.cpp).  Each function goes through a few
  * levels of C, static and not inlined, so the native frames between the
- * Python ones are known; the lines marked "MARK:" are the oracle.
+ * Python ones are known; the "@name" marker lines are the oracle.
  *
  *   fhext.crash(n)       n levels of C, then a store through NULL
  *   fhext.call(f)        two levels of C, then f() called back
@@ -19,7 +19,7 @@ static volatile int *volatile pixels; /* NULL: the crash */
 
 NOINLINE static int blend_pixel(int row, int col)
 {
-	pixels[row * 64 + col] = row ^ col; /* MARK: blend_pixel */
+	pixels[row * 64 + col] = row ^ col; /* @blend_pixel */
 	return pixels[0];
 }
 
@@ -28,9 +28,9 @@ NOINLINE static int process_row(int row, int depth)
 	int r;
 
 	if (depth > 0)
-		r = process_row(row + 1, depth - 1); /* MARK: process_row */
+		r = process_row(row + 1, depth - 1); /* @process_row */
 	else
-		r = blend_pixel(row, 3); /* MARK: process_row_last */
+		r = blend_pixel(row, 3); /* @process_row_last */
 	__asm__ volatile("" ::: "memory");
 	return r + 1;
 }
@@ -41,19 +41,19 @@ static PyObject *fhext_crash(PyObject *self, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "i", &depth))
 		return NULL;
-	return PyLong_FromLong(process_row(0, depth)); /* MARK: fhext_crash */
+	return PyLong_FromLong(process_row(0, depth)); /* @fhext_crash */
 }
 
 NOINLINE static PyObject *invoke(PyObject *f)
 {
-	PyObject *r = PyObject_CallObject(f, NULL); /* MARK: invoke */
+	PyObject *r = PyObject_CallObject(f, NULL); /* @invoke */
 	__asm__ volatile("" ::: "memory");
 	return r;
 }
 
 NOINLINE static PyObject *dispatch(PyObject *f)
 {
-	PyObject *r = invoke(f); /* MARK: dispatch */
+	PyObject *r = invoke(f); /* @dispatch */
 	__asm__ volatile("" ::: "memory");
 	return r;
 }
@@ -64,12 +64,12 @@ static PyObject *fhext_call(PyObject *self, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "O", &f))
 		return NULL;
-	return dispatch(f); /* MARK: fhext_call */
+	return dispatch(f); /* @fhext_call */
 }
 
 NOINLINE static ssize_t wait_input(int fd, char *buf)
 {
-	ssize_t n = read(fd, buf, 1); /* MARK: wait_input */
+	ssize_t n = read(fd, buf, 1); /* @wait_input */
 	__asm__ volatile("" ::: "memory");
 	return n;
 }
@@ -80,7 +80,7 @@ NOINLINE static ssize_t wait_unlocked(int fd)
 	ssize_t n;
 
 	Py_BEGIN_ALLOW_THREADS
-	n = wait_input(fd, &c); /* MARK: wait_unlocked */
+	n = wait_input(fd, &c); /* @wait_unlocked */
 	Py_END_ALLOW_THREADS
 	return n;
 }
@@ -91,7 +91,7 @@ static PyObject *fhext_block(PyObject *self, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "i", &fd))
 		return NULL;
-	return PyLong_FromSsize_t(wait_unlocked(fd)); /* MARK: fhext_block */
+	return PyLong_FromSsize_t(wait_unlocked(fd)); /* @fhext_block */
 }
 
 static PyMethodDef fhext_methods[] = {

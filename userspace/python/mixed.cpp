@@ -70,7 +70,10 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 				extra = true;
 		}
 		top = top && interpreter && f->module == *interpreter;
-		bool hidden = !all && !top && interpreter && f->module == *interpreter;
+		// A loop frame left (no Python frames for it) stays: it says
+		// where Python code ran.
+		bool hidden = !all && !top && interpreter && f->module == *interpreter &&
+			      !is_eval_frame(*f);
 		if (!hidden)
 			out.push_back(sf);
 		if (!f->inlined)
