@@ -470,3 +470,41 @@ TEST_CASE("--native --signal: a user signal the target registered faulthandler f
 	REQUIRE_FALSE(their_main.empty());
 	CHECK(mine == their_main);
 }
+
+TEST_CASE("--native: a Python stack deeper than the native stack copied keeps every Python "
+	  "frame, in order",
+	  "[native][python]")
+{
+	for (const auto &py : python_interpreters()) {
+		DYNAMIC_SECTION(py.path << " " << py.version)
+		{
+			std::string fault = temp_path("faulthandler.txt");
+			Watcher w(0, {"--native", "--stack-size", "8K", "--", py.path, script(),
+				      "deep", fhext_dir(py), fault});
+			CHECK(w.wait() == 128 + SIGSEGV);
+			std::string text = w.output();
+			INFO("fh-bpf:\n" << text << "\ndiagnostics:\n" << w.diagnostics());
+			std::vector<std::string> theirs, mine;
+			for (const auto &f : current_python_frames(read_file(fault)))
+				theirs.push_back(f.file + ":" + f.function + ":" + std::to_string(f.line));
+			for (const auto &f : current_python_frames(text))
+				if (is_python(f))
+					mine.push_back(f.file + ":" + f.function + ":" +
+						       std::to_string(f.line));
+			REQUIRE(theirs.size() == 64); // make_thumbnail, 61 recurse, main, <module>
+			CHECK(mine == theirs);
+			// Up to 3.10 each Python call nests C frames: the copy ran
+			// out before the oldest ones, which is said.  From 3.11
+			// Python calls Python without C: the stack is shallow.
+			CHECK(contains(text, "stack deeper than the bytes copied") ==
+			      (py.minor <= 10));
+			CHECK_FALSE(contains(text, "did not pair up"));
+			ParsedTraceback tb = parse_traceback(text);
+			for (const auto &t : tb.threads)
+				if (t.current) {
+					REQUIRE(t.frames.size() > 2);
+					CHECK(t.frames[0].function == "blend_pixel");
+				}
+		}
+	}
+}

@@ -10,6 +10,7 @@ Python frames.
   crash    via_callback -> fhext.call (C) -> callback -> make_thumbnail ->
            fhext.crash (C): a store through NULL in C, three levels down.
   crash_on_go  the same crash once "go" is read on stdin ("ready 0" first).
+  deep     recurse(60): 60 Python frames deep, then the crash in C.
   block    a thread named fh-reader (its OS name) reads a pipe in C with the
            GIL released; once it sits in read(), every thread's traceback
            goes to FAULT_FILE (faulthandler.dump_traceback), "ready" to
@@ -47,6 +48,12 @@ def callback():
 
 def via_callback():
     return fhext.call(callback)
+
+
+def recurse(n):
+    if n == 0:
+        return make_thumbnail(0)
+    return recurse(n - 1)
 
 
 def reader(fd, tids):
@@ -122,6 +129,8 @@ def main():
     mode = sys.argv[1]
     if mode == 'crash':
         via_callback()
+    elif mode == 'deep':
+        recurse(60)
     elif mode == 'crash_on_go':
         print('ready 0', flush=True)
         expect(sys.stdin, 'go')

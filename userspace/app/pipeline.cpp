@@ -124,8 +124,12 @@ Incident Pipeline::build(Event &ev, const ProcessView &view, NativeStats &ns)
 		std::vector<EvalCalls> calls;
 		python_traceback(ev, *view.python, view.stdlib, inc, &calls);
 		MixStats ms;
+		std::vector<uint64_t> states;
+		for (const auto &t : ev.py_threads)
+			states.push_back(t.thread_id);
 		inc.threads = mix_threads(std::move(inc.threads), calls,
-					  native_threads(ev, *view.unwinder, ns), opts_.native_all, ms);
+					  native_threads(ev, *view.unwinder, ns, kMixUnwindFrames),
+					  states, opts_.native_all, ms);
 		mix_losses(ms, inc.losses);
 		if (ev.live())
 			warn_unsettled(ev);

@@ -32,7 +32,7 @@ Thread *native_of(const Thread &py, std::vector<Thread> &native, std::vector<boo
 // evaluation loop's frames do not pair up and the native stack was whole.
 bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 	   const EvalCalls &calls, const std::vector<StackFrame> &native, bool native_cut,
-	   bool all)
+	   bool all, bool *frames_cut)
 {
 	// The interpreter's own frames (those of the module the evaluation
 	// loop is in) are left out, but for the ones a signal or sample hit
@@ -44,6 +44,8 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 			break;
 		}
 	bool top = true; // still in the newest frames of the interpreter's module
+	size_t shown = 0; // native frames
+	bool cut = false;
 	size_t next_py = 0, next_call = 0;
 	size_t physical_start = 0; // in out: where the current physical frame began
 	bool extra = false;	   // evaluation loop frames with no call left
@@ -74,7 +76,9 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 		// where Python code ran.
 		bool hidden = !all && !top && interpreter && f->module == *interpreter &&
 			      !is_eval_frame(*f);
-		if (!hidden)
+		if (!hidden && shown == kMaxFrames)
+			cut = true; // the Python frames older still have their place
+		else if (!hidden && ++shown)
 			out.push_back(sf);
 		if (!f->inlined)
 			physical_start = out.size();
@@ -84,6 +88,7 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 	bool left = next_py < py.size();
 	while (next_py < py.size())
 		out.push_back(py[next_py++]);
+	*frames_cut = cut;
 	return native_cut || (!extra && !left);
 }
 
@@ -97,7 +102,8 @@ bool is_eval_frame(const NativeFrame &f)
 }
 
 std::vector<Thread> mix_threads(std::vector<Thread> python, const std::vector<EvalCalls> &calls,
-				std::vector<Thread> native, bool all, MixStats &stats)
+				std::vector<Thread> native, const std::vector<uint64_t> &states,
+				bool all, MixStats &stats)
 {
 	std::vector<Thread> out;
 	std::vector<bool> used(native.size(), false);
@@ -116,15 +122,19 @@ std::vector<Thread> mix_threads(std::vector<Thread> python, const std::vector<Ev
 			mixed.name = n->name;
 		if (!mixed.tid)
 			mixed.tid = n->tid;
+		bool cut = false;
 		if (!merge(mixed.frames, t.frames, i < calls.size() ? calls[i] : kNone, n->frames,
-			   n->truncated, all))
+			   n->truncated, all, &cut))
 			stats.unpaired++;
-		mixed.truncated = t.truncated || n->truncated;
+		mixed.truncated = t.truncated || n->truncated || cut;
 		out.push_back(std::move(mixed));
 	}
 	// The threads with no thread state: C threads of an extension, the
 	// interpreter's before it made one.  The one a signal hit first.
 	for (size_t i = 0; i < native.size(); i++) {
+		// A thread state's thread beyond the threads shown.
+		for (uint64_t p : states)
+			used[i] = used[i] || (p && p == native[i].pthread_id);
 		if (used[i])
 			continue;
 		if (out.size() >= kMaxThreads) {
@@ -158,7 +168,8 @@ void mix_losses(const MixStats &s, std::vector<Loss> &out)
 	if (s.native_cut)
 		out.push_back({"threads_skipped", s.native_cut,
 			       "--native: " + std::to_string(s.native_cut) +
-				       " threads without a Python thread state not shown (at most " +
+				       (s.native_cut == 1 ? " thread" : " threads") +
+				       " without a Python thread state not shown (at most " +
 				       std::to_string(kMaxThreads) + " threads)"});
 }
 

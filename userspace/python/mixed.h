@@ -36,14 +36,20 @@ struct MixStats {
 // the compiler split off: "_PyEval_EvalFrameDefault.cold").
 bool is_eval_frame(const NativeFrame &f);
 
+// The native frames unwound a thread before the merge: the interpreter's
+// frames left out, kMaxFrames remain.
+inline constexpr size_t kMixUnwindFrames = 4 * kMaxFrames;
+
 // The Python threads (python_threads(), with calls: their evaluation loop
 // calls) with their native frames merged, matched by pthread_t or TID; then
-// the native threads that have no Python thread state, the thread a signal
+// the native threads that have no Python thread state (none of states, the
+// pthread_t of every thread state read, shown or not), the thread a signal
 // hit first.  At most kMaxFrames native frames and kMaxFrames Python frames
 // a thread, kMaxThreads threads.
 // all: the interpreter's frames too (--native-all).
 std::vector<Thread> mix_threads(std::vector<Thread> python, const std::vector<EvalCalls> &calls,
-				std::vector<Thread> native, bool all, MixStats &stats);
+				std::vector<Thread> native, const std::vector<uint64_t> &states,
+				bool all, MixStats &stats);
 
 // What the merge could not do, as losses.
 void mix_losses(const MixStats &stats, std::vector<Loss> &out);

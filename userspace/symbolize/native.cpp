@@ -13,7 +13,8 @@ extern "C" {
 
 namespace fh {
 
-std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeStats &stats)
+std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeStats &stats,
+				   size_t max_frames)
 {
 	std::vector<Thread> out;
 
@@ -36,15 +37,15 @@ std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeSt
 		if (t->flags & FH_THREAD_ON_CPU)
 			stats.stale_threads++;
 		if (!(t->flags & FH_THREAD_KERNEL_WORKER)) {
-			auto res = unwinder.unwind(*t, kMaxFrames + 1);
+			auto res = unwinder.unwind(*t, max_frames + 1);
 			if (!res.error.empty())
 				stats.unwind_errors[t->tid] = res.error;
-			if (res.truncated && res.frames.size() <= kMaxFrames) {
+			if (res.truncated && res.frames.size() <= max_frames) {
 				tt.truncated = true;
 				stats.truncated_threads++;
 			}
-			if (res.frames.size() > kMaxFrames) {
-				res.frames.resize(kMaxFrames);
+			if (res.frames.size() > max_frames) {
+				res.frames.resize(max_frames);
 				tt.truncated = true;
 			}
 			tt.frames.assign(std::make_move_iterator(res.frames.begin()),

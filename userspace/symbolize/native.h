@@ -21,10 +21,12 @@ struct NativeStats {
 	std::map<uint32_t, std::string> unwind_errors; // tid -> why unwinding stopped early
 };
 
-// Unwind and symbolize every thread of an event, at most faulthandler's 100
-// frames each.  The thread the signal hit comes first; the others follow
-// newest first, as faulthandler lists them.
-std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeStats &stats);
+// Unwind and symbolize every thread of an event, at most max_frames frames
+// each (faulthandler's 100; more for --native, which leaves some out).
+// The thread the signal hit comes first; the others follow newest first,
+// as faulthandler lists them.
+std::vector<Thread> native_threads(const Event &ev, Unwinder &unwinder, NativeStats &stats,
+				   size_t max_frames = kMaxFrames);
 
 // What the capture lost (skipped or lost threads, truncated or stale
 // stacks, an incomplete capture), as losses.  native_frames: the threads'

@@ -87,7 +87,7 @@ TEST_CASE("the Python frames stand where the evaluation loop ran them", "[native
 {
 	MixStats st;
 	std::vector<Thread> out = mix_threads({thread_of(0x7f01, callback_python())}, {{2, 1}},
-					      {thread_of(0x7f01, callback_native())}, false, st);
+					      {thread_of(0x7f01, callback_native())}, {}, false, st);
 	REQUIRE(out.size() == 1);
 	CHECK(names(out[0].frames) ==
 	      std::vector<std::string>{"blend_pixel", "ext_crash", "py:make_thumbnail",
@@ -97,7 +97,7 @@ TEST_CASE("the Python frames stand where the evaluation loop ran them", "[native
 	// --native-all: the interpreter's frames too, but never the loop's.
 	MixStats st2;
 	out = mix_threads({thread_of(0x7f01, callback_python())}, {{2, 1}},
-			  {thread_of(0x7f01, callback_native())}, true, st2);
+			  {thread_of(0x7f01, callback_native())}, {}, true, st2);
 	CHECK(names(out[0].frames) ==
 	      std::vector<std::string>{"blend_pixel", "ext_crash", "cfunction_call",
 				       "_PyObject_MakeTpCall", "py:make_thumbnail", "py:callback",
@@ -113,13 +113,13 @@ TEST_CASE("a crash or a wait inside the interpreter keeps its frames", "[native]
 					  nat("ext_crash", kExt), nat("cfunction_call", kLib),
 					  nat("_PyEval_EvalFrameDefault", kLib)};
 	MixStats st;
-	auto out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, false, st);
+	auto out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, {}, false, st);
 	CHECK(names(out[0].frames) ==
 	      std::vector<std::string>{"PyList_Append", "list_resize", "ext_crash", "py:f"});
 	// time.sleep: libc's frame, then the interpreter's (left out).
 	native = {nat("clock_nanosleep", "/lib/libc.so.6"), nat("pysleep", kLib),
 		  nat("_PyEval_EvalFrameDefault", kLib)};
-	out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, false, st);
+	out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, {}, false, st);
 	CHECK(names(out[0].frames) == std::vector<std::string>{"clock_nanosleep", "py:f"});
 	CHECK(st.unpaired == 0);
 }
@@ -130,7 +130,7 @@ TEST_CASE("frames that do not pair up are kept, after the native ones, and said"
 	std::vector<StackFrame> native = {nat("ext_crash", kExt), nat("", kLib), nat("", kLib)};
 	MixStats st;
 	auto out = mix_threads({thread_of(1, {py("f"), py("g")})}, {{1, 1}}, {thread_of(1, native)},
-			       false, st);
+			       {}, false, st);
 	CHECK(names(out[0].frames) == std::vector<std::string>{"ext_crash", "", "", "py:f", "py:g"});
 	CHECK(st.unpaired == 1);
 
@@ -140,7 +140,7 @@ TEST_CASE("frames that do not pair up are kept, after the native ones, and said"
 	Thread cut = thread_of(1, native);
 	cut.truncated = true;
 	MixStats st2;
-	out = mix_threads({thread_of(1, {py("f"), py("g")})}, {{1, 1}}, {cut}, false, st2);
+	out = mix_threads({thread_of(1, {py("f"), py("g")})}, {{1, 1}}, {cut}, {}, false, st2);
 	CHECK(names(out[0].frames) == std::vector<std::string>{"ext_crash", "py:f", "py:g"});
 	CHECK(out[0].truncated);
 	CHECK(st2.unpaired == 0);
@@ -149,7 +149,7 @@ TEST_CASE("frames that do not pair up are kept, after the native ones, and said"
 	// the extra one stays as a native frame.
 	native = {nat("_PyEval_EvalFrameDefault", kLib), nat("_PyEval_EvalFrameDefault", kLib)};
 	MixStats st3;
-	out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, false, st3);
+	out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, {}, false, st3);
 	CHECK(names(out[0].frames) ==
 	      std::vector<std::string>{"py:f", "_PyEval_EvalFrameDefault"});
 	CHECK(st3.unpaired == 1);
@@ -170,7 +170,11 @@ TEST_CASE("threads are matched by pthread_t, then TID; C threads follow", "[nati
 	Thread hit = thread_of(0xe, {nat("abort", "/lib/libc.so.6")});
 	hit.current = true;
 	MixStats st;
-	auto out = mix_threads({a, b, lost}, {{1}, {1}, {1}}, {c_thread, na, hit, nb}, false, st);
+	// A thread state beyond those shown (faulthandler's 100 threads): its
+	// thread is no C thread.
+	Thread beyond = thread_of(0xf, {nat("futex_wait", "/lib/libc.so.6")});
+	auto out = mix_threads({a, b, lost}, {{1}, {1}, {1}}, {c_thread, na, hit, nb, beyond},
+			       {0xa, 0, 0xc, 0xf}, false, st);
 	REQUIRE(out.size() == 5);
 	CHECK(names(out[0].frames) == std::vector<std::string>{"abort"}); // hit, no thread state
 	CHECK(names(out[1].frames) == std::vector<std::string>{"py:a"});
@@ -184,6 +188,20 @@ TEST_CASE("threads are matched by pthread_t, then TID; C threads follow", "[nati
 	mix_losses(st, losses);
 	REQUIRE(losses.size() == 1);
 	CHECK(losses[0].kind == "native_missing");
+}
+
+TEST_CASE("at most 100 native frames, the Python ones older still in place", "[native][mixed]")
+{
+	std::vector<StackFrame> native;
+	for (int i = 0; i < 150; i++)
+		native.push_back(nat("recurse_c", kExt));
+	native.push_back(nat("_PyEval_EvalFrameDefault", kLib));
+	MixStats st;
+	auto out = mix_threads({thread_of(1, {py("f")})}, {{1}}, {thread_of(1, native)}, {}, false, st);
+	REQUIRE(out[0].frames.size() == kMaxFrames + 1);
+	CHECK(names(out[0].frames).back() == "py:f");
+	CHECK(out[0].truncated);
+	CHECK(st.unpaired == 0);
 }
 
 namespace {
