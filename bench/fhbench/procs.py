@@ -370,13 +370,13 @@ def tail(path: str, n: int = 3) -> str:
 
 
 def oneshot_dump(setup: Setup, pid: int, max_threads: int, out: str,
-                 cpu: int | None = None) -> tuple[float, dict | None]:
-    """`fh-bpf -p PID --dump -o OUT`, the whole command (start, BPF load or
-    memory read, symbols, print, exit): its wall time in ms and its
+                 cpu: int | None = None, args: Iterable[str] = ()) -> tuple[float, dict | None]:
+    """`fh-bpf -p PID --dump -o OUT [ARGS]`, the whole command (start, BPF
+    load or memory read, symbols, print, exit): its wall time in ms and its
     --stats-fd event."""
     r, w = os.pipe()
     argv = [setup.fh, "-p", str(pid), "--dump", "--max-threads", str(max_threads),
-            "-o", out, "--stats-fd", str(w)]
+            "-o", out, "--stats-fd", str(w)] + list(args)
     t0 = time.monotonic()
     with open(setup.raw("oneshot-dump.stderr"), "ab") as err:
         p = start(argv, stderr=err, pass_fds=(w,), cpu=cpu)
@@ -475,11 +475,12 @@ def crash_waiting(setup: Setup, threads: int, spinners: int = 0) -> Target:
 
 
 def py_target(setup: Setup, py: str, mode: str, threads: int, fault_file: str,
-              stderr: str) -> Target:
+              stderr: str, cpu: int | None = None) -> Target:
     """tests/targets/py_target.py: Python threads parked at known lines,
-    its own faulthandler writing to fault_file (the oracle)."""
+    its own faulthandler writing to fault_file (the oracle); on CPU cpu if
+    given."""
     return Target([py, setup.py_target, fault_file, mode, str(threads)],
-                  "py_target.py (%s)" % py, setup, stderr=stderr)
+                  "py_target.py (%s)" % py, setup, stderr=stderr, cpu=cpu)
 
 
 def py_label(py: str) -> str:

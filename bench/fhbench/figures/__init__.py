@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 ORDER = ["capture", "printed", "start", "rss", "ptrace", "py_crash", "py_dump", "py_bt",
-         "live", "throughput", "peers", "agent_idle", "agent_signals", "agent_crash", "burst",
-         "tree"]
+         "native", "live", "throughput", "peers", "agent_idle", "agent_signals", "agent_crash",
+         "burst", "tree"]
 
 
 @dataclass
