@@ -31,8 +31,8 @@ Thread *native_of(const Thread &py, std::vector<Thread> &native, std::vector<boo
 // replaced by the Python frames its call ran.  False when the calls and the
 // evaluation loop's frames do not pair up and the native stack was whole.
 bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
-	   const EvalCalls &calls, const std::vector<StackFrame> &native, bool native_cut,
-	   bool all, bool *frames_cut)
+	   const EvalCalls &calls, bool py_cut, const std::vector<StackFrame> &native,
+	   bool native_cut, bool all, bool *frames_cut)
 {
 	// The interpreter's own frames (those of the module the evaluation
 	// loop is in) are left out, but for the ones a signal or sample hit
@@ -66,10 +66,17 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 			continue;
 		}
 		if (is_eval_frame(*f)) {
-			if (next_call < calls.size())
+			if (next_call < calls.size()) {
 				next_call++; // a call that ran no frame shown: kept as native
-			else
+			} else if (py_cut) {
+				// It ran frames beyond the 100 shown: they are not
+				// shown either.
+				if (!f->inlined)
+					physical_start = out.size();
+				continue;
+			} else {
 				extra = true;
+			}
 		}
 		top = top && interpreter && f->module == *interpreter;
 		// A loop frame left (no Python frames for it) stays: it says
@@ -123,8 +130,8 @@ std::vector<Thread> mix_threads(std::vector<Thread> python, const std::vector<Ev
 		if (!mixed.tid)
 			mixed.tid = n->tid;
 		bool cut = false;
-		if (!merge(mixed.frames, t.frames, i < calls.size() ? calls[i] : kNone, n->frames,
-			   n->truncated, all, &cut))
+		if (!merge(mixed.frames, t.frames, i < calls.size() ? calls[i] : kNone, t.truncated,
+			   n->frames, n->truncated, all, &cut))
 			stats.unpaired++;
 		mixed.truncated = t.truncated || n->truncated || cut;
 		out.push_back(std::move(mixed));

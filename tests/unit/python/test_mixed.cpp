@@ -153,6 +153,16 @@ TEST_CASE("frames that do not pair up are kept, after the native ones, and said"
 	CHECK(names(out[0].frames) ==
 	      std::vector<std::string>{"py:f", "_PyEval_EvalFrameDefault"});
 	CHECK(st3.unpaired == 1);
+
+	// Unless the Python frames were cut at 100: that loop frame ran the
+	// frames not shown.
+	Thread deep = thread_of(1, {py("f")});
+	deep.truncated = true;
+	MixStats st4;
+	out = mix_threads({deep}, {{1}}, {thread_of(1, native)}, {}, false, st4);
+	CHECK(names(out[0].frames) == std::vector<std::string>{"py:f"});
+	CHECK(out[0].truncated);
+	CHECK(st4.unpaired == 0);
 }
 
 TEST_CASE("threads are matched by pthread_t, then TID; C threads follow", "[native][mixed]")
