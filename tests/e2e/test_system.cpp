@@ -308,8 +308,8 @@ TEST_CASE("system-wide: a burst of 200 crashes in a second: every incident writt
 	CHECK(python_json(all, "all(x.keys() == d[0].keys() for x in d)") == "True");
 	CHECK(python_json(all, "', '.join(d[0]['signal'].keys())") == "'" + signal_keys + "'");
 	CHECK(python_json(all, "sorted(d[0]['threads'][0]['frames'][0].keys())") ==
-	      "['address', 'file', 'function', 'function_offset', 'inlined', 'kind', 'line', 'module', "
-	      "'offset']");
+	      "['address', 'build_id', 'file', 'function', 'function_offset', 'inlined', 'kind', "
+	      "'line', 'module', 'offset']");
 	CHECK(python_json(all, "sorted((x['pid'], x['signal']['name'], "
 			       "tuple(f['function'] for f in x['threads'][0]['frames'][:4])) for x in d)") ==
 	      want);
