@@ -4,6 +4,8 @@
 #include "util/printable.h"
 #include "output/sink.h"
 #include "app/watch.h"
+#include "symbolize/debug_cache.h"
+#include "util/diag.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -29,6 +31,25 @@ void raise_descriptor_limit()
 
 } // namespace
 
+namespace fh {
+
+// --debug-cache: a directory that cannot be used (fh-bpf is not root, say)
+// costs its time only, said with -v.
+void use_debug_cache(const Options &opts)
+{
+	if (opts.debug_cache.empty())
+		return;
+	try {
+		DebugCache::set_global(
+			std::make_unique<DebugCache>(opts.debug_cache, opts.debug_cache_bytes));
+	} catch (const Error &e) {
+		if (opts.verbose)
+			diag(std::string(e.what()) + ": debug files are read as they are");
+	}
+}
+
+} // namespace fh
+
 int main(int argc, char **argv)
 {
 	// A closed stdout, stderr or pipe is an error to report, not a death.
@@ -44,6 +65,7 @@ int main(int argc, char **argv)
 			fh::write_all(STDOUT_FILENO, fh::version_text());
 			return fh::kExitOk;
 		}
+		fh::use_debug_cache(opts);
 		if (opts.system_wide) {
 			// (Not in launch mode: the command would inherit it.)
 			raise_descriptor_limit();

@@ -43,6 +43,8 @@ enum WatchOption : int {
 	kOptNoChildren,
 	kOptNative,
 	kOptNativeAll,
+	kOptDebugCache,
+	kOptDebugCacheSize,
 };
 
 // Their table, in --help's order: what --help says and what getopt takes.

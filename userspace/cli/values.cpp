@@ -177,6 +177,25 @@ uint64_t log_max_size_value(const std::string &v)
 	return n;
 }
 
+uint64_t debug_cache_size_value(const std::string &v)
+{
+	uint64_t n;
+	if (!parse_size(v, n) || n < (1u << 20))
+		throw usage_error("invalid --debug-cache-size '" + v +
+				  "': expected bytes, 1M or more (K, M, G suffixes)");
+	return n;
+}
+
+std::string debug_cache_value(const std::string &v)
+{
+	if (v == "none")
+		return {};
+	if (v.empty() || v[0] != '/')
+		throw usage_error("invalid --debug-cache '" + v +
+				  "': expected an absolute directory, or none");
+	return v;
+}
+
 uint64_t timeout_value(const std::string &v)
 {
 	uint64_t us;

@@ -1,6 +1,7 @@
 #include "symbolize/unwinder.h"
 
 #include "process/elf_file.h"
+#include "symbolize/debug_cache.h"
 #include "process/mappings.h"
 #include "util/error.h"
 
@@ -141,6 +142,15 @@ int find_debug_file(Dwfl_Module *mod, void **userdata, const char *, Dwarf_Addr,
 	}
 	std::string found;
 	int fd = open_debug_file(paths, check, &found);
+	// Its sections inflated once for all runs, when they are compressed
+	// (the name libdw keeps is still the file's own).
+	if (DebugCache *cache = fd >= 0 ? DebugCache::global() : nullptr) {
+		int copy = cache->inflated(fd, check.build_id);
+		if (copy >= 0) {
+			close(fd);
+			fd = copy;
+		}
+	}
 	if (fd >= 0) {
 		*debug_name = strdup(found.c_str());
 		if (!*debug_name) {
