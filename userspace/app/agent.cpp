@@ -367,6 +367,7 @@ int Agent::run()
 		write_all(opts_.ready_fd, "ready\n");
 		close(opts_.ready_fd);
 	}
+	capture_->keep_core_btf(); // armed: for the next runs
 	for (bool done = false; !done;) {
 		for (uint32_t tag : loop.wait()) {
 			SignalRead si;

@@ -14,7 +14,13 @@
 
 #include <linux/types.h>
 
+#include <dirent.h>
+#include <sys/uio.h>
+
+#include <cstdlib>
 #include <functional>
+#include <iterator>
+#include <sstream>
 #include <memory>
 #include <vector>
 
@@ -68,6 +74,51 @@ void dump_python(pid_t tgid, const PythonRuntime &rt, uint64_t dump_id, Pipeline
 	pipeline.handle(ev, process);
 }
 
+// While the programs load: the frames of the threads blocked in a system
+// call now, from what /proc says of them (the stack pointer and the
+// instruction after the call) and their stacks read from the process
+// (process_vm_readv: nothing stops).  Only the other registers are
+// unknown, so a walk may go astray: it warms the symbol caches, and the
+// dump itself unwinds what the kernel captures.
+void warm_from_proc(Unwinder &unwinder, pid_t tgid, uint32_t max_threads, uint64_t stack_size)
+{
+	std::string dir = "/proc/" + std::to_string(tgid) + "/task";
+	std::vector<pid_t> tids;
+	if (DIR *d = opendir(dir.c_str())) {
+		while (struct dirent *e = readdir(d)) {
+			if (tids.size() >= max_threads)
+				break;
+			if (pid_t tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10)); tid > 0)
+				tids.push_back(tid);
+		}
+		closedir(d);
+	}
+	for (pid_t tid : tids) {
+		auto text = read_proc_file(dir + "/" + std::to_string(tid) + "/syscall", 512);
+		if (!text)
+			continue;
+		// "NR ARG1..ARG6 SP PC" (or "running", or "-1 SP PC").
+		std::istringstream in(*text);
+		std::vector<std::string> words{std::istream_iterator<std::string>(in), {}};
+		if (words.size() < 3)
+			continue;
+		ThreadCapture t;
+		t.tid = static_cast<uint32_t>(tid);
+		t.regs[Unwinder::kRegSp] = std::strtoull(words[words.size() - 2].c_str(), nullptr, 16);
+		t.regs[Unwinder::kRegIp] = std::strtoull(words.back().c_str(), nullptr, 16);
+		if (!t.regs[Unwinder::kRegSp] || !t.regs[Unwinder::kRegIp])
+			continue;
+		t.stack.resize(stack_size);
+		struct iovec local = {t.stack.data(), t.stack.size()};
+		struct iovec remote = {reinterpret_cast<void *>(t.regs[Unwinder::kRegSp]),
+				       t.stack.size()};
+		ssize_t n = process_vm_readv(tgid, &local, 1, &remote, 1, 0);
+		t.stack.resize(n > 0 ? static_cast<size_t>(n) : 0);
+		t.stack_addr = t.regs[Unwinder::kRegSp];
+		unwinder.unwind(t, kMaxFrames);
+	}
+}
+
 // --dump of native processes: the task iterator and the samplers, nothing
 // else, loaded for the first one while its debug information loads on a
 // second thread; the next ones (descendants) use the same programs.
@@ -77,6 +128,14 @@ public:
 
 	// --native: Python processes are dumped here too.
 	bool python_too() const { return opts_.native; }
+
+	// The dump is written: what the programs' load could keep for the
+	// next runs.
+	void finish()
+	{
+		if (capture_)
+			capture_->keep_core_btf();
+	}
 
 	// python: a Python process dumped with --native, its interpreter's
 	// threads read right after the native ones.
@@ -89,6 +148,7 @@ public:
 			try {
 				unwinder.report_maps(maps);
 				unwinder.prewarm();
+				warm_from_proc(unwinder, tgid, opts_.max_threads, opts_.stack_size);
 			} catch (const std::exception &) {
 			}
 			process.prepare_ns = monotonic_ns() - t0;
@@ -190,6 +250,7 @@ int dump(const Options &opts)
 				diag("pid " + std::to_string(d.pid) + ": " + e.what());
 		}
 	}
+	natives.finish();
 	LossList lost;
 	writer.add_losses(lost);
 	stats.end(pipeline.written(), lost);

@@ -4,6 +4,7 @@
 #include "util/printable.h"
 #include "output/sink.h"
 #include "app/watch.h"
+#include "capture/core_btf.h"
 #include "symbolize/debug_cache.h"
 #include "util/diag.h"
 
@@ -33,18 +34,19 @@ void raise_descriptor_limit()
 
 namespace fh {
 
-// --debug-cache: a directory that cannot be used (fh-bpf is not root, say)
-// costs its time only, said with -v.
-void use_debug_cache(const Options &opts)
+// --cache-dir: a directory that cannot be used (fh-bpf is not root, say)
+// costs time only, said with -v.
+void use_caches(const Options &opts)
 {
-	if (opts.debug_cache.empty())
+	if (opts.cache_dir.empty())
 		return;
 	try {
-		DebugCache::set_global(
-			std::make_unique<DebugCache>(opts.debug_cache, opts.debug_cache_bytes));
+		DebugCache::set_global(std::make_unique<DebugCache>(opts.cache_dir + "/debug",
+								    opts.debug_cache_bytes));
+		CoreBtf::set_global(std::make_unique<CoreBtf>(opts.cache_dir));
 	} catch (const Error &e) {
 		if (opts.verbose)
-			diag(std::string(e.what()) + ": debug files are read as they are");
+			diag(std::string(e.what()) + ": nothing is kept for the next runs");
 	}
 }
 
@@ -65,7 +67,7 @@ int main(int argc, char **argv)
 			fh::write_all(STDOUT_FILENO, fh::version_text());
 			return fh::kExitOk;
 		}
-		fh::use_debug_cache(opts);
+		fh::use_caches(opts);
 		if (opts.system_wide) {
 			// (Not in launch mode: the command would inherit it.)
 			raise_descriptor_limit();

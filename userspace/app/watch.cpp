@@ -481,6 +481,7 @@ int WatchSession::run()
 		write_all(opts_.ready_fd, "ready\n");
 		close(opts_.ready_fd);
 	}
+	capture_->keep_core_btf(); // armed: for the next runs
 	loop(pidfd.get(), sigfd.get());
 	// Everything the programs captured before the exit is in the ring.
 	if (launch_)

@@ -1,6 +1,7 @@
 #include "capture/capture.h"
 
 #include "capture/abi.h"
+#include "capture/core_btf.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -84,15 +85,18 @@ void choose_programs(fh_bpf *skel, const CaptureConfig &cfg)
 
 } // namespace
 
-Capture::Capture(const CaptureConfig &cfg)
+// The object opened, sized and told what to capture, then loaded: load's
+// error (negative), or 0.  core_btf: the kernel types to relocate against
+// ("": the kernel's whole BTF).
+int Capture::open_and_load(const CaptureConfig &cfg, const std::string &core_btf)
 {
-	init_libbpf(cfg.verbose);
-
-	skel_.reset(fh_bpf::open());
+	LIBBPF_OPTS(bpf_object_open_opts, opts);
+	if (!core_btf.empty())
+		opts.btf_custom_path = core_btf.c_str();
+	skel_.reset(fh_bpf::open(&opts));
 	if (!skel_)
 		throw sys_error("opening the BPF object", errno);
 	set_constants(skel_.get(), cfg);
-	tgid_ = cfg.tgid;
 	int err = 0;
 	if (const Capture *pred = cfg.predecessor) {
 		generation_ = pred->generation_ + 1;
@@ -125,14 +129,47 @@ Capture::Capture(const CaptureConfig &cfg)
 					       std::max<uint32_t>(cfg.max_threads, 1));
 	if (!err && !(cfg.tgid && cfg.follow_children))
 		err = bpf_map__set_max_entries(skel_->maps.tree, 1); // not used
+	// Live dumps alone (--dump): the signal programs' tables are not
+	// used; each one made full size costs its time to make.
+	if (!cfg.signals && !cfg.predecessor) {
+		struct bpf_map *unused[] = {skel_->maps.first_faults, skel_->maps.pending_senders,
+					    skel_->maps.dying,	      skel_->maps.py_procs,
+					    skel_->maps.py_files,     skel_->maps.py_builds,
+					    skel_->maps.scope_comms,  skel_->maps.scope_uids,
+					    skel_->maps.scope_cgroups};
+		for (auto *m : unused)
+			if (!err)
+				err = bpf_map__set_max_entries(m, 1);
+	}
 	if (err)
 		throw sys_error("sizing the BPF maps", -err);
 	choose_programs(skel_.get(), cfg);
 
 	clear_libbpf_log();
-	err = fh_bpf::load(skel_.get());
+	return fh_bpf::load(skel_.get());
+}
+
+Capture::Capture(const CaptureConfig &cfg)
+{
+	init_libbpf(cfg.verbose);
+	tgid_ = cfg.tgid;
+	verbose_ = cfg.verbose;
+	// With the kernel types kept from an earlier run when there are some;
+	// a load that fails with them is tried again without.
+	size_t size = 0;
+	const void *object = fh_bpf::elf_bytes(&size);
+	UniqueFd btf_fd;
+	CoreBtf *kept = CoreBtf::global();
+	std::string btf = kept ? kept->find(object, size, &btf_fd) : std::string();
+	int err = open_and_load(cfg, btf);
+	if (err && !btf.empty()) {
+		kept->forget(object, size);
+		btf.clear();
+		err = open_and_load(cfg, btf);
+	}
 	if (err)
 		explain_failure("loading the BPF programs failed", -err);
+	core_btf_wanted_ = kept && btf.empty();
 	fill_tables(cfg);
 	ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.records), on_record, this, nullptr));
 	if (!ring_) {
@@ -154,6 +191,17 @@ Capture::Capture(const CaptureConfig &cfg)
 }
 
 Capture::~Capture() = default;
+
+void Capture::keep_core_btf()
+{
+	if (!core_btf_wanted_)
+		return;
+	core_btf_wanted_ = false;
+	size_t size = 0;
+	const void *object = fh_bpf::elf_bytes(&size);
+	if (CoreBtf *kept = CoreBtf::global())
+		kept->make(object, size, verbose_);
+}
 
 namespace {
 

@@ -175,7 +175,14 @@ public:
 	// The samplers' period.
 	static constexpr uint64_t kSamplePeriodNs = 100'000;
 
+	// Keep, for the next runs, the kernel types the programs need, when
+	// they were loaded without them (capture/core_btf.h): tens of ms,
+	// once per kernel and fh-bpf; called once the work that matters is
+	// done (armed, dumped).
+	void keep_core_btf();
+
 private:
+	int open_and_load(const CaptureConfig &cfg, const std::string &core_btf);
 	void set_control(uint32_t gen, const char *what);
 	static int on_record(void *ctx, void *data, size_t size);
 	void prefault_ring();
@@ -198,6 +205,8 @@ private:
 	std::vector<LinkPtr> sampler_links_;
 	std::vector<int> sampler_fds_; // owned by their links
 	std::string sampling_problem_;
+	bool verbose_ = false;
+	bool core_btf_wanted_ = false;
 };
 
 } // namespace fh

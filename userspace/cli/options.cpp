@@ -146,8 +146,8 @@ bool take_output_option(Options &o, int id, const std::string &v)
 	case kOptLogKeep:
 		o.log_keep = log_keep_value(v);
 		break;
-	case kOptDebugCache:
-		o.debug_cache = debug_cache_value(v);
+	case kOptCacheDir:
+		o.cache_dir = cache_dir_value(v);
 		break;
 	case kOptDebugCacheSize:
 		o.debug_cache_bytes = debug_cache_size_value(v);

@@ -35,8 +35,8 @@ struct Options {
 	bool children = true; // -p, launch mode: the target's descendants too (--no-children)
 	bool native = false;  // --native: a Python thread's native frames too, merged
 	bool native_all = false; // --native-all: the interpreter's own frames among them too
-	// --debug-cache: debug files inflated once, kept there ("": none)
-	std::string debug_cache = "/var/cache/fh-bpf/debug";
+	// --cache-dir: what is worked out once and reused ("": nothing kept)
+	std::string cache_dir = "/var/cache/fh-bpf";
 	uint64_t debug_cache_bytes = 1ull << 30; // --debug-cache-size
 	std::vector<std::string> comms;	 // --comm
 	std::vector<std::string> exclude_comms; // --exclude-comm

@@ -159,16 +159,17 @@ constexpr OptionRow kWatchOptions[] = {
 		 "is faulthandler's, byte for byte"},
 	{.group = kCapture, .id = kOptNativeAll, .name = "native-all",
 	 .help = "--native, the interpreter's own frames included"},
-	{.group = kCapture, .id = kOptDebugCache, .name = "debug-cache", .arg = "DIR",
-	 .help = "keep in DIR a copy of each separate debug file\n"
-		 "whose sections are compressed (Debian's -dbg and\n"
-		 "-dbgsym packages), inflated once: later runs read\n"
-		 "it at once (default /var/cache/fh-bpf/debug, created\n"
-		 "0700; \"none\": no copies)"},
+	{.group = kCapture, .id = kOptCacheDir, .name = "cache-dir", .arg = "DIR",
+	 .help = "what fh-bpf works out once and reuses, kept in DIR\n"
+		 "(default /var/cache/fh-bpf, created 0700; \"none\":\n"
+		 "nothing kept): debug files whose sections are\n"
+		 "compressed (Debian's -dbg, -dbgsym), inflated; the\n"
+		 "kernel types the BPF programs need (BTF), from\n"
+		 "bpftool when it is installed"},
 	{.group = kCapture, .id = kOptDebugCacheSize, .name = "debug-cache-size", .arg = "SIZE",
 	 .help = "\n"
-		 "at most SIZE bytes of copies (K, M, G; default 1G):\n"
-		 "the least recently used go first"},
+		 "at most SIZE bytes of inflated debug files (K, M,\n"
+		 "G; default 1G): the least recently used go first"},
 	{.group = kOutput, .id = kOptOutput, .name = "output", .arg = "FILE",
 	 .help = "append every traceback to FILE (created 0600,\n"
 		 "symlinks not followed; an existing FILE must be\n"

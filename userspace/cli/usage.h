@@ -43,7 +43,7 @@ enum WatchOption : int {
 	kOptNoChildren,
 	kOptNative,
 	kOptNativeAll,
-	kOptDebugCache,
+	kOptCacheDir,
 	kOptDebugCacheSize,
 };
 

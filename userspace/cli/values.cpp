@@ -186,12 +186,12 @@ uint64_t debug_cache_size_value(const std::string &v)
 	return n;
 }
 
-std::string debug_cache_value(const std::string &v)
+std::string cache_dir_value(const std::string &v)
 {
 	if (v == "none")
 		return {};
 	if (v.empty() || v[0] != '/')
-		throw usage_error("invalid --debug-cache '" + v +
+		throw usage_error("invalid --cache-dir '" + v +
 				  "': expected an absolute directory, or none");
 	return v;
 }

@@ -52,8 +52,9 @@ bool json_format(const std::string &v);
 uint32_t log_keep_value(const std::string &v);
 uint64_t log_max_size_value(const std::string &v);
 uint64_t timeout_value(const std::string &v);
-// --debug-cache DIR (an absolute path; "none": "", no cache), its size.
-std::string debug_cache_value(const std::string &v);
+// --cache-dir DIR (an absolute path; "none": "", nothing kept), and the
+// size of its inflated debug files.
+std::string cache_dir_value(const std::string &v);
 uint64_t debug_cache_size_value(const std::string &v);
 
 // --stack-size BYTES, rounded up to whole pages.

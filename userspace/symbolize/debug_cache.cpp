@@ -181,23 +181,9 @@ DebugCache::DebugCache(const std::string &dir, uint64_t max_bytes)
 	: path_(dir), max_bytes_(max_bytes)
 {
 	elf_version(EV_CURRENT);
-	// Its parent too (/var/cache/fh-bpf), the same way.
-	size_t slash = dir.find_last_of('/');
-	if (slash != std::string::npos && slash > 0)
-		mkdir(dir.substr(0, slash).c_str(), 0700);
-	if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-		throw sys_error("creating the debug cache " + dir, errno);
-	dir_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-	if (!dir_)
-		throw sys_error("opening the debug cache " + dir, errno);
-	struct stat st;
-	if (fstat(dir_.get(), &st) != 0)
-		throw sys_error("reading the debug cache " + dir, errno);
-	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		throw Error("the debug cache " + dir +
-				    " must be fh-bpf's user's own and writable by it alone",
-			    EPERM);
-	owner_ = st.st_uid;
+	unsigned owner = 0;
+	dir_ = open_private_dir(dir, "the debug cache", &owner);
+	owner_ = owner;
 }
 
 DebugCache *DebugCache::global() { return global_cache(); }
@@ -216,9 +202,7 @@ int DebugCache::open_copy(const std::string &name)
 	int fd = openat(dir_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	struct stat st;
-	bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner_ &&
-		  (st.st_mode & 07777) == 0600 && st.st_nlink == 1;
+	bool ok = is_private_file(fd, owner_);
 	if (ok) {
 		ElfPtr elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
 		uint64_t size = 0;

@@ -27,8 +27,6 @@
 
 namespace fh {
 
-inline const std::string kDefaultDebugCache = "/var/cache/fh-bpf/debug";
-
 class DebugCache {
 public:
 	// Opens (creating it 0700 when missing, and its parent) the directory;

@@ -76,10 +76,12 @@ public:
 	// here, another mount namespace's): frames name them without it.
 	void set_display_prefix(const std::string &prefix) { display_prefix_ = prefix; }
 
-private:
-	using Registers = std::array<uint64_t, kNrRegs>;
+	// DWARF register numbers (x86-64) in ThreadCapture::regs.
 	static constexpr int kRegSp = 7;
 	static constexpr int kRegIp = 16;
+
+private:
+	using Registers = std::array<uint64_t, kNrRegs>;
 	struct Callbacks;
 
 	// Unwind from regs over thread's stack bytes, appending to res.

@@ -1,5 +1,9 @@
 #include "util/fd.h"
 
+#include "util/error.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +39,33 @@ bool write_all(int fd, const std::string &text)
 		done += static_cast<size_t>(n);
 	}
 	return true;
+}
+
+UniqueFd open_private_dir(const std::string &path, const std::string &what, unsigned *owner)
+{
+	size_t slash = path.find_last_of('/');
+	if (slash != std::string::npos && slash > 0)
+		mkdir(path.substr(0, slash).c_str(), 0700);
+	if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+		throw sys_error("creating " + what + " " + path, errno);
+	UniqueFd dir(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+	if (!dir)
+		throw sys_error("opening " + what + " " + path, errno);
+	struct stat st;
+	if (fstat(dir.get(), &st) != 0)
+		throw sys_error("reading " + what + " " + path, errno);
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		throw Error(what + " " + path + " must be fh-bpf's user's own and writable by it alone",
+			    EPERM);
+	*owner = st.st_uid;
+	return dir;
+}
+
+bool is_private_file(int fd, unsigned owner)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == owner &&
+	       (st.st_mode & 07777) == 0600 && st.st_nlink == 1;
 }
 
 } // namespace fh
