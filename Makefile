@@ -71,6 +71,7 @@ CORE_OBJS := $(patsubst userspace/%.cpp,$(OUT)/obj/%.o,$(CORE_SRCS))
 
 $(OUT)/obj/capture/capture.o $(OUT)/obj/capture/live_dump.o: $(OUT)/fh.skel.h
 $(OUT)/obj/capture/keepalive.o: $(OUT)/keepalive.skel.h
+$(OUT)/tests/unit/capture/test_core_btf.o: $(OUT)/fh.skel.h
 
 $(OUT)/obj/%.o: userspace/%.cpp | $(OUT)/obj
 	$(call msg,CXX,$@)
