@@ -183,7 +183,7 @@ FUZZ_SRCS := util/error util/fd util/diag util/printable util/signals util/strin
 	     process/elf_file process/kernel_info process/mappings process/perf_records process/proc \
 	     python/linetable python/py_report python/py_traceback python/py_walk python/python python/offsets \
 	     capture/records symbolize/native output/syslog output/syslog_json symbolize/unwinder \
-	     symbolize/symbols
+	     symbolize/symbols symbolize/debug_cache
 FUZZ_HARNESSES := $(patsubst tests/fuzz/%.cpp,$(OUT)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.cpp))
 
 $(OUT)/fuzz/obj/%.o: userspace/%.cpp | $(OUT)/fuzz/obj
