@@ -369,11 +369,11 @@ def tail(path: str, n: int = 3) -> str:
     return " | ".join(lines[-n:]) or "(empty)"
 
 
-def oneshot_dump(setup: Setup, pid: int, max_threads: int, out: str,
-                 cpu: int | None = None, args: Iterable[str] = ()) -> tuple[float, dict | None]:
+def dump_command(setup: Setup, pid: int, max_threads: int, out: str,
+                 cpu: int | None = None, args: Iterable[str] = ()) -> dict:
     """`fh-bpf -p PID --dump -o OUT [ARGS]`, the whole command (start, BPF
-    load or memory read, symbols, print, exit): its wall time in ms and its
-    --stats-fd event."""
+    load or memory read, symbols, print, exit): its wall time in ms (None
+    if it failed), its --stats-fd event and "end" object, its exit status."""
     r, w = os.pipe()
     argv = [setup.fh, "-p", str(pid), "--dump", "--max-threads", str(max_threads),
             "-o", out, "--stats-fd", str(w)] + list(args)
@@ -386,9 +386,18 @@ def oneshot_dump(setup: Setup, pid: int, max_threads: int, out: str,
     wall = (time.monotonic() - t0) * 1e3
     stats.drain(setup.limit)
     stats.close()
-    if rc != 0:
+    return {"wall_ms": wall if rc == 0 else None, "rc": rc,
+            "event": stats.events[0] if stats.events else None, "end": stats.end}
+
+
+def oneshot_dump(setup: Setup, pid: int, max_threads: int, out: str,
+                 cpu: int | None = None, args: Iterable[str] = ()) -> tuple[float, dict | None]:
+    """dump_command's wall time in ms and its event; (None, None) if it
+    failed."""
+    d = dump_command(setup, pid, max_threads, out, cpu, args)
+    if d["rc"] != 0:
         return None, None
-    return wall, (stats.events[0] if stats.events else None)
+    return d["wall_ms"], d["event"]
 
 
 def timed(argv: list[str], out: str, cpu: int | None = None, timeout: float = 120) -> float | None:

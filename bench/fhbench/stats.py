@@ -74,7 +74,11 @@ def mean_se(xs: Iterable[float | None]) -> tuple[float | None, float | None]:
 def paired(a: Sequence[float | None], b: Sequence[float | None]) -> dict | None:
     """A against B, sample i of each taken back to back: the ratio of the
     medians, and the median (and range) of the per-pair ratios A_i / B_i.
-    A pair with a missing side is left out of the per-pair ratios."""
+    A pair with a missing side is left out of the per-pair ratios.  Only
+    positive figures have ratios: with a sample at or below zero on either
+    side (a difference, a time lost that noise takes below zero), None."""
+    if any(x <= 0 for x in clean(a) + clean(b)):
+        return None
     ma, mb = median(a), median(b)
     ratios = [x / y for x, y in zip(a, b)
               if x is not None and y is not None and y != 0]

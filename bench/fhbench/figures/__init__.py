@@ -12,9 +12,9 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-ORDER = ["capture", "printed", "start", "rss", "ptrace", "py_crash", "py_dump", "py_bt",
-         "native", "live", "throughput", "peers", "agent_idle", "agent_signals", "agent_crash",
-         "burst", "tree"]
+ORDER = ["capture", "printed", "start", "rss", "ptrace", "oneshot", "py_crash", "py_dump",
+         "py_bt", "native", "live", "throughput", "peers", "agent_idle", "agent_signals",
+         "agent_crash", "burst", "tree"]
 
 
 @dataclass

@@ -8,7 +8,7 @@ that live target (never stopped): from the event (--stats-fd), capture_ns
 (the threads read from the target's memory with process_vm_readv) and
 trigger_to_written_ns (read, render, write); and the wall time of the whole
 command, measured by the bench.  Each dump is compared with the target's
-own.
+own.  The whole command's wall time is aimed at for 10 and 100 threads.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from ..procs import Setup, oneshot_dump, py_label, py_target
-from ..results import Figure, not_measured, reproduce
+from ..results import Aim, Figure, not_measured, reproduce
 from . import Option, ints
 from .py_crash import same_text
 
@@ -24,6 +24,8 @@ NAME = "py-dump"
 TITLE = "Python --dump"
 OPTIONS = [Option("threads", ints, [10, 100], [10], "worker threads of the target (+ main)"),
            Option("dumps", int, 10, 3, "fh-bpf --dump runs on one target")]
+AIMS = {10: Aim(2, "fh-bpf's aim: <= 2 ms for a Python --dump of 10 threads (and main)"),
+        100: Aim(5, "fh-bpf's aim: <= 5 ms for a Python --dump of 100 threads (and main)")}
 
 
 def dump_target(setup: Setup, py: str, n: int, tag: str):
@@ -79,6 +81,6 @@ def run(setup: Setup, opts: dict) -> list[Figure]:
                        reproduce=repro),
                 Figure(NAME, "Python --dump: whole command, wall (no stop)",
                        "the bench's clock around `fh-bpf -p PID --dump`", "ms", walls,
-                       params=p, reproduce=repro),
+                       params=p, aim=AIMS.get(n), reproduce=repro),
             ]
     return figures
