@@ -449,11 +449,28 @@ std::optional<std::vector<uint8_t>> ElfFile::read(uint64_t vaddr, size_t len) co
 		if (vaddr < sh.sh_addr || vaddr - sh.sh_addr >= sh.sh_size ||
 		    sh.sh_size - (vaddr - sh.sh_addr) < len)
 			continue;
-		Elf_Data *data = elf_rawdata(scn, nullptr);
-		if (!data || !data->d_buf || data->d_size != sh.sh_size)
+		if (sh.sh_flags & SHF_COMPRESSED)
+			return std::nullopt; // not as mapped
+		// Those bytes alone (not the whole section: .rodata may be MBs),
+		// where the section says, within the file.
+		struct stat st;
+		uint64_t at = sh.sh_offset + (vaddr - sh.sh_addr);
+		if (at < sh.sh_offset || fstat(fd_.get(), &st) != 0 ||
+		    at > static_cast<uint64_t>(st.st_size) ||
+		    static_cast<uint64_t>(st.st_size) - at < len)
 			return std::nullopt;
-		const auto *p = static_cast<const uint8_t *>(data->d_buf) + (vaddr - sh.sh_addr);
-		return std::vector<uint8_t>(p, p + len);
+		std::vector<uint8_t> out(len);
+		size_t done = 0;
+		while (done < len) {
+			ssize_t n = pread(fd_.get(), out.data() + done, len - done,
+					  static_cast<off_t>(at + done));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return std::nullopt; // truncated meanwhile
+			done += static_cast<size_t>(n);
+		}
+		return out;
 	}
 	return std::nullopt;
 }

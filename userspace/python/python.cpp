@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <regex>
@@ -339,6 +340,15 @@ PythonDetection detect_python(const MappingSet &maps)
 		if (candidates.empty() || path.find("python") != std::string::npos)
 			candidates.push_back(path);
 	}
+	// The executable, then a libpython, before the rest (an interpreter's
+	// extension modules are named like it too, and each one read costs
+	// its symbol tables).
+	auto libpython = [](const std::string &path) {
+		size_t slash = path.rfind('/');
+		return path.compare(slash == std::string::npos ? 0 : slash + 1, 9, "libpython") == 0;
+	};
+	if (!candidates.empty())
+		std::stable_partition(candidates.begin() + 1, candidates.end(), libpython);
 	for (const auto &path : candidates) {
 		PythonDetection found = python_in_file(path, candidates.front());
 		auto rt = found.runtime;
