@@ -15,11 +15,42 @@ extern "C" {
 
 namespace fh {
 
-bool ProcessMemory::read(uint64_t addr, void *dst, size_t len)
+bool ProcessMemory::read_direct(uint64_t addr, void *dst, size_t len)
 {
 	struct iovec local = {dst, len};
 	struct iovec remote = {reinterpret_cast<void *>(addr), len};
 	return process_vm_readv(pid_, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+// The block at base, read once; nullptr when it cannot be read whole (a
+// page of it unmapped: reads in it then go direct).
+const uint8_t *ProcessMemory::block(uint64_t base)
+{
+	auto it = blocks_.find(base);
+	if (it == blocks_.end()) {
+		// A bound on what a walk keeps, whatever the target's pointers.
+		if (blocks_.size() >= 4096)
+			blocks_.clear();
+		std::vector<uint8_t> bytes(kBlock);
+		if (!read_direct(base, bytes.data(), kBlock))
+			bytes.clear();
+		it = blocks_.emplace(base, std::move(bytes)).first;
+	}
+	return it->second.empty() ? nullptr : it->second.data();
+}
+
+bool ProcessMemory::read(uint64_t addr, void *dst, size_t len)
+{
+	uint64_t base = addr & ~uint64_t{kBlock - 1};
+	// Within one block: from it.  Larger reads, and reads across blocks
+	// or in a block with an unreadable part, go direct.
+	if (len == 0 || len > kBlock || addr - base > kBlock - len)
+		return read_direct(addr, dst, len);
+	const uint8_t *b = block(base);
+	if (!b)
+		return read_direct(addr, dst, len);
+	std::memcpy(dst, b + (addr - base), len);
+	return true;
 }
 
 bool ImageMemory::read(uint64_t addr, void *dst, size_t len)
@@ -111,6 +142,7 @@ public:
 	{
 		PyThreadCapture t = read_thread(tstate, index, gc);
 		for (int attempt = 0; attempt < kRetries; attempt++) {
+			mem_.refresh(); // read again: has it changed?
 			PyThreadCapture again = read_thread(tstate, index, gc);
 			if (same_codes(t, again))
 				break;

@@ -21,16 +21,30 @@ class MemoryReader {
 public:
 	virtual ~MemoryReader() = default;
 	virtual bool read(uint64_t addr, void *dst, size_t len) = 0;
+	// What is read from now on is read anew (a reader that keeps what it
+	// read forgets it): the memory may have changed.
+	virtual void refresh() {}
 };
 
-// A live process, through process_vm_readv: no ptrace, no stop.
+// A live process, through process_vm_readv: no ptrace, no stop.  Small
+// reads are served from aligned blocks read whole (a walk reads a field at
+// a time: thousands of system calls for a few threads otherwise), kept
+// until refresh().
 class ProcessMemory : public MemoryReader {
 public:
 	explicit ProcessMemory(pid_t pid) : pid_(pid) {}
 	bool read(uint64_t addr, void *dst, size_t len) override;
+	void refresh() override { blocks_.clear(); }
+
+	static constexpr size_t kBlock = 512;
 
 private:
+	bool read_direct(uint64_t addr, void *dst, size_t len);
+	const uint8_t *block(uint64_t base);
+
 	pid_t pid_;
+	// Block address -> its bytes; empty: it could not be read whole.
+	std::map<uint64_t, std::vector<uint8_t>> blocks_;
 };
 
 // Memory made of byte ranges, for tests.
