@@ -398,14 +398,18 @@ private:
 
 } // namespace
 
+// Each walk reads the process as it is now: nothing kept from a reader's
+// earlier walks (a reader polled until the interpreter is ready, say).
 void walk_python(MemoryReader &mem, const PythonRuntime &rt, Event &ev, const WalkView &view)
 {
+	mem.refresh();
 	Walker(mem, rt.offsets, ev).run(rt.runtime_addr, view);
 }
 
 std::optional<std::set<std::string>> stdlib_module_names(MemoryReader &mem,
 							 const PythonRuntime &rt, StdlibRead *read)
 {
+	mem.refresh();
 	Event scratch;
 	StdlibRead local;
 	return Walker(mem, rt.offsets, scratch)

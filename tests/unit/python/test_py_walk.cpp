@@ -313,3 +313,36 @@ TEST_CASE("sys.stdlib_module_names: a sys dict of 4,096 keys costs a bounded rea
 	CHECK(r.items == kSysDictEntries);
 	CHECK_FALSE(r.found);
 }
+
+TEST_CASE("ProcessMemory: small reads come from blocks kept until refresh, large ones direct",
+	  "[pywalk][memory]")
+{
+	// This process's own memory, read as a target's.
+	alignas(512) static std::array<uint8_t, 2048> bytes;
+	for (size_t i = 0; i < bytes.size(); i++)
+		bytes[i] = static_cast<uint8_t>(i * 7);
+	auto at = reinterpret_cast<uint64_t>(bytes.data());
+	fh::ProcessMemory mem(getpid());
+	uint64_t v = 0, want = 0;
+	REQUIRE(mem.read(at + 8, &v, sizeof(v)));
+	std::memcpy(&want, bytes.data() + 8, 8);
+	CHECK(v == want);
+	// Kept: a change is not seen until refresh().
+	bytes[8] ^= 0xff;
+	REQUIRE(mem.read(at + 8, &v, sizeof(v)));
+	CHECK(v == want);
+	mem.refresh();
+	REQUIRE(mem.read(at + 8, &v, sizeof(v)));
+	std::memcpy(&want, bytes.data() + 8, 8);
+	CHECK(v == want);
+	// Across two blocks, and larger than one: read whole, direct.
+	std::array<uint8_t, 16> across{};
+	REQUIRE(mem.read(at + fh::ProcessMemory::kBlock - 8, across.data(), across.size()));
+	CHECK(std::memcmp(across.data(), bytes.data() + fh::ProcessMemory::kBlock - 8, 16) == 0);
+	std::vector<uint8_t> big(1500);
+	REQUIRE(mem.read(at + 100, big.data(), big.size()));
+	CHECK(std::memcmp(big.data(), bytes.data() + 100, big.size()) == 0);
+	// Nothing mapped there: a failed read, whatever the size.
+	CHECK_FALSE(mem.read(8, &v, sizeof(v)));
+	CHECK_FALSE(mem.read(8, big.data(), big.size()));
+}
