@@ -270,24 +270,13 @@ std::string inside_debug_root(const std::string &path)
 	return normal;
 }
 
-std::string hex(const std::string &bytes)
-{
-	static const char digits[] = "0123456789abcdef";
-	std::string out;
-	for (unsigned char c : bytes) {
-		out += digits[c >> 4];
-		out += digits[c & 15];
-	}
-	return out;
-}
-
 } // namespace
 
 std::string build_id_debug_path(const std::string &build_id)
 {
 	if (build_id.size() < 2 || build_id.size() > 64)
 		return {};
-	std::string h = hex(build_id);
+	std::string h = hex_bytes(build_id.data(), build_id.size());
 	return kDebugRoot + "/.build-id/" + h.substr(0, 2) + "/" + h.substr(2) + ".debug";
 }
 

@@ -1,6 +1,7 @@
 #include "symbolize/debug_cache.h"
 
 #include "util/error.h"
+#include "util/strings.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -22,17 +23,6 @@ namespace fh {
 namespace {
 
 constexpr const char *kSuffix = ".debug";
-
-std::string hex(const std::string &bytes)
-{
-	static const char digits[] = "0123456789abcdef";
-	std::string out;
-	for (unsigned char c : bytes) {
-		out += digits[c >> 4];
-		out += digits[c & 15];
-	}
-	return out;
-}
 
 // A copy's name: the build id in hex, ".debug".
 bool is_copy_name(const std::string &name)
@@ -205,9 +195,10 @@ int DebugCache::open_copy(const std::string &name)
 	bool ok = is_private_file(fd, owner_);
 	if (ok) {
 		ElfPtr elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+		std::string id = elf && elf_kind(elf.get()) == ELF_K_ELF ? build_id_of(elf.get()) : "";
 		uint64_t size = 0;
-		ok = elf && elf_kind(elf.get()) == ELF_K_ELF &&
-		     name == hex(build_id_of(elf.get())) + kSuffix && !compressed(elf.get(), &size);
+		ok = !id.empty() && name == hex_bytes(id.data(), id.size()) + kSuffix &&
+		     !compressed(elf.get(), &size);
 	}
 	if (!ok) {
 		close(fd);
@@ -250,7 +241,7 @@ int DebugCache::inflated(int fd, const std::string &build_id)
 		    size > kMaxFileBytes || build_id_of(elf.get()) != build_id)
 			return -1;
 	}
-	std::string name = hex(build_id) + kSuffix;
+	std::string name = hex_bytes(build_id.data(), build_id.size()) + kSuffix;
 	int copy = open_copy(name);
 	if (copy >= 0) {
 		served_++;

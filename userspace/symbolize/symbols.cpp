@@ -1,4 +1,5 @@
 #include "symbolize/unwinder.h"
+#include "util/strings.h"
 
 #include <cxxabi.h>
 #include <dwarf.h>
@@ -178,11 +179,7 @@ std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
 	GElf_Addr id_vaddr;
 	int id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
 	if (id_len > 0) {
-		static const char digits[] = "0123456789abcdef";
-		for (int i = 0; i < id_len; i++) {
-			base.build_id += digits[id[i] >> 4];
-			base.build_id += digits[id[i] & 15];
-		}
+		base.build_id = hex_bytes(id, static_cast<size_t>(id_len));
 		key = base.build_id + ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
 		if (auto it = shared_frames().find(key); it != shared_frames().end()) {
 			std::vector<NativeFrame> out = it->second;

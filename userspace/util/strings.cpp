@@ -24,4 +24,17 @@ std::string hex(uint64_t v, int digits)
 	return buf;
 }
 
+std::string hex_bytes(const void *data, size_t size)
+{
+	static const char digits[] = "0123456789abcdef";
+	const auto *p = static_cast<const unsigned char *>(data);
+	std::string out;
+	out.reserve(2 * size);
+	for (size_t i = 0; i < size; i++) {
+		out += digits[p[i] >> 4];
+		out += digits[p[i] & 15];
+	}
+	return out;
+}
+
 } // namespace fh
