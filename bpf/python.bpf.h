@@ -352,16 +352,16 @@ static long py_frame_step(__u32 i, void *ctx)
 
 		if (instr && index >= -1 && index < (1 << 24))
 			f->lasti = (__s32)index;
-		__u8 owner;
+		/* 3.11: is_entry and owner side by side, in one read. */
+		__u8 b[2] = {};
 
-		if (!bpf_probe_read_user(&owner, 1, (void *)(w->frame + py->frame_owner)))
-			f->owner = owner;
 		if (py_has(py->frame_is_entry)) {
-			__u8 entry;
-
-			if (!bpf_probe_read_user(&entry, 1, (void *)(w->frame + py->frame_is_entry)) &&
-			    entry)
-				f->flags |= FH_PY_FRAME_ENTRY;
+			if (!bpf_probe_read_user(b, 2, (void *)(w->frame + py->frame_is_entry))) {
+				f->owner = b[1];
+				f->flags = b[0] ? FH_PY_FRAME_ENTRY : 0;
+			}
+		} else if (!bpf_probe_read_user(b, 1, (void *)(w->frame + py->frame_owner))) {
+			f->owner = b[0];
 		}
 	}
 	w->n = i + 1;

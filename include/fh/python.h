@@ -62,7 +62,8 @@ struct fh_py_offsets {
 	__s32 frame_lasti;	/* <= 3.10 */
 	__s32 frame_instr_ptr;	/* prev_instr (3.11, 3.12) or instr_ptr (3.13+) */
 	__s32 frame_owner;	/* 3.11+, one byte */
-	__s32 frame_is_entry;	/* 3.11: the frame a C call of the eval loop entered (bool) */
+	__s32 frame_is_entry;	/* 3.11: the frame a C call of the eval loop entered (bool);
+				 * frame_owner is the byte after it, read with it */
 	/* PyCodeObject */
 	__s32 code_firstlineno; /* int */
 	__s32 code_filename;

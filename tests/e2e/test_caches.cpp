@@ -24,20 +24,12 @@ namespace {
 // One --dump: its text (fh-bpf's own lines left out).
 std::string dump_with(pid_t pid, const std::string &cache)
 {
-	std::string out = temp_path("dump.txt"), err = temp_path("err.txt");
-	SpawnOptions o;
-	o.stderr_path = err;
-	pid_t fh = spawn({fh_bpf_path(), "-p", std::to_string(pid), "--dump", "-o", out,
-			  "--cache-dir", cache},
-			 o);
-	auto st = wait_exit(fh, kGuardMs);
-	REQUIRE(st);
-	std::string text = read_file(out), diag = read_file(err);
+	std::string out = temp_path("dump.txt");
+	FhRun r = run_fh({"-p", std::to_string(pid), "--dump", "-o", out, "--cache-dir", cache});
+	std::string text = read_file(out);
 	unlink(out.c_str());
-	unlink(err.c_str());
-	INFO("diagnostics:\n" << diag);
-	REQUIRE(WIFEXITED(*st));
-	CHECK(WEXITSTATUS(*st) == 0);
+	INFO("diagnostics:\n" << r.err);
+	CHECK(r.status == 0);
 	return without_notes(text);
 }
 

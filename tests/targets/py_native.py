@@ -75,11 +75,13 @@ def in_syscall(tid, numbers):
 
 def wait_blocked(tids, numbers):
     """Until the thread that appends its id to tids sleeps in one of
-    these system calls (polled: the state is the kernel's to tell)."""
-    while not tids:
+    these system calls (polled: the state is the kernel's to tell), for
+    at most 20 s; else the target exits with the reason."""
+    for _ in range(20000):
+        if tids and in_syscall(tids[0], numbers):
+            return
         threading.Event().wait(0.001)
-    while not in_syscall(tids[0], numbers):
-        threading.Event().wait(0.001)
+    sys.exit('the thread did not block in %r' % (numbers,))
 
 
 def block():

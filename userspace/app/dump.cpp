@@ -14,7 +14,6 @@
 
 #include <linux/types.h>
 
-#include <dirent.h>
 #include <sys/uio.h>
 
 #include <cstdlib>
@@ -82,19 +81,9 @@ void dump_python(pid_t tgid, const PythonRuntime &rt, uint64_t dump_id, Pipeline
 // dump itself unwinds what the kernel captures.
 void warm_from_proc(Unwinder &unwinder, pid_t tgid, uint32_t max_threads, uint64_t stack_size)
 {
-	std::string dir = "/proc/" + std::to_string(tgid) + "/task";
-	std::vector<pid_t> tids;
-	if (DIR *d = opendir(dir.c_str())) {
-		while (struct dirent *e = readdir(d)) {
-			if (tids.size() >= max_threads)
-				break;
-			if (pid_t tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10)); tid > 0)
-				tids.push_back(tid);
-		}
-		closedir(d);
-	}
-	for (pid_t tid : tids) {
-		auto text = read_proc_file(dir + "/" + std::to_string(tid) + "/syscall", 512);
+	std::string dir = "/proc/" + std::to_string(tgid) + "/task/";
+	for (pid_t tid : threads_of(tgid, max_threads)) {
+		auto text = read_proc_file(dir + std::to_string(tid) + "/syscall", 512);
 		if (!text)
 			continue;
 		// "NR ARG1..ARG6 SP PC" (or "running", or "-1 SP PC").

@@ -70,32 +70,23 @@ int run_quietly(const std::vector<std::string> &argv)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-CoreBtf *&global_cache()
+// The process's kept types (CoreBtf::global).
+std::unique_ptr<CoreBtf> &global_cache()
 {
-	static CoreBtf *cache = nullptr;
+	static std::unique_ptr<CoreBtf> cache;
 	return cache;
-}
-
-std::unique_ptr<CoreBtf> &global_owner()
-{
-	static std::unique_ptr<CoreBtf> owner;
-	return owner;
 }
 
 } // namespace
 
 CoreBtf::CoreBtf(const std::string &cache_dir) : path_(cache_dir + "/btf")
 {
-	dir_ = open_private_dir(path_, "the BTF cache", &owner_);
+	dir_ = open_private_dir(path_, "the BTF cache", &owner_, true);
 }
 
-CoreBtf *CoreBtf::global() { return global_cache(); }
+CoreBtf *CoreBtf::global() { return global_cache().get(); }
 
-void CoreBtf::set_global(std::unique_ptr<CoreBtf> cache)
-{
-	global_owner() = std::move(cache);
-	global_cache() = global_owner().get();
-}
+void CoreBtf::set_global(std::unique_ptr<CoreBtf> cache) { global_cache() = std::move(cache); }
 
 // The kernel (its release, version and BTF size) and the programs.
 std::string CoreBtf::name_for(const void *object, size_t size) const

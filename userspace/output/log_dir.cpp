@@ -64,31 +64,9 @@ bool is_incident_file(const std::string &name)
 LogDir::LogDir(const std::string &dir, uint32_t keep, uint64_t max_bytes)
 	: path_(dir), keep_(keep), max_bytes_(max_bytes)
 {
-	if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-		throw sys_error("creating the log directory " + dir, errno);
-	dir_ = UniqueFd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-	if (!dir_) {
-		int e = errno;
-		if (e == ELOOP || e == ENOTDIR)
-			throw Error("the log directory " + dir +
-					    " is a symbolic link or not a directory: give the directory itself",
-				    e);
-		throw sys_error("opening the log directory " + dir, e);
-	}
-	// Root writes and deletes files there: only in a directory no one else
-	// can write to (plant files in, or swap for another).
-	struct stat st;
-	if (fstat(dir_.get(), &st) != 0)
-		throw sys_error("reading the log directory " + dir, errno);
-	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		char mode[8];
-		std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-		throw Error("the log directory " + dir + " is owned by uid " +
-				    std::to_string(st.st_uid) + " with mode " + mode +
-				    ": it must be fh-bpf's user's own and writable by it alone (chmod go-w)",
-			    EPERM);
-	}
-	owner_ = st.st_uid;
+	unsigned owner = 0;
+	dir_ = open_private_dir(dir, "the log directory", &owner);
+	owner_ = owner;
 	// What an fh-bpf that died mid-write left: never an incident. Another
 	// one still running may be writing its own.
 	int fd = dup(dir_.get());
@@ -192,14 +170,6 @@ bool LogDir::place(const std::string &temp, const std::string &name)
 
 void LogDir::retain(const std::string &newest)
 {
-	int fd = dup(dir_.get());
-	DIR *d = fd >= 0 ? fdopendir(fd) : nullptr;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	rewinddir(d); // the descriptor's offset is shared with dir_'s
 	struct File {
 		std::string name;
 		uint64_t size;
@@ -207,17 +177,10 @@ void LogDir::retain(const std::string &newest)
 	};
 	std::vector<File> files;
 	uint64_t total = 0;
-	while (struct dirent *e = readdir(d)) {
-		std::string name = e->d_name;
-		struct stat st;
-		if (!is_incident_file(name) ||
-		    fstatat(dir_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode) || st.st_uid != owner_)
-			continue;
-		files.push_back({name, static_cast<uint64_t>(st.st_size), name_suffix(name)});
-		total += static_cast<uint64_t>(st.st_size);
+	for (auto &f : owned_files(dir_.get(), owner_, is_incident_file)) {
+		files.push_back({f.name, static_cast<uint64_t>(f.st.st_size), name_suffix(f.name)});
+		total += static_cast<uint64_t>(f.st.st_size);
 	}
-	closedir(d);
 	// The oldest first: by the time in the name, then by the suffix a name
 	// taken got ("-1" after none, "-10" after "-9").
 	std::sort(files.begin(), files.end(), [](const File &a, const File &b) {

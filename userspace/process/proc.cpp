@@ -105,10 +105,7 @@ bool pidfd_exits_within(int pidfd, int timeout_ms)
 	return n > 0 && (p.revents & (POLLIN | POLLHUP));
 }
 
-namespace {
-
-// The children of every thread of pid, as /proc lists them now.
-std::vector<pid_t> children_of(pid_t pid)
+std::vector<pid_t> threads_of(pid_t pid, size_t max)
 {
 	std::vector<pid_t> out;
 	std::string dir = "/proc/" + std::to_string(pid) + "/task";
@@ -116,9 +113,27 @@ std::vector<pid_t> children_of(pid_t pid)
 	if (!d)
 		return out;
 	while (struct dirent *e = readdir(d)) {
-		if (e->d_name[0] == '.')
-			continue;
-		auto text = read_proc_file(dir + "/" + e->d_name + "/children", 1 << 20);
+		if (out.size() >= max)
+			break;
+		char *end;
+		long tid = std::strtol(e->d_name, &end, 10);
+		if (end != e->d_name && !*end && tid > 0 && tid <= INT32_MAX)
+			out.push_back(static_cast<pid_t>(tid));
+	}
+	closedir(d);
+	return out;
+}
+
+namespace {
+
+// The children of every thread of pid, as /proc lists them now.
+std::vector<pid_t> children_of(pid_t pid)
+{
+	std::vector<pid_t> out;
+	for (pid_t tid : threads_of(pid)) {
+		auto text = read_proc_file("/proc/" + std::to_string(pid) + "/task/" +
+						   std::to_string(tid) + "/children",
+					   1 << 20);
 		if (!text)
 			continue;
 		const char *p = text->c_str();
@@ -130,7 +145,6 @@ std::vector<pid_t> children_of(pid_t pid)
 				out.push_back(static_cast<pid_t>(child));
 		}
 	}
-	closedir(d);
 	return out;
 }
 

@@ -42,6 +42,9 @@ struct Descendant {
 std::vector<Descendant> descendants_of(pid_t root, size_t max,
 				       const std::function<void(const Descendant &)> &visit = {});
 
+// The threads of pid now (/proc/PID/task), at most max.
+std::vector<pid_t> threads_of(pid_t pid, size_t max = SIZE_MAX);
+
 // Reads a whole small file under /proc (bounded to max bytes).
 std::optional<std::string> read_proc_file(const std::string &path, size_t max = 16u << 20);
 

@@ -4,8 +4,6 @@
 #include "python/py_walk.h"
 #include "util/clock.h"
 
-#include <dirent.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -57,16 +55,9 @@ std::string status_name(const std::string &status)
 std::map<uint32_t, uint32_t> host_tids(pid_t tgid, std::map<uint32_t, std::string> &names)
 {
 	std::map<uint32_t, uint32_t> out;
-	std::string dir = "/proc/" + std::to_string(tgid) + "/task";
-	DIR *d = opendir(dir.c_str());
-	if (!d)
-		return out;
-	while (struct dirent *e = readdir(d)) {
-		char *end;
-		unsigned long tid = std::strtoul(e->d_name, &end, 10);
-		if (end == e->d_name || *end || tid > UINT32_MAX)
-			continue;
-		auto status = read_proc_file(dir + "/" + e->d_name + "/status", 1 << 16);
+	std::string dir = "/proc/" + std::to_string(tgid) + "/task/";
+	for (pid_t tid : threads_of(tgid)) {
+		auto status = read_proc_file(dir + std::to_string(tid) + "/status", 1 << 16);
 		if (!status)
 			continue;
 		if (uint32_t ns = innermost_pid(*status))
@@ -74,7 +65,6 @@ std::map<uint32_t, uint32_t> host_tids(pid_t tgid, std::map<uint32_t, std::strin
 		if (std::string name = status_name(*status); !name.empty())
 			names[static_cast<uint32_t>(tid)] = std::move(name);
 	}
-	closedir(d);
 	return out;
 }
 

@@ -55,7 +55,9 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 			out.push_back(sf);
 			continue;
 		}
-		if (is_eval_frame(*f) && next_call < calls.size() && calls[next_call] > 0) {
+		bool eval = is_eval_frame(*f);
+		bool own = interpreter && f->module == *interpreter;
+		if (eval && next_call < calls.size() && calls[next_call] > 0) {
 			top = false;
 			// Its callees inlined into it are the loop's own work.
 			out.resize(physical_start);
@@ -65,28 +67,27 @@ bool merge(std::vector<StackFrame> &out, const std::vector<StackFrame> &py,
 			physical_start = out.size();
 			continue;
 		}
-		if (is_eval_frame(*f)) {
-			if (next_call < calls.size()) {
-				next_call++; // a call that ran no frame shown: kept as native
-			} else if (py_cut) {
-				// It ran frames beyond the 100 shown: they are not
-				// shown either.
-				if (!f->inlined)
-					physical_start = out.size();
-				continue;
+		if (eval && next_call < calls.size()) {
+			next_call++; // a call that ran no frame shown: kept as native
+		} else if (eval && py_cut) {
+			// It ran frames beyond the 100 shown: not shown either.
+			if (!f->inlined)
+				physical_start = out.size();
+			continue;
+		} else if (eval) {
+			extra = true;
+		}
+		top = top && own;
+		// The interpreter's frames but the newest; a loop frame left (no
+		// Python frames for it) stays: it says where Python code ran.
+		if (all || top || !own || eval) {
+			if (shown < kMaxFrames) {
+				out.push_back(sf);
+				shown++;
 			} else {
-				extra = true;
+				cut = true; // the Python frames older still have their place
 			}
 		}
-		top = top && interpreter && f->module == *interpreter;
-		// A loop frame left (no Python frames for it) stays: it says
-		// where Python code ran.
-		bool hidden = !all && !top && interpreter && f->module == *interpreter &&
-			      !is_eval_frame(*f);
-		if (!hidden && shown == kMaxFrames)
-			cut = true; // the Python frames older still have their place
-		else if (!hidden && ++shown)
-			out.push_back(sf);
 		if (!f->inlined)
 			physical_start = out.size();
 	}

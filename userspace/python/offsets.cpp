@@ -115,7 +115,7 @@ std::optional<fh_py_offsets> builtin_offsets(int minor)
 		o.frame_owner = v11 ? 69 : 70;
 		// 3.11 marks the frame a C call entered; 3.12+ pushes a shim
 		// frame (owner FRAME_OWNED_BY_CSTACK) below it instead.
-		o.frame_is_entry = v11 ? 68 : FH_PY_NONE;
+		o.frame_is_entry = v11 ? 68 : FH_PY_NONE; // owner the byte after: read with it
 		o.owner_skip_min = v11 ? FH_PY_NONE : 3; // FRAME_OWNED_BY_CSTACK
 		o.code_firstlineno = v11 ? 72 : 68;
 		o.code_filename = 112;

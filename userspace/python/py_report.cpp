@@ -53,11 +53,12 @@ void thread_ids(const Event &ev, const PyThreadCapture &t, Thread &out)
 {
 	const ThreadCapture *n = native_of(ev, t);
 	out.ns_tid = t.native_thread_id ? t.native_thread_id : n ? n->ns_tid : 0;
-	if (n)
+	if (n) {
 		out.name = n->name;
-	if (n)
 		out.tid = n->tid;
-	else if (!t.native_thread_id)
+		return;
+	}
+	if (!t.native_thread_id)
 		out.tid = 0;
 	else if (!ev.host_tid_of.empty())
 		out.tid = ev.host_tid_of.count(t.native_thread_id)
@@ -65,9 +66,9 @@ void thread_ids(const Event &ev, const PyThreadCapture &t, Thread &out)
 				  : 0;
 	else if (!ev.identity.known || ev.identity.pid_ns_level == 0)
 		out.tid = t.native_thread_id; // the host's namespace (or said nowhere)
-	if (!n && out.tid)
-		if (auto it = ev.thread_names.find(out.tid); it != ev.thread_names.end())
-			out.name = it->second;
+	// A live walk's thread: its name from /proc.
+	if (auto it = ev.thread_names.find(out.tid); out.tid && it != ev.thread_names.end())
+		out.name = it->second;
 }
 
 // The owner of a shim frame, pushed by a C call of the evaluation loop
@@ -218,7 +219,8 @@ std::vector<Thread> python_threads(const Event &ev, const PythonRuntime &rt, PyT
 			check_code(b, ev, f.code);
 			b.used += frame_bytes(text);
 			tt.frames.push_back(std::move(text));
-			if (++ran && (shim || entered_here(rt.minor, f))) {
+			ran++;
+			if (shim || entered_here(rt.minor, f)) {
 				calls.push_back(ran);
 				ran = 0;
 			}

@@ -208,10 +208,13 @@ public:
 					static_cast<int64_t>(instr - (f.code + o_.code_adaptive)) >> 1;
 				if (instr && index >= -1 && index < (1 << 24))
 					f.lasti = static_cast<int32_t>(index);
-				get(frame + o_.frame_owner, f.owner);
-				uint8_t entry = 0;
-				if (has(o_.frame_is_entry) && get(frame + o_.frame_is_entry, entry) && entry)
-					f.flags |= FH_PY_FRAME_ENTRY;
+				// 3.11: is_entry and owner side by side, in one read.
+				uint8_t b[2] = {};
+				if (has(o_.frame_is_entry) ? mem_.read(frame + o_.frame_is_entry, b, 2)
+							   : get(frame + o_.frame_owner, b[1])) {
+					f.owner = b[1];
+					f.flags = b[0] ? FH_PY_FRAME_ENTRY : 0;
+				}
 			}
 			t.frames.push_back(f);
 			frame = ptr(frame + o_.frame_back);

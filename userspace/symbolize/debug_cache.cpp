@@ -153,16 +153,11 @@ bool write_inflated(int in_fd, int out_fd)
 	return elf_update(out.get(), ELF_C_WRITE) >= 0;
 }
 
-DebugCache *&global_cache()
+// The process's cache (DebugCache::global).
+std::unique_ptr<DebugCache> &global_cache()
 {
-	static DebugCache *cache = nullptr;
+	static std::unique_ptr<DebugCache> cache;
 	return cache;
-}
-
-std::unique_ptr<DebugCache> &global_owner()
-{
-	static std::unique_ptr<DebugCache> owner;
-	return owner;
 }
 
 } // namespace
@@ -172,17 +167,13 @@ DebugCache::DebugCache(const std::string &dir, uint64_t max_bytes)
 {
 	elf_version(EV_CURRENT);
 	unsigned owner = 0;
-	dir_ = open_private_dir(dir, "the debug cache", &owner);
+	dir_ = open_private_dir(dir, "the debug cache", &owner, true);
 	owner_ = owner;
 }
 
-DebugCache *DebugCache::global() { return global_cache(); }
+DebugCache *DebugCache::global() { return global_cache().get(); }
 
-void DebugCache::set_global(std::unique_ptr<DebugCache> cache)
-{
-	global_owner() = std::move(cache);
-	global_cache() = global_owner().get();
-}
+void DebugCache::set_global(std::unique_ptr<DebugCache> cache) { global_cache() = std::move(cache); }
 
 // A copy there, checked: fh-bpf's user's regular file, 0600, one name, an
 // ELF whose build id its name gives.  -1 (and the file removed, when it is
@@ -236,7 +227,9 @@ int DebugCache::inflated(int fd, const std::string &build_id)
 		return -1;
 	uint64_t size = 0;
 	{
-		ElfPtr elf(elf_begin(fd, ELF_C_READ_MMAP, nullptr));
+		// Read, not mapped: a debug file truncated meanwhile (a package
+		// upgrade) is an error, not SIGBUS.
+		ElfPtr elf(elf_begin(fd, ELF_C_READ, nullptr));
 		if (!elf || elf_kind(elf.get()) != ELF_K_ELF || !compressed(elf.get(), &size) ||
 		    size > kMaxFileBytes || build_id_of(elf.get()) != build_id)
 			return -1;
@@ -258,43 +251,19 @@ int DebugCache::inflated(int fd, const std::string &build_id)
 // just made stays).
 void DebugCache::retain(const std::string &newest)
 {
-	int fd = dup(dir_.get());
-	DIR *d = fd >= 0 ? fdopendir(fd) : nullptr;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	rewinddir(d);
-	struct Copy {
-		std::string name;
-		uint64_t size;
-		struct timespec used;
-	};
-	std::vector<Copy> copies;
+	std::vector<DirFile> copies = owned_files(dir_.get(), owner_, is_copy_name);
 	uint64_t total = 0;
-	while (struct dirent *e = readdir(d)) {
-		std::string name = e->d_name;
-		struct stat st;
-		if (!is_copy_name(name) ||
-		    fstatat(dir_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-		    !S_ISREG(st.st_mode) || st.st_uid != owner_)
-			continue;
-		copies.push_back({name, static_cast<uint64_t>(st.st_size), st.st_mtim});
-		total += static_cast<uint64_t>(st.st_size);
-	}
-	closedir(d);
-	std::sort(copies.begin(), copies.end(), [](const Copy &a, const Copy &b) {
-		return a.used.tv_sec != b.used.tv_sec ? a.used.tv_sec < b.used.tv_sec
-						      : a.used.tv_nsec < b.used.tv_nsec;
+	for (const auto &c : copies)
+		total += static_cast<uint64_t>(c.st.st_size);
+	std::sort(copies.begin(), copies.end(), [](const DirFile &a, const DirFile &b) {
+		const struct timespec &x = a.st.st_mtim, &y = b.st.st_mtim;
+		return x.tv_sec != y.tv_sec ? x.tv_sec < y.tv_sec : x.tv_nsec < y.tv_nsec;
 	});
 	for (const auto &c : copies) {
 		if (total <= max_bytes_)
 			break;
-		if (c.name == newest)
-			continue;
-		if (unlinkat(dir_.get(), c.name.c_str(), 0) == 0)
-			total -= c.size;
+		if (c.name != newest && unlinkat(dir_.get(), c.name.c_str(), 0) == 0)
+			total -= static_cast<uint64_t>(c.st.st_size);
 	}
 }
 

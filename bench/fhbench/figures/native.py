@@ -150,6 +150,13 @@ def session(setup: Setup, py: str, n: int, opts: dict, repro: str) -> list[Figur
             dump_figures(setup, rounds, n, p, tag, repro))
 
 
+def round_pairs(rounds: list[dict], plain: list, native: list) -> list[dict]:
+    """The raw record of each round: its order, the plain and the --native figure."""
+    return [{"round": i + 1, "order": r["order"],
+             "plain_ms": stats.rounded(a), "native_ms": stats.rounded(b)}
+            for i, (r, a, b) in enumerate(zip(rounds, plain, native))]
+
+
 def watch_figures(setup: Setup, rounds: list[dict], n: int, p: dict, tag: str,
                   repro: str) -> list[Figure]:
     def warm(r: dict, name: str) -> list[dict]:
@@ -194,10 +201,7 @@ def watch_figures(setup: Setup, rounds: list[dict], n: int, p: dict, tag: str,
                       % (ms_text(native_med), ms_text(plain_med)),
                       "%d rounds, each of 4 states in a random order; %d dumps a watch, the "
                       "first cold" % (len(rounds), len(rounds[0]["watch"]["events"]))],
-               raw=[{"round": i + 1, "order": r["order"],
-                     "plain_ms": stats.rounded(a), "native_ms": stats.rounded(b)}
-                    for i, (r, a, b) in enumerate(zip(rounds, per_round["watch"],
-                                                      per_round["watch-native"]))] + raw_logs,
+               raw=round_pairs(rounds, per_round["watch"], per_round["watch-native"]) + raw_logs,
                reproduce=repro),
         Figure(NAME, "Python watch --native: SIGUSR1 -> written, warm",
                "trigger_to_written_ns of every warm dump of the --native watches", "ms",
@@ -240,10 +244,7 @@ def dump_figures(setup: Setup, rounds: list[dict], n: int, p: dict, tag: str,
                notes=["wall, medians: --native %s, plain %s" % (
                    ms_text(stats.median(walls["dump-native"])),
                    ms_text(stats.median(walls["dump"])))],
-               raw=[{"round": i + 1, "order": r["order"],
-                     "plain_ms": stats.rounded(a), "native_ms": stats.rounded(b)}
-                    for i, (r, a, b) in enumerate(zip(rounds, walls["dump"],
-                                                      walls["dump-native"]))] + raw_logs,
+               raw=round_pairs(rounds, walls["dump"], walls["dump-native"]) + raw_logs,
                reproduce=repro),
         Figure(NAME, "Python --dump --native, whole command, wall",
                "the bench's clock around `fh-bpf -p PID --dump --native`", "ms",

@@ -246,6 +246,8 @@ std::vector<EvalCalls> calls_of(int minor, std::vector<PyFrameCapture> frames)
 
 TEST_CASE("the evaluation loop's calls per version", "[native][mixed]")
 {
+	// 3.11's owner is the byte after is_entry: both are read at once.
+	CHECK(builtin_offsets(11)->frame_owner == builtin_offsets(11)->frame_is_entry + 1);
 	// Up to 3.10: a call a frame.
 	CHECK(calls_of(10, {raw(1), raw(2), raw(3)}) == std::vector<EvalCalls>{{1, 1, 1}});
 	// 3.11: is_entry marks the first frame a call ran.
