@@ -15,6 +15,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 extern "C" {
 #include "fh/counters.h"
@@ -190,17 +191,26 @@ Capture::Capture(const CaptureConfig &cfg)
 		explain_failure("attaching the BPF programs failed", -err);
 }
 
-Capture::~Capture() = default;
+Capture::~Capture()
+{
+	if (core_btf_maker_.joinable())
+		core_btf_maker_.join();
+}
 
+// On a thread of its own: bpftool takes tens of ms, and the watch's loop
+// must go on reading the ring meanwhile (a command that execs at once
+// needs its interpreter placed).
 void Capture::keep_core_btf()
 {
-	if (!core_btf_wanted_)
+	CoreBtf *kept = CoreBtf::global();
+	if (!core_btf_wanted_ || !kept)
 		return;
 	core_btf_wanted_ = false;
-	size_t size = 0;
-	const void *object = fh_bpf::elf_bytes(&size);
-	if (CoreBtf *kept = CoreBtf::global())
-		kept->make(object, size, verbose_);
+	core_btf_maker_ = std::thread([kept, verbose = verbose_] {
+		size_t size = 0;
+		const void *object = fh_bpf::elf_bytes(&size);
+		kept->make(object, size, verbose);
+	});
 }
 
 namespace {

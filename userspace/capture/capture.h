@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern "C" {
@@ -176,9 +177,9 @@ public:
 	static constexpr uint64_t kSamplePeriodNs = 100'000;
 
 	// Keep, for the next runs, the kernel types the programs need, when
-	// they were loaded without them (capture/core_btf.h): tens of ms,
-	// once per kernel and fh-bpf; called once the work that matters is
-	// done (armed, dumped).
+	// they were loaded without them (capture/core_btf.h): tens of ms on a
+	// thread of its own, once per kernel and fh-bpf, finished before the
+	// capture ends; called once armed (or dumped).
 	void keep_core_btf();
 
 private:
@@ -207,6 +208,7 @@ private:
 	std::string sampling_problem_;
 	bool verbose_ = false;
 	bool core_btf_wanted_ = false;
+	std::thread core_btf_maker_;
 };
 
 } // namespace fh
