@@ -110,14 +110,16 @@ static __always_inline bool py_dict_layout(const struct fh_py_offsets *py, __u64
  * sys.modules, in order: the entries faulthandler's "Extension modules" line
  * lists (a module whose definition has methods).
  */
-static long py_module_step(__u32 i, void *ctx)
+__noinline int py_module_visit(struct py_dict_walk *w, __u32 i)
 {
-	struct py_dict_walk *w = ctx;
-	const struct fh_py_offsets *py = py_build(w->build);
+	const struct fh_py_offsets *py;
 	struct fh_py_module_record *rec;
 	__u64 entry, value, def, size;
 	__u32 zero = 0;
 
+	if (!w)
+		return 1;
+	py = py_build(w->build);
 	if (i >= w->n || !py)
 		return 1;
 	entry = w->entries + (__u64)i * w->entry_size;
@@ -143,6 +145,11 @@ static long py_module_step(__u32 i, void *ctx)
 	if (bpf_ringbuf_output(&records, rec, size, BPF_RB_NO_WAKEUP))
 		__sync_fetch_and_add(&counters.py_lost, 1);
 	return 0;
+}
+
+static long py_module_step(__u32 i, void *ctx)
+{
+	return py_module_visit(ctx, i) ? 1 : 0;
 }
 
 /* The extension modules found: 0 when there are none (or no sys.modules). */
@@ -292,12 +299,14 @@ static __always_inline bool py_is_stdlib_key(const struct fh_py_offsets *py, __u
 	return true;
 }
 
-static long py_sysdict_step(__u32 i, void *ctx)
+__noinline int py_sysdict_visit(struct py_dict_walk *w, __u32 i)
 {
-	struct py_dict_walk *w = ctx;
-	const struct fh_py_offsets *py = py_build(w->build);
+	const struct fh_py_offsets *py;
 	__u64 entry;
 
+	if (!w)
+		return 1;
+	py = py_build(w->build);
 	if (i >= w->n || !py)
 		return 1;
 	entry = w->entries + (__u64)i * w->entry_size;
@@ -306,6 +315,11 @@ static long py_sysdict_step(__u32 i, void *ctx)
 	w->value = py_ptr(entry + w->value_off);
 	w->found = 1;
 	return 1;
+}
+
+static long py_sysdict_step(__u32 i, void *ctx)
+{
+	return py_sysdict_visit(ctx, i) ? 1 : 0;
 }
 
 /* Whether obj is a frozenset (or of a subclass of it, a few bases deep):
@@ -366,15 +380,17 @@ static __always_inline void py_stdlib_send(struct fh_py_stdlib_record *rec, __u6
 }
 
 /* One slot of the frozenset's table: a str there is one name more. */
-static long py_stdlib_step(__u32 i, void *ctx)
+__noinline int py_stdlib_visit(struct py_stdlib_walk *w, __u32 i)
 {
-	struct py_stdlib_walk *w = ctx;
-	const struct fh_py_offsets *py = py_build(w->build);
+	const struct fh_py_offsets *py;
 	struct fh_py_stdlib_record *rec;
 	struct py_slots *slots;
 	__u64 key, length = 0, off, n;
 	__u32 zero = 0, kind = 0, got;
 
+	if (!w)
+		return 1;
+	py = py_build(w->build);
 	if (i >= w->slots || !py)
 		return 1;
 	rec = bpf_map_lookup_elem(&py_stdlib_scratch, &zero);
@@ -414,6 +430,11 @@ static long py_stdlib_step(__u32 i, void *ctx)
 	if (rec->bytes >= FH_PY_STDLIB_BYTES)
 		py_stdlib_send(rec, w->event_id, FH_PY_STDLIB_PART);
 	return 0;
+}
+
+static long py_stdlib_step(__u32 i, void *ctx)
+{
+	return py_stdlib_visit(ctx, i) ? 1 : 0;
 }
 
 /*

@@ -101,18 +101,18 @@ static __always_inline long read_user(void *dst, __u64 len, __u64 addr, struct t
  * The first readable address at or above sp: sp, or the start of the first
  * readable page above it, passing over up to STACK_SKIP_PAGES pages that
  * cannot be read (a stack overflow's guard page).  sp when none can be.
- * One byte is read a page.  Found before the copy, so that the copy is
- * verified for one start (searching inside the copy loop multiplied the
- * verifier's states past its limit).
+ * One byte is read a page.  Current's memory only (a signal's capture).
+ * Found before the copy, so that the copy is verified for one start; a
+ * global function, verified once, not for each state of the thread loop.
  */
-static __always_inline __u64 first_readable(__u64 sp, struct task_struct *task, bool remote)
+__noinline __u64 first_readable(__u64 sp)
 {
 	__u64 addr = sp;
 	long err = -1;
 	__u8 probe;
 
 	for (int i = 0; i <= STACK_SKIP_PAGES; i++) {
-		err = read_user(&probe, 1, addr, task, remote);
+		err = bpf_probe_read_user(&probe, 1, (void *)addr);
 		if (err == 0)
 			break;
 		addr = (addr | (FH_PAGE_SIZE - 1)) + 1;
@@ -121,32 +121,62 @@ static __always_inline __u64 first_readable(__u64 sp, struct task_struct *task, 
 }
 
 /*
- * Copy the user stack from sp upward.  Where the top of the stack is known,
- * one read copies up to it (a read that runs into the unmapped page above a
- * stack faults, and a fault costs more than the copy).  Otherwise, or if
- * that read fails (a page is not resident), copy page by page and keep
- * everything below the first page that fails.  When sp itself cannot be
- * read (a stack overflow's guard page), the copy starts at the first
- * readable page above it (first_readable), and stack_addr says where: the
- * newest frames are there.
+ * How many bytes from addr, up to len, can be read: a page at a time, by
+ * one byte of each (a page is readable whole or not at all), stopping at
+ * the first that cannot.  Global functions, verified once, apart from the
+ * copy: a loop of page copies there made the verifier walk each of its
+ * steps for every state of the capture (a quarter of a million
+ * instructions, half a second a signal program).  One for current's
+ * memory, one for a thread a live dump reads (which may sleep).
+ */
+#define READABLE_SPAN(read_byte)                                                   \
+	__u64 at = addr, span = 0;                                                 \
+	__u8 probe;                                                                \
+                                                                                   \
+	for (int i = 0; i <= STACK_MAX_PAGES; i++) {                               \
+		if (span >= len || (read_byte))                                    \
+			break;                                                     \
+		at = (at | (FH_PAGE_SIZE - 1)) + 1;                                \
+		span = at - addr;                                                  \
+	}                                                                          \
+	return span < len ? span : len
+
+__noinline __u64 readable_span(__u64 addr, __u64 len)
+{
+	READABLE_SPAN(bpf_probe_read_user(&probe, 1, (void *)at));
+}
+
+__noinline __u64 readable_span_of(struct task_struct *task
+				  __attribute__((btf_decl_tag("arg:trusted"))),
+				  __u64 addr, __u64 len)
+{
+	READABLE_SPAN(bpf_copy_from_user_task(&probe, 1, (void *)at, task, 0));
+}
+
+/*
+ * Copy the user stack from sp upward: one read up to its top when that is
+ * known (a read that runs into the unmapped page above a stack faults, and
+ * a fault costs more than the copy), else up to stack_size.  When that read
+ * fails (a page not resident, the end of an unknown stack's mapping),
+ * everything below the first page that cannot be read is copied
+ * (readable_span).  When sp itself cannot be read (a stack overflow's guard
+ * page), the copy starts at the first readable page above it
+ * (first_readable), and stack_addr says where: the newest frames are there.
  */
 static __always_inline void copy_stack(struct task_struct *task, struct fh_thread_record *rec,
 				       bool remote)
 {
 	/* A live dump's threads are blocked or sampled in user space: their
 	 * sp is readable, and a read of another process costs more. */
-	__u64 addr = remote ? rec->regs[FH_REG_RSP]
-			    : first_readable(rec->regs[FH_REG_RSP], task, remote);
+	__u64 addr = remote ? rec->regs[FH_REG_RSP] : first_readable(rec->regs[FH_REG_RSP]);
 	__u64 top = known_stack_top(task, addr, rec->fs_base);
-	__u64 len = top ? top - addr : 0;
-	__u64 off = 0;
-	long err = -1;
+	__u64 len = top ? top - addr : stack_size;
+	long err;
 
 	rec->stack_addr = addr;
 	if (len > stack_size)
 		len = stack_size;
-	if (len)
-		err = read_user(rec->stack, len, addr, task, remote);
+	err = len ? read_user(rec->stack, len, addr, task, remote) : 0;
 	if (err == 0) {
 		rec->stack_len = len;
 		rec->stack_err = 0;
@@ -154,30 +184,14 @@ static __always_inline void copy_stack(struct task_struct *task, struct fh_threa
 			rec->flags |= FH_THREAD_STACK_LIMIT;
 		return;
 	}
-	err = 0;
-
-	for (int i = 0; i <= STACK_MAX_PAGES; i++) {
-		__u64 chunk = FH_PAGE_SIZE - (addr & (FH_PAGE_SIZE - 1));
-
-		if (off >= stack_size)
-			break;
-		if (chunk > stack_size - off)
-			chunk = stack_size - off;
-		/* Bounds the verifier can see: off <= stack_size, chunk <= a page. */
-		if (off > stack_size || chunk > FH_PAGE_SIZE)
-			break;
-		err = read_user(&rec->stack[off], chunk, addr, task, remote);
-		if (err)
-			break;
-		off += chunk;
-		addr += chunk;
-	}
-	rec->stack_len = off;
 	rec->stack_err = err;
-	if (err)
-		rec->flags |= FH_THREAD_STACK_FAULT;
-	else if (off >= stack_size)
-		rec->flags |= FH_THREAD_STACK_LIMIT;
+	rec->flags |= FH_THREAD_STACK_FAULT;
+	len = remote ? readable_span_of(task, addr, len) : readable_span(addr, len);
+	/* The bound where the verifier sees it. */
+	asm volatile("" : "+r"(len));
+	if (len > stack_size || (len && read_user(rec->stack, len, addr, task, remote)))
+		len = 0; /* unmapped meanwhile */
+	rec->stack_len = len;
 }
 
 /*
@@ -218,9 +232,15 @@ static __always_inline __u64 thread_record_size(void)
 	return sizeof(struct fh_thread_record) + stack_size + FH_PAGE_SIZE;
 }
 
-static __always_inline int capture_thread(struct task_struct *task, __u64 event_id,
-					   __u32 hit_tid, struct task_struct *self)
+/*
+ * One thread of current's process, in a record of its own: a global
+ * function, verified once, not again for each state of the thread loop.
+ * task: held by the caller (the kernel reads the tag).
+ */
+__noinline int capture_thread(struct task_struct *task __attribute__((btf_decl_tag("arg:trusted"))),
+			      __u64 event_id, __u32 hit_tid)
 {
+	struct task_struct *self = bpf_get_current_task_btf();
 	struct fh_thread_record *rec;
 	__u32 flags = 0;
 
@@ -367,10 +387,14 @@ __noinline int capture_threads(__u64 event_id, __u32 hit_tid, __u32 fatal)
 				t->skipped++;
 				continue;
 			}
-			if (capture_thread(task, event_id, hit_tid, self) == 0)
+			/* A reference: what a global function may be given. */
+			task = bpf_task_acquire(task);
+			if (task && capture_thread(task, event_id, hit_tid) == 0)
 				t->sent++;
 			else
 				t->lost++;
+			if (task)
+				bpf_task_release(task);
 		}
 		bpf_iter_task_destroy(&it);
 		bpf_task_release(leader);

@@ -260,6 +260,28 @@ TEST_CASE("deep stacks: 100 frames then '  ...'; a stack deeper than the copy sa
 	}
 }
 
+TEST_CASE("a stack of the target's own making, its end found by what can be read: the chain "
+	  "on it agrees with gdb",
+	  "[e2e][deep][cstack]")
+{
+	// The main thread faults on a 64 KiB mapping of its own with an
+	// inaccessible page above (swapcontext): its top is neither the
+	// process's stack nor a glibc thread's, so the copy reads until that
+	// page and keeps what lies below it: the frames on that stack, all
+	// above the fault's (none, if nothing were kept).  With a 128 KiB
+	// copy, the first read runs past that page whatever the layout.
+	CrashRun run = run_crash("cstack", 4, {"--stack-size", "128K"});
+	const ParsedThread &cur =
+		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
+	INFO(run.text << "\n" << run.diagnostics);
+	CHECK(frames_in(cur.frames, "tests/targets/crash.c") ==
+	      FrameList{{"poke", line_of("poke")},
+			{"crash_leaf", line_of("leaf")},
+			{"crash_mid", line_of("mid")},
+			{"on_own_stack", line_of("cstack")}});
+	check_against_gdb(run, "cstack", 4);
+}
+
 TEST_CASE("C++: demangled names of a template member, an inlined lambda and a namespace",
 	  "[e2e][cxx]")
 {

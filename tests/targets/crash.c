@@ -5,7 +5,7 @@
  *
  * MODE: segv | nullcall | abort | fpe | bus | ill | wait | dlopen | deep | deepbig |
  *       handled | mapcrash | linger | usr1 | early | reporter | reporterwait |
- *       reporterexit
+ *       reporterexit | cstack
  *
  * Starts N threads in all (default 4): the main thread plus N-1 workers
  * parked, in turn, in nanosleep, in a futex (pthread_cond_wait) and in read;
@@ -33,6 +33,9 @@
  * default action and raises the signal again; "reporterwait" installs it
  * and waits like "wait" (for a SIGSEGV sent from outside); "reporterexit"'s
  * handler ends the process with _exit(7) instead of raising.
+ * "cstack" switches the main thread to a stack of its own (swapcontext), a
+ * mapping with an inaccessible page above it, and faults there: where that
+ * stack ends is known only from what can be read.
  * With --auto (for gdb and the demo) it goes on without waiting.  --name
  * names the process (and so each thread) NAME, bytes as given, first thing.
  *
@@ -53,6 +56,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "parked.h"
@@ -174,6 +178,31 @@ NOINLINE void crash_mid(volatile int *p)
 {
 	crash_leaf(p); /* @mid */
 	BARRIER();
+}
+
+/* cstack: the fault on a stack of the target's own making. */
+static ucontext_t cstack_main, cstack_ctx;
+
+NOINLINE static void on_own_stack(void)
+{
+	crash_mid(NULL); /* @cstack */
+	BARRIER();
+}
+
+static void crash_on_own_stack(void)
+{
+	const size_t size = 64 * 1024;
+	char *stack = mmap(NULL, size + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+
+	if (stack == MAP_FAILED || mprotect(stack + size, 4096, PROT_NONE) != 0 ||
+	    getcontext(&cstack_ctx) != 0)
+		die("cstack");
+	cstack_ctx.uc_stack.ss_sp = stack;
+	cstack_ctx.uc_stack.ss_size = size;
+	cstack_ctx.uc_link = &cstack_main;
+	makecontext(&cstack_ctx, on_own_stack, 0);
+	swapcontext(&cstack_main, &cstack_ctx); /* @main_cstack */
 }
 
 /* Deep stacks: small frames (for the frame limit), big ones (for the copy). */
@@ -479,6 +508,8 @@ int main(int argc, char **argv)
 		crash_mid((volatile int *)48); /* @main_reporter */
 	} else if (!strcmp(mode, "segvall")) {
 		segv_all(4);
+	} else if (!strcmp(mode, "cstack")) {
+		crash_on_own_stack();
 	} else if (!strcmp(mode, "handled") || !strcmp(mode, "handledloop")) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -84,6 +86,55 @@ void choose_programs(fh_bpf *skel, const CaptureConfig &cfg)
 	bpf_program__set_autoattach(skel->progs.live_dump, false);
 }
 
+// With -v, what the verifier says of each program it loads (log level 4:
+// its statistics alone, a few lines): the instructions it walked and the
+// time it took, the first place to look when loading gets slow.
+class VerifierStats {
+public:
+	explicit VerifierStats(bpf_object *obj, bool on) : obj_(obj)
+	{
+		if (!on)
+			return;
+		struct bpf_program *p;
+		size_t n = 0;
+		bpf_object__for_each_program(p, obj_)
+			n += bpf_program__autoload(p);
+		logs_.resize(n); // the buffers stay where libbpf is told they are
+		n = 0;
+		bpf_object__for_each_program(p, obj_) {
+			if (!bpf_program__autoload(p))
+				continue;
+			bpf_program__set_log_level(p, 4);
+			bpf_program__set_log_buf(p, logs_[n].data(), logs_[n].size());
+			n++;
+		}
+	}
+
+	void report() const
+	{
+		size_t i = 0;
+		struct bpf_program *p;
+		bpf_object__for_each_program(p, obj_) {
+			if (!bpf_program__autoload(p) || i >= logs_.size())
+				continue;
+			const char *log = logs_[i++].data();
+			unsigned long usec = 0, insns = 0;
+			const char *t = strstr(log, "verification time ");
+			const char *n = strstr(log, "processed ");
+			if (t)
+				usec = strtoul(t + strlen("verification time "), nullptr, 10);
+			if (n)
+				insns = strtoul(n + strlen("processed "), nullptr, 10);
+			fprintf(stderr, "fh-bpf: verified %s: %lu instructions walked in %.1f ms\n",
+				bpf_program__name(p), insns, usec / 1000.0);
+		}
+	}
+
+private:
+	bpf_object *obj_;
+	std::vector<std::array<char, 1024>> logs_;
+};
+
 } // namespace
 
 // The object opened, sized and told what to capture, then loaded: load's
@@ -147,7 +198,11 @@ int Capture::open_and_load(const CaptureConfig &cfg, const std::string &core_btf
 	choose_programs(skel_.get(), cfg);
 
 	clear_libbpf_log();
-	return fh_bpf::load(skel_.get());
+	VerifierStats stats(skel_->obj, cfg.verbose);
+	err = fh_bpf::load(skel_.get());
+	if (!err)
+		stats.report();
+	return err;
 }
 
 Capture::Capture(const CaptureConfig &cfg)
