@@ -17,7 +17,10 @@
 static __always_inline bool read_sigaction(struct task_struct *task, int sig, __u64 *handler,
 					   __u64 *flags)
 {
-	struct sighand_struct *sh = task->sighand;
+	/* Read, not loaded through the task's BTF type: the verifier looks a
+	 * type up by name, among all the kernel's, for each such load of a
+	 * pointer it walks. */
+	struct sighand_struct *sh = BPF_CORE_READ(task, sighand);
 	__u64 action;
 
 	if (!sh || sig < 1 || sig > 64)

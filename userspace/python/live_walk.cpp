@@ -51,13 +51,29 @@ std::string status_name(const std::string &status)
 }
 
 // Each thread's id in the process's pid namespace and on the host, and
-// its name.
+// its name.  A process in fh-bpf's own pid namespace (its innermost pid is
+// the one /proc names it by) has the same ids in both: its threads' names
+// are read from their comm files, a few bytes each, not from their status
+// texts, which the kernel formats whole at each read (half the time of a
+// 100-thread dump).
 std::map<uint32_t, uint32_t> host_tids(pid_t tgid, std::map<uint32_t, std::string> &names)
 {
 	std::map<uint32_t, uint32_t> out;
 	std::string dir = "/proc/" + std::to_string(tgid) + "/task/";
+	auto main_status = read_proc_file(dir + std::to_string(tgid) + "/status", 1 << 16);
+	bool same_ns = main_status && innermost_pid(*main_status) == static_cast<uint32_t>(tgid);
 	for (pid_t tid : threads_of(tgid)) {
-		auto status = read_proc_file(dir + std::to_string(tid) + "/status", 1 << 16);
+		std::string at = dir + std::to_string(tid);
+		if (same_ns) {
+			out[static_cast<uint32_t>(tid)] = static_cast<uint32_t>(tid);
+			auto comm = read_proc_file(at + "/comm", 64);
+			if (comm && !comm->empty() && comm->back() == '\n')
+				comm->pop_back();
+			if (comm && !comm->empty())
+				names[static_cast<uint32_t>(tid)] = std::move(*comm);
+			continue;
+		}
+		auto status = read_proc_file(at + "/status", 1 << 16);
 		if (!status)
 			continue;
 		if (uint32_t ns = innermost_pid(*status))

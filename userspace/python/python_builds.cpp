@@ -73,6 +73,12 @@ void HostPythons::place(const HostTracker::Change &c)
 	proc.runtime = base + b.place.runtime_off;
 	proc.module_type = b.place.module_type_off ? base + b.place.module_type_off : 0;
 	capture_->place_python(c.pid, proc);
+	// A new build is said once its first process is placed: from then on
+	// that process is captured with its Python frames.
+	if (!found_note_.empty()) {
+		write_all(STDERR_FILENO, found_note_);
+		found_note_.clear();
+	}
 	if (b.rt.minor >= 10 && !b.stdlib && b.stdlib_items < kStdlibItems) {
 		// Readable once the interpreter has started, a few
 		// milliseconds from now: looked for every 2 ms for a while.
@@ -110,8 +116,8 @@ std::optional<uint32_t> HostPythons::look_at(const HostTracker::Change &c, FileI
 		if (rt->minor >= 10)
 			builds_.back().stdlib = stdlib_names_from_file(host, mapped);
 		if (verbose_)
-			write_all(STDERR_FILENO, "fh-bpf: Python 3." + std::to_string(rt->minor) +
-							 " in " + printable(c.m.path) + "\n");
+			found_note_ = "fh-bpf: Python 3." + std::to_string(rt->minor) + " in " +
+				      printable(c.m.path) + "\n";
 	} else if (!unsupported.empty() || (rt && !place)) {
 		unsupported_++;
 		said_.say(c.m.path, (unsupported.empty()

@@ -91,6 +91,7 @@ private:
 	uint64_t unsupported_ = 0;     // interpreters met that fh-bpf cannot walk
 	uint64_t stdlib_given_up_ = 0; // builds whose stdlib names cost too much
 	OnceMessages said_{kNamedMessages, "further messages on interpreters"};
+	std::string found_note_; // -v: a new build, said once its process is placed
 };
 
 } // namespace fh
