@@ -280,14 +280,14 @@ StoredIncident find_incident(const std::string &what, size_t record, const std::
 	}
 	std::vector<std::string> errors;
 	auto records = read_incident_file(path, &errors, id);
-	if (!errors.empty() && (records.empty() || record == 0))
-		throw Error(errors.front(), EINVAL);
+	if (records.empty())
+		throw Error(errors.empty() ? path + ": no incident record" : errors.front(), EINVAL);
 	if (record == 0) {
-		if (records.size() != 1)
-			throw Error(path + " holds " + std::to_string(records.size()) +
-					    " incident records: say which (FILE:N, or --record N)",
-				    0, kExitUsage);
-		return std::move(records.front());
+		if (records.size() == 1 && errors.empty())
+			return std::move(records.front());
+		throw Error(path + " holds " + std::to_string(records.size() + errors.size()) +
+				    " records: say which (FILE:N, or --record N)",
+			    0, kExitUsage);
 	}
 	for (auto &r : records)
 		if (r.record == record)
