@@ -58,7 +58,7 @@ struct Stripped {
 		CHECK_FALSE(contains(sh({"readelf", "-S", binary}), ".debug_info"));
 		CHECK_FALSE(contains(sh({"readelf", "-S", binary}), ".symtab"));
 	}
-	~Stripped() { remove_dir(dir); }
+	~Stripped() { run_capture({"/bin/rm", "-rf", dir}); } // with its .build-id trees
 
 	// DIR/.build-id/xx/rest.debug, as debug packages lay their files out.
 	std::string build_id_tree()
@@ -276,13 +276,14 @@ double metric(const std::string &page, const std::string &name)
 // debuginfod serving the files below dir, on 127.0.0.1 only, until the end.
 struct DebuginfodServer {
 	std::string db = temp_path("debuginfod.sqlite");
+	std::string log = temp_path("debuginfod.log");
 	int port = free_port();
 	pid_t pid = -1;
 
 	explicit DebuginfodServer(const std::string &dir)
 	{
 		SpawnOptions o;
-		o.stdout_path = o.stderr_path = temp_path("debuginfod.log");
+		o.stdout_path = o.stderr_path = log;
 		pid = spawn({"/usr/bin/env", "debuginfod", "-F", "-d", db, "-p", std::to_string(port), "-t", "0",
 			     "-g", "0", dir},
 			    o);
@@ -306,7 +307,9 @@ struct DebuginfodServer {
 	{
 		kill(pid, SIGTERM);
 		wait_exit(pid, kGuardMs);
-		unlink(db.c_str());
+		for (const char *suffix : {"", "-wal", "-shm"})
+			unlink((db + suffix).c_str());
+		unlink(log.c_str());
 	}
 	std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
 };
