@@ -13,6 +13,9 @@ packages=(
 	libclang-rt-14-dev # libFuzzer, ASan and UBSan runtimes for tests/fuzz (clang 14)
 	bpftool libbpf-dev
 	libelf-dev libdw-dev zlib1g-dev
+	libdebuginfod-dev # incidents show asks debuginfod servers (the library is loaded when asked)
+	debuginfod # the incidents tests serve a debug file from a local server
+	curl # and poll that server's /metrics
 	nlohmann-json3-dev # incident records written and read back
 	catch2
 	libc6-dbg gdb elfutils

@@ -7,6 +7,7 @@
 #include "capture/core_btf.h"
 #include "symbolize/debug_cache.h"
 #include "util/diag.h"
+#include "incidents/incidents.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -58,6 +59,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	std::vector<std::string> args(argv + 1, argv + argc);
 	try {
+		// Incidents kept, looked at after the fact: no watch, no BPF.
+		if (!args.empty() && args[0] == "incidents")
+			return fh::incidents_main({args.begin() + 1, args.end()});
 		fh::Options opts = fh::parse_options(args);
 		if (opts.help) {
 			fh::write_all(STDOUT_FILENO, fh::usage_text());

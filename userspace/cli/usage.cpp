@@ -16,6 +16,7 @@ constexpr const char *kPrologue = R"(Usage: fh-bpf -p PID [options]
        fh-bpf [options] -- COMMAND [ARGS...]
        fh-bpf -p PID --dump [-o FILE]
        fh-bpf --system-wide [filters] [options]
+       fh-bpf incidents list|show ...   (fh-bpf incidents --help)
 
 Print a traceback of every thread of a process, in Python faulthandler's
 format, from outside it: when it receives a fatal signal (SIGSEGV, SIGFPE,

@@ -36,7 +36,7 @@ bool IncidentWriter::write(const Incident &inc)
 {
 	std::string head = headline(inc);
 	std::string text = render_text(inc);
-	std::string losses = loss_lines(inc);
+	std::string losses = loss_lines(inc) + symbol_hint(inc);
 	nlohmann::ordered_json object = policy_.json ? incident_object(inc, &text)
 						     : nlohmann::ordered_json();
 	std::string json = policy_.json ? dump_line(object) : std::string();

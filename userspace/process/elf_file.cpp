@@ -272,12 +272,12 @@ std::string inside_debug_root(const std::string &path)
 
 } // namespace
 
-std::string build_id_debug_path(const std::string &build_id)
+std::string build_id_debug_path(const std::string &build_id, const std::string &root)
 {
 	if (build_id.size() < 2 || build_id.size() > 64)
 		return {};
 	std::string h = hex_bytes(build_id.data(), build_id.size());
-	return kDebugRoot + "/.build-id/" + h.substr(0, 2) + "/" + h.substr(2) + ".debug";
+	return root + "/.build-id/" + h.substr(0, 2) + "/" + h.substr(2) + ".debug";
 }
 
 std::string debuglink_path(const std::string &module_path, const char *name)

@@ -59,8 +59,9 @@ struct DebugFileCheck {
 };
 
 // Where a debug file is looked for, each "" when it cannot be:
-// kDebugRoot/.build-id/xx/rest.debug for a build id;
-std::string build_id_debug_path(const std::string &build_id);
+// ROOT/.build-id/xx/rest.debug for a build id (raw bytes), ROOT the
+// host's kDebugRoot unless given (incidents show --debug-dir);
+std::string build_id_debug_path(const std::string &build_id, const std::string &root = kDebugRoot);
 // kDebugRoot/<the module's directory>/<name> for a .gnu_debuglink name, a
 // plain name only (one with a '/', "." or ".." names no file here);
 std::string debuglink_path(const std::string &module_path, const char *name);

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <map>
+#include <utility>
 
 extern "C" {
 #include "fh/records.h"
@@ -243,6 +245,45 @@ std::string loss_lines(const Incident &inc)
 	for (const auto &l : inc.losses)
 		out += "fh-bpf: " + l.text + "\n";
 	return out;
+}
+
+std::string symbol_hint(const Incident &inc)
+{
+	// A module without debug information is one none of whose frames has
+	// a source line (its other frames may still name a function from
+	// .dynsym).  Judged on the whole module, as one frame without a line
+	// says nothing: crt1.o's _start has none in every program.
+	std::vector<std::string> order;
+	std::map<std::string, std::pair<std::string, bool>> modules; // build id, has lines
+	for (const auto &t : inc.threads)
+		for (const auto &frame : t.frames) {
+			const auto *f = std::get_if<NativeFrame>(&frame);
+			// [vdso] and the like: no file to have symbols for.
+			if (!f || f->module.empty() || f->module[0] == '[')
+				continue;
+			auto [it, added] = modules.try_emplace(f->module, f->build_id, false);
+			if (added)
+				order.push_back(f->module);
+			it->second.second |= !f->file.empty() && f->line > 0;
+		}
+	const std::string *first = nullptr;
+	size_t others = 0;
+	for (const auto &name : order) {
+		if (modules[name].second)
+			continue;
+		if (first)
+			others++;
+		else
+			first = &name;
+	}
+	if (!first)
+		return {};
+	const std::string &id = modules[*first].first;
+	std::string out = "fh-bpf: no symbols for " + printable(*first) + " (" +
+			  (id.empty() ? std::string("no build id") : "build id " + printable(id)) + ")";
+	if (others)
+		out += " and " + std::to_string(others) + " other module" + (others > 1 ? "s" : "");
+	return out + ": install its -dbgsym package, or see incidents show --debug-dir\n";
 }
 
 } // namespace fh

@@ -43,6 +43,14 @@ std::string headline(const Incident &inc);
 // The incident's losses, one "fh-bpf: …\n" line each; empty when none.
 std::string loss_lines(const Incident &inc);
 
+// Once an incident, when a module of its native frames has no debug
+// information: how to get it, "fh-bpf: no symbols for /usr/sbin/nginx
+// (build id 3f2a…): install its -dbgsym package, or see incidents show
+// --debug-dir\n" (the first such module, with how many others there are);
+// empty when every module has.  The record's build ids name the debug
+// files that symbolize it later (fh-bpf incidents show).
+std::string symbol_hint(const Incident &inc);
+
 // 3.10+'s "\nExtension modules: a, b (total: N)\n"; empty when there is
 // none.  With total > names.size() (names cut for room) ", ..." follows the
 // names and the total counts them all.

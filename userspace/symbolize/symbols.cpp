@@ -1,3 +1,4 @@
+#include "symbolize/symbols.h"
 #include "symbolize/unwinder.h"
 #include "util/strings.h"
 
@@ -157,46 +158,15 @@ void call_site(Dwarf_Die *inlined, Dwarf_Files *files, Dwarf_Die *cudie, std::st
 
 } // namespace
 
-std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
+std::vector<NativeFrame> module_frames(Dwfl_Module *mod, uint64_t lookup, uint64_t delta,
+				       NativeFrame base)
 {
-	uint64_t lookup = return_address && pc > 0 ? pc - 1 : pc;
-	NativeFrame base;
-	base.pc = pc;
-
-	Dwfl_Module *mod = dwfl_addrmodule(dwfl_.get(), lookup);
-	if (!mod)
-		return {base};
-	Dwarf_Addr start = 0;
-	dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
-	base.module = module_path(mod);
-	base.module_offset = pc - start;
-
-	// Another process may have had the same file and offset symbolized
-	// already (a crash loop, many processes of one program): its frames
-	// serve without loading the file's debug information again.
-	std::string key;
-	const unsigned char *id = nullptr;
-	GElf_Addr id_vaddr;
-	int id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
-	if (id_len > 0) {
-		base.build_id = hex_bytes(id, static_cast<size_t>(id_len));
-		key = base.build_id + ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
-		if (auto it = shared_frames().find(key); it != shared_frames().end()) {
-			std::vector<NativeFrame> out = it->second;
-			for (auto &f : out) {
-				f.pc = pc;
-				f.module = base.module;
-			}
-			return out;
-		}
-	}
-
 	GElf_Off sym_off = 0;
 	GElf_Sym sym;
 	if (const char *name = dwfl_module_addrinfo(mod, lookup, &sym_off, &sym, nullptr, nullptr,
 						    nullptr)) {
 		base.function = demangle(name);
-		base.function_offset = sym_off + (pc - lookup);
+		base.function_offset = sym_off + delta;
 		base.function_offset_known = true;
 	}
 
@@ -257,6 +227,44 @@ std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
 		f.line = line;
 		out.push_back(std::move(f));
 	}
+	return out;
+}
+
+std::vector<NativeFrame> Unwinder::symbolize(uint64_t pc, bool return_address)
+{
+	uint64_t lookup = return_address && pc > 0 ? pc - 1 : pc;
+	NativeFrame base;
+	base.pc = pc;
+
+	Dwfl_Module *mod = dwfl_addrmodule(dwfl_.get(), lookup);
+	if (!mod)
+		return {base};
+	Dwarf_Addr start = 0;
+	dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
+	base.module = module_path(mod);
+	base.module_offset = pc - start;
+
+	// Another process may have had the same file and offset symbolized
+	// already (a crash loop, many processes of one program): its frames
+	// serve without loading the file's debug information again.
+	std::string key;
+	const unsigned char *id = nullptr;
+	GElf_Addr id_vaddr;
+	int id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
+	if (id_len > 0) {
+		base.build_id = hex_bytes(id, static_cast<size_t>(id_len));
+		key = base.build_id + ":" + std::to_string(base.module_offset) + (return_address ? "r" : "");
+		if (auto it = shared_frames().find(key); it != shared_frames().end()) {
+			std::vector<NativeFrame> out = it->second;
+			for (auto &f : out) {
+				f.pc = pc;
+				f.module = base.module;
+			}
+			return out;
+		}
+	}
+
+	std::vector<NativeFrame> out = module_frames(mod, lookup, pc - lookup, std::move(base));
 	if (!key.empty()) {
 		if (shared_frames().size() >= kMaxShared)
 			shared_frames().clear();

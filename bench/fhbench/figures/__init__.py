@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 ORDER = ["capture", "printed", "start", "rss", "ptrace", "oneshot", "py_crash", "py_dump",
          "py_bt", "native", "live", "throughput", "peers", "agent_idle", "agent_signals",
-         "agent_crash", "burst", "tree"]
+         "agent_crash", "burst", "tree", "incidents_list"]
 
 
 @dataclass
