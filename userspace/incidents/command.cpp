@@ -8,33 +8,112 @@
 #include "util/signals.h"
 #include "util/strings.h"
 
+#include <getopt.h>
 #include <unistd.h>
 
-namespace fh {
+namespace fh
+{
 
 int run_show(const IncidentsOptions &opts); // show.cpp
 
-namespace {
+namespace
+{
 
 [[noreturn]] void usage_error(const std::string &why)
 {
 	throw Error("incidents: " + why + " (fh-bpf incidents --help)", 0, kExitUsage);
 }
 
-// "--opt VALUE" or "--opt=VALUE": the value, args[i] moved past it.
-std::string value_of(const std::vector<std::string> &args, size_t &i, const std::string &opt)
+enum IncidentsOpt {
+	kOptLogDir = 256,
+	kOptFormat,
+	kOptSince,
+	kOptUntil,
+	kOptComm,
+	kOptSignal,
+	kOptDebugDir,
+	kOptRecord,
+};
+
+const struct option kLongOptions[] = {
+    {"help", no_argument, nullptr, 'h'},
+    {"log-dir", required_argument, nullptr, kOptLogDir},
+    {"format", required_argument, nullptr, kOptFormat},
+    {"since", required_argument, nullptr, kOptSince},
+    {"until", required_argument, nullptr, kOptUntil},
+    {"comm", required_argument, nullptr, kOptComm},
+    {"signal", required_argument, nullptr, kOptSignal},
+    {"debug-dir", required_argument, nullptr, kOptDebugDir},
+    {"record", required_argument, nullptr, kOptRecord},
+    {nullptr, 0, nullptr, 0},
+};
+
+const char *option_name(int code)
 {
-	const std::string &a = args[i];
-	if (a.size() > opt.size() && a.compare(0, opt.size() + 1, opt + "=") == 0)
-		return a.substr(opt.size() + 1);
-	if (i + 1 >= args.size())
-		usage_error(opt + " needs a value");
-	return args[++i];
+	for (const auto &o : kLongOptions)
+		if (o.name && o.val == code)
+			return o.name;
+	return "?";
 }
 
-bool is_option(const std::string &a, const std::string &opt)
+// The options only one of the two commands takes.
+bool list_only(int opt)
 {
-	return a == opt || a.compare(0, opt.size() + 1, opt + "=") == 0;
+	return opt == kOptSince || opt == kOptUntil || opt == kOptComm || opt == kOptSignal;
+}
+bool show_only(int opt)
+{
+	return opt == kOptDebugDir || opt == kOptRecord;
+}
+
+// One option of the command (getopt_long's code, its value): into o.
+void take_option(IncidentsOptions &o, int opt, const std::string &v, uint64_t now_ns)
+{
+	switch (opt) {
+	case kOptLogDir:
+		if (v.empty())
+			usage_error("--log-dir: an empty path");
+		o.log_dir = v;
+		break;
+	case kOptFormat:
+		if (v != "text" && v != "json")
+			usage_error("--format: text or json");
+		o.json = v == "json";
+		break;
+	case kOptSince:
+	case kOptUntil: {
+		const char *name = opt == kOptSince ? "--since" : "--until";
+		auto t = parse_when(v, now_ns);
+		if (!t)
+			usage_error(std::string(name) + ": '" + printable(v, 64) + "' is no time");
+		(opt == kOptSince ? o.since_ns : o.until_ns) = t;
+		break;
+	}
+	case kOptComm:
+		for (const auto &c : split(v, ','))
+			if (!c.empty())
+				o.comms.push_back(c);
+		break;
+	case kOptSignal:
+		for (const auto &name : split(v, ',')) {
+			auto sig = parse_signal(name);
+			if (!sig)
+				usage_error("--signal: '" + printable(name, 64) + "' is no signal");
+			o.signals.push_back(*sig);
+		}
+		break;
+	case kOptDebugDir:
+		if (v.empty())
+			usage_error("--debug-dir: an empty path");
+		o.debug_dirs.push_back(v);
+		break;
+	case kOptRecord:
+		if (v.empty() || v.size() > 9 ||
+		    v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) == 0)
+			usage_error("--record: a number from 1");
+		o.record = std::stoul(v);
+		break;
+	}
 }
 
 } // namespace
@@ -46,7 +125,9 @@ std::string incidents_usage()
 	       "       fh-bpf incidents show [--log-dir DIR] [--format text|json]\n"
 	       "                             [--debug-dir DIR] [--record N] ID|FILE|FILE:N\n"
 	       "\n"
-	       "list: the incidents of a log directory (default " + kDefaultLogDir + ", the\n"
+	       "list: the incidents of a log directory (default " +
+	       kDefaultLogDir +
+	       ", the\n"
 	       "  systemd unit's), oldest first, one line each: its id (for show), time\n"
 	       "  (UTC), host, pid, command, signal and the newest frame of the thread hit.\n"
 	       "  TIME: 2026-12-01, 2026-12-01T10:31[:07] (UTC), @SECONDS, or a while ago:\n"
@@ -72,66 +153,43 @@ IncidentsOptions parse_incidents_options(const std::vector<std::string> &args, u
 	else
 		usage_error("unknown command '" + printable(args[0], 64) + "'");
 	bool show = o.command == IncidentsOptions::Command::show;
-	bool positional_only = false;
-	for (size_t i = 1; i < args.size(); i++) {
-		const std::string &a = args[i];
-		if (positional_only || a.empty() || a[0] != '-' || a == "-") {
-			if (!show || !o.what.empty())
-				usage_error("unexpected argument '" + printable(a, 256) + "'");
-			o.what = a;
-		} else if (a == "--") {
-			positional_only = true;
-		} else if (a == "-h" || a == "--help") {
+	// getopt_long over a copy: "fh-bpf incidents COMMAND" stands for
+	// argv[0]; options and the operand may come in any order.
+	std::vector<std::string> words(args.begin() + 1, args.end());
+	std::vector<char *> argv{const_cast<char *>("fh-bpf incidents")};
+	for (auto &w : words)
+		argv.push_back(w.data());
+	argv.push_back(nullptr);
+	int argc = static_cast<int>(argv.size()) - 1;
+	optind = 0; // a fresh scan (GNU)
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv.data(), ":h", kLongOptions, nullptr)) != -1;) {
+		std::string given = argv[optind - 1] ? argv[optind - 1] : "";
+		if (c == 'h') {
 			o.command = IncidentsOptions::Command::help;
 			return o;
-		} else if (is_option(a, "--log-dir")) {
-			o.log_dir = value_of(args, i, "--log-dir");
-			if (o.log_dir.empty())
-				usage_error("--log-dir: an empty path");
-		} else if (is_option(a, "--format")) {
-			std::string f = value_of(args, i, "--format");
-			if (f != "text" && f != "json")
-				usage_error("--format: text or json");
-			o.json = f == "json";
-		} else if (!show && (is_option(a, "--since") || is_option(a, "--until"))) {
-			std::string opt = a.substr(0, 7);
-			std::string v = value_of(args, i, opt);
-			auto t = parse_when(v, now_ns);
-			if (!t)
-				usage_error(opt + ": '" + printable(v, 64) + "' is no time");
-			(opt == "--since" ? o.since_ns : o.until_ns) = t;
-		} else if (!show && is_option(a, "--comm")) {
-			for (const auto &c : split(value_of(args, i, "--comm"), ','))
-				if (!c.empty())
-					o.comms.push_back(c);
-		} else if (!show && is_option(a, "--signal")) {
-			for (const auto &name : split(value_of(args, i, "--signal"), ',')) {
-				auto sig = parse_signal(name);
-				if (!sig)
-					usage_error("--signal: '" + printable(name, 64) + "' is no signal");
-				o.signals.push_back(*sig);
-			}
-		} else if (show && is_option(a, "--debug-dir")) {
-			std::string d = value_of(args, i, "--debug-dir");
-			if (d.empty())
-				usage_error("--debug-dir: an empty path");
-			o.debug_dirs.push_back(d);
-		} else if (show && is_option(a, "--record")) {
-			std::string v = value_of(args, i, "--record");
-			if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
-			    std::stoul(v) == 0)
-				usage_error("--record: a number from 1");
-			o.record = std::stoul(v);
-		} else {
-			usage_error("unknown option '" + printable(a, 64) + "'");
 		}
+		if (c == ':')
+			usage_error(printable(given, 64) + " needs a value");
+		if (c == '?')
+			usage_error("unknown option '" + printable(given, 64) + "'");
+		if ((show && list_only(c)) || (!show && show_only(c)))
+			usage_error(std::string(show ? "show" : "list") + " takes no --" +
+				    option_name(c));
+		take_option(o, c, optarg ? optarg : "", now_ns);
+	}
+	for (int i = optind; i < argc; i++) {
+		if (!show || !o.what.empty())
+			usage_error("unexpected argument '" + printable(argv[i], 256) + "'");
+		o.what = argv[i];
 	}
 	if (show && o.what.empty())
 		usage_error("show: which incident? (an id of incidents list, or a file)");
 	return o;
 }
 
-namespace {
+namespace
+{
 
 int run_list(const IncidentsOptions &opts)
 {
