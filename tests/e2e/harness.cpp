@@ -127,6 +127,12 @@ void check_same_as_faulthandler(const std::string &theirs, Watcher &watcher)
 
 FhRun run_fh(std::vector<std::string> args, const std::string &input, uid_t uid)
 {
+	args.insert(args.begin(), fh_bpf_path());
+	return run_command(args, input, uid);
+}
+
+FhRun run_command(const std::vector<std::string> &args, const std::string &input, uid_t uid)
+{
 	FhRun r;
 	std::string out = temp_path("out"), err = temp_path("err");
 	Pipe in;
@@ -135,7 +141,6 @@ FhRun run_fh(std::vector<std::string> args, const std::string &input, uid_t uid)
 	o.stdout_path = out;
 	o.stderr_path = err;
 	o.uid = uid;
-	args.insert(args.begin(), fh_bpf_path());
 	pid_t pid = spawn(args, o);
 	in.close_read();
 	if (!input.empty())

@@ -172,6 +172,9 @@ struct FhRun {
 };
 FhRun run_fh(std::vector<std::string> args, const std::string &input = "",
 	     uid_t uid = static_cast<uid_t>(-1));
+// The same for any command (args[0] a path).
+FhRun run_command(const std::vector<std::string> &args, const std::string &input = "",
+		  uid_t uid = static_cast<uid_t>(-1));
 
 std::string fh_bpf_path();
 

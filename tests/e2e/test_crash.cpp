@@ -22,6 +22,15 @@ using FrameList = std::vector<std::pair<std::string, int>>;
 
 int line_of(const std::string &name) { return crash_marker(name); }
 
+// crash_mid's chain to its fault, called from fn at marker.
+FrameList chain_from(const std::string &fn, const std::string &marker)
+{
+	return {{"poke", line_of("poke")},
+		{"crash_leaf", line_of("leaf")},
+		{"crash_mid", line_of("mid")},
+		{fn, line_of(marker)}};
+}
+
 } // namespace
 
 TEST_CASE("SIGSEGV in a 4-thread target: every thread, inlined frames, agrees with gdb",
@@ -30,10 +39,7 @@ TEST_CASE("SIGSEGV in a 4-thread target: every thread, inlined frames, agrees wi
 	CrashRun run = run_crash("segv", 4);
 	const ParsedThread &cur =
 		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
-	FrameList want = {{"poke", line_of("poke")},
-			  {"crash_leaf", line_of("leaf")},
-			  {"crash_mid", line_of("mid")},
-			  {"main", line_of("main_segv")}};
+	FrameList want = chain_from("main", "main_segv");
 	auto ours = frames_in(cur.frames, "tests/targets/crash.c");
 	INFO(run.text);
 	CHECK(ours == want);
@@ -275,10 +281,7 @@ TEST_CASE("a stack of the target's own making, its end found by what can be read
 		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
 	INFO(run.text << "\n" << run.diagnostics);
 	CHECK(frames_in(cur.frames, "tests/targets/crash.c") ==
-	      FrameList{{"poke", line_of("poke")},
-			{"crash_leaf", line_of("leaf")},
-			{"crash_mid", line_of("mid")},
-			{"on_own_stack", line_of("cstack")}});
+	      chain_from("on_own_stack", "cstack"));
 	check_against_gdb(run, "cstack", 4);
 }
 
@@ -351,10 +354,7 @@ TEST_CASE("new executable mapping right before the crash: symbols kept", "[e2e][
 		check_common(run, SIGSEGV, "Fatal error: Segmentation fault", "main");
 	INFO(run.text << "\n" << run.diagnostics);
 	CHECK(frames_in(cur.frames, "tests/targets/crash.c") ==
-	      FrameList{{"poke", line_of("poke")},
-			{"crash_leaf", line_of("leaf")},
-			{"crash_mid", line_of("mid")},
-			{"main", line_of("main_mapcrash")}});
+	      chain_from("main", "main_mapcrash"));
 }
 
 TEST_CASE("--signal on a target without a handler: warned at start, with the BPF LSM probe's "

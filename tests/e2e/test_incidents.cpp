@@ -78,21 +78,7 @@ FhRun run_fh_env(const std::vector<std::string> &env, const std::vector<std::str
 	argv.insert(argv.end(), env.begin(), env.end());
 	argv.push_back(fh_bpf_path());
 	argv.insert(argv.end(), args.begin(), args.end());
-	FhRun r;
-	std::string out = temp_path("out"), err = temp_path("err");
-	SpawnOptions o;
-	o.stdout_path = out;
-	o.stderr_path = err;
-	pid_t pid = spawn(argv, o);
-	auto st = wait_exit(pid, kGuardMs);
-	REQUIRE(st);
-	REQUIRE(WIFEXITED(*st));
-	r.status = WEXITSTATUS(*st);
-	r.out = read_file(out);
-	r.err = read_file(err);
-	unlink(out.c_str());
-	unlink(err.c_str());
-	return r;
+	return run_command(argv);
 }
 
 size_t count_of(const std::string &hay, const std::string &needle)

@@ -11,13 +11,11 @@
 #include <getopt.h>
 #include <unistd.h>
 
-namespace fh
-{
+namespace fh {
 
 int run_show(const IncidentsOptions &opts); // show.cpp
 
-namespace
-{
+namespace {
 
 [[noreturn]] void usage_error(const std::string &why)
 {
@@ -36,16 +34,16 @@ enum IncidentsOpt {
 };
 
 const struct option kLongOptions[] = {
-    {"help", no_argument, nullptr, 'h'},
-    {"log-dir", required_argument, nullptr, kOptLogDir},
-    {"format", required_argument, nullptr, kOptFormat},
-    {"since", required_argument, nullptr, kOptSince},
-    {"until", required_argument, nullptr, kOptUntil},
-    {"comm", required_argument, nullptr, kOptComm},
-    {"signal", required_argument, nullptr, kOptSignal},
-    {"debug-dir", required_argument, nullptr, kOptDebugDir},
-    {"record", required_argument, nullptr, kOptRecord},
-    {nullptr, 0, nullptr, 0},
+	{"help", no_argument, nullptr, 'h'},
+	{"log-dir", required_argument, nullptr, kOptLogDir},
+	{"format", required_argument, nullptr, kOptFormat},
+	{"since", required_argument, nullptr, kOptSince},
+	{"until", required_argument, nullptr, kOptUntil},
+	{"comm", required_argument, nullptr, kOptComm},
+	{"signal", required_argument, nullptr, kOptSignal},
+	{"debug-dir", required_argument, nullptr, kOptDebugDir},
+	{"record", required_argument, nullptr, kOptRecord},
+	{nullptr, 0, nullptr, 0},
 };
 
 const char *option_name(int code)
@@ -61,10 +59,8 @@ bool list_only(int opt)
 {
 	return opt == kOptSince || opt == kOptUntil || opt == kOptComm || opt == kOptSignal;
 }
-bool show_only(int opt)
-{
-	return opt == kOptDebugDir || opt == kOptRecord;
-}
+
+bool show_only(int opt) { return opt == kOptDebugDir || opt == kOptRecord; }
 
 // One option of the command (getopt_long's code, its value): into o.
 void take_option(IncidentsOptions &o, int opt, const std::string &v, uint64_t now_ns)
@@ -108,8 +104,8 @@ void take_option(IncidentsOptions &o, int opt, const std::string &v, uint64_t no
 		o.debug_dirs.push_back(v);
 		break;
 	case kOptRecord:
-		if (v.empty() || v.size() > 9 ||
-		    v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) == 0)
+		if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
+		    std::stoul(v) == 0)
 			usage_error("--record: a number from 1");
 		o.record = std::stoul(v);
 		break;
@@ -125,9 +121,7 @@ std::string incidents_usage()
 	       "       fh-bpf incidents show [--log-dir DIR] [--format text|json]\n"
 	       "                             [--debug-dir DIR] [--record N] ID|FILE|FILE:N\n"
 	       "\n"
-	       "list: the incidents of a log directory (default " +
-	       kDefaultLogDir +
-	       ", the\n"
+	       "list: the incidents of a log directory (default " + kDefaultLogDir + ", the\n"
 	       "  systemd unit's), oldest first, one line each: its id (for show), time\n"
 	       "  (UTC), host, pid, command, signal and the newest frame of the thread hit.\n"
 	       "  TIME: 2026-12-01, 2026-12-01T10:31[:07] (UTC), @SECONDS, or a while ago:\n"
@@ -188,8 +182,7 @@ IncidentsOptions parse_incidents_options(const std::vector<std::string> &args, u
 	return o;
 }
 
-namespace
-{
+namespace {
 
 int run_list(const IncidentsOptions &opts)
 {
