@@ -3,7 +3,8 @@
 // names the module's build id and offsets, nothing more.  Once the debug
 // file is found by that build id (a .build-id directory, a debuginfod
 // server), `incidents show` prints function and file:line for each frame,
-// as binutils' addr2line says for the same addresses of the debug file.
+// as binutils' addr2line and gdb say for the same addresses of the debug
+// file.
 #include "harness.h"
 
 #include <catch2/catch.hpp>
@@ -145,6 +146,26 @@ std::vector<std::pair<std::string, int>> addr2line(const std::string &debug, uin
 	return chain;
 }
 
+// What gdb says of an address of the debug file: the function whose code
+// it is (the outermost of an inlined chain) and the line of the innermost
+// call there; ("", 0) when it says nothing.
+std::pair<std::string, int> gdb_at(const std::string &debug, uint64_t addr)
+{
+	std::ostringstream a;
+	a << "0x" << std::hex << addr;
+	std::string out = sh({"gdb", "-nx", "-batch", "-ex", "info symbol " + a.str(), "-ex",
+			      "info line *" + a.str(), debug});
+	static const std::regex sym(R"((\S+)(?: \+ \d+)? in section)");
+	static const std::regex line(R"(Line (\d+) of ")");
+	std::smatch m;
+	std::pair<std::string, int> r;
+	if (std::regex_search(out, m, sym))
+		r.first = m[1];
+	if (std::regex_search(out, m, line))
+		r.second = std::stoi(m[1]);
+	return r;
+}
+
 // The debug file's first PT_LOAD address, as libdw aligns it: where a
 // record's offsets count from.
 uint64_t first_load(const std::string &debug)
@@ -158,8 +179,9 @@ uint64_t first_load(const std::string &debug)
 }
 
 // Every frame of the program in `record` (incidents show --format json)
-// against addr2line: each address's chain of inlined calls and function,
-// names and lines; and the crash's chain at crash.c's marker lines.
+// against addr2line (each address's chain of inlined calls, names and
+// lines) and gdb (its function and innermost line), both reading the debug
+// file.
 void check_against_addr2line(const Stripped &s, const std::string &record)
 {
 	INFO(record);
@@ -184,6 +206,9 @@ void check_against_addr2line(const Stripped &s, const std::string &record)
 				auto theirs = addr2line(s.debug, addr);
 				INFO("address 0x" << std::hex << addr);
 				CHECK(ours == theirs);
+				// gdb agrees: the function of the code, the innermost line.
+				auto gdb = gdb_at(s.debug, addr);
+				CHECK(gdb == std::make_pair(ours.back().first, ours.front().second));
 				addresses++;
 			}
 			i = end;
